@@ -1,0 +1,117 @@
+"""Bastion's error hierarchy: one root, one subclass per domain.
+
+::
+
+    BastionError                      exit code 2 unless noted
+    ├── ConfigError                   bad settings, uninitialised home
+    ├── StorageError                  database unreachable or unreadable (exit 3)
+    ├── InputError                    a file or value the user gave is wrong
+    │   └── ManifestError             a system manifest that does not validate
+    ├── NotFoundError                 an ID that does not exist
+    ├── ConflictError                 a state change that would break an invariant
+    ├── KeyringError                  missing, unreadable or insecure keys
+    ├── LedgerError                   the ledger cannot be appended to or read
+    │   └── LedgerIntegrityError      verification found tampering
+    ├── CheckError                    a check could not run
+    └── AuthError                     missing or bad credentials (HTTP 401)
+        └── PermissionDeniedError     authenticated but not allowed (HTTP 403)
+
+Every error carries a one-line ``message`` fit for a user, and the CLI prints it without a
+traceback; the API turns it into RFC 9457 problem+json with ``http_status``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AuthError",
+    "BastionError",
+    "CheckError",
+    "ConfigError",
+    "ConflictError",
+    "InputError",
+    "KeyringError",
+    "LedgerError",
+    "LedgerIntegrityError",
+    "ManifestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "StorageError",
+]
+
+
+class BastionError(Exception):
+    """Root of every error Bastion raises on purpose."""
+
+    exit_code: int = 2
+    http_status: int = 400
+    title: str = "Bad request"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(BastionError):
+    title = "Configuration error"
+    http_status = 500
+
+
+class StorageError(BastionError):
+    exit_code = 3
+    http_status = 503
+    title = "Storage unavailable"
+
+
+class InputError(BastionError):
+    http_status = 422
+    title = "Invalid input"
+
+
+class ManifestError(InputError):
+    """A manifest failed validation; ``problems`` holds every problem found."""
+
+    title = "Invalid manifest"
+
+    def __init__(self, message: str, problems: list[object] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[object] = list(problems or [])
+
+
+class NotFoundError(BastionError):
+    http_status = 404
+    title = "Not found"
+
+
+class ConflictError(BastionError):
+    http_status = 409
+    title = "Conflict"
+
+
+class KeyringError(BastionError):
+    http_status = 500
+    title = "Keyring error"
+
+
+class LedgerError(BastionError):
+    exit_code = 3
+    http_status = 500
+    title = "Ledger error"
+
+
+class LedgerIntegrityError(LedgerError):
+    exit_code = 1
+    title = "Ledger integrity violation"
+
+
+class CheckError(BastionError):
+    title = "Check failed to run"
+
+
+class AuthError(BastionError):
+    http_status = 401
+    title = "Unauthorized"
+
+
+class PermissionDeniedError(AuthError):
+    http_status = 403
+    title = "Forbidden"
