@@ -1,0 +1,14 @@
+"""Imports every room's checks so they register themselves (core cannot import rooms)."""
+
+from __future__ import annotations
+
+import importlib
+
+__all__ = ["load_checks"]
+
+_CHECK_MODULES = ("bastion.inventory._checks",)
+
+
+def load_checks() -> None:
+    for name in _CHECK_MODULES:
+        importlib.import_module(name)

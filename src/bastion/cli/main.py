@@ -1,0 +1,109 @@
+"""The ``bastion`` command. Thin: each command calls one public function of a room."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+from bastion import __version__
+from bastion.cli import core as core_cmds
+from bastion.cli._common import err, state
+from bastion.cli.inventory import inventory_app, manifest_app
+from bastion.core.errors import BastionError
+
+app = typer.Typer(
+    name="bastion",
+    help="Bastion: the AI security control plane.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"bastion {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    home: Path | None = typer.Option(None, "--home", envvar="BASTION_HOME", help="Bastion home directory."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
+) -> None:
+    state.home = home
+    state.debug = debug
+
+
+app.command("init")(core_cmds.init)
+app.add_typer(manifest_app, name="manifest")
+app.add_typer(inventory_app, name="inventory")
+app.add_typer(core_cmds.evidence_app, name="evidence")
+app.add_typer(core_cmds.checks_app, name="checks")
+app.add_typer(core_cmds.ledger_app, name="ledger")
+app.add_typer(core_cmds.token_app, name="token")
+
+
+@app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8700, min=1, max=65535),
+) -> None:
+    """Run the REST API and the web console."""
+    import uvicorn
+
+    from bastion.api import create_app
+    from bastion.cli._common import settings
+
+    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@app.command("demo")
+def demo(
+    keep: Path | None = typer.Option(None, help="Use this directory as the demo home and keep it."),
+) -> None:
+    """Run everything Bastion has on the bundled credit-scoring example, in a fresh home."""
+    from bastion.demo import run_demo
+
+    raise typer.Exit(run_demo(keep))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line for a BastionError, a traceback only with --debug."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rc = app(args, standalone_mode=False)
+        return rc if isinstance(rc, int) else 0
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except SystemExit as exc:  # click usage errors in non-standalone mode surface as this
+        return int(exc.code or 0) if isinstance(exc.code, int) else 2
+    except BastionError as exc:
+        if "--debug" in args:
+            raise
+        err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    except Exception as exc:  # pragma: no cover - the last line of defence
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            return 1
+        if "--debug" in args:
+            raise
+        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
+                  highlight=False)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

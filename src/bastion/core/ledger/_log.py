@@ -1,0 +1,630 @@
+"""The stored ledger: an append-only RFC 9162 Merkle log with C2SP signed checkpoints.
+
+Every append is one transaction that writes the events, advances the tree's frontier and
+stores a checkpoint signed over the new root. Appends serialise on the single
+``ledger_head`` row (its UPDATE is the transaction's first statement, which takes the write
+lock on SQLite and a row lock on PostgreSQL), so two writers can never interleave.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bastion.core.canonical import canonical_json
+from bastion.core.errors import InputError, LedgerError, NotFoundError
+from bastion.core.ledger._merkle import (
+    Frontier,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    verify_inclusion,
+)
+from bastion.core.ledger._note import Checkpoint, NoteError, sign_checkpoint, verify_checkpoint
+from bastion.core.storage import Base, Database
+
+__all__ = [
+    "Entry",
+    "Event",
+    "InclusionProof",
+    "Ledger",
+    "LedgerProblem",
+    "VerifyReport",
+    "encode_event",
+]
+
+_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
+MAX_EVENT_BYTES = 256 * 1024
+
+
+class LedgerEntryRow(Base):
+    __tablename__ = "ledger_entries"
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    kind: Mapped[str] = mapped_column(String(100), index=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class LedgerHeadRow(Base):
+    __tablename__ = "ledger_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    frontier: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerCheckpointRow(Base):
+    __tablename__ = "ledger_checkpoints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    size: Mapped[int] = mapped_column(BigInteger, unique=True)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event to append. ``data`` must be JSON (RFC 8785 canonicalisable) and hold no secrets."""
+
+    kind: str
+    data: Mapping[str, Any]
+    actor: str = "system"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """An appended event, as stored."""
+
+    seq: int
+    event_id: str
+    kind: str
+    actor: str
+    recorded_at: datetime
+    data: dict[str, Any]
+    leaf_hash: bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "id": self.event_id,
+            "kind": self.kind,
+            "actor": self.actor,
+            "time": _iso(self.recorded_at),
+            "data": self.data,
+            "leaf_hash": self.leaf_hash.hex(),
+        }
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """An audit path from one event's leaf to the root of a signed checkpoint."""
+
+    event_id: str
+    seq: int
+    leaf_hash: bytes
+    tree_size: int
+    root_hash: bytes
+    path: tuple[bytes, ...]
+    checkpoint: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "leaf_index": self.seq,
+            "leaf_hash": self.leaf_hash.hex(),
+            "tree_size": self.tree_size,
+            "root_hash": self.root_hash.hex(),
+            "inclusion_path": [h.hex() for h in self.path],
+            "checkpoint": self.checkpoint,
+        }
+
+    def verify(self) -> None:
+        """Recompute the root from the path (raises ProofError on mismatch)."""
+        verify_inclusion(self.leaf_hash, self.seq, self.tree_size, self.path, self.root_hash)
+
+
+@dataclass(frozen=True)
+class LedgerProblem:
+    """One thing verification found wrong, naming the event or checkpoint."""
+
+    kind: str  # edited | missing | inserted | reordered | duplicate | uncovered | checkpoint | head
+    message: str
+    seq: int | None = None
+    event_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "message": self.message, "seq": self.seq, "event_id": self.event_id}
+
+
+@dataclass
+class VerifyReport:
+    size: int = 0
+    checkpoints: int = 0
+    latest_checkpoint: str | None = None
+    root_hash: bytes | None = None
+    problems: list[LedgerProblem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "size": self.size,
+            "checkpoints": self.checkpoints,
+            "root_hash": self.root_hash.hex() if self.root_hash else None,
+            "latest_checkpoint": self.latest_checkpoint,
+            "problems": [p.to_dict() for p in self.problems],
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _iso(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def encode_event(seq: int, event_id: str, kind: str, actor: str, ts: datetime, data: Any) -> bytes:
+    """The leaf data of an event: its RFC 8785 canonical JSON, position included.
+
+    Embedding ``seq`` and ``id`` lets verification name a deleted, inserted or reordered
+    event, not just notice that a root changed.
+    """
+    return canonical_json(
+        {"actor": actor, "data": data, "id": event_id, "kind": kind, "seq": seq, "time": _iso(ts)}
+    )
+
+
+def _as_bytes(v: object) -> bytes:
+    """Column values as bytes, even when someone stored text into a blob column."""
+    if isinstance(v, bytes):
+        return v
+    if isinstance(v, str):
+        return v.encode("utf-8", "surrogateescape")
+    if v is None:
+        return b""
+    return bytes(v)  # type: ignore[call-overload]
+
+
+_SEQ_MARK = b',"seq":'
+
+
+def _embedded_seq(data: bytes) -> int | None:
+    """The top-level ``seq`` of canonical event bytes, without a full JSON parse.
+
+    Canonical key order puts ``seq`` after ``actor``, ``data``, ``id`` and ``kind`` and before
+    ``time``; ``id``, ``kind`` and ``time`` cannot contain the marker, so the last one is ours.
+    """
+    i = data.rfind(_SEQ_MARK)
+    if i < 0:
+        return None
+    j = data.find(b",", i + len(_SEQ_MARK))
+    try:
+        return int(data[i + len(_SEQ_MARK) : j])
+    except ValueError:
+        return None
+
+
+class Ledger:
+    """Append, read, prove and verify. ``private_key`` is needed only to append."""
+
+    def __init__(
+        self,
+        db: Database,
+        public_key: Ed25519PublicKey,
+        private_key: Ed25519PrivateKey | None = None,
+        origin: str = "bastion.local/ledger",
+    ) -> None:
+        self.db = db
+        self.public_key = public_key
+        self.private_key = private_key
+        self.origin = origin
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, events: Sequence[Event], session: Session | None = None) -> list[Entry]:
+        """Append a batch and sign a checkpoint over it, atomically.
+
+        With ``session`` the caller's transaction is used (so evidence and its ledger entry
+        commit together); otherwise the append commits before returning, durably.
+        """
+        if not events:
+            return []
+        if self.private_key is None:
+            raise LedgerError("this ledger handle has no signing key; cannot append")
+        prepared = [self._validate(e) for e in events]
+        ctx = nullcontext(session) if session is not None else self.db.session()
+        with ctx as s:
+            assert s is not None
+            # First statement is a write: takes the lock before we read the head.
+            s.execute(update(LedgerHeadRow).where(LedgerHeadRow.id == 1).values(size=LedgerHeadRow.size))
+            head = s.get(LedgerHeadRow, 1, populate_existing=True)
+            if head is None:
+                raise LedgerError("ledger head row is missing: the database is damaged")
+            frontier = Frontier.from_bytes(head.size, head.frontier)
+            now = datetime.now(UTC)
+            rows: list[dict[str, Any]] = []
+            entries: list[Entry] = []
+            for i, (kind, actor, data) in enumerate(prepared):
+                seq = head.size + i
+                event_id = str(uuid.uuid4())
+                blob = encode_event(seq, event_id, kind, actor, now, data)
+                if len(blob) > MAX_EVENT_BYTES:
+                    raise InputError(
+                        f"ledger event of kind {kind!r} is {len(blob)} bytes; the limit is "
+                        f"{MAX_EVENT_BYTES}: store large data as evidence blobs and ledger digests"
+                    )
+                lh = leaf_hash(blob)
+                frontier.append(lh)
+                rows.append(
+                    {"seq": seq, "event_id": event_id, "kind": kind, "actor": actor,
+                     "recorded_at": now, "data": blob, "leaf_hash": lh}
+                )
+                entries.append(Entry(seq, event_id, kind, actor, now, dict(data), lh))
+            s.execute(insert(LedgerEntryRow), rows)
+            root = frontier.root()
+            note = sign_checkpoint(
+                Checkpoint(self.origin, frontier.size, root), self.origin, self.private_key
+            )
+            s.execute(
+                insert(LedgerCheckpointRow).values(
+                    size=frontier.size, root_hash=root, note=note, created_at=now
+                )
+            )
+            head.size = frontier.size
+            head.root_hash = root
+            head.frontier = frontier.to_bytes()
+            s.flush()
+        return entries
+
+    @staticmethod
+    def _validate(e: Event) -> tuple[str, str, dict[str, Any]]:
+        if not _KIND.match(e.kind):
+            raise InputError(f"invalid ledger event kind {e.kind!r} (expected [a-z][a-z0-9_.-]*)")
+        if not e.actor or len(e.actor) > 200:
+            raise InputError("ledger event actor must be 1-200 characters")
+        data = dict(e.data)
+        canonical_json(data)  # raises InputError early on non-JSON data
+        return e.kind, e.actor, data
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def size(self) -> int:
+        with self.db.session() as s:
+            head = s.get(LedgerHeadRow, 1)
+            return head.size if head else 0
+
+    def latest_checkpoint(self) -> str | None:
+        with self.db.session() as s:
+            row = s.scalars(
+                select(LedgerCheckpointRow).order_by(LedgerCheckpointRow.size.desc()).limit(1)
+            ).first()
+            return row.note if row else None
+
+    @staticmethod
+    def _entry(row: LedgerEntryRow) -> Entry:
+        import json
+
+        body = json.loads(row.data)
+        return Entry(
+            row.seq, row.event_id, row.kind, row.actor, _utc(row.recorded_at),
+            body.get("data", {}), row.leaf_hash,
+        )
+
+    def get(self, event_id: str) -> Entry:
+        with self.db.session() as s:
+            row = s.scalars(select(LedgerEntryRow).where(LedgerEntryRow.event_id == event_id)).first()
+            if row is None and event_id.isdigit():
+                row = s.get(LedgerEntryRow, int(event_id))
+            if row is None:
+                raise NotFoundError(f"ledger event {event_id} not found")
+            return self._entry(row)
+
+    def entries(
+        self, *, start: int = 0, limit: int = 100, kind: str | None = None, newest_first: bool = False
+    ) -> list[Entry]:
+        limit = max(1, min(limit, 10_000))
+        with self.db.session() as s:
+            q = select(LedgerEntryRow)
+            if kind:
+                q = q.where(LedgerEntryRow.kind == kind)
+            if newest_first:
+                q = q.order_by(LedgerEntryRow.seq.desc()).offset(start)
+            else:
+                q = q.where(LedgerEntryRow.seq >= start).order_by(LedgerEntryRow.seq)
+            return [self._entry(r) for r in s.scalars(q.limit(limit))]
+
+    def _leaf_hashes(self, size: int) -> list[bytes]:
+        with self.db.session() as s:
+            hashes = list(
+                s.scalars(
+                    select(LedgerEntryRow.leaf_hash)
+                    .where(LedgerEntryRow.seq < size)
+                    .order_by(LedgerEntryRow.seq)
+                )
+            )
+        if len(hashes) != size:
+            raise LedgerError(f"ledger has {len(hashes)} entries below size {size}: run 'bastion ledger verify'")
+        return hashes
+
+    def _checkpoint_row(self, size: int | None) -> LedgerCheckpointRow:
+        with self.db.session() as s:
+            q = select(LedgerCheckpointRow)
+            q = (q.where(LedgerCheckpointRow.size == size) if size is not None
+                 else q.order_by(LedgerCheckpointRow.size.desc()).limit(1))
+            row = s.scalars(q).first()
+        if row is None:
+            raise NotFoundError("no signed checkpoint" + (f" of size {size}" if size else "") + " exists")
+        return row
+
+    def inclusion_proof(self, event_id: str, tree_size: int | None = None) -> InclusionProof:
+        """Prove an event is in the tree of the latest (or a given) signed checkpoint."""
+        entry = self.get(event_id)
+        cp_row = self._checkpoint_row(tree_size)
+        cp = verify_checkpoint(cp_row.note, self.origin, self.public_key)
+        if entry.seq >= cp.size:
+            raise NotFoundError(f"event {event_id} is not covered by the checkpoint of size {cp.size}")
+        path = inclusion_proof(self._leaf_hashes(cp.size), entry.seq, cp.size)
+        proof = InclusionProof(
+            entry.event_id, entry.seq, entry.leaf_hash, cp.size, cp.root_hash, tuple(path), cp_row.note
+        )
+        proof.verify()
+        return proof
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> dict[str, Any]:
+        new_row = self._checkpoint_row(new_size)
+        old_row = self._checkpoint_row(old_size)
+        new_cp = verify_checkpoint(new_row.note, self.origin, self.public_key)
+        proof = consistency_proof(self._leaf_hashes(new_cp.size), old_size, new_cp.size)
+        return {
+            "old_size": old_size,
+            "new_size": new_cp.size,
+            "old_checkpoint": old_row.note,
+            "new_checkpoint": new_row.note,
+            "consistency_path": [h.hex() for h in proof],
+        }
+
+    # -- verification ----------------------------------------------------------------------
+
+    def _stream(self, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
+        raw = self.db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            cur.execute("SELECT seq, event_id, data, leaf_hash FROM ledger_entries ORDER BY seq")
+            while rows := cur.fetchmany(batch):
+                for seq, eid, data, lh in rows:
+                    yield int(seq), str(eid), _as_bytes(data), _as_bytes(lh)
+            cur.close()
+        finally:
+            raw.close()
+
+    def verify(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        deep: bool = False,
+        witness: str | None = None,
+    ) -> VerifyReport:
+        """Recompute the tree from storage and check every signed checkpoint against it.
+
+        Names each edited, missing, inserted, reordered or uncovered event and each forged or
+        inconsistent checkpoint. ``witness`` is a checkpoint saved elsewhere earlier: the log
+        must still contain it (catches truncation of the tail, which storage alone cannot).
+        ``deep`` also re-parses every event and checks its canonical form.
+        """
+        started = time.perf_counter()
+        rep = VerifyReport()
+        with self.db.session() as s:
+            cps = list(s.execute(
+                select(LedgerCheckpointRow.size, LedgerCheckpointRow.root_hash, LedgerCheckpointRow.note)
+                .order_by(LedgerCheckpointRow.size)
+            ))
+            head = s.get(LedgerHeadRow, 1)
+            total = s.scalar(select(func.count()).select_from(LedgerEntryRow)) or 0
+        cp_roots: dict[int, tuple[bytes, str]] = {}
+        for size, root, note in cps:
+            try:
+                cp = verify_checkpoint(note, self.origin, self.public_key)
+            except NoteError as exc:
+                rep.problems.append(LedgerProblem("checkpoint", f"checkpoint of size {size}: {exc.message}"))
+                continue
+            if cp.size != size or cp.root_hash != bytes(root):
+                rep.problems.append(LedgerProblem(
+                    "checkpoint", f"checkpoint row of size {size} does not match its signed note"))
+                continue
+            cp_roots[cp.size] = (cp.root_hash, note)
+        rep.checkpoints = len(cp_roots)
+
+        frontier = Frontier()
+        expected = 0
+        seen_ids: set[str] = set()
+        prev_cp = 0
+        bad_roots: list[int] = []
+        runs: list[_Run] = []
+        recent: deque[tuple[int, str]] = deque(maxlen=_MAX_SHIFT)
+        run: _Run | None = None
+        for seq, eid, data, lh in self._stream():
+            if seq != expected:
+                if seq > expected:
+                    rep.problems.append(LedgerProblem(
+                        "missing", f"positions {expected}..{seq - 1} are empty: events were deleted",
+                        seq=expected))
+                else:
+                    rep.problems.append(LedgerProblem("duplicate", f"position {seq} appears twice", seq=seq))
+                expected = seq
+            emb = _embedded_seq(data)
+            shift = None if emb is None else seq - emb
+            if run is None or run.shift != shift:
+                run = _Run(seq, shift, eid, emb, tuple(recent))
+                runs.append(run)
+            run.length += 1
+            recent.append((seq, eid))
+            if emb is not None and b'"id":"' + eid.encode() + b'"' not in data:
+                rep.problems.append(LedgerProblem(
+                    "edited", f"event at position {seq}: its id column {eid} does not match its content",
+                    seq=seq, event_id=eid))
+            if eid in seen_ids:
+                rep.problems.append(LedgerProblem("duplicate", f"event id {eid} appears twice", seq=seq, event_id=eid))
+            seen_ids.add(eid)
+            actual = leaf_hash(data)
+            if actual != lh:
+                rep.problems.append(LedgerProblem(
+                    "edited", f"event {eid} at position {seq} was edited: its content no longer "
+                    "matches its recorded leaf hash", seq=seq, event_id=eid))
+            if deep:
+                self._deep_check(seq, eid, data, rep)
+            frontier.append(actual)
+            expected += 1
+            if expected in cp_roots:
+                if frontier.root() != cp_roots[expected][0]:
+                    bad_roots.append(prev_cp)
+                    bad_roots.append(expected)
+                prev_cp = expected
+            if progress is not None and expected % 50_000 == 0:
+                progress(expected, total)
+        rep.problems.extend(_classify_runs(runs))
+        if bad_roots:
+            lo, hi = bad_roots[0], bad_roots[1]
+            more = len(bad_roots) // 2 - 1
+            rep.problems.append(LedgerProblem(
+                "edited",
+                f"the tree of size {hi} does not match its signed checkpoint: an event at positions "
+                f"{lo}..{hi - 1} was altered" + (f" ({more} later checkpoints fail too)" if more else ""),
+                seq=lo))
+        rep.size = expected
+        rep.root_hash = frontier.root()
+        if progress is not None:
+            progress(expected, total)
+        if cp_roots:
+            last = max(cp_roots)
+            rep.latest_checkpoint = cp_roots[last][1]
+            if last > expected:
+                rep.problems.append(LedgerProblem(
+                    "missing", f"the signed checkpoint of size {last} covers events that are no "
+                    f"longer stored (only {expected} remain): events were deleted", seq=expected))
+            if expected > last:
+                rep.problems.append(LedgerProblem(
+                    "uncovered", f"events {last}..{expected - 1} are not covered by any signed "
+                    "checkpoint: they were inserted outside Bastion", seq=last))
+        elif expected:
+            rep.problems.append(LedgerProblem("uncovered", f"{expected} events but no signed checkpoint"))
+        if head is not None and (head.size != expected or bytes(head.root_hash) != rep.root_hash):
+            rep.problems.append(LedgerProblem(
+                "head", f"the ledger head records size {head.size}, storage holds {expected} events "
+                "with a different root"))
+        if witness is not None:
+            self._check_witness(witness, cp_roots, rep)
+        rep.seconds = time.perf_counter() - started
+        return rep
+
+    def _check_witness(self, witness: str, cp_roots: dict[int, tuple[bytes, str]], rep: VerifyReport) -> None:
+        try:
+            cp = verify_checkpoint(witness, self.origin, self.public_key)
+        except NoteError as exc:
+            rep.problems.append(LedgerProblem("checkpoint", f"witness checkpoint: {exc.message}"))
+            return
+        if cp.size > rep.size:
+            rep.problems.append(LedgerProblem(
+                "missing", f"the witness checkpoint has size {cp.size} but only {rep.size} events "
+                "remain: the log was truncated", seq=rep.size))
+        elif cp.size not in cp_roots or cp_roots[cp.size][0] != cp.root_hash:
+            # Recompute the root at the witness size from storage.
+            root = Frontier()
+            for _seq, _eid, data, _lh in self._stream():
+                if root.size == cp.size:
+                    break
+                root.append(leaf_hash(data))
+            if root.root() != cp.root_hash:
+                rep.problems.append(LedgerProblem(
+                    "edited", f"the log is not an extension of the witness checkpoint of size {cp.size}"))
+
+    def _deep_check(self, seq: int, eid: str, data: bytes, rep: VerifyReport) -> None:
+        import json
+
+        try:
+            body = json.loads(data)
+            if canonical_json(body) != data:
+                raise ValueError("not canonical")
+        except (ValueError, InputError):
+            rep.problems.append(LedgerProblem(
+                "edited", f"event {eid} at position {seq} is not canonical JSON", seq=seq, event_id=eid))
+
+
+_MAX_SHIFT = 64
+
+
+@dataclass
+class _Run:
+    """Consecutive events whose stored position differs from their recorded one by ``shift``."""
+
+    start: int
+    shift: int | None
+    first_id: str
+    recorded: int | None
+    before: tuple[tuple[int, str], ...]
+    length: int = 0
+
+
+def _classify_runs(runs: list[_Run]) -> list[LedgerProblem]:
+    """Turn runs of position shifts into named insertions, deletions and reorderings."""
+    out: list[LedgerProblem] = []
+    singles = {r.start: r for r in runs if r.length == 1 and r.shift}
+    for r in runs:
+        if r.shift == 0:
+            continue
+        if r.shift is None:
+            out.append(LedgerProblem(
+                "edited", f"event {r.first_id} at position {r.start} has no recorded position "
+                "(its content was replaced)", seq=r.start, event_id=r.first_id))
+            continue
+        partner = singles.get(r.recorded) if r.recorded is not None else None
+        if r.length == 1 and partner is not None and partner.recorded == r.start:
+            out.append(LedgerProblem(
+                "reordered", f"event {r.first_id} was recorded at position {r.recorded} but is "
+                f"stored at position {r.start}: events were reordered", seq=r.start, event_id=r.first_id))
+        elif r.shift > 0:
+            inserted = [eid for seq, eid in r.before if seq >= r.start - r.shift]
+            names = ", ".join(inserted) if inserted else f"{r.shift} event(s)"
+            out.append(LedgerProblem(
+                "inserted", f"{r.shift} event(s) were inserted before position {r.start} "
+                f"(stored at {r.start - r.shift}..{r.start - 1}: {names}); event {r.first_id} was "
+                f"recorded at position {r.recorded}", seq=r.start - r.shift,
+                event_id=inserted[0] if inserted else None))
+        else:
+            out.append(LedgerProblem(
+                "missing", f"{-r.shift} event(s) recorded at positions {r.start}..{r.start - r.shift - 1} "
+                f"were deleted (event {r.first_id}, recorded at {r.recorded}, now sits at {r.start})",
+                seq=r.start, event_id=r.first_id))
+    return out
