@@ -1,0 +1,97 @@
+"""The FastAPI application: REST API under /api/v1, the console under /ui."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bastion import __version__
+from bastion.core.errors import AuthError, BastionError
+from bastion.core.settings import Settings, get_settings
+from bastion.core.workspace import Workspace, open_workspace
+
+__all__ = ["create_app"]
+
+PROBLEM = "application/problem+json"
+
+
+def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail} | extra
+    headers = {"WWW-Authenticate": 'Bearer realm="bastion"'} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def create_app(settings: Settings | None = None, workspace: Workspace | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    ws = workspace or open_workspace(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if workspace is None:
+            ws.close()
+
+    app = FastAPI(
+        title="Bastion",
+        version=__version__,
+        description="The AI security control plane. Every route needs a bearer token.",
+        lifespan=lifespan,
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.workspace = ws
+    app.state.settings = settings
+
+    from bastion.api import evidence, inventory, ledger, tokens
+
+    for module in (inventory, evidence, ledger, tokens):
+        app.include_router(module.router, prefix="/api/v1")
+    from bastion.api import console
+
+    app.include_router(console.router)
+    console.mount_static(app)
+
+    @app.exception_handler(BastionError)
+    async def _bastion_error(request: Request, exc: BastionError) -> Any:
+        if isinstance(exc, AuthError) and request.url.path.startswith("/ui") and exc.http_status == 401:
+            return RedirectResponse("/ui/login", status_code=303)
+        extra: dict[str, Any] = {}
+        problems = getattr(exc, "problems", None)
+        if problems:
+            extra["errors"] = [str(p) for p in problems]
+        return problem(exc.http_status, exc.title, exc.message, **extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": ".".join(str(x) for x in e.get("loc", ())), "msg": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return problem(422, "Invalid request", "the request does not match the API", errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _internal(_request: Request, exc: Exception) -> JSONResponse:
+        return problem(500, "Internal error", f"{type(exc).__name__}: the server could not complete the request")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> PlainTextResponse:
+        """Liveness for load balancers: says nothing but 'ok'."""
+        return PlainTextResponse("ok")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=303)
+
+    return app
