@@ -18,7 +18,10 @@ from rich.table import Table
 from bastion.core.settings import Settings, get_settings
 from bastion.core.workspace import Workspace, open_workspace
 
+# Wide when piped, so tables in logs and CI output do not fold words.
 out = Console(soft_wrap=True)
+if not out.is_terminal:
+    out = Console(soft_wrap=True, width=160)
 err = Console(stderr=True, soft_wrap=True)
 
 

@@ -10,9 +10,10 @@ import typer
 
 from bastion.access import Role, create_token, list_tokens, revoke_token
 from bastion.cli._common import Format, FormatOpt, out, print_json, print_table, progress, settings, workspace
-from bastion.core.checks import all_checks
+from bastion.core.checks import all_checks, run_check
+from bastion.core.errors import InputError
 from bastion.core.evidence import EvidenceQuery
-from bastion.core.types import Verdict
+from bastion.core.types import Subject, Verdict
 from bastion.core.workspace import init_workspace
 from bastion._plugins import load_checks
 
@@ -185,6 +186,45 @@ def checks_list(format: Format = FormatOpt) -> None:
         return
     print_table("Checks", ["id", "title", "subjects", "severity"],
                 [(m["id"], m["title"], ", ".join(m["subject_kinds"]), m["severity"]) for m in meta])
+
+
+@checks_app.command("run")
+def checks_run(
+    check_id: str,
+    subject: str = typer.Option(..., help="KIND:REF[@DIGEST], e.g. system:credit-scoring"),
+    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE parameters for the check."),
+    format: Format = FormatOpt,
+) -> None:
+    """Run a check; its evidence is stored and its digest appended to the ledger.
+
+    Exit 1 when the verdict is fail or error.
+    """
+    load_checks()
+    subj = parse_subject(subject)
+    params = {}
+    for p in param:
+        key, sep, value = p.partition("=")
+        if not sep or not key:
+            raise InputError(f"--param {p!r}: expected KEY=VALUE")
+        params[key] = value
+    with workspace() as ws:
+        ev = run_check(ws, check_id, subj, actor="cli", params=params)
+    if format is Format.JSON:
+        print_json(_evidence_dict(ev))
+    else:
+        out.print(f"{ev.check_id} on {ev.subject}: [bold]{ev.verdict.value}[/] "
+                  f"({len(ev.findings)} findings), evidence {ev.id} at ledger #{ev.ledger_seq}")
+        for f in ev.findings:
+            out.print(f"  [{f.severity.value}] {f.rule_id}: {f.message}", highlight=False)
+    raise typer.Exit(1 if ev.verdict in (Verdict.FAIL, Verdict.ERROR) else 0)
+
+
+def parse_subject(text: str) -> Subject:
+    kind, sep, rest = text.partition(":")
+    ref, _, digest = rest.partition("@")
+    if not sep or not kind or not ref:
+        raise InputError(f"subject {text!r}: expected KIND:REF[@DIGEST]")
+    return Subject(kind, ref, digest or None)
 
 
 @token_app.command("create")

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from bastion import __version__
+from bastion.cli._compat import Abort, ClickException
 from bastion.cli import core as core_cmds
 from bastion.cli._common import err, state
 from bastion.cli.inventory import inventory_app, manifest_app
@@ -89,14 +90,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
-    except Exception as exc:  # pragma: no cover - the last line of defence
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+    except (ClickException, Abort) as exc:
+        if isinstance(exc, Abort):
             return 1
+        exc.show()
+        return exc.exit_code
+    except Exception as exc:  # the last line of defence
         if "--debug" in args:
             raise
         err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
