@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from bastion.core.ledger._log import (
+    Entry,
+    Event,
+    InclusionProof,
+    Ledger,
+    LedgerProblem,
+    VerifyReport,
+    encode_event,
+)
+
 # --- Merkle math and signed checkpoints (pure functions; _merkle.py, _note.py) ---
 from bastion.core.ledger._merkle import (
     EMPTY_ROOT,
@@ -31,18 +41,19 @@ from bastion.core.ledger._note import (
 )
 
 # --- end of Merkle math and signed checkpoints ---
-from bastion.core.ledger._log import (
-    Entry,
-    Event,
-    InclusionProof,
-    Ledger,
-    LedgerProblem,
-    VerifyReport,
-    encode_event,
-)
 
 __all__ = [
-    # Merkle math and signed checkpoints
+    "Entry",
+    "Event",
+    "InclusionProof",
+    "Ledger",
+    "LedgerProblem",
+    "VerifyReport",
+    "encode_event",
+]
+
+# --- Merkle math and signed checkpoints ---
+__all__ += [
     "EMPTY_ROOT",
     "Checkpoint",
     "Frontier",
@@ -65,12 +76,5 @@ __all__ = [
     "verify_consistency",
     "verify_inclusion",
     "verify_note",
-    # end of Merkle math and signed checkpoints
-    "Entry",
-    "Event",
-    "InclusionProof",
-    "Ledger",
-    "LedgerProblem",
-    "VerifyReport",
-    "encode_event",
 ]
+# --- end of Merkle math and signed checkpoints ---

@@ -137,7 +137,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, Ed25519PublicKey]:
     """Read a verifier key back into a name and an Ed25519 public key."""
     name, sep1, rest = vkey.partition("+")
     kid_hex, sep2, key_b64 = rest.partition("+")
-    if not (sep1 and sep2) or not _valid_name(name) or "+" in key_b64:
+    if not (sep1 and sep2) or not _valid_name(name):
         raise NoteError("verifier key is not name+keyhash+key")
     if not re.fullmatch(r"[0-9a-f]{8}", kid_hex):
         raise NoteError("verifier key hash is not 8 lowercase hex digits")
