@@ -42,7 +42,9 @@ def find_example() -> Path:
     for c in candidates:
         if (c / "system.yaml").is_file():
             return c
-    raise ConfigError("the bundled example (examples/credit-scoring) was not found; run from the repository")
+    raise ConfigError(
+        "the bundled example (examples/credit-scoring) was not found; run from the repository"
+    )
 
 
 def _load_trainer(example: Path) -> Any:
@@ -63,7 +65,9 @@ def run_demo(keep: Path | None = None, console: Console | None = None, rows: int
         home = tmp / "home"
     else:
         home = keep
-    console.print(Panel.fit(f"Bastion demo on [bold]{example.name}[/]\nhome: {home}", title="bastion demo"))
+    console.print(
+        Panel.fit(f"Bastion demo on [bold]{example.name}[/]\nhome: {home}", title="bastion demo")
+    )
     steps: list[tuple[str, str]] = []
 
     def step(title: str, fn: Callable[[], str]) -> None:
@@ -86,8 +90,13 @@ def run_demo(keep: Path | None = None, console: Console | None = None, rows: int
     return 0
 
 
-def _run_steps(ws: Workspace, example: Path, home: Path, step: Callable[[str, Callable[[], str]], None],
-               rows: int) -> None:
+def _run_steps(
+    ws: Workspace,
+    example: Path,
+    home: Path,
+    step: Callable[[str, Callable[[], str]], None],
+    rows: int,
+) -> None:
     out_dir = home / "example"
     generated: dict[str, Any] = {}
 
@@ -95,18 +104,29 @@ def _run_steps(ws: Workspace, example: Path, home: Path, step: Callable[[str, Ca
         trainer = _load_trainer(example)
         generated.update(trainer.build(out_dir, n_applicants=rows))
         m = generated["metrics"]
-        ws.ledger.append([Event("example.artifacts_generated", {
-            "example": example.name, "files": generated["files"], "metrics": m}, "demo")])
-        return (f"{generated['rows']['applicants']} applicants, credit-gbm AUC {m['credit-gbm']['auc']:.3f}, "
-                f"credit-mlp AUC {m['credit-mlp']['auc']:.3f}, {len(generated['files'])} files digested")
+        ws.ledger.append(
+            [
+                Event(
+                    "example.artifacts_generated",
+                    {"example": example.name, "files": generated["files"], "metrics": m},
+                    "demo",
+                )
+            ]
+        )
+        return (
+            f"{generated['rows']['applicants']} applicants, credit-gbm AUC {m['credit-gbm']['auc']:.3f}, "
+            f"credit-mlp AUC {m['credit-mlp']['auc']:.3f}, {len(generated['files'])} files digested"
+        )
 
     step("Generate the example's data and models", train)
 
     manifest = load_manifest(example / "system.yaml")
 
     def validate() -> str:
-        return (f"{manifest.system.id}: {len(manifest.assets)} assets, {len(manifest.flows)} flows, "
-                f"{len(manifest.boundaries)} trust boundaries")
+        return (
+            f"{manifest.system.id}: {len(manifest.assets)} assets, {len(manifest.flows)} flows, "
+            f"{len(manifest.boundaries)} trust boundaries"
+        )
 
     step("Validate the system manifest", validate)
 
@@ -120,7 +140,9 @@ def _run_steps(ws: Workspace, example: Path, home: Path, step: Callable[[str, Ca
     def hygiene() -> str:
         load_checks()
         rec = import_manifest(ws, manifest, actor="demo")
-        ev = run_check(ws, "inventory.hygiene", Subject("system", rec.system_id, rec.digest), actor="demo")
+        ev = run_check(
+            ws, "inventory.hygiene", Subject("system", rec.system_id, rec.digest), actor="demo"
+        )
         return f"verdict {ev.verdict.value}, {len(ev.findings)} findings, evidence {ev.id[:8]} at ledger #{ev.ledger_seq}"
 
     step("Run the inventory hygiene check", hygiene)
@@ -140,12 +162,16 @@ def _run_steps(ws: Workspace, example: Path, home: Path, step: Callable[[str, Ca
     def verify() -> str:
         rep = ws.ledger.verify()
         if not rep.ok:
-            raise ConfigError("ledger verification failed: " + "; ".join(p.message for p in rep.problems))
+            raise ConfigError(
+                "ledger verification failed: " + "; ".join(p.message for p in rep.problems)
+            )
         last = ws.ledger.entries(limit=1, newest_first=True)[0]
         proof = ws.ledger.inclusion_proof(last.event_id)
         proof.verify()
-        return (f"{rep.size} events, {rep.checkpoints} signed checkpoints intact; inclusion proof of "
-                f"#{last.seq} ({len(proof.path)} hashes) verifies")
+        return (
+            f"{rep.size} events, {rep.checkpoints} signed checkpoints intact; inclusion proof of "
+            f"#{last.seq} ({len(proof.path)} hashes) verifies"
+        )
 
     step("Verify the ledger and prove an event", verify)
 
@@ -159,5 +185,7 @@ def _summary(ws: Workspace, console: Console) -> None:
     console.print(table)
     note = ws.ledger.latest_checkpoint() or ""
     console.print(Panel(note.rstrip(), title="Latest signed checkpoint (C2SP)", expand=False))
-    console.print("Next: [bold]bastion init[/], [bold]bastion inventory import examples/credit-scoring/system.yaml[/], "
-                  "[bold]bastion serve[/] and open http://127.0.0.1:8700/ui/")
+    console.print(
+        "Next: [bold]bastion init[/], [bold]bastion inventory import examples/credit-scoring/system.yaml[/], "
+        "[bold]bastion serve[/] and open http://127.0.0.1:8700/ui/"
+    )

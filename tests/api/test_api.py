@@ -65,7 +65,10 @@ def test_bad_expired_and_revoked_tokens(client: TestClient, ws: Workspace) -> No
     from datetime import timedelta
 
     t = create_token(ws, name="short", role=Role.VIEWER, ttl=timedelta(microseconds=1))
-    assert client.get("/api/v1/systems", headers={"Authorization": f"Bearer {t.token}"}).status_code == 401
+    assert (
+        client.get("/api/v1/systems", headers={"Authorization": f"Bearer {t.token}"}).status_code
+        == 401
+    )
     headers, _ = _token(ws, Role.VIEWER)
     assert client.get("/api/v1/systems", headers=headers).status_code == 200
     revoke_token(ws, headers["Authorization"].split("_")[1])
@@ -82,8 +85,11 @@ def test_admin_actions_need_mfa(client: TestClient, ws: Workspace) -> None:
     ok = client.get("/api/v1/tokens", headers=headers | {"X-Bastion-OTP": pyotp.TOTP(seed).now()})
     assert ok.status_code == 200
     assert all("secret" not in k for t in ok.json() for k in t)
-    created = client.post("/api/v1/tokens", headers=headers | {"X-Bastion-OTP": pyotp.TOTP(seed).now()},
-                          json={"name": "ci", "role": "engineer"})
+    created = client.post(
+        "/api/v1/tokens",
+        headers=headers | {"X-Bastion-OTP": pyotp.TOTP(seed).now()},
+        json={"name": "ci", "role": "engineer"},
+    )
     assert created.status_code == 201 and created.json()["token"].startswith("bst_")
     # An engineer may not administer tokens, with or without a code.
     eng = {"Authorization": f"Bearer {created.json()['token']}"}
@@ -93,8 +99,9 @@ def test_admin_actions_need_mfa(client: TestClient, ws: Workspace) -> None:
 def test_import_run_check_evidence_and_ledger(client: TestClient, ws: Workspace) -> None:
     eng, _ = _token(ws, Role.ENGINEER)
     body = EXAMPLE_MANIFEST.read_bytes()
-    r = client.post("/api/v1/inventory/import", headers=eng | {"Content-Type": "application/yaml"},
-                    content=body)
+    r = client.post(
+        "/api/v1/inventory/import", headers=eng | {"Content-Type": "application/yaml"}, content=body
+    )
     assert r.status_code == 200, r.text
     system = r.json()["system"]
     digest = r.json()["digest"]
@@ -105,8 +112,11 @@ def test_import_run_check_evidence_and_ledger(client: TestClient, ws: Workspace)
     assert client.get(f"/api/v1/systems/{system}", headers=eng).json()["digest"] == digest
     checks = client.get("/api/v1/checks", headers=eng).json()
     assert "inventory.hygiene" in {c["id"] for c in checks}
-    run = client.post("/api/v1/checks/inventory.hygiene/run", headers=eng,
-                      json={"subject": {"kind": "system", "ref": system, "digest": digest}})
+    run = client.post(
+        "/api/v1/checks/inventory.hygiene/run",
+        headers=eng,
+        json={"subject": {"kind": "system", "ref": system, "digest": digest}},
+    )
     assert run.status_code == 200, run.text
     ev_id = run.json()["id"]
     ev = client.get(f"/api/v1/evidence/{ev_id}", headers=eng).json()
@@ -129,18 +139,27 @@ def test_import_run_check_evidence_and_ledger(client: TestClient, ws: Workspace)
 def test_errors_are_problem_json_and_change_nothing(client: TestClient, ws: Workspace) -> None:
     eng, _ = _token(ws, Role.ENGINEER)
     size = ws.ledger.size()
-    bad = client.post("/api/v1/inventory/import", headers=eng, content=b"apiVersion: bastion/v1\nkind: [")
+    bad = client.post(
+        "/api/v1/inventory/import", headers=eng, content=b"apiVersion: bastion/v1\nkind: ["
+    )
     assert bad.status_code == 422
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert bad.json()["errors"] and "request body:" in bad.json()["errors"][0]
-    unknown = client.post("/api/v1/inventory/import", headers=eng,
-                          content=EXAMPLE_MANIFEST.read_bytes().replace(b"kind: System", b"kind: System\nextra: 1", 1))
+    unknown = client.post(
+        "/api/v1/inventory/import",
+        headers=eng,
+        content=EXAMPLE_MANIFEST.read_bytes().replace(
+            b"kind: System", b"kind: System\nextra: 1", 1
+        ),
+    )
     assert unknown.status_code == 422 and any("extra" in e for e in unknown.json()["errors"])
     huge = client.post("/api/v1/inventory/import", headers=eng, content=b"a" * (3 * 1024 * 1024))
     assert huge.status_code == 413
     assert client.get("/api/v1/evidence/nope", headers=eng).status_code == 404
     assert client.get("/api/v1/ledger/entries", params={"limit": 0}, headers=eng).status_code == 422
-    r = client.post("/api/v1/checks/inventory.hygiene/run", headers=eng, json={"subject": {"kind": "x"}})
+    r = client.post(
+        "/api/v1/checks/inventory.hygiene/run", headers=eng, json={"subject": {"kind": "x"}}
+    )
     assert r.status_code == 422 and r.json()["errors"]
     assert client.get("/api/v1/nothing-here", headers=eng).status_code == 404
     assert ws.ledger.size() == size

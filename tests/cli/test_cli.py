@@ -47,7 +47,9 @@ def test_init_is_idempotent_and_reports(run: Run) -> None:
     assert info["new"] is False and info["ledger_size"] >= 1
 
 
-def test_commands_before_init_fail_clearly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_commands_before_init_fail_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rc = main(["--home", str(tmp_path / "none"), "ledger", "verify"])
     err = capsys.readouterr().err
     assert rc == 2 and "bastion init" in err and "Traceback" not in err
@@ -130,7 +132,9 @@ def test_checks_evidence_and_ledger(run: Run, tmp_path: Path) -> None:
     assert rc == 0
     # Tamper: the verify command exits 1 and names the event.
     db = sqlite3.connect(run.home / "bastion.db")
-    db.execute("UPDATE ledger_entries SET data = CAST(replace(CAST(data AS TEXT), 'inventory', 'lnventory') AS BLOB) WHERE seq = 1")
+    db.execute(
+        "UPDATE ledger_entries SET data = CAST(replace(CAST(data AS TEXT), 'inventory', 'lnventory') AS BLOB) WHERE seq = 1"
+    )
     db.commit()
     db.close()
     rc, out, _ = run("ledger", "verify")
@@ -161,14 +165,25 @@ def test_console_script_and_exit_codes(tmp_path: Path) -> None:
     """The installed ``bastion`` entry point, in a real process."""
     exe = Path(sys.executable).with_name("bastion")
     env = os.environ | {"BASTION_HOME": str(tmp_path / "h")}
-    r = subprocess.run([str(exe), "--version"], capture_output=True, text=True, env=env, check=False)
+    r = subprocess.run(
+        [str(exe), "--version"], capture_output=True, text=True, env=env, check=False
+    )
     assert r.returncode == 0 and r.stdout.startswith("bastion ")
-    r = subprocess.run([str(exe), "ledger", "verify"], capture_output=True, text=True, env=env, check=False)
+    r = subprocess.run(
+        [str(exe), "ledger", "verify"], capture_output=True, text=True, env=env, check=False
+    )
     assert r.returncode == 2 and "bastion init" in r.stderr and "Traceback" not in r.stderr
     r = subprocess.run([str(exe), "init"], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 0
-    r = subprocess.run([str(exe), "ledger", "nosuch"], capture_output=True, text=True, env=env, check=False)
+    r = subprocess.run(
+        [str(exe), "ledger", "nosuch"], capture_output=True, text=True, env=env, check=False
+    )
     assert r.returncode == 2
-    r = subprocess.run([str(exe), "inventory", "import", str(EXAMPLE_MANIFEST)], capture_output=True,
-                       text=True, env=env, check=False)
+    r = subprocess.run(
+        [str(exe), "inventory", "import", str(EXAMPLE_MANIFEST)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr

@@ -26,8 +26,12 @@ class _Sample(Check):
             Finding("test.f", "A finding", Severity.HIGH if i == 0 else Severity.LOW, f"#{i}")
             for i in range(n)
         )
-        return CheckResult(Verdict.FAIL if n else Verdict.PASS, findings, {"n": n},
-                           attachments={"report.txt": b"hello"})
+        return CheckResult(
+            Verdict.FAIL if n else Verdict.PASS,
+            findings,
+            {"n": n},
+            attachments={"report.txt": b"hello"},
+        )
 
 
 class _Broken(Check):

@@ -17,8 +17,8 @@ from bastion.core.errors import InputError, LedgerError, NotFoundError
 from bastion.core.ledger import (
     Event,
     Ledger,
-    encode_event,
     ProofError,
+    encode_event,
     leaf_hash,
     verify_checkpoint,
     verify_consistency,
@@ -30,7 +30,10 @@ def _fill(ws: Workspace, batches: int = 6, per: int = 3) -> list[str]:
     ids: list[str] = []
     for b in range(batches):
         entries = ws.ledger.append(
-            [Event("test.event", {"batch": b, "i": i, "pad": "x" * 100}, "tester") for i in range(per)]
+            [
+                Event("test.event", {"batch": b, "i": i, "pad": "x" * 100}, "tester")
+                for i in range(per)
+            ]
         )
         ids.extend(e.event_id for e in entries)
     return ids
@@ -82,7 +85,10 @@ def test_inclusion_and_consistency_proofs_verify(ws: Workspace) -> None:
     old_cp = verify_checkpoint(c["old_checkpoint"], ws.ledger.origin, ws.ledger.public_key)
     new_cp = verify_checkpoint(c["new_checkpoint"], ws.ledger.origin, ws.ledger.public_key)
     verify_consistency(
-        old_cp.size, new_cp.size, old_cp.root_hash, new_cp.root_hash,
+        old_cp.size,
+        new_cp.size,
+        old_cp.root_hash,
+        new_cp.root_hash,
         [bytes.fromhex(h) for h in c["consistency_path"]],
     )
 
@@ -118,10 +124,19 @@ def test_read_only_handle_cannot_append(ws: Workspace) -> None:
 def test_edited_event_is_named(ws: Workspace) -> None:
     ids = _fill(ws)
     target = ws.ledger.get(ids[4])
-    _exec(ws, "UPDATE ledger_entries SET data = :d WHERE seq = :s",
-          d=encode_event(target.seq, target.event_id, target.kind, target.actor, target.recorded_at,
-                         {"batch": 1, "i": 1, "pad": "forged"}),
-          s=target.seq)
+    _exec(
+        ws,
+        "UPDATE ledger_entries SET data = :d WHERE seq = :s",
+        d=encode_event(
+            target.seq,
+            target.event_id,
+            target.kind,
+            target.actor,
+            target.recorded_at,
+            {"batch": 1, "i": 1, "pad": "forged"},
+        ),
+        s=target.seq,
+    )
     kinds = _kinds(ws)
     assert any(target.event_id in m and f"position {target.seq}" in m for m in kinds["edited"])
 
@@ -130,8 +145,13 @@ def test_edit_with_recomputed_leaf_hash_is_caught_by_checkpoint(ws: Workspace) -
     ids = _fill(ws)
     t = ws.ledger.get(ids[4])
     forged = encode_event(t.seq, t.event_id, t.kind, t.actor, t.recorded_at, {"evil": True})
-    _exec(ws, "UPDATE ledger_entries SET data = :d, leaf_hash = :h WHERE seq = :s",
-          d=forged, h=leaf_hash(forged), s=t.seq)
+    _exec(
+        ws,
+        "UPDATE ledger_entries SET data = :d, leaf_hash = :h WHERE seq = :s",
+        d=forged,
+        h=leaf_hash(forged),
+        s=t.seq,
+    )
     kinds = _kinds(ws)
     msgs = kinds["edited"]
     assert any("does not match its signed checkpoint" in m for m in msgs)
@@ -158,7 +178,9 @@ def test_deleted_and_renumbered_event_is_named(ws: Workspace) -> None:
     _exec(ws, "UPDATE ledger_entries SET seq = seq - 1000001 WHERE seq > 1000000")
     kinds = _kinds(ws)
     nxt = ids[7]
-    assert any(f"recorded at positions {t.seq}..{t.seq}" in m and nxt in m for m in kinds["missing"])
+    assert any(
+        f"recorded at positions {t.seq}..{t.seq}" in m and nxt in m for m in kinds["missing"]
+    )
 
 
 def test_inserted_event_is_named(ws: Workspace) -> None:
@@ -169,9 +191,16 @@ def test_inserted_event_is_named(ws: Workspace) -> None:
     fake_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     data = encode_event(at, fake_id, "test.event", "mallory", now, {"approve": "everything"})
-    _exec(ws, "INSERT INTO ledger_entries (seq, event_id, kind, actor, recorded_at, data, leaf_hash)"
-              " VALUES (:s, :i, 'test.event', 'mallory', :t, :d, :h)",
-          s=at, i=fake_id, t=now, d=data, h=leaf_hash(data))
+    _exec(
+        ws,
+        "INSERT INTO ledger_entries (seq, event_id, kind, actor, recorded_at, data, leaf_hash)"
+        " VALUES (:s, :i, 'test.event', 'mallory', :t, :d, :h)",
+        s=at,
+        i=fake_id,
+        t=now,
+        d=data,
+        h=leaf_hash(data),
+    )
     kinds = _kinds(ws)
     assert any(fake_id in m for m in kinds["inserted"]), kinds
 
@@ -182,9 +211,16 @@ def test_appended_row_outside_bastion_is_uncovered(ws: Workspace) -> None:
     fake_id = str(uuid.uuid4())
     now = datetime.now(UTC)
     data = encode_event(size, fake_id, "test.event", "mallory", now, {})
-    _exec(ws, "INSERT INTO ledger_entries (seq, event_id, kind, actor, recorded_at, data, leaf_hash)"
-              " VALUES (:s, :i, 'test.event', 'mallory', :t, :d, :h)",
-          s=size, i=fake_id, t=now, d=data, h=leaf_hash(data))
+    _exec(
+        ws,
+        "INSERT INTO ledger_entries (seq, event_id, kind, actor, recorded_at, data, leaf_hash)"
+        " VALUES (:s, :i, 'test.event', 'mallory', :t, :d, :h)",
+        s=size,
+        i=fake_id,
+        t=now,
+        d=data,
+        h=leaf_hash(data),
+    )
     kinds = _kinds(ws)
     assert any(f"events {size}..{size}" in m for m in kinds["uncovered"])
 
@@ -203,7 +239,10 @@ def test_reordered_events_are_named(ws: Workspace) -> None:
 
 def test_forged_checkpoint_is_named(ws: Workspace) -> None:
     _fill(ws)
-    _exec(ws, "UPDATE ledger_checkpoints SET note = replace(note, 'bastion', 'bastiom') WHERE size = 4")
+    _exec(
+        ws,
+        "UPDATE ledger_checkpoints SET note = replace(note, 'bastion', 'bastiom') WHERE size = 4",
+    )
     kinds = _kinds(ws)
     assert any("size 4" in m for m in kinds["checkpoint"])
 
@@ -226,8 +265,10 @@ def test_truncation_is_caught_by_a_witness(ws: Workspace) -> None:
         for h in s.scalars(text("SELECT leaf_hash FROM ledger_entries ORDER BY seq")):
             f.append(bytes(h))
         cp = s.scalars(
-            __import__("sqlalchemy").select(LedgerCheckpointRow.root_hash).where(
-                LedgerCheckpointRow.size == size - 3)).one()
+            __import__("sqlalchemy")
+            .select(LedgerCheckpointRow.root_hash)
+            .where(LedgerCheckpointRow.size == size - 3)
+        ).one()
         head.size, head.root_hash, head.frontier = f.size, bytes(cp), f.to_bytes()
     assert ws.ledger.verify().ok  # undetectable without a witness...
     rep = ws.ledger.verify(witness=witness)
@@ -265,7 +306,9 @@ def test_acknowledged_appends_survive_sigkill(ws: Workspace) -> None:
     url = ws.settings.database_url or ""
     proc = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(ws.settings.home), url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         env=os.environ | {"PYTHONUNBUFFERED": "1"},
     )
     acked: list[str] = []
@@ -304,8 +347,11 @@ def test_concurrent_writers_never_interleave(ws: Workspace) -> None:
     url = ws.settings.database_url or ""
     before = ws.ledger.size()
     procs = [
-        subprocess.Popen([sys.executable, "-c", _CONCURRENT, str(ws.settings.home), url, str(w)],
-                         stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _CONCURRENT, str(ws.settings.home), url, str(w)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for w in range(3)
     ]
     for p in procs:

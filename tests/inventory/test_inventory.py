@@ -73,8 +73,15 @@ def test_reimport_versions_what_changed(ws: Workspace) -> None:
 
 def test_removed_asset_is_marked_and_versioned(ws: Workspace) -> None:
     doc = _doc()
-    doc["assets"].append({"id": "scratch-bucket", "kind": "data_store", "name": "Scratch",
-                          "owner": "ml@bank.example", "classification": "internal"})
+    doc["assets"].append(
+        {
+            "id": "scratch-bucket",
+            "kind": "data_store",
+            "name": "Scratch",
+            "owner": "ml@bank.example",
+            "classification": "internal",
+        }
+    )
     import_manifest(ws, _parse(doc))
     doc["assets"].pop()
     res = import_manifest(ws, _parse(doc))
@@ -101,7 +108,9 @@ def test_hygiene_check_flags_unencrypted_pii_and_plaintext_crossings(ws: Workspa
     ok = run_check(ws, "inventory.hygiene", Subject("system", m.system.id, res.digest))
     assert ok.verdict is Verdict.PASS, ok.findings
     doc = _doc()
-    pii_asset = next(a for a in doc["assets"] if a.get("pii_categories") and a["kind"] != "human_actor")
+    pii_asset = next(
+        a for a in doc["assets"] if a.get("pii_categories") and a["kind"] != "human_actor"
+    )
     pii_asset["encryption"] = {"at_rest": False, "in_transit": True}
     crossing = m.flows_crossing_boundaries()[0]
     flow = next(f for f in doc["flows"] if f["id"] == crossing.id)

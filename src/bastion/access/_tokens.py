@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-class Role(str, enum.Enum):
+class Role(enum.StrEnum):
     VIEWER = "viewer"
     ENGINEER = "engineer"
     SECURITY = "security"
@@ -56,7 +56,7 @@ class Role(str, enum.Enum):
         return self in (Role.ADMIN, Role.APPROVER)
 
 
-class Permission(str, enum.Enum):
+class Permission(enum.StrEnum):
     READ = "read"
     WRITE = "write"  # record evidence, import inventory, run checks
     APPROVE = "approve"  # security sign-off, promotions
@@ -104,10 +104,13 @@ class TokenInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "role": self.role.value,
+            "id": self.id,
+            "name": self.name,
+            "role": self.role.value,
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "revoked": self.revoked, "mfa": self.has_mfa,
+            "revoked": self.revoked,
+            "mfa": self.has_mfa,
         }
 
 
@@ -123,7 +126,9 @@ class NewToken:
     def totp_uri(self) -> str | None:
         if self.totp_secret is None:
             return None
-        return pyotp.TOTP(self.totp_secret).provisioning_uri(name=self.info.name, issuer_name="Bastion")
+        return pyotp.TOTP(self.totp_secret).provisioning_uri(
+            name=self.info.name, issuer_name="Bastion"
+        )
 
 
 @dataclass(frozen=True)
@@ -152,8 +157,15 @@ def _utc(ts: datetime | None) -> datetime | None:
 def _info(r: TokenRow) -> TokenInfo:
     created = _utc(r.created_at)
     assert created is not None
-    return TokenInfo(r.id, r.name, Role(r.role), created, _utc(r.expires_at), r.revoked_at is not None,
-                     r.totp_secret is not None)
+    return TokenInfo(
+        r.id,
+        r.name,
+        Role(r.role),
+        created,
+        _utc(r.expires_at),
+        r.revoked_at is not None,
+        r.totp_secret is not None,
+    )
 
 
 def _aead(ws: Workspace) -> AESGCM:
@@ -187,16 +199,31 @@ def create_token(
         nonce = os.urandom(12)
         enc = nonce + _aead(ws).encrypt(nonce, totp.encode(), tid.encode())
     row = TokenRow(
-        id=tid, name=name, role=role.value, secret_hash=_hash(secret), totp_secret=enc,
-        created_by=actor, created_at=now, expires_at=now + ttl if ttl else None,
+        id=tid,
+        name=name,
+        role=role.value,
+        secret_hash=_hash(secret),
+        totp_secret=enc,
+        created_by=actor,
+        created_at=now,
+        expires_at=now + ttl if ttl else None,
     )
     with ws.db.session() as s:
         s.add(row)
         s.flush()
         ws.ledger.append(
-            [Event("access.token_created", {"token_id": tid, "name": name, "role": role.value,
-                                            "expires_at": row.expires_at.isoformat() if row.expires_at else None},
-                   actor)],
+            [
+                Event(
+                    "access.token_created",
+                    {
+                        "token_id": tid,
+                        "name": name,
+                        "role": role.value,
+                        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+                    },
+                    actor,
+                )
+            ],
             session=s,
         )
     return NewToken(_info(row), f"bst_{tid}_{secret}", totp)
@@ -214,7 +241,9 @@ def revoke_token(ws: Workspace, token_id: str, actor: str = "cli") -> TokenInfo:
             raise NotFoundError(f"token {token_id} not found")
         if row.revoked_at is None:
             row.revoked_at = datetime.now(UTC)
-            ws.ledger.append([Event("access.token_revoked", {"token_id": token_id}, actor)], session=s)
+            ws.ledger.append(
+                [Event("access.token_revoked", {"token_id": token_id}, actor)], session=s
+            )
         s.flush()
         return _info(row)
 
@@ -262,9 +291,7 @@ def verify_totp(seed: str, code: str) -> bool:
 def require(principal: Principal, perm: Permission) -> None:
     """Authorise or raise. Deny by default: only granted permissions pass."""
     if not principal.can(perm):
-        raise PermissionDeniedError(
-            f"role {principal.role.value} may not {perm.value}"
-        )
+        raise PermissionDeniedError(f"role {principal.role.value} may not {perm.value}")
     if perm in _MFA_PERMISSIONS and not principal.mfa_verified:
         raise PermissionDeniedError(
             f"{perm.value} actions need multi-factor authentication: send a current TOTP code "
@@ -272,9 +299,9 @@ def require(principal: Principal, perm: Permission) -> None:
         )
 
 
-
-
-def principal_for_token_id(ws: Workspace, token_id: str, *, mfa_verified: bool = False) -> Principal:
+def principal_for_token_id(
+    ws: Workspace, token_id: str, *, mfa_verified: bool = False
+) -> Principal:
     """Re-check a token named by a console session: revocation and expiry apply at once."""
     now = datetime.now(UTC)
     with ws.db.session() as s:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -61,7 +61,11 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
 
     @app.exception_handler(BastionError)
     async def _bastion_error(request: Request, exc: BastionError) -> Any:
-        if isinstance(exc, AuthError) and request.url.path.startswith("/ui") and exc.http_status == 401:
+        if (
+            isinstance(exc, AuthError)
+            and request.url.path.startswith("/ui")
+            and exc.http_status == 401
+        ):
             return RedirectResponse("/ui/login", status_code=303)
         extra: dict[str, Any] = {}
         problems = getattr(exc, "problems", None)
@@ -83,7 +87,11 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
 
     @app.exception_handler(Exception)
     async def _internal(_request: Request, exc: Exception) -> JSONResponse:
-        return problem(500, "Internal error", f"{type(exc).__name__}: the server could not complete the request")
+        return problem(
+            500,
+            "Internal error",
+            f"{type(exc).__name__}: the server could not complete the request",
+        )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> PlainTextResponse:

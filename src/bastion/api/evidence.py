@@ -21,11 +21,17 @@ WS = Annotated[Workspace, Depends(get_ws)]
 
 def evidence_dict(e: Evidence) -> dict[str, Any]:
     return {
-        "id": e.id, "check_id": e.check_id,
+        "id": e.id,
+        "check_id": e.check_id,
         "subject": {"kind": e.subject.kind, "ref": e.subject.ref, "digest": e.subject.digest},
-        "verdict": e.verdict.value, "findings": [f.to_dict() for f in e.findings], "data": e.data,
-        "digest": e.digest, "actor": e.actor, "created_at": e.created_at.isoformat(),
-        "blobs": list(e.blobs), "ledger_seq": e.ledger_seq,
+        "verdict": e.verdict.value,
+        "findings": [f.to_dict() for f in e.findings],
+        "data": e.data,
+        "digest": e.digest,
+        "actor": e.actor,
+        "created_at": e.created_at.isoformat(),
+        "blobs": list(e.blobs),
+        "ledger_seq": e.ledger_seq,
     }
 
 
@@ -40,12 +46,20 @@ def list_evidence(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    q = EvidenceQuery(check_id=check_id, subject_ref=subject_ref, subject_kind=subject_kind,
-                      verdict=verdict, limit=limit, offset=offset)
+    q = EvidenceQuery(
+        check_id=check_id,
+        subject_ref=subject_ref,
+        subject_kind=subject_kind,
+        verdict=verdict,
+        limit=limit,
+        offset=offset,
+    )
     return [evidence_dict(e) for e in ws.evidence.list(q)]
 
 
-@router.get("/evidence/{evidence_id}", summary="One piece of evidence and whether it matches the ledger")
+@router.get(
+    "/evidence/{evidence_id}", summary="One piece of evidence and whether it matches the ledger"
+)
 def get_evidence(evidence_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
     e = ws.evidence.get(evidence_id)
     return evidence_dict(e) | {"intact": ws.evidence.verify_digest(e)}
@@ -72,7 +86,9 @@ class RunCheckIn(BaseModel):
 
 @router.post("/checks/{check_id}/run", summary="Run a check; its evidence is stored and ledgered")
 def run(
-    check_id: str, body: RunCheckIn, ws: WS,
+    check_id: str,
+    body: RunCheckIn,
+    ws: WS,
     p: Annotated[Principal, Depends(needs(Permission.WRITE))],
 ) -> dict[str, Any]:
     load_checks()

@@ -48,7 +48,12 @@ def asset(system_id: str, asset_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
 @router.post(
     "/inventory/import",
     summary="Import a system manifest (YAML body)",
-    openapi_extra={"requestBody": {"required": True, "content": {"application/yaml": {"schema": {"type": "string"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
 )
 async def import_(
     request: Request, ws: WS, p: Annotated[Principal, Depends(needs(Permission.WRITE))]

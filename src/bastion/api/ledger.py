@@ -17,11 +17,16 @@ WS = Annotated[Workspace, Depends(get_ws)]
 
 @router.get("/entries", summary="Ledger events, newest first")
 def entries(
-    ws: WS, _p: Auth, kind: str | None = None,
+    ws: WS,
+    _p: Auth,
+    kind: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict[str, Any]]:
-    return [e.to_dict() for e in ws.ledger.entries(start=offset, limit=limit, kind=kind, newest_first=True)]
+    return [
+        e.to_dict()
+        for e in ws.ledger.entries(start=offset, limit=limit, kind=kind, newest_first=True)
+    ]
 
 
 @router.get("/entries/{event_id}", summary="One ledger event")
@@ -29,8 +34,11 @@ def entry(event_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
     return ws.ledger.get(event_id).to_dict()
 
 
-@router.get("/checkpoint", summary="The latest signed checkpoint (C2SP signed note)",
-            response_class=PlainTextResponse)
+@router.get(
+    "/checkpoint",
+    summary="The latest signed checkpoint (C2SP signed note)",
+    response_class=PlainTextResponse,
+)
 def checkpoint(ws: WS, _p: Auth) -> PlainTextResponse:
     note = ws.ledger.latest_checkpoint()
     if note is None:
@@ -47,7 +55,9 @@ def proof(
 
 @router.get("/consistency", summary="Consistency proof between two signed checkpoints")
 def consistency(
-    ws: WS, _p: Auth, old_size: Annotated[int, Query(ge=1)],
+    ws: WS,
+    _p: Auth,
+    old_size: Annotated[int, Query(ge=1)],
     new_size: Annotated[int | None, Query(ge=1)] = None,
 ) -> dict[str, Any]:
     return ws.ledger.consistency_proof(old_size, new_size)

@@ -34,11 +34,17 @@ class TokenIn(BaseModel):
     ttl_hours: float | None = Field(default=None, gt=0, le=24 * 366)
 
 
-@router.post("/tokens", summary="Create an API token (admin); the secret is returned once", status_code=201)
+@router.post(
+    "/tokens", summary="Create an API token (admin); the secret is returned once", status_code=201
+)
 def new_token(body: TokenIn, ws: WS, p: Admin) -> dict[str, Any]:
     ttl = timedelta(hours=body.ttl_hours) if body.ttl_hours else None
     t = create_token(ws, name=body.name, role=body.role, ttl=ttl, actor=p.actor)
-    return t.info.to_dict() | {"token": t.token, "totp_secret": t.totp_secret, "totp_uri": t.totp_uri}
+    return t.info.to_dict() | {
+        "token": t.token,
+        "totp_secret": t.totp_secret,
+        "totp_uri": t.totp_uri,
+    }
 
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token (admin)")

@@ -25,7 +25,7 @@ if not out.is_terminal:
 err = Console(stderr=True, soft_wrap=True)
 
 
-class Format(str, enum.Enum):
+class Format(enum.StrEnum):
     TABLE = "table"
     JSON = "json"
 
@@ -74,8 +74,13 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
 def progress(description: str, total: int | None = None) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr; silent when stderr is not a terminal."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeRemainingColumn(), console=err, transient=True, disable=not err.is_terminal,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
     ) as bar:
         task = bar.add_task(description, total=total)
 

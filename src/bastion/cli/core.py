@@ -8,16 +8,27 @@ from pathlib import Path
 
 import typer
 
+from bastion._plugins import load_checks
 from bastion.access import Role, create_token, list_tokens, revoke_token
-from bastion.cli._common import Format, FormatOpt, out, print_json, print_table, progress, settings, workspace
+from bastion.cli._common import (
+    Format,
+    FormatOpt,
+    out,
+    print_json,
+    print_table,
+    progress,
+    settings,
+    workspace,
+)
 from bastion.core.checks import all_checks, run_check
 from bastion.core.errors import InputError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Subject, Verdict
 from bastion.core.workspace import init_workspace
-from bastion._plugins import load_checks
 
-ledger_app = typer.Typer(help="The tamper-evident ledger: verify, prove, inspect.", no_args_is_help=True)
+ledger_app = typer.Typer(
+    help="The tamper-evident ledger: verify, prove, inspect.", no_args_is_help=True
+)
 evidence_app = typer.Typer(help="Evidence recorded by checks.", no_args_is_help=True)
 checks_app = typer.Typer(help="The registered checks.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for the REST API and console.", no_args_is_help=True)
@@ -40,13 +51,19 @@ def init(format: Format = FormatOpt) -> None:
     if format is Format.JSON:
         print_json(info)
     else:
-        out.print(("Initialised" if new else "Already initialised") + f" Bastion home at {info['home']}")
+        out.print(
+            ("Initialised" if new else "Already initialised") + f" Bastion home at {info['home']}"
+        )
 
 
 @ledger_app.command("verify")
 def ledger_verify(
-    witness: Path | None = typer.Option(None, help="A checkpoint saved earlier; the log must extend it."),
-    deep: bool = typer.Option(False, help="Also re-parse every event and check its canonical form."),
+    witness: Path | None = typer.Option(
+        None, help="A checkpoint saved earlier; the log must extend it."
+    ),
+    deep: bool = typer.Option(
+        False, help="Also re-parse every event and check its canonical form."
+    ),
     format: Format = FormatOpt,
 ) -> None:
     """Recompute the Merkle tree from storage and check every signed checkpoint.
@@ -60,9 +77,11 @@ def ledger_verify(
         print_json(rep.to_dict())
     else:
         status = "[green]OK[/]" if rep.ok else f"[red]{len(rep.problems)} problem(s)[/]"
-        out.print(f"Ledger: {rep.size} events, {rep.checkpoints} signed checkpoints, "
-                  f"root {rep.root_hash.hex() if rep.root_hash else '-'}: {status} "
-                  f"({rep.seconds:.2f}s)")
+        out.print(
+            f"Ledger: {rep.size} events, {rep.checkpoints} signed checkpoints, "
+            f"root {rep.root_hash.hex() if rep.root_hash else '-'}: {status} "
+            f"({rep.seconds:.2f}s)"
+        )
         for p in rep.problems:
             out.print(f"  [red]{p.kind}[/]: {p.message}", highlight=False)
     raise typer.Exit(0 if rep.ok else 1)
@@ -111,9 +130,14 @@ def ledger_list(
     if format is Format.JSON:
         print_json([e.to_dict() for e in entries])
         return
-    print_table("Ledger", ["seq", "id", "time", "kind", "actor"],
-                [(e.seq, e.event_id, e.recorded_at.isoformat(timespec="seconds"), e.kind, e.actor)
-                 for e in entries])
+    print_table(
+        "Ledger",
+        ["seq", "id", "time", "kind", "actor"],
+        [
+            (e.seq, e.event_id, e.recorded_at.isoformat(timespec="seconds"), e.kind, e.actor)
+            for e in entries
+        ],
+    )
 
 
 @ledger_app.command("show")
@@ -134,13 +158,27 @@ def evidence_list(
 ) -> None:
     """List evidence, newest first."""
     with workspace() as ws:
-        items = ws.evidence.list(EvidenceQuery(check_id=check, subject_ref=subject, verdict=verdict, limit=limit))
+        items = ws.evidence.list(
+            EvidenceQuery(check_id=check, subject_ref=subject, verdict=verdict, limit=limit)
+        )
     if format is Format.JSON:
         print_json([_evidence_dict(e) for e in items])
         return
-    print_table("Evidence", ["id", "time", "check", "subject", "verdict", "findings"],
-                [(e.id, e.created_at.isoformat(timespec="seconds"), e.check_id, str(e.subject),
-                  e.verdict.value, len(e.findings)) for e in items])
+    print_table(
+        "Evidence",
+        ["id", "time", "check", "subject", "verdict", "findings"],
+        [
+            (
+                e.id,
+                e.created_at.isoformat(timespec="seconds"),
+                e.check_id,
+                str(e.subject),
+                e.verdict.value,
+                len(e.findings),
+            )
+            for e in items
+        ],
+    )
 
 
 @evidence_app.command("show")
@@ -154,8 +192,10 @@ def evidence_show(evidence_id: str, format: Format = FormatOpt) -> None:
         print_json(d)
         return
     out.print(f"[bold]{e.id}[/]  {e.check_id} on {e.subject}: [bold]{e.verdict.value}[/]")
-    out.print(f"digest {e.digest}  ledger #{e.ledger_seq}  "
-              + ("[green]matches the ledger[/]" if intact else "[red]DOES NOT match the ledger[/]"))
+    out.print(
+        f"digest {e.digest}  ledger #{e.ledger_seq}  "
+        + ("[green]matches the ledger[/]" if intact else "[red]DOES NOT match the ledger[/]")
+    )
     for f in e.findings:
         out.print(f"  [{f.severity.value}] {f.rule_id}: {f.title} — {f.message}", highlight=False)
     if e.data:
@@ -167,11 +207,17 @@ def _evidence_dict(e: object) -> dict[str, object]:
 
     assert isinstance(e, Evidence)
     return {
-        "id": e.id, "check_id": e.check_id,
+        "id": e.id,
+        "check_id": e.check_id,
         "subject": {"kind": e.subject.kind, "ref": e.subject.ref, "digest": e.subject.digest},
-        "verdict": e.verdict.value, "findings": [f.to_dict() for f in e.findings], "data": e.data,
-        "digest": e.digest, "actor": e.actor, "created_at": e.created_at.isoformat(),
-        "blobs": list(e.blobs), "ledger_seq": e.ledger_seq,
+        "verdict": e.verdict.value,
+        "findings": [f.to_dict() for f in e.findings],
+        "data": e.data,
+        "digest": e.digest,
+        "actor": e.actor,
+        "created_at": e.created_at.isoformat(),
+        "blobs": list(e.blobs),
+        "ledger_seq": e.ledger_seq,
     }
 
 
@@ -184,15 +230,20 @@ def checks_list(format: Format = FormatOpt) -> None:
     if format is Format.JSON:
         print_json(meta)
         return
-    print_table("Checks", ["id", "title", "subjects", "severity"],
-                [(m["id"], m["title"], ", ".join(m["subject_kinds"]), m["severity"]) for m in meta])
+    print_table(
+        "Checks",
+        ["id", "title", "subjects", "severity"],
+        [(m["id"], m["title"], ", ".join(m["subject_kinds"]), m["severity"]) for m in meta],
+    )
 
 
 @checks_app.command("run")
 def checks_run(
     check_id: str,
     subject: str = typer.Option(..., help="KIND:REF[@DIGEST], e.g. system:credit-scoring"),
-    param: list[str] = typer.Option([], "--param", "-p", help="KEY=VALUE parameters for the check."),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="KEY=VALUE parameters for the check."
+    ),
     format: Format = FormatOpt,
 ) -> None:
     """Run a check; its evidence is stored and its digest appended to the ledger.
@@ -212,8 +263,10 @@ def checks_run(
     if format is Format.JSON:
         print_json(_evidence_dict(ev))
     else:
-        out.print(f"{ev.check_id} on {ev.subject}: [bold]{ev.verdict.value}[/] "
-                  f"({len(ev.findings)} findings), evidence {ev.id} at ledger #{ev.ledger_seq}")
+        out.print(
+            f"{ev.check_id} on {ev.subject}: [bold]{ev.verdict.value}[/] "
+            f"({len(ev.findings)} findings), evidence {ev.id} at ledger #{ev.ledger_seq}"
+        )
         for f in ev.findings:
             out.print(f"  [{f.severity.value}] {f.rule_id}: {f.message}", highlight=False)
     raise typer.Exit(1 if ev.verdict in (Verdict.FAIL, Verdict.ERROR) else 0)
@@ -231,21 +284,32 @@ def parse_subject(text: str) -> Subject:
 def token_create(
     role: Role = typer.Option(..., help="Role of the token."),
     name: str = typer.Option("cli", help="Who or what the token is for."),
-    ttl_hours: float | None = typer.Option(None, "--ttl-hours", help="Lifetime in hours (default: no expiry)."),
+    ttl_hours: float | None = typer.Option(
+        None, "--ttl-hours", help="Lifetime in hours (default: no expiry)."
+    ),
     format: Format = FormatOpt,
 ) -> None:
     """Create an API token. It is shown once; only its hash is stored."""
     ttl = timedelta(hours=ttl_hours) if ttl_hours is not None else None
     with workspace() as ws:
         new = create_token(ws, name=name, role=role, ttl=ttl, actor="cli")
-    d = new.info.to_dict() | {"token": new.token, "totp_secret": new.totp_secret, "totp_uri": new.totp_uri}
+    d = new.info.to_dict() | {
+        "token": new.token,
+        "totp_secret": new.totp_secret,
+        "totp_uri": new.totp_uri,
+    }
     if format is Format.JSON:
         print_json(d)
         return
-    out.print(f"Token for {name} ({role.value}); shown once, store it now:\n{new.token}", highlight=False)
+    out.print(
+        f"Token for {name} ({role.value}); shown once, store it now:\n{new.token}", highlight=False
+    )
     if new.totp_secret:
-        out.print(f"TOTP secret (add it to your authenticator; required for {role.value} actions):\n"
-                  f"{new.totp_secret}\n{new.totp_uri}", highlight=False)
+        out.print(
+            f"TOTP secret (add it to your authenticator; required for {role.value} actions):\n"
+            f"{new.totp_secret}\n{new.totp_uri}",
+            highlight=False,
+        )
 
 
 @token_app.command("list")
@@ -256,8 +320,11 @@ def token_list(format: Format = FormatOpt) -> None:
     if format is Format.JSON:
         print_json([t.to_dict() for t in items])
         return
-    print_table("Tokens", ["id", "name", "role", "mfa", "expires", "revoked"],
-                [(t.id, t.name, t.role.value, t.has_mfa, t.expires_at, t.revoked) for t in items])
+    print_table(
+        "Tokens",
+        ["id", "name", "role", "mfa", "expires", "revoked"],
+        [(t.id, t.name, t.role.value, t.has_mfa, t.expires_at, t.revoked) for t in items],
+    )
 
 
 @token_app.command("revoke")

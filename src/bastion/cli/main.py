@@ -8,9 +8,9 @@ from pathlib import Path
 import typer
 
 from bastion import __version__
-from bastion.cli._compat import Abort, ClickException
 from bastion.cli import core as core_cmds
 from bastion.cli._common import err, state
+from bastion.cli._compat import Abort, ClickException
 from bastion.cli.inventory import inventory_app, manifest_app
 from bastion.core.errors import BastionError
 
@@ -31,7 +31,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    home: Path | None = typer.Option(None, "--home", envvar="BASTION_HOME", help="Bastion home directory."),
+    home: Path | None = typer.Option(
+        None, "--home", envvar="BASTION_HOME", help="Bastion home directory."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True),
 ) -> None:
@@ -98,8 +100,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # the last line of defence
         if "--debug" in args:
             raise
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
-                  highlight=False)
+        err.print(
+            f"[bold red]internal error:[/] {type(exc).__name__}: {exc} (rerun with --debug)",
+            highlight=False,
+        )
         return 3
     return 0
 

@@ -121,6 +121,11 @@ def run_check(
     if result.attachments:
         data["attachments"] = dict(zip(sorted(result.attachments), blobs, strict=True))
     return workspace.evidence.record(
-        check_id=inst.id, subject=subject, verdict=result.verdict, findings=result.findings,
-        data=data, blobs=blobs, actor=actor,
+        check_id=inst.id,
+        subject=subject,
+        verdict=result.verdict,
+        findings=result.findings,
+        data=data,
+        blobs=blobs,
+        actor=actor,
     )

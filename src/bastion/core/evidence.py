@@ -45,8 +45,15 @@ def evidence_digest(body: Mapping[str, Any]) -> str:
 
 
 def _body(
-    eid: str, check_id: str, subject: Subject, verdict: Verdict, findings: Sequence[Finding],
-    data: Mapping[str, Any], blobs: Sequence[str], actor: str, created_at: datetime,
+    eid: str,
+    check_id: str,
+    subject: Subject,
+    verdict: Verdict,
+    findings: Sequence[Finding],
+    data: Mapping[str, Any],
+    blobs: Sequence[str],
+    actor: str,
+    created_at: datetime,
 ) -> dict[str, Any]:
     return {
         "id": eid,
@@ -97,29 +104,60 @@ class EvidenceStore:
         try:
             digest = evidence_digest(body)
         except InputError as exc:
-            raise InputError(f"evidence of check {check_id} is not JSON-serialisable: {exc.message}") from None
+            raise InputError(
+                f"evidence of check {check_id} is not JSON-serialisable: {exc.message}"
+            ) from None
         max_sev = max((f.severity for f in findings), key=lambda s: s.rank, default=None)
 
         def _write(s: Session) -> Evidence:
             (entry,) = self.ledger.append(
-                [Event(
-                    "evidence.recorded",
-                    {"evidence_id": eid, "digest": digest, "check_id": check_id,
-                     "subject": body["subject"], "verdict": verdict.value},
-                    actor,
-                )],
+                [
+                    Event(
+                        "evidence.recorded",
+                        {
+                            "evidence_id": eid,
+                            "digest": digest,
+                            "check_id": check_id,
+                            "subject": body["subject"],
+                            "verdict": verdict.value,
+                        },
+                        actor,
+                    )
+                ],
                 session=s,
             )
-            s.add(EvidenceRow(
-                id=eid, check_id=check_id, subject_kind=subject.kind, subject_ref=subject.ref,
-                subject_digest=subject.digest, verdict=verdict.value,
-                max_severity=max_sev.value if max_sev else None,
-                findings=body["findings"], data=data, blobs=list(blobs), digest=digest,
-                actor=actor, created_at=now, ledger_seq=entry.seq,
-            ))
+            s.add(
+                EvidenceRow(
+                    id=eid,
+                    check_id=check_id,
+                    subject_kind=subject.kind,
+                    subject_ref=subject.ref,
+                    subject_digest=subject.digest,
+                    verdict=verdict.value,
+                    max_severity=max_sev.value if max_sev else None,
+                    findings=body["findings"],
+                    data=data,
+                    blobs=list(blobs),
+                    digest=digest,
+                    actor=actor,
+                    created_at=now,
+                    ledger_seq=entry.seq,
+                )
+            )
             s.flush()
-            return Evidence(eid, check_id, subject, verdict, tuple(findings), data, digest, actor,
-                            now, tuple(blobs), entry.seq)
+            return Evidence(
+                eid,
+                check_id,
+                subject,
+                verdict,
+                tuple(findings),
+                data,
+                digest,
+                actor,
+                now,
+                tuple(blobs),
+                entry.seq,
+            )
 
         if session is not None:
             return _write(session)
@@ -130,9 +168,17 @@ class EvidenceStore:
     def _from_row(r: EvidenceRow) -> Evidence:
         ts = r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC)
         return Evidence(
-            r.id, r.check_id, Subject(r.subject_kind, r.subject_ref, r.subject_digest),
-            Verdict(r.verdict), tuple(Finding.from_dict(f) for f in r.findings), dict(r.data),
-            r.digest, r.actor, ts, tuple(r.blobs), r.ledger_seq,
+            r.id,
+            r.check_id,
+            Subject(r.subject_kind, r.subject_ref, r.subject_digest),
+            Verdict(r.verdict),
+            tuple(Finding.from_dict(f) for f in r.findings),
+            dict(r.data),
+            r.digest,
+            r.actor,
+            ts,
+            tuple(r.blobs),
+            r.ledger_seq,
         )
 
     def get(self, evidence_id: str) -> Evidence:
@@ -162,12 +208,18 @@ class EvidenceStore:
 
     def verify_digest(self, evidence: Evidence) -> bool:
         """Does the stored evidence still hash to the digest the ledger holds?"""
-        body = _body(evidence.id, evidence.check_id, evidence.subject, evidence.verdict,
-                     evidence.findings, evidence.data, evidence.blobs, evidence.actor,
-                     evidence.created_at)
+        body = _body(
+            evidence.id,
+            evidence.check_id,
+            evidence.subject,
+            evidence.verdict,
+            evidence.findings,
+            evidence.data,
+            evidence.blobs,
+            evidence.actor,
+            evidence.created_at,
+        )
         if evidence_digest(body) != evidence.digest:
             return False
         entry = self.ledger.entries(start=evidence.ledger_seq or 0, limit=1)
         return bool(entry) and entry[0].data.get("digest") == evidence.digest
-
-

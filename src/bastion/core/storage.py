@@ -78,7 +78,9 @@ class Database:
             s.commit()
         except SQLAlchemyError as exc:
             s.rollback()
-            raise StorageError(f"database error: {type(exc).__name__}: {exc.args[0]!s:.300}") from exc
+            raise StorageError(
+                f"database error: {type(exc).__name__}: {exc.args[0]!s:.300}"
+            ) from exc
         except BaseException:
             s.rollback()
             raise

@@ -10,7 +10,7 @@ from typing import Any
 __all__ = ["Evidence", "Finding", "Severity", "Subject", "Verdict"]
 
 
-class Severity(str, enum.Enum):
+class Severity(enum.StrEnum):
     """Ordered severities; compare with ``rank``."""
 
     INFO = "info"
@@ -30,7 +30,7 @@ class Severity(str, enum.Enum):
 _RANK = {s: i for i, s in enumerate(Severity)}
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """What a check concluded. ``ERROR`` means it could not conclude: gates treat it as fail."""
 
     PASS = "pass"

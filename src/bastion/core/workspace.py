@@ -43,7 +43,9 @@ class Workspace:
         self.db.dispose()
 
 
-def init_workspace(settings: Settings | None = None, actor: str = "system") -> tuple[Workspace, bool]:
+def init_workspace(
+    settings: Settings | None = None, actor: str = "system"
+) -> tuple[Workspace, bool]:
     """Create the home, keys and schema; idempotent. Returns the workspace and whether it was new."""
     settings = settings or get_settings()
     home = settings.home

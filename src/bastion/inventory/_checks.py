@@ -33,28 +33,53 @@ class InventoryHygieneCheck(Check):
             sensitive = a.classification.at_least(Classification.CONFIDENTIAL) or a.has_pii
             if sensitive and a.kind is not AssetKind.HUMAN_ACTOR and not a.encryption.at_rest:
                 pii = ", ".join(p.value for p in a.pii_categories)
-                findings.append(Finding(
-                    "inventory.unencrypted-sensitive-asset", "Sensitive asset not encrypted at rest",
-                    Severity.HIGH,
-                    f"{a.id} holds {a.classification.value} data" + (f" with PII ({pii})" if a.has_pii else "")
-                    + " but is not encrypted at rest",
-                    location=f"assets/{a.id}",
-                    remediation="Encrypt it at rest and record that in the manifest."))
+                findings.append(
+                    Finding(
+                        "inventory.unencrypted-sensitive-asset",
+                        "Sensitive asset not encrypted at rest",
+                        Severity.HIGH,
+                        f"{a.id} holds {a.classification.value} data"
+                        + (f" with PII ({pii})" if a.has_pii else "")
+                        + " but is not encrypted at rest",
+                        location=f"assets/{a.id}",
+                        remediation="Encrypt it at rest and record that in the manifest.",
+                    )
+                )
         for f in manifest.flows_crossing_boundaries():
             where = f"flow {f.id} ({f.source} -> {f.target})"
             if not f.encryption.in_transit:
-                findings.append(Finding(
-                    "inventory.plaintext-boundary-flow", "Boundary-crossing flow not encrypted",
-                    Severity.HIGH, f"{where} crosses a trust boundary unencrypted",
-                    location=f"flows/{f.id}", remediation="Use TLS (or mTLS) on this flow."))
+                findings.append(
+                    Finding(
+                        "inventory.plaintext-boundary-flow",
+                        "Boundary-crossing flow not encrypted",
+                        Severity.HIGH,
+                        f"{where} crosses a trust boundary unencrypted",
+                        location=f"flows/{f.id}",
+                        remediation="Use TLS (or mTLS) on this flow.",
+                    )
+                )
             if f.authentication is Authentication.NONE:
-                findings.append(Finding(
-                    "inventory.unauthenticated-boundary-flow", "Boundary-crossing flow not authenticated",
-                    Severity.MEDIUM, f"{where} crosses a trust boundary without authentication",
-                    location=f"flows/{f.id}", remediation="Authenticate the caller (mTLS, OAuth2 or IAM)."))
+                findings.append(
+                    Finding(
+                        "inventory.unauthenticated-boundary-flow",
+                        "Boundary-crossing flow not authenticated",
+                        Severity.MEDIUM,
+                        f"{where} crosses a trust boundary without authentication",
+                        location=f"flows/{f.id}",
+                        remediation="Authenticate the caller (mTLS, OAuth2 or IAM).",
+                    )
+                )
         high = any(x.severity.at_least(Severity.HIGH) for x in findings)
         verdict = Verdict.FAIL if high else (Verdict.WARN if findings else Verdict.PASS)
-        return CheckResult(verdict, tuple(findings), {
-            "system": record.id, "system_version": record.version, "manifest_digest": record.digest,
-            "assets": len(manifest.assets), "flows": len(manifest.flows),
-            "boundary_crossing_flows": len(manifest.flows_crossing_boundaries())})
+        return CheckResult(
+            verdict,
+            tuple(findings),
+            {
+                "system": record.id,
+                "system_version": record.version,
+                "manifest_digest": record.digest,
+                "assets": len(manifest.assets),
+                "flows": len(manifest.flows),
+                "boundary_crossing_flows": len(manifest.flows_crossing_boundaries()),
+            },
+        )

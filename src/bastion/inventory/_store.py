@@ -103,9 +103,14 @@ class ImportResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "system": self.system_id, "version": self.version, "digest": self.digest,
-            "created": self.created, "added": list(self.added), "changed": list(self.changed),
-            "removed": list(self.removed), "unchanged": list(self.unchanged),
+            "system": self.system_id,
+            "version": self.version,
+            "digest": self.digest,
+            "created": self.created,
+            "added": list(self.added),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "unchanged": list(self.unchanged),
         }
 
 
@@ -139,15 +144,27 @@ class AssetRecord:
 
     def to_dict(self, with_history: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {
-            "ref": self.ref, "system": self.system_id, "id": self.asset_id, "kind": self.kind,
-            "name": self.name, "owner": self.owner, "classification": self.classification,
-            "version": self.version, "removed": self.removed,
-            "updated_at": self.updated_at.isoformat(), "body": self.body,
+            "ref": self.ref,
+            "system": self.system_id,
+            "id": self.asset_id,
+            "kind": self.kind,
+            "name": self.name,
+            "owner": self.owner,
+            "classification": self.classification,
+            "version": self.version,
+            "removed": self.removed,
+            "updated_at": self.updated_at.isoformat(),
+            "body": self.body,
         }
         if with_history:
             d["history"] = [
-                {"version": v.version, "system_version": v.system_version, "digest": v.digest,
-                 "change": v.change, "created_at": v.created_at.isoformat()}
+                {
+                    "version": v.version,
+                    "system_version": v.system_version,
+                    "digest": v.digest,
+                    "change": v.change,
+                    "created_at": v.created_at.isoformat(),
+                }
                 for v in self.history
             ]
         return d
@@ -166,11 +183,17 @@ class SystemRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "id": self.id, "name": self.name, "owner": self.owner, "version": self.version,
-            "digest": self.digest, "updated_at": self.updated_at.isoformat(),
+            "id": self.id,
+            "name": self.name,
+            "owner": self.owner,
+            "version": self.version,
+            "digest": self.digest,
+            "updated_at": self.updated_at.isoformat(),
             "manifest": self.manifest,
-            "versions": [{"version": v, "digest": d, "created_at": t.isoformat(), "actor": a}
-                         for v, d, t, a in self.versions],
+            "versions": [
+                {"version": v, "digest": d, "created_at": t.isoformat(), "actor": a}
+                for v, d, t, a in self.versions
+            ],
         }
 
 
@@ -186,36 +209,78 @@ def import_manifest(
         row = s.get(SystemRow, sys_meta.id, with_for_update=not ws.db.is_sqlite)
         created = row is None
         if row is None:
-            row = SystemRow(id=sys_meta.id, name=sys_meta.name, owner=sys_meta.owner,
-                            current_version=0, created_at=now, updated_at=now)
+            row = SystemRow(
+                id=sys_meta.id,
+                name=sys_meta.name,
+                owner=sys_meta.owner,
+                current_version=0,
+                created_at=now,
+                updated_at=now,
+            )
             s.add(row)
             s.flush()
         else:
-            current = s.scalars(select(SystemVersionRow).where(
-                SystemVersionRow.system_id == row.id,
-                SystemVersionRow.version == row.current_version)).one()
+            current = s.scalars(
+                select(SystemVersionRow).where(
+                    SystemVersionRow.system_id == row.id,
+                    SystemVersionRow.version == row.current_version,
+                )
+            ).one()
             if current.digest == digest:
                 ids = tuple(a.id for a in manifest.assets)
                 return ImportResult(row.id, row.current_version, digest, False, unchanged=ids)
         version = row.current_version + 1
         row.current_version = version
         row.name, row.owner, row.updated_at = sys_meta.name, sys_meta.owner, now
-        s.add(SystemVersionRow(system_id=row.id, version=version, digest=digest, manifest=doc,
-                               source=source, actor=actor, created_at=now))
+        s.add(
+            SystemVersionRow(
+                system_id=row.id,
+                version=version,
+                digest=digest,
+                manifest=doc,
+                source=source,
+                actor=actor,
+                created_at=now,
+            )
+        )
         added, changed, unchanged, removed = _sync_assets(s, row.id, manifest, version, now)
-        result = ImportResult(row.id, version, digest, created, tuple(added), tuple(changed),
-                              tuple(removed), tuple(unchanged))
-        ws.ledger.append([Event("inventory.imported", {
-            "system": row.id, "version": version, "digest": digest, "source": source,
-            "added": list(added), "changed": list(changed), "removed": list(removed)}, actor)],
-            session=s)
+        result = ImportResult(
+            row.id,
+            version,
+            digest,
+            created,
+            tuple(added),
+            tuple(changed),
+            tuple(removed),
+            tuple(unchanged),
+        )
+        ws.ledger.append(
+            [
+                Event(
+                    "inventory.imported",
+                    {
+                        "system": row.id,
+                        "version": version,
+                        "digest": digest,
+                        "source": source,
+                        "added": list(added),
+                        "changed": list(changed),
+                        "removed": list(removed),
+                    },
+                    actor,
+                )
+            ],
+            session=s,
+        )
         return result
 
 
 def _sync_assets(
     s: Session, system_id: str, manifest: SystemManifest, version: int, now: datetime
 ) -> tuple[list[str], list[str], list[str], list[str]]:
-    existing = {a.asset_id: a for a in s.scalars(select(AssetRow).where(AssetRow.system_id == system_id))}
+    existing = {
+        a.asset_id: a for a in s.scalars(select(AssetRow).where(AssetRow.system_id == system_id))
+    }
     added: list[str] = []
     changed: list[str] = []
     unchanged: list[str] = []
@@ -226,17 +291,28 @@ def _sync_assets(
         classification = str(body.get("classification", "internal"))
         row = existing.pop(asset.id, None)
         if row is None:
-            row = AssetRow(system_id=system_id, asset_id=asset.id, kind=kind, name=asset.name,
-                           owner=asset.owner, classification=classification, current_version=1,
-                           removed=False, updated_at=now)
+            row = AssetRow(
+                system_id=system_id,
+                asset_id=asset.id,
+                kind=kind,
+                name=asset.name,
+                owner=asset.owner,
+                classification=classification,
+                current_version=1,
+                removed=False,
+                updated_at=now,
+            )
             s.add(row)
             s.flush()
             change = "added"
             added.append(asset.id)
         else:
-            last = s.scalars(select(AssetVersionRow).where(
-                AssetVersionRow.asset_pk == row.pk,
-                AssetVersionRow.version == row.current_version)).one()
+            last = s.scalars(
+                select(AssetVersionRow).where(
+                    AssetVersionRow.asset_pk == row.pk,
+                    AssetVersionRow.version == row.current_version,
+                )
+            ).one()
             if last.digest == digest and not row.removed:
                 unchanged.append(asset.id)
                 continue
@@ -245,8 +321,17 @@ def _sync_assets(
             row.current_version += 1
             row.kind, row.name, row.owner = kind, asset.name, asset.owner
             row.classification, row.removed, row.updated_at = classification, False, now
-        s.add(AssetVersionRow(asset_pk=row.pk, version=row.current_version, system_version=version,
-                              digest=digest, body=body, change=change, created_at=now))
+        s.add(
+            AssetVersionRow(
+                asset_pk=row.pk,
+                version=row.current_version,
+                system_version=version,
+                digest=digest,
+                body=body,
+                change=change,
+                created_at=now,
+            )
+        )
     removed: list[str] = []
     for asset_id, row in existing.items():
         if row.removed:
@@ -254,21 +339,53 @@ def _sync_assets(
         row.removed = True
         row.current_version += 1
         row.updated_at = now
-        s.add(AssetVersionRow(asset_pk=row.pk, version=row.current_version, system_version=version,
-                              digest=_digest({}), body={}, change="removed", created_at=now))
+        s.add(
+            AssetVersionRow(
+                asset_pk=row.pk,
+                version=row.current_version,
+                system_version=version,
+                digest=_digest({}),
+                body={},
+                change="removed",
+                created_at=now,
+            )
+        )
         removed.append(asset_id)
     return added, changed, unchanged, removed
 
 
 def _record(s: Session, row: AssetRow, history: bool) -> AssetRecord:
-    versions = list(s.scalars(select(AssetVersionRow).where(AssetVersionRow.asset_pk == row.pk)
-                              .order_by(AssetVersionRow.version)))
+    versions = list(
+        s.scalars(
+            select(AssetVersionRow)
+            .where(AssetVersionRow.asset_pk == row.pk)
+            .order_by(AssetVersionRow.version)
+        )
+    )
     body = next((v.body for v in reversed(versions) if v.change != "removed"), {})
-    hist = tuple(AssetVersion(v.version, v.system_version, v.digest, v.change, _utc(v.created_at),
-                              v.body) for v in versions) if history else ()
-    return AssetRecord(row.system_id, row.asset_id, row.kind, row.name, row.owner,
-                       row.classification, row.current_version, row.removed, _utc(row.updated_at),
-                       body, hist)
+    hist = (
+        tuple(
+            AssetVersion(
+                v.version, v.system_version, v.digest, v.change, _utc(v.created_at), v.body
+            )
+            for v in versions
+        )
+        if history
+        else ()
+    )
+    return AssetRecord(
+        row.system_id,
+        row.asset_id,
+        row.kind,
+        row.name,
+        row.owner,
+        row.classification,
+        row.current_version,
+        row.removed,
+        _utc(row.updated_at),
+        body,
+        hist,
+    )
 
 
 def list_assets(
@@ -310,17 +427,31 @@ def get_asset(ws: Workspace, ref: str) -> AssetRecord:
             raise NotFoundError(f"asset {ref} not found")
         if len(rows) > 1:
             systems = ", ".join(sorted(r.system_id for r in rows))
-            raise InputError(f"asset id {asset_id} exists in several systems ({systems}): use SYSTEM/ASSET")
+            raise InputError(
+                f"asset id {asset_id} exists in several systems ({systems}): use SYSTEM/ASSET"
+            )
         return _record(s, rows[0], history=True)
 
 
 def _system_record(s: Session, row: SystemRow) -> SystemRecord:
-    vers = list(s.scalars(select(SystemVersionRow).where(SystemVersionRow.system_id == row.id)
-                          .order_by(SystemVersionRow.version)))
+    vers = list(
+        s.scalars(
+            select(SystemVersionRow)
+            .where(SystemVersionRow.system_id == row.id)
+            .order_by(SystemVersionRow.version)
+        )
+    )
     cur = vers[-1]
-    return SystemRecord(row.id, row.name, row.owner, row.current_version, cur.digest,
-                        _utc(row.updated_at), cur.manifest,
-                        tuple((v.version, v.digest, _utc(v.created_at), v.actor) for v in vers))
+    return SystemRecord(
+        row.id,
+        row.name,
+        row.owner,
+        row.current_version,
+        cur.digest,
+        _utc(row.updated_at),
+        cur.manifest,
+        tuple((v.version, v.digest, _utc(v.created_at), v.actor) for v in vers),
+    )
 
 
 def list_systems(ws: Workspace) -> list[SystemRecord]:

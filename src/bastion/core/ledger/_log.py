@@ -158,7 +158,12 @@ class LedgerProblem:
     event_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "message": self.message, "seq": self.seq, "event_id": self.event_id}
+        return {
+            "kind": self.kind,
+            "message": self.message,
+            "seq": self.seq,
+            "event_id": self.event_id,
+        }
 
 
 @dataclass
@@ -213,9 +218,9 @@ def _as_bytes(v: object) -> bytes:
         return v
     if isinstance(v, str):
         return v.encode("utf-8", "surrogateescape")
-    if v is None:
-        return b""
-    return bytes(v)  # type: ignore[call-overload]
+    if isinstance(v, bytearray | memoryview):
+        return bytes(v)
+    return b""
 
 
 _SEQ_MARK = b',"seq":'
@@ -269,7 +274,9 @@ class Ledger:
         with ctx as s:
             assert s is not None
             # First statement is a write: takes the lock before we read the head.
-            s.execute(update(LedgerHeadRow).where(LedgerHeadRow.id == 1).values(size=LedgerHeadRow.size))
+            s.execute(
+                update(LedgerHeadRow).where(LedgerHeadRow.id == 1).values(size=LedgerHeadRow.size)
+            )
             head = s.get(LedgerHeadRow, 1, populate_existing=True)
             if head is None:
                 raise LedgerError("ledger head row is missing: the database is damaged")
@@ -289,8 +296,15 @@ class Ledger:
                 lh = leaf_hash(blob)
                 frontier.append(lh)
                 rows.append(
-                    {"seq": seq, "event_id": event_id, "kind": kind, "actor": actor,
-                     "recorded_at": now, "data": blob, "leaf_hash": lh}
+                    {
+                        "seq": seq,
+                        "event_id": event_id,
+                        "kind": kind,
+                        "actor": actor,
+                        "recorded_at": now,
+                        "data": blob,
+                        "leaf_hash": lh,
+                    }
                 )
                 entries.append(Entry(seq, event_id, kind, actor, now, dict(data), lh))
             s.execute(insert(LedgerEntryRow), rows)
@@ -339,13 +353,20 @@ class Ledger:
 
         body = json.loads(row.data)
         return Entry(
-            row.seq, row.event_id, row.kind, row.actor, _utc(row.recorded_at),
-            body.get("data", {}), row.leaf_hash,
+            row.seq,
+            row.event_id,
+            row.kind,
+            row.actor,
+            _utc(row.recorded_at),
+            body.get("data", {}),
+            row.leaf_hash,
         )
 
     def get(self, event_id: str) -> Entry:
         with self.db.session() as s:
-            row = s.scalars(select(LedgerEntryRow).where(LedgerEntryRow.event_id == event_id)).first()
+            row = s.scalars(
+                select(LedgerEntryRow).where(LedgerEntryRow.event_id == event_id)
+            ).first()
             if row is None and event_id.isdigit():
                 row = s.get(LedgerEntryRow, int(event_id))
             if row is None:
@@ -353,7 +374,12 @@ class Ledger:
             return self._entry(row)
 
     def entries(
-        self, *, start: int = 0, limit: int = 100, kind: str | None = None, newest_first: bool = False
+        self,
+        *,
+        start: int = 0,
+        limit: int = 100,
+        kind: str | None = None,
+        newest_first: bool = False,
     ) -> list[Entry]:
         limit = max(1, min(limit, 10_000))
         with self.db.session() as s:
@@ -376,17 +402,24 @@ class Ledger:
                 )
             )
         if len(hashes) != size:
-            raise LedgerError(f"ledger has {len(hashes)} entries below size {size}: run 'bastion ledger verify'")
+            raise LedgerError(
+                f"ledger has {len(hashes)} entries below size {size}: run 'bastion ledger verify'"
+            )
         return hashes
 
     def _checkpoint_row(self, size: int | None) -> LedgerCheckpointRow:
         with self.db.session() as s:
             q = select(LedgerCheckpointRow)
-            q = (q.where(LedgerCheckpointRow.size == size) if size is not None
-                 else q.order_by(LedgerCheckpointRow.size.desc()).limit(1))
+            q = (
+                q.where(LedgerCheckpointRow.size == size)
+                if size is not None
+                else q.order_by(LedgerCheckpointRow.size.desc()).limit(1)
+            )
             row = s.scalars(q).first()
         if row is None:
-            raise NotFoundError("no signed checkpoint" + (f" of size {size}" if size else "") + " exists")
+            raise NotFoundError(
+                "no signed checkpoint" + (f" of size {size}" if size else "") + " exists"
+            )
         return row
 
     def inclusion_proof(self, event_id: str, tree_size: int | None = None) -> InclusionProof:
@@ -395,10 +428,18 @@ class Ledger:
         cp_row = self._checkpoint_row(tree_size)
         cp = verify_checkpoint(cp_row.note, self.origin, self.public_key)
         if entry.seq >= cp.size:
-            raise NotFoundError(f"event {event_id} is not covered by the checkpoint of size {cp.size}")
+            raise NotFoundError(
+                f"event {event_id} is not covered by the checkpoint of size {cp.size}"
+            )
         path = inclusion_proof(self._leaf_hashes(cp.size), entry.seq, cp.size)
         proof = InclusionProof(
-            entry.event_id, entry.seq, entry.leaf_hash, cp.size, cp.root_hash, tuple(path), cp_row.note
+            entry.event_id,
+            entry.seq,
+            entry.leaf_hash,
+            cp.size,
+            cp.root_hash,
+            tuple(path),
+            cp_row.note,
         )
         proof.verify()
         return proof
@@ -447,10 +488,15 @@ class Ledger:
         started = time.perf_counter()
         rep = VerifyReport()
         with self.db.session() as s:
-            cps = list(s.execute(
-                select(LedgerCheckpointRow.size, LedgerCheckpointRow.root_hash, LedgerCheckpointRow.note)
-                .order_by(LedgerCheckpointRow.size)
-            ))
+            cps = list(
+                s.execute(
+                    select(
+                        LedgerCheckpointRow.size,
+                        LedgerCheckpointRow.root_hash,
+                        LedgerCheckpointRow.note,
+                    ).order_by(LedgerCheckpointRow.size)
+                )
+            )
             head = s.get(LedgerHeadRow, 1)
             total = s.scalar(select(func.count()).select_from(LedgerEntryRow)) or 0
         cp_roots: dict[int, tuple[bytes, str]] = {}
@@ -458,11 +504,17 @@ class Ledger:
             try:
                 cp = verify_checkpoint(note, self.origin, self.public_key)
             except NoteError as exc:
-                rep.problems.append(LedgerProblem("checkpoint", f"checkpoint of size {size}: {exc.message}"))
+                rep.problems.append(
+                    LedgerProblem("checkpoint", f"checkpoint of size {size}: {exc.message}")
+                )
                 continue
             if cp.size != size or cp.root_hash != bytes(root):
-                rep.problems.append(LedgerProblem(
-                    "checkpoint", f"checkpoint row of size {size} does not match its signed note"))
+                rep.problems.append(
+                    LedgerProblem(
+                        "checkpoint",
+                        f"checkpoint row of size {size} does not match its signed note",
+                    )
+                )
                 continue
             cp_roots[cp.size] = (cp.root_hash, note)
         rep.checkpoints = len(cp_roots)
@@ -478,11 +530,17 @@ class Ledger:
         for seq, eid, data, lh in self._stream():
             if seq != expected:
                 if seq > expected:
-                    rep.problems.append(LedgerProblem(
-                        "missing", f"positions {expected}..{seq - 1} are empty: events were deleted",
-                        seq=expected))
+                    rep.problems.append(
+                        LedgerProblem(
+                            "missing",
+                            f"positions {expected}..{seq - 1} are empty: events were deleted",
+                            seq=expected,
+                        )
+                    )
                 else:
-                    rep.problems.append(LedgerProblem("duplicate", f"position {seq} appears twice", seq=seq))
+                    rep.problems.append(
+                        LedgerProblem("duplicate", f"position {seq} appears twice", seq=seq)
+                    )
                 expected = seq
             emb = _embedded_seq(data)
             shift = None if emb is None else seq - emb
@@ -492,17 +550,32 @@ class Ledger:
             run.length += 1
             recent.append((seq, eid))
             if emb is not None and b'"id":"' + eid.encode() + b'"' not in data:
-                rep.problems.append(LedgerProblem(
-                    "edited", f"event at position {seq}: its id column {eid} does not match its content",
-                    seq=seq, event_id=eid))
+                rep.problems.append(
+                    LedgerProblem(
+                        "edited",
+                        f"event at position {seq}: its id column {eid} does not match its content",
+                        seq=seq,
+                        event_id=eid,
+                    )
+                )
             if eid in seen_ids:
-                rep.problems.append(LedgerProblem("duplicate", f"event id {eid} appears twice", seq=seq, event_id=eid))
+                rep.problems.append(
+                    LedgerProblem(
+                        "duplicate", f"event id {eid} appears twice", seq=seq, event_id=eid
+                    )
+                )
             seen_ids.add(eid)
             actual = leaf_hash(data)
             if actual != lh:
-                rep.problems.append(LedgerProblem(
-                    "edited", f"event {eid} at position {seq} was edited: its content no longer "
-                    "matches its recorded leaf hash", seq=seq, event_id=eid))
+                rep.problems.append(
+                    LedgerProblem(
+                        "edited",
+                        f"event {eid} at position {seq} was edited: its content no longer "
+                        "matches its recorded leaf hash",
+                        seq=seq,
+                        event_id=eid,
+                    )
+                )
             if deep:
                 self._deep_check(seq, eid, data, rep)
             frontier.append(actual)
@@ -518,11 +591,15 @@ class Ledger:
         if bad_roots:
             lo, hi = bad_roots[0], bad_roots[1]
             more = len(bad_roots) // 2 - 1
-            rep.problems.append(LedgerProblem(
-                "edited",
-                f"the tree of size {hi} does not match its signed checkpoint: an event at positions "
-                f"{lo}..{hi - 1} was altered" + (f" ({more} later checkpoints fail too)" if more else ""),
-                seq=lo))
+            rep.problems.append(
+                LedgerProblem(
+                    "edited",
+                    f"the tree of size {hi} does not match its signed checkpoint: an event at positions "
+                    f"{lo}..{hi - 1} was altered"
+                    + (f" ({more} later checkpoints fail too)" if more else ""),
+                    seq=lo,
+                )
+            )
         rep.size = expected
         rep.root_hash = frontier.root()
         if progress is not None:
@@ -531,34 +608,57 @@ class Ledger:
             last = max(cp_roots)
             rep.latest_checkpoint = cp_roots[last][1]
             if last > expected:
-                rep.problems.append(LedgerProblem(
-                    "missing", f"the signed checkpoint of size {last} covers events that are no "
-                    f"longer stored (only {expected} remain): events were deleted", seq=expected))
+                rep.problems.append(
+                    LedgerProblem(
+                        "missing",
+                        f"the signed checkpoint of size {last} covers events that are no "
+                        f"longer stored (only {expected} remain): events were deleted",
+                        seq=expected,
+                    )
+                )
             if expected > last:
-                rep.problems.append(LedgerProblem(
-                    "uncovered", f"events {last}..{expected - 1} are not covered by any signed "
-                    "checkpoint: they were inserted outside Bastion", seq=last))
+                rep.problems.append(
+                    LedgerProblem(
+                        "uncovered",
+                        f"events {last}..{expected - 1} are not covered by any signed "
+                        "checkpoint: they were inserted outside Bastion",
+                        seq=last,
+                    )
+                )
         elif expected:
-            rep.problems.append(LedgerProblem("uncovered", f"{expected} events but no signed checkpoint"))
+            rep.problems.append(
+                LedgerProblem("uncovered", f"{expected} events but no signed checkpoint")
+            )
         if head is not None and (head.size != expected or bytes(head.root_hash) != rep.root_hash):
-            rep.problems.append(LedgerProblem(
-                "head", f"the ledger head records size {head.size}, storage holds {expected} events "
-                "with a different root"))
+            rep.problems.append(
+                LedgerProblem(
+                    "head",
+                    f"the ledger head records size {head.size}, storage holds {expected} events "
+                    "with a different root",
+                )
+            )
         if witness is not None:
             self._check_witness(witness, cp_roots, rep)
         rep.seconds = time.perf_counter() - started
         return rep
 
-    def _check_witness(self, witness: str, cp_roots: dict[int, tuple[bytes, str]], rep: VerifyReport) -> None:
+    def _check_witness(
+        self, witness: str, cp_roots: dict[int, tuple[bytes, str]], rep: VerifyReport
+    ) -> None:
         try:
             cp = verify_checkpoint(witness, self.origin, self.public_key)
         except NoteError as exc:
             rep.problems.append(LedgerProblem("checkpoint", f"witness checkpoint: {exc.message}"))
             return
         if cp.size > rep.size:
-            rep.problems.append(LedgerProblem(
-                "missing", f"the witness checkpoint has size {cp.size} but only {rep.size} events "
-                "remain: the log was truncated", seq=rep.size))
+            rep.problems.append(
+                LedgerProblem(
+                    "missing",
+                    f"the witness checkpoint has size {cp.size} but only {rep.size} events "
+                    "remain: the log was truncated",
+                    seq=rep.size,
+                )
+            )
         elif cp.size not in cp_roots or cp_roots[cp.size][0] != cp.root_hash:
             # Recompute the root at the witness size from storage.
             root = Frontier()
@@ -567,8 +667,12 @@ class Ledger:
                     break
                 root.append(leaf_hash(data))
             if root.root() != cp.root_hash:
-                rep.problems.append(LedgerProblem(
-                    "edited", f"the log is not an extension of the witness checkpoint of size {cp.size}"))
+                rep.problems.append(
+                    LedgerProblem(
+                        "edited",
+                        f"the log is not an extension of the witness checkpoint of size {cp.size}",
+                    )
+                )
 
     def _deep_check(self, seq: int, eid: str, data: bytes, rep: VerifyReport) -> None:
         import json
@@ -578,8 +682,14 @@ class Ledger:
             if canonical_json(body) != data:
                 raise ValueError("not canonical")
         except (ValueError, InputError):
-            rep.problems.append(LedgerProblem(
-                "edited", f"event {eid} at position {seq} is not canonical JSON", seq=seq, event_id=eid))
+            rep.problems.append(
+                LedgerProblem(
+                    "edited",
+                    f"event {eid} at position {seq} is not canonical JSON",
+                    seq=seq,
+                    event_id=eid,
+                )
+            )
 
 
 _MAX_SHIFT = 64
@@ -605,26 +715,48 @@ def _classify_runs(runs: list[_Run]) -> list[LedgerProblem]:
         if r.shift == 0:
             continue
         if r.shift is None:
-            out.append(LedgerProblem(
-                "edited", f"event {r.first_id} at position {r.start} has no recorded position "
-                "(its content was replaced)", seq=r.start, event_id=r.first_id))
+            out.append(
+                LedgerProblem(
+                    "edited",
+                    f"event {r.first_id} at position {r.start} has no recorded position "
+                    "(its content was replaced)",
+                    seq=r.start,
+                    event_id=r.first_id,
+                )
+            )
             continue
         partner = singles.get(r.recorded) if r.recorded is not None else None
         if r.length == 1 and partner is not None and partner.recorded == r.start:
-            out.append(LedgerProblem(
-                "reordered", f"event {r.first_id} was recorded at position {r.recorded} but is "
-                f"stored at position {r.start}: events were reordered", seq=r.start, event_id=r.first_id))
+            out.append(
+                LedgerProblem(
+                    "reordered",
+                    f"event {r.first_id} was recorded at position {r.recorded} but is "
+                    f"stored at position {r.start}: events were reordered",
+                    seq=r.start,
+                    event_id=r.first_id,
+                )
+            )
         elif r.shift > 0:
             inserted = [eid for seq, eid in r.before if seq >= r.start - r.shift]
             names = ", ".join(inserted) if inserted else f"{r.shift} event(s)"
-            out.append(LedgerProblem(
-                "inserted", f"{r.shift} event(s) were inserted before position {r.start} "
-                f"(stored at {r.start - r.shift}..{r.start - 1}: {names}); event {r.first_id} was "
-                f"recorded at position {r.recorded}", seq=r.start - r.shift,
-                event_id=inserted[0] if inserted else None))
+            out.append(
+                LedgerProblem(
+                    "inserted",
+                    f"{r.shift} event(s) were inserted before position {r.start} "
+                    f"(stored at {r.start - r.shift}..{r.start - 1}: {names}); event {r.first_id} was "
+                    f"recorded at position {r.recorded}",
+                    seq=r.start - r.shift,
+                    event_id=inserted[0] if inserted else None,
+                )
+            )
         else:
-            out.append(LedgerProblem(
-                "missing", f"{-r.shift} event(s) recorded at positions {r.start}..{r.start - r.shift - 1} "
-                f"were deleted (event {r.first_id}, recorded at {r.recorded}, now sits at {r.start})",
-                seq=r.start, event_id=r.first_id))
+            out.append(
+                LedgerProblem(
+                    "missing",
+                    f"{-r.shift} event(s) recorded at positions {r.start}..{r.start - r.shift - 1} "
+                    f"were deleted (event {r.first_id}, recorded at {r.recorded}, now sits at {r.start})",
+                    seq=r.start,
+                    event_id=r.first_id,
+                )
+            )
     return out
