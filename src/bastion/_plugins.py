@@ -6,7 +6,12 @@ import importlib
 
 __all__ = ["load_checks"]
 
-_CHECK_MODULES = ("bastion.inventory._checks",)
+_CHECK_MODULES = (
+    "bastion.inventory._checks",
+    "bastion.threats._checks",
+    "bastion.risk._checks",
+    "bastion.integrity._checks",
+)
 
 
 def load_checks() -> None:

@@ -50,9 +50,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.state.workspace = ws
     app.state.settings = settings
 
-    from bastion.api import evidence, inventory, ledger, tokens
+    from bastion.api import evidence, integrity, inventory, ledger, risk, threats, tokens
 
-    for module in (inventory, evidence, ledger, tokens):
+    for module in (inventory, evidence, ledger, tokens, threats, risk, integrity):
         app.include_router(module.router, prefix="/api/v1")
     from bastion.api import console
 

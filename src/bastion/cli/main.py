@@ -9,6 +9,8 @@ import typer
 
 from bastion import __version__
 from bastion.cli import core as core_cmds
+from bastion.cli import integrity, risk, scan, supplychain, threats
+from bastion.cli._groups import model_app
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli.inventory import inventory_app, manifest_app
@@ -48,6 +50,13 @@ app.add_typer(core_cmds.evidence_app, name="evidence")
 app.add_typer(core_cmds.checks_app, name="checks")
 app.add_typer(core_cmds.ledger_app, name="ledger")
 app.add_typer(core_cmds.token_app, name="token")
+app.add_typer(threats.app, name="threats")
+app.add_typer(risk.app, name="risk")
+app.add_typer(model_app, name="model")
+app.add_typer(integrity.pki_app, name="pki")
+app.add_typer(supplychain.deps_app, name="deps")
+supplychain.register(app)
+_ = scan  # its commands register on model_app when imported
 
 
 @app.command("serve")

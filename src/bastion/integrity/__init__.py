@@ -1,0 +1,3 @@
+"""The integrity room (being built)."""
+
+__all__: list[str] = []

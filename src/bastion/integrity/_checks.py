@@ -1,0 +1,1 @@
+"""Checks of the integrity room; importing this module registers them."""

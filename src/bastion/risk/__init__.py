@@ -1,0 +1,3 @@
+"""The risk room (being built)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Checks of the risk room; importing this module registers them."""

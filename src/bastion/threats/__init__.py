@@ -1,0 +1,3 @@
+"""The threats room (being built)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Checks of the threats room; importing this module registers them."""
