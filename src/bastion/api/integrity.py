@@ -1,7 +1,11 @@
-"""REST routes of the integrity room (being built). Thin: each route calls one public function."""
+"""REST routes of the integrity room, gathered from its three parts."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-router = APIRouter(tags=["integrity"])
+from bastion.api import integrity_scanning, integrity_signing, integrity_supply
+
+router = APIRouter()
+for _part in (integrity_signing, integrity_scanning, integrity_supply):
+    router.include_router(_part.router)

@@ -1,1 +1,5 @@
-"""Checks of the integrity room; importing this module registers them."""
+"""Checks of the integrity room; importing this module registers all of them."""
+
+from bastion.integrity import _checks_scanning, _checks_signing, _checks_supply
+
+__all__ = ["_checks_scanning", "_checks_signing", "_checks_supply"]

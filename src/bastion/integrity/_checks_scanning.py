@@ -1,0 +1,1 @@
+"""Checks of the integrity room's scanning part; importing registers them."""

@@ -1,0 +1,1 @@
+"""Checks of the integrity room's signing part; importing registers them."""

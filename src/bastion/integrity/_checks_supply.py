@@ -1,0 +1,1 @@
+"""Checks of the integrity room's supply part; importing registers them."""
