@@ -93,39 +93,51 @@ class Database:
         return cfg
 
     def migrate(self) -> None:
-        """Bring the schema to the newest revision."""
+        """Bring the schema to the newest revision of every room's branch.
+
+        Rooms add migrations as branches off the spine (``down_revision = "0001_spine"``),
+        so independent rooms never fight over one linear history; ``heads`` applies them all.
+        """
         cfg = self._alembic_config()
         try:
             with self.engine.begin() as conn:
                 cfg.attributes["connection"] = conn
-                command.upgrade(cfg, "head")
+                command.upgrade(cfg, "heads")
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot migrate database {_describe(self.url)}: {exc.args[0]!s:.300}"
             ) from exc
 
-    def current_revision(self) -> str | None:
+    def current_revisions(self) -> frozenset[str]:
         try:
             with self.engine.connect() as conn:
-                return MigrationContext.configure(conn).get_current_revision()
+                return frozenset(MigrationContext.configure(conn).get_current_heads())
         except SQLAlchemyError as exc:
             raise StorageError(
                 f"cannot read database {_describe(self.url)}: {exc.args[0]!s:.300}"
             ) from exc
 
-    def head_revision(self) -> str | None:
-        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
+    def current_revision(self) -> str | None:
+        """The applied revisions as one sorted, comma-separated string (None if none)."""
+        revs = self.current_revisions()
+        return ",".join(sorted(revs)) if revs else None
+
+    def head_revisions(self) -> frozenset[str]:
+        return frozenset(ScriptDirectory.from_config(self._alembic_config()).get_heads())
+
+    def head_revision(self) -> str:
+        return ",".join(sorted(self.head_revisions()))
 
     def ensure_current(self) -> None:
         """Fail with a clear message when the database is missing or behind."""
-        current = self.current_revision()
-        if current is None:
+        current = self.current_revisions()
+        if not current:
             raise StorageError(
                 f"database {_describe(self.url)} is not initialised: run 'bastion init'"
             )
-        if current != self.head_revision():
+        if current != self.head_revisions():
             raise StorageError(
-                f"database {_describe(self.url)} is at revision {current}, "
+                f"database {_describe(self.url)} is at revision {self.current_revision()}, "
                 f"expected {self.head_revision()}: run 'bastion init' to migrate"
             )
 
