@@ -11,6 +11,8 @@ _CHECK_MODULES = (
     "bastion.threats._checks",
     "bastion.risk._checks",
     "bastion.integrity._checks",
+    "bastion.registry._checks",
+    "bastion.governance._checks",
 )
 
 

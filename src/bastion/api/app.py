@@ -50,12 +50,33 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.state.workspace = ws
     app.state.settings = settings
 
-    from bastion.api import evidence, integrity, inventory, ledger, risk, threats, tokens
+    from bastion.api import (
+        evidence,
+        governance,
+        integrity,
+        inventory,
+        ledger,
+        registry,
+        risk,
+        threats,
+        tokens,
+    )
 
-    for module in (inventory, evidence, ledger, tokens, threats, risk, integrity):
+    for module in (
+        inventory,
+        evidence,
+        ledger,
+        tokens,
+        threats,
+        risk,
+        integrity,
+        registry,
+        governance,
+    ):
         app.include_router(module.router, prefix="/api/v1")
-    from bastion.api import console
+    from bastion.api import console, console_registry
 
+    app.include_router(console_registry.router)
     app.include_router(console.router)
     console.mount_static(app)
 

@@ -9,10 +9,10 @@ import typer
 
 from bastion import __version__
 from bastion.cli import core as core_cmds
-from bastion.cli import integrity, risk, scan, supplychain, threats
-from bastion.cli._groups import model_app
+from bastion.cli import governance, integrity, registry, risk, scan, supplychain, threats
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
+from bastion.cli._groups import model_app
 from bastion.cli.inventory import inventory_app, manifest_app
 from bastion.core.errors import BastionError
 
@@ -56,6 +56,8 @@ app.add_typer(model_app, name="model")
 app.add_typer(integrity.pki_app, name="pki")
 app.add_typer(supplychain.deps_app, name="deps")
 supplychain.register(app)
+app.add_typer(registry.gate_app, name="gate")
+app.add_typer(governance.app, name="governance")
 _ = scan  # its commands register on model_app when imported
 
 

@@ -1,0 +1,3 @@
+"""The governance room (being built)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Checks of the governance room; importing this module registers them."""

@@ -1,0 +1,3 @@
+"""The registry room (being built)."""
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+"""Checks of the registry room; importing this module registers them."""
