@@ -259,7 +259,7 @@ def cert_identities(cert: x509.Certificate) -> tuple[str, ...]:
         return ()
     out: list[str] = []
     for kind in (x509.RFC822Name, x509.UniformResourceIdentifier, x509.DNSName):
-        out.extend(str(v) for v in san.get_values_for_type(kind))  # type: ignore[arg-type]
+        out.extend(str(v) for v in san.get_values_for_type(kind))
     return tuple(out)
 
 
