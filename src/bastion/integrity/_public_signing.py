@@ -1,3 +1,291 @@
-"""Public names of the integrity room's signing part (its engineer owns this file)."""
+"""Public names of the integrity room's signing part: hashing, signatures, PKI, provenance.
 
-__all__: list[str] = []
+The ``record_*`` functions are what the CLI and API call: they do the operation and
+record it as evidence through a registered check, so it lands in the ledger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from bastion.core.checks import run_check
+from bastion.core.errors import BastionError
+from bastion.core.evidence import EvidenceQuery
+from bastion.core.ledger import Event
+from bastion.core.types import Evidence, Subject
+from bastion.core.workspace import Workspace
+from bastion.integrity._hashing import HashAlgorithm, ManifestEntry, ModelManifest, hash_model
+from bastion.integrity._pki import (
+    CertificateInfo,
+    IssuedCertificate,
+    PkiInfo,
+    issue_certificate,
+    list_certificates,
+    pki_init,
+)
+from bastion.integrity._policy import TimeMode, VerificationPolicy, load_policy
+from bastion.integrity._provenance import (
+    SLSA_PROVENANCE_V1,
+    AttestationCheck,
+    TrainingRun,
+    attest,
+    default_attestation_path,
+    environment_packages,
+    file_digest,
+    git_commit,
+    slsa_training_predicate,
+    verify_attestation,
+)
+from bastion.integrity._signing import (
+    MODEL_SIGNATURE_PREDICATE,
+    SigningKey,
+    SignResult,
+    VerifiedSignature,
+    VerifyResult,
+    load_public_key,
+    load_signing_key,
+    sign_model,
+    verify_model,
+)
+
+__all__ = [
+    "MODEL_SIGNATURE_PREDICATE",
+    "SIGNING_CHECKS",
+    "SLSA_PROVENANCE_V1",
+    "AttestationCheck",
+    "CertificateInfo",
+    "HashAlgorithm",
+    "IssuedCertificate",
+    "ManifestEntry",
+    "ModelManifest",
+    "PkiInfo",
+    "SignResult",
+    "SigningKey",
+    "TimeMode",
+    "TrainingRun",
+    "VerificationPolicy",
+    "VerifiedSignature",
+    "VerifyResult",
+    "attest",
+    "hash_model",
+    "issue_certificate",
+    "list_certificates",
+    "load_policy",
+    "load_public_key",
+    "load_signing_key",
+    "pki_init",
+    "record_attest_training",
+    "record_attestation_check",
+    "record_pki_init",
+    "record_pki_issue",
+    "record_sign",
+    "record_verify",
+    "sign_model",
+    "signing_evidence",
+    "slsa_training_predicate",
+    "verify_attestation",
+    "verify_model",
+]
+
+SIGNING_CHECKS = ("integrity.sign", "integrity.signature", "integrity.provenance")
+
+
+def _subject(model: Path, name: str | None, digest: str | None) -> Subject:
+    return Subject("model", name or str(model), f"sha256:{digest}" if digest else None)
+
+
+def record_sign(
+    ws: Workspace,
+    model: Path,
+    key: str | Path,
+    *,
+    name: str | None = None,
+    password: str | None = None,
+    actor: str = "system",
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> tuple[SignResult, Evidence]:
+    """Sign ``model`` (options as for :func:`sign_model`) and record ``integrity.sign``."""
+    res = sign_model(model, load_signing_key(key, password), progress=progress, **options)
+    ev = run_check(
+        ws,
+        "integrity.sign",
+        _subject(model, name, res.manifest.digest),
+        actor=actor,
+        params={"result": res},
+    )
+    return res, ev
+
+
+def record_verify(
+    ws: Workspace,
+    model: Path,
+    signatures: Sequence[Path] = (),
+    *,
+    name: str | None = None,
+    policy: Path | VerificationPolicy | None = None,
+    actor: str = "system",
+    progress: Callable[[int, int], None] | None = None,
+    **options: Any,
+) -> tuple[VerifyResult | None, Evidence]:
+    """Verify ``model`` and record ``integrity.signature``; bad input is recorded as error."""
+    try:
+        pol = load_policy(policy) if isinstance(policy, Path) else policy
+        res: VerifyResult | None = verify_model(
+            model, signatures, policy=pol, progress=progress, **options
+        )
+    except BastionError as exc:
+        ev = run_check(
+            ws,
+            "integrity.signature",
+            _subject(model, name, None),
+            actor=actor,
+            params={"result": _Raise(exc)},
+        )
+        return None, ev
+    assert res is not None
+    ev = run_check(
+        ws,
+        "integrity.signature",
+        _subject(model, name, res.manifest_digest),
+        actor=actor,
+        params={"result": res},
+    )
+    return res, ev
+
+
+class _Raise:
+    """Makes the check raise the original error, so evidence records it as ``error``."""
+
+    def __init__(self, exc: BastionError) -> None:
+        self.exc = exc
+
+
+def record_attest_training(
+    ws: Workspace,
+    model: Path,
+    key: str | Path,
+    *,
+    builder_id: str,
+    data: Sequence[Path] = (),
+    hyperparameters: Mapping[str, Any] | None = None,
+    code_dir: Path | None = None,
+    code_commit: str | None = None,
+    entry_point: str | None = None,
+    out: Path | None = None,
+    include_packages: bool = True,
+    name: str | None = None,
+    password: str | None = None,
+    actor: str = "system",
+) -> tuple[dict[str, Any], Evidence]:
+    """Sign SLSA provenance v1 for a finished training run and record ``integrity.provenance``."""
+    signing_key = load_signing_key(key, password)
+    manifest = hash_model(model)
+    code = code_dir or Path.cwd()
+    predicate = slsa_training_predicate(
+        builder_id=builder_id,
+        entry_point=entry_point,
+        code_repo=str(code.resolve()),
+        code_commit=code_commit or git_commit(code),
+        training_data={p.name: file_digest(p) for p in data},
+        hyperparameters=hyperparameters,
+        packages=environment_packages() if include_packages else (),
+    )
+    path = out or default_attestation_path(model)
+    attest(
+        SLSA_PROVENANCE_V1, predicate, {manifest.model_name: manifest.digest}, signing_key, out=path
+    )
+    deps = predicate["buildDefinition"]["resolvedDependencies"]
+    summary = {
+        "attestation": str(path),
+        "predicate_type": SLSA_PROVENANCE_V1,
+        "subject": {"name": manifest.model_name, "digest": f"sha256:{manifest.digest}"},
+        "builder": builder_id,
+        "code_commit": code_commit or git_commit(code),
+        "training_data": {
+            d["name"]: f"sha256:{d['digest']['sha256']}"
+            for d in deps
+            if d.get("annotations", {}).get("role") == "training-data"
+        },
+        "hyperparameters": dict(hyperparameters or {}),
+        "packages": sum(1 for d in deps if str(d.get("uri", "")).startswith("pkg:")),
+        "key": signing_key.description,
+    }
+    ev = run_check(
+        ws,
+        "integrity.provenance",
+        _subject(model, name, manifest.digest),
+        actor=actor,
+        params={"result": summary},
+    )
+    return summary, ev
+
+
+def record_attestation_check(
+    ws: Workspace,
+    attestation: Path,
+    *,
+    model: Path | None = None,
+    name: str | None = None,
+    actor: str = "system",
+    **options: Any,
+) -> tuple[AttestationCheck, Evidence]:
+    """Verify an attestation (against ``model``'s current digest when given) and record it."""
+    digest = hash_model(model).digest if model is not None else None
+    res = verify_attestation(attestation, expected_digest=digest, **options)
+    ref = name or (str(model) if model is not None else next(iter(res.subjects), str(attestation)))
+    ev = run_check(
+        ws,
+        "integrity.provenance",
+        Subject("model", ref, f"sha256:{digest}" if digest else None),
+        actor=actor,
+        params={"result": res},
+    )
+    return res, ev
+
+
+def record_pki_init(
+    ws: Workspace, *, organization: str = "Bastion", actor: str = "system"
+) -> PkiInfo:
+    info = pki_init(ws.settings.key_dir, organization=organization)
+    if info.created:
+        ws.ledger.append(
+            [
+                Event(
+                    "pki.init",
+                    {"root": info.root.to_dict(), "intermediate": info.intermediate.to_dict()},
+                    actor,
+                )
+            ]
+        )
+    return info
+
+
+def record_pki_issue(
+    ws: Workspace,
+    identity: str,
+    *,
+    hours: float,
+    out_dir: Path,
+    curve: str = "P-256",
+    actor: str = "system",
+) -> IssuedCertificate:
+    issued = issue_certificate(
+        ws.settings.key_dir, identity, hours=hours, out_dir=out_dir, curve=curve
+    )
+    ws.ledger.append([Event("pki.issue", issued.info.to_dict(), actor)])
+    return issued
+
+
+def signing_evidence(
+    ws: Workspace, *, ref: str | None = None, check_id: str | None = None, limit: int = 50
+) -> list[Evidence]:
+    """Signing, verification and attestation evidence, newest first."""
+    ids = [check_id] if check_id else list(SIGNING_CHECKS)
+    out: list[Evidence] = []
+    for cid in ids:
+        out.extend(ws.evidence.list(EvidenceQuery(check_id=cid, subject_ref=ref, limit=limit)))
+    out.sort(key=lambda e: e.created_at, reverse=True)
+    return out[:limit]
