@@ -269,3 +269,47 @@ def test_strings_are_valid_json_and_utf8(value: str) -> None:
         return
     assert json.loads(data.decode("utf-8")) == value
     assert all(b >= 0x20 for b in data)  # no raw control bytes
+
+
+# -- the fast path must agree with the exact one on everything it accepts ---------------------
+
+from hypothesis import given as _given
+from hypothesis import settings as _settings
+from hypothesis import strategies as _st
+
+from bastion.core.canonical import _canonical_exact
+
+_keys = _st.text(max_size=8)
+_json_values = _st.recursive(
+    _st.none() | _st.booleans() | _st.integers(-(2**53), 2**53) | _st.text(max_size=20),
+    lambda children: (
+        _st.lists(children, max_size=5) | _st.dictionaries(_keys, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+@_settings(max_examples=400, deadline=None)
+@_given(_st.dictionaries(_keys, _json_values, max_size=6) | _st.lists(_json_values, max_size=6))
+def test_fast_path_matches_exact_path(value: object) -> None:
+    try:
+        exact = _canonical_exact(value)
+    except InputError:
+        with pytest.raises(InputError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == exact
+
+
+def test_fast_path_declines_what_it_cannot_spell() -> None:
+    # Floats, unsafe integers, astral-plane keys and non-string keys go the exact way.
+    assert canonical_json({"a": 1e21, "b": 1.0, "c": -0.0}) == b'{"a":1e+21,"b":1,"c":0}'
+    assert canonical_json({"\U0001f600": 1, "\ufb01": 2}) == _canonical_exact(
+        {"\U0001f600": 1, "\ufb01": 2}
+    )
+    with pytest.raises(InputError):
+        canonical_json({"big": 2**53 + 1})
+    with pytest.raises(InputError):
+        canonical_json({1: "a"})
+    with pytest.raises(InputError):
+        canonical_json({"s": "\ud800"})

@@ -360,3 +360,15 @@ def test_concurrent_writers_never_interleave(ws: Workspace) -> None:
     rep = ws.ledger.verify()
     assert rep.ok, rep.problems
     assert rep.size == before + 3 * 25 * 2
+
+
+def test_event_encoding_is_the_canonical_json_of_the_event() -> None:
+    from bastion.core.canonical import canonical_json
+
+    ts = datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+    data = {"z": [1, "é", {"b": None, "a": True}], "\u00e9t\u00e9": 1.5, "ctrl": "\x01\n"}
+    got = encode_event(7, "0b7e6c1e-8c39-4a43-9d59-0c2a6a4f2f11", "a.kind", 'act"or\\', ts, data)
+    assert got == canonical_json({
+        "actor": 'act"or\\', "data": data, "id": "0b7e6c1e-8c39-4a43-9d59-0c2a6a4f2f11",
+        "kind": "a.kind", "seq": 7, "time": "2026-01-02T03:04:05.678901Z",
+    })  # fmt: skip

@@ -10,6 +10,7 @@ non-string keys and lone surrogates are refused rather than silently altered.
 
 from __future__ import annotations
 
+import json
 import math
 
 from bastion.core.errors import InputError
@@ -29,12 +30,60 @@ _ESCAPES.update({'"': '\\"', "\\": "\\\\"})
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 
 
+# For "plain" values (no floats, safe integers, string keys in the Basic Multilingual Plane)
+# the C encoder's output with sorted keys IS the canonical form: its string escapes are
+# JCS's, and code-point order equals UTF-16 order inside the BMP. Floats and the rest take
+# the exact path below. Ledger appends spend most of their time here, hence the fast path.
+_C_ENCODE = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+
+
+def _plain(obj: object) -> bool:
+    """Can the C encoder spell ``obj`` canonically? Iterative, so depth costs no stack."""
+    stack: list[tuple[object, int]] = [(obj, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return False
+        if type(node) is dict:
+            children: list[object] = []
+            for key, value in node.items():
+                if type(key) is not str or not (key.isascii() or max(key) < "\U00010000"):
+                    return False
+                children.append(value)
+        elif type(node) is list or type(node) is tuple:
+            children = list(node)
+        else:
+            return False
+        for v in children:
+            tv = type(v)
+            if tv is str or v is None or tv is bool:
+                continue
+            if tv is int:
+                if not -_MAX_SAFE <= v <= _MAX_SAFE:  # type: ignore[operator]
+                    return False
+                continue
+            stack.append((v, depth + 1))
+    return True
+
+
 def canonical_json(obj: object) -> bytes:
     """Serialize ``obj`` to its RFC 8785 canonical UTF-8 bytes.
 
     Accepts ``None``, ``bool``, ``int``, ``float``, ``str``, ``list``, ``tuple`` and ``dict``
     with ``str`` keys; anything else raises :class:`InputError`.
     """
+    if _plain(obj):
+        try:
+            return _C_ENCODE(obj).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InputError("JSON string holds a lone surrogate (not valid Unicode)") from exc
+    return _canonical_exact(obj)
+
+
+def _canonical_exact(obj: object) -> bytes:
+    """The reference implementation: every value type, floats formatted as ECMAScript does."""
     parts: list[str] = []
     _write(obj, parts, 0)
     text = "".join(parts)
