@@ -39,7 +39,7 @@ test: install-dev system-deps services
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: install-dev services
-	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 lint: install-dev
 	$(VENV)/bin/ruff check src tests benchmarks examples
