@@ -21,7 +21,14 @@ from typing import Any
 from bastion.core.errors import CheckError, InputError
 from bastion.integrity._osv import PackageVersion
 
-__all__ = ["AiBom", "ModelFile", "build_ai_bom", "hash_model_dir"]
+__all__ = [
+    "AiBom",
+    "ModelFile",
+    "build_ai_bom",
+    "build_system_bom",
+    "hash_model_dir",
+    "manifest_digest",
+]
 
 MAX_METADATA_BYTES = 4 * 1024 * 1024
 MAX_FILES = 100_000
@@ -122,7 +129,7 @@ def hash_model_dir(model_dir: Path) -> list[ModelFile]:
     return sorted(files, key=lambda f: f.path)
 
 
-def _manifest_digest(files: Sequence[ModelFile]) -> str:
+def manifest_digest(files: Sequence[ModelFile]) -> str:
     lines = "".join(f"{f.path}\0{f.size}\0{f.sha256}\n" for f in files)
     return hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
@@ -158,11 +165,13 @@ def build_ai_bom(
     environment: Sequence[PackageVersion] = (),
     system: Mapping[str, Any] | None = None,
     system_info: Mapping[str, Any] | None = None,
+    files: Sequence[ModelFile] | None = None,
 ) -> AiBom:
     """Describe a model directory, its training data, its Python environment and its services.
 
     ``system`` is a stored manifest (``SystemRecord.manifest``); ``system_info`` its id,
-    version and digest, recorded in the BOM's metadata.
+    version and digest, recorded in the BOM's metadata. ``files`` skips re-hashing when the
+    caller already hashed the directory.
     """
     from cyclonedx.model import HashAlgorithm, HashType, Property
     from cyclonedx.model.bom import Bom
@@ -175,24 +184,31 @@ def build_ai_bom(
 
     from bastion import __version__
 
-    files = hash_model_dir(model_dir)
+    files = list(files) if files is not None else hash_model_dir(model_dir)
     meta = _read_metadata(model_dir)
-    manifest = _manifest_digest(files)
+    manifest = manifest_digest(files)
     name = _s(meta.get("name"), 200) or model_dir.resolve().name
-    sha = lambda h: HashType(alg=HashAlgorithm.SHA_256, content=h)  # noqa: E731
+
+    def sha(hexdigest: str) -> HashType:
+        return HashType(alg=HashAlgorithm.SHA_256, content=hexdigest)
 
     bom = Bom(serial_number=uuid.uuid5(uuid.NAMESPACE_URL, f"bastion:ai-bom:{name}:{manifest}"))
     bom.metadata.tools.components.add(
         Component(type=ComponentType.APPLICATION, name="bastion", version=__version__)
     )
     props = [Property(name="bastion:manifest-sha256", value=manifest)]
-    for key in ("framework", "framework_version", "model_class"):
-        if (v := _s(meta.get(key))) is not None:
-            props.append(Property(name=f"bastion:{key.replace('_', '-')}", value=v))
-    artifact = meta.get("artifact") if isinstance(meta.get("artifact"), dict) else {}
-    for key in ("path", "format"):
-        if (v := _s(artifact.get(key))) is not None:
-            props.append(Property(name=f"bastion:artifact-{key}", value=v))
+    props += [
+        Property(name=f"bastion:{key.replace('_', '-')}", value=v)
+        for key in ("framework", "framework_version", "model_class")
+        if (v := _s(meta.get(key))) is not None
+    ]
+    art = meta.get("artifact")
+    artifact: dict[str, Any] = art if isinstance(art, dict) else {}
+    props += [
+        Property(name=f"bastion:artifact-{key}", value=v)
+        for key in ("path", "format")
+        if (v := _s(artifact.get(key))) is not None
+    ]
     model = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
         name=name,
@@ -219,7 +235,9 @@ def build_ai_bom(
     if isinstance(td, dict):
         digest = td.get("sha256")
         if digest is not None and (not isinstance(digest, str) or not _HEX64.match(digest)):
-            raise InputError(f"{model_dir}/metadata.json: training_data.sha256 must be 64 hex digits")
+            raise InputError(
+                f"{model_dir}/metadata.json: training_data.sha256 must be 64 hex digits"
+            )
         dname = _s(td.get("name")) or _s(td.get("path")) or "training data"
         ref = f"data:{digest[:16] if digest else dname}"
         detail = ", ".join(
@@ -416,3 +434,105 @@ def _validate(text: str) -> None:
     error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
     if error is not None:
         raise CheckError(f"generated AI-BOM does not validate against CycloneDX 1.6: {error}")
+
+
+def build_system_bom(
+    system: Mapping[str, Any],
+    system_info: Mapping[str, Any],
+    model_boms: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """A CycloneDX 1.6 BOM of a stored system from its manifest alone (no files are read).
+
+    Models become machine-learning-model components, datasets data components and
+    endpoints and third-party APIs services; ``model_boms`` (asset id -> the summary of the
+    model's latest ``integrity.bom`` evidence) adds the hashed manifest of each model.
+    """
+    from cyclonedx.model import Property
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+    from cyclonedx.model.contact import OrganizationalEntity
+    from cyclonedx.output.json import JsonV1Dot6
+
+    from bastion import __version__
+
+    system_id = str(system_info["id"])
+    bom = Bom(
+        serial_number=uuid.uuid5(
+            uuid.NAMESPACE_URL, f"bastion:system-bom:{system_id}:{system_info.get('digest')}"
+        )
+    )
+    bom.metadata.tools.components.add(
+        Component(type=ComponentType.APPLICATION, name="bastion", version=__version__)
+    )
+    sysinfo = system.get("system", {}) if isinstance(system.get("system"), dict) else {}
+    bom.metadata.component = Component(
+        type=ComponentType.APPLICATION,
+        name=str(sysinfo.get("name") or system_id),
+        bom_ref=f"system:{system_id}",
+        description=_s(sysinfo.get("purpose")),
+    )
+    for key in ("id", "version", "digest"):
+        if key in system_info:
+            bom.metadata.properties.add(
+                Property(name=f"bastion:system-{key}", value=str(system_info[key]))
+            )
+    data: list[tuple[str, dict[str, Any]]] = []
+    for a in system.get("assets", []):
+        if not isinstance(a, dict) or a.get("kind") not in ("model", "dataset"):
+            continue
+        aid = str(a.get("id"))
+        props = a.get("properties") or {}
+        plist = [Property(name="bastion:owner", value=str(a.get("owner", "")))]
+        plist += [
+            Property(name=f"bastion:{k}", value=str(v))
+            for k, v in sorted(props.items())
+            if not isinstance(v, dict | list)
+        ]
+        if a["kind"] == "model":
+            summary = (model_boms or {}).get(aid)
+            if summary:
+                plist.append(
+                    Property(
+                        name="bastion:manifest-sha256", value=str(summary.get("manifest_sha256"))
+                    )
+                )
+                plist.append(Property(name="bastion:bom-sha256", value=str(summary.get("sha256"))))
+            bom.components.add(
+                Component(
+                    type=ComponentType.MACHINE_LEARNING_MODEL,
+                    name=str(a.get("name") or aid),
+                    bom_ref=f"model:{system_id}/{aid}",
+                    description=_s(a.get("description")),
+                    properties=plist,
+                )
+            )
+        else:
+            ref = f"data:{system_id}/{aid}"
+            bom.components.add(
+                Component(
+                    type=ComponentType.DATA,
+                    name=str(a.get("name") or aid),
+                    bom_ref=ref,
+                    description=_s(a.get("description")),
+                    properties=plist,
+                )
+            )
+            data.append(
+                (
+                    ref,
+                    {
+                        "type": "dataset",
+                        "name": str(a.get("name") or aid),
+                        "classification": str(a.get("classification", "unknown")),
+                    },
+                )
+            )
+    _add_services(bom, system, system_info, "", OrganizationalEntity)
+    doc = json.loads(JsonV1Dot6(bom).output_as_string())
+    for comp in doc.get("components", []):
+        for ref, d in data:
+            if comp.get("bom-ref") == ref:
+                comp["data"] = [d]
+    text = json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    _validate(text)
+    return text

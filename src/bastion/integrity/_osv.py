@@ -8,6 +8,7 @@ produce a clean report). Only ``PyPI`` entries are indexed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import zipfile
@@ -57,7 +58,9 @@ class PackageVersion:
 
 @dataclass(frozen=True)
 class _Range:
-    events: tuple[tuple[str, str], ...]  # (kind, version), kind in introduced/fixed/last_affected/limit
+    events: tuple[
+        tuple[str, str], ...
+    ]  # (kind, version), kind in introduced/fixed/last_affected/limit
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,7 @@ def _in_range(v: Version, r: _Range) -> bool:
     for ver, kind in ordered:
         if kind == "introduced" and v >= ver:
             affected = True
-        elif kind == "fixed" and v >= ver:
-            affected = False
-        elif kind == "last_affected" and v > ver:
+        elif (kind == "fixed" and v >= ver) or (kind == "last_affected" and v > ver):
             affected = False
     return affected
 
@@ -213,7 +214,9 @@ def _entries(p: Path, max_record: int, max_total: int) -> Iterator[tuple[str, by
                 continue
             size = f.stat().st_size
             if size > max_record:
-                raise InputError(f"{f}: record of {size} bytes exceeds {max_record}; not an OSV record?")
+                raise InputError(
+                    f"{f}: record of {size} bytes exceeds {max_record}; not an OSV record?"
+                )
             total += size
             if total > max_total:
                 raise InputError(f"{p}: database exceeds {max_total} bytes")
@@ -298,7 +301,10 @@ def _parse_record(raw: bytes, where: str) -> OsvRecord | None:
                     raise bad(f"affected[{i}].ranges[{j}].events[{k}]", "an object with one key")
                 ((kind, val),) = e.items()
                 if kind not in ("introduced", "fixed", "last_affected", "limit"):
-                    raise bad(f"affected[{i}].ranges[{j}].events[{k}]", "introduced/fixed/last_affected/limit")
+                    raise bad(
+                        f"affected[{i}].ranges[{j}].events[{k}]",
+                        "introduced/fixed/last_affected/limit",
+                    )
                 if not isinstance(val, str) or not val or len(val) > 200:
                     raise bad(f"affected[{i}].ranges[{j}].events[{k}].{kind}", "a version string")
                 events.append((kind, val))
@@ -345,10 +351,8 @@ def _parse_record(raw: bytes, where: str) -> OsvRecord | None:
 def _norm_all(versions: Iterable[str]) -> Iterator[str]:
     for v in versions:
         yield v
-        try:
+        with contextlib.suppress(InvalidVersion):
             yield str(Version(v))
-        except InvalidVersion:
-            pass
 
 
 def _time(value: object, where: str, name: str, *, required: bool = False) -> datetime | None:
@@ -361,7 +365,9 @@ def _time(value: object, where: str, name: str, *, required: bool = False) -> da
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{where}: field {name!r} is not an RFC 3339 time: {value[:40]!r}") from None
+        raise InputError(
+            f"{where}: field {name!r} is not an RFC 3339 time: {value[:40]!r}"
+        ) from None
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
@@ -374,7 +380,9 @@ _GH_SEVERITY = {
 }
 
 
-def _severity(doc: Mapping[str, Any], where: str) -> tuple[Severity | None, str | None, float | None]:
+def _severity(
+    doc: Mapping[str, Any], where: str
+) -> tuple[Severity | None, str | None, float | None]:
     vector = score = None
     for s in doc.get("severity", []) or []:
         if not isinstance(s, dict):
@@ -444,10 +452,8 @@ def cvss3_base_score(vector: str) -> float:
     except KeyError as exc:
         raise ValueError(f"missing or invalid base metric {exc.args[0]!r}") from None
     iss = 1 - (1 - c) * (1 - i) * (1 - a)
-    if scope == "U":
-        impact = 6.42 * iss
-    else:
-        impact = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
+    changed = 7.52 * (iss - 0.029) - 3.25 * (iss - 0.02) ** 15
+    impact = 6.42 * iss if scope == "U" else changed
     exploitability = 8.22 * av * ac * pr * ui
     if impact <= 0:
         return 0.0
@@ -544,7 +550,9 @@ def _merge(pkg: PackageVersion, hits: list[tuple[OsvRecord, bool]]) -> list[Vuln
             key=lambda s: s.rank,
         )
         scores = [r.cvss_score for r in recs if r.cvss_score is not None]
-        summary = next((r.summary for r in sorted(recs, key=lambda r: _id_rank(r.id)) if r.summary), "")
+        summary = next(
+            (r.summary for r in sorted(recs, key=lambda r: _id_rank(r.id)) if r.summary), ""
+        )
         result.append(
             VulnerabilityMatch(
                 package=pkg.name,

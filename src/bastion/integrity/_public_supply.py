@@ -1,3 +1,218 @@
-"""Public names of the integrity room's supply part (its engineer owns this file)."""
+"""Public names of the integrity room's supply part: offline OSV matching and the AI-BOM.
 
-__all__: list[str] = []
+``scan_dependencies`` and ``generate_ai_bom`` run the registered checks through
+``run_check``, so every scan and every BOM is evidence in the ledger; the lower-level
+readers and builders are public for Python users who only want the data.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bastion.core.checks import run_check
+from bastion.core.errors import CheckError, InputError
+from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
+from bastion.integrity._bom import (
+    AiBom,
+    build_ai_bom,
+    build_system_bom,
+    hash_model_dir,
+    manifest_digest,
+)
+from bastion.integrity._checks_supply import BOM_ATTACHMENT, bundled_osv_database
+from bastion.integrity._osv import (
+    OsvDatabase,
+    OsvRecord,
+    PackageVersion,
+    VulnerabilityMatch,
+    cvss3_base_score,
+    load_osv_database,
+    match_packages,
+)
+from bastion.integrity._sbom import installed_packages, read_input, read_requirements, read_sbom
+
+if TYPE_CHECKING:
+    from bastion.core.workspace import Workspace
+
+__all__ = [
+    "AiBom",
+    "OsvDatabase",
+    "OsvRecord",
+    "PackageVersion",
+    "VulnerabilityMatch",
+    "build_ai_bom",
+    "bundled_osv_database",
+    "cvss3_base_score",
+    "dependencies_sarif",
+    "generate_ai_bom",
+    "installed_packages",
+    "load_osv_database",
+    "match_packages",
+    "read_requirements",
+    "read_sbom",
+    "scan_dependencies",
+    "system_ai_bom",
+]
+
+
+def _raise_on_error(ev: Evidence) -> Evidence:
+    # The failed attempt is already evidence in the ledger; the caller still gets one line.
+    if ev.verdict is Verdict.ERROR:
+        raise CheckError(f"{ev.data.get('error', 'check failed')} (evidence {ev.id})")
+    return ev
+
+
+def scan_dependencies(
+    ws: Workspace,
+    *,
+    osv_db: Path | str | None = None,
+    requirements: Path | str | None = None,
+    sbom: Path | str | None = None,
+    max_age_days: float = 7,
+    actor: str = "system",
+) -> Evidence:
+    """Match installed packages, a requirements/lock file or an SBOM against an OSV database.
+
+    Runs ``integrity.dependencies``; the evidence's findings are the vulnerabilities
+    (aliases merged), unpinned requirements and a stale-database warning.
+    """
+    if requirements is not None and sbom is not None:
+        raise InputError("give --requirements or --sbom, not both")
+    params: dict[str, Any] = {"max_age_days": max_age_days}
+    if osv_db is not None:
+        params["osv_db"] = str(Path(osv_db).resolve())
+    if requirements is not None or sbom is not None:
+        kind = "requirements" if requirements is not None else "sbom"
+        path = Path(str(requirements if requirements is not None else sbom)).resolve()
+        if not path.is_file():
+            raise InputError(f"{path}: no such file; pass an existing {kind} file")
+        data = read_input(path)
+        subject = Subject(
+            "environment", f"{kind}:{path}", "sha256:" + hashlib.sha256(data).hexdigest()
+        )
+        params |= {"source": kind, "path": str(path)}
+    else:
+        pkgs = installed_packages()
+        listing = "".join(f"{p.canonical}=={p.version}\n" for p in pkgs).encode()
+        subject = Subject(
+            "environment",
+            f"installed:{sys.prefix}",
+            "sha256:" + hashlib.sha256(listing).hexdigest(),
+        )
+        params["source"] = "installed"
+    return _raise_on_error(
+        run_check(ws, "integrity.dependencies", subject, actor=actor, params=params)
+    )
+
+
+def generate_ai_bom(
+    ws: Workspace,
+    model_dir: Path | str,
+    *,
+    system_id: str | None = None,
+    environment: bool = True,
+    actor: str = "system",
+) -> tuple[Evidence, str]:
+    """Build the CycloneDX 1.6 AI-BOM of a model directory as ``integrity.bom`` evidence.
+
+    Returns the evidence and the BOM JSON (also stored as the evidence's attachment).
+    """
+    path = Path(model_dir).resolve()
+    files = hash_model_dir(path)
+    name = path.name
+    meta = path / "metadata.json"
+    if meta.is_file():
+        from bastion.integrity._bom import _read_metadata
+
+        name = str(_read_metadata(path).get("name") or name)[:200]
+    ref = f"{system_id}/{name}" if system_id else name
+    subject = Subject("model", ref, "sha256:" + manifest_digest(files))
+    params = {
+        "model_dir": str(path),
+        "system_id": system_id,
+        "environment": environment,
+        "files": [(f.path, f.size, f.sha256) for f in files],
+    }
+    ev = _raise_on_error(run_check(ws, "integrity.bom", subject, actor=actor, params=params))
+    blob = ev.data["attachments"][BOM_ATTACHMENT]
+    return ev, ws.blobs.get(blob).decode("utf-8")
+
+
+def system_ai_bom(ws: Workspace, system_id: str) -> str:
+    """The CycloneDX 1.6 BOM of a stored system, from its manifest and latest model BOMs."""
+    from bastion.core.evidence import EvidenceQuery
+    from bastion.inventory import get_system
+
+    rec = get_system(ws, system_id)
+    latest: dict[str, dict[str, Any]] = {}
+    for ev in ws.evidence.list(EvidenceQuery(check_id="integrity.bom", limit=1000)):
+        sid, _, model = ev.subject.ref.partition("/")
+        if sid == system_id and model and model not in latest and ev.verdict is Verdict.PASS:
+            latest[model] = dict(ev.data.get("bom") or {})
+    return build_system_bom(
+        rec.manifest, {"id": rec.id, "version": rec.version, "digest": rec.digest}, latest
+    )
+
+
+_LEVEL = {
+    Severity.CRITICAL: "error",
+    Severity.HIGH: "error",
+    Severity.MEDIUM: "warning",
+    Severity.LOW: "note",
+    Severity.INFO: "note",
+}
+
+
+def dependencies_sarif(ev: Evidence) -> dict[str, Any]:
+    """SARIF 2.1.0 of a dependency scan's findings, for code-scanning dashboards."""
+    from bastion import __version__
+
+    rules: dict[str, Finding] = {}
+    results = []
+    for f in ev.findings:
+        rules.setdefault(f.rule_id, f)
+        uri, _, line = (f.location or "").rpartition(":")
+        if not line.isdigit():
+            uri, line = f.location or "", ""
+        loc: dict[str, Any] = {"artifactLocation": {"uri": uri or "environment"}}
+        if line:
+            loc["region"] = {"startLine": int(line)}
+        results.append(
+            {
+                "ruleId": f.rule_id,
+                "level": _LEVEL[f.severity],
+                "message": {"text": f"{f.title}: {f.message}"},
+                "locations": [{"physicalLocation": loc}],
+                "properties": {"severity": f.severity.value, "references": list(f.references)},
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "bastion",
+                        "version": __version__,
+                        "informationUri": "https://osv.dev",
+                        "rules": [
+                            {
+                                "id": rid,
+                                "shortDescription": {
+                                    "text": rid.replace("deps.", "").replace("-", " ")
+                                },
+                                "help": {"text": f.remediation or ""},
+                            }
+                            for rid, f in sorted(rules.items())
+                        ],
+                    }
+                },
+                "results": results,
+                "properties": {"evidence": ev.id, "ledger_seq": ev.ledger_seq},
+            }
+        ],
+    }
