@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from scipy import special  # type: ignore[import-untyped]
 
 __all__ = ["Z95", "Dist", "DistKind"]
 
@@ -151,7 +151,8 @@ class Dist:
                 return self.a + u * (self.b - self.a)
             case DistKind.LOGNORMAL:
                 mu, sigma = self._mu_sigma()
-                return np.exp(mu + sigma * special.ndtri(u))
+                ln: FloatArray = np.exp(mu + sigma * special.ndtri(u))
+                return ln
             case DistKind.CONSTANT:  # pragma: no cover
                 return np.full(u.shape, self.a, dtype=np.float64)
 

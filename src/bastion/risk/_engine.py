@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from scipy import special
+from scipy import special  # type: ignore[import-untyped]
 
 from bastion.core.errors import InputError
 from bastion.risk._dist import Dist
@@ -48,7 +48,9 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 PERCENTILES = (10, 50, 90, 95, 99)
 MAX_ITERATIONS = 10_000_000
-_GRID = (np.arange(1000) + 0.5) / 1000.0  # quadrature nodes for P(TCap > RS)
+_GRID: FloatArray = (
+    np.arange(1000, dtype=np.float64) + 0.5
+) / 1000.0  # quadrature nodes for P(TCap > RS)
 
 
 @dataclass(frozen=True)
@@ -186,7 +188,8 @@ def _lef(s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | Non
     if s.tef is not None:
         tef = s.tef.ppf(u_freq) if u_freq is not None else s.tef.sample(rng, n)
     else:
-        assert s.contact_frequency is not None and s.probability_of_action is not None
+        assert s.contact_frequency is not None
+        assert s.probability_of_action is not None
         cf = (
             s.contact_frequency.ppf(u_freq)
             if u_freq is not None
@@ -196,7 +199,8 @@ def _lef(s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | Non
     if s.vulnerability is not None:
         vuln = s.vulnerability.sample(rng, n)
     else:
-        assert s.threat_capability is not None and s.resistance_strength is not None
+        assert s.threat_capability is not None
+        assert s.resistance_strength is not None
         vuln = _vuln_tc(s.threat_capability, s.resistance_strength.sample(rng, n))
     return tef * vuln
 
@@ -285,7 +289,8 @@ def _vuln_mean(s: Scenario, override: Mapping[str, float]) -> float:
     if s.vulnerability is not None:
         return override.get("vulnerability", s.vulnerability.mean())
     tc, rs = s.threat_capability, s.resistance_strength
-    assert tc is not None and rs is not None
+    assert tc is not None
+    assert rs is not None
     if "resistance_strength" in override:
         return float(_vuln_tc(tc, np.array([override["resistance_strength"]]))[0])
     if "threat_capability" in override:

@@ -1,0 +1,636 @@
+"""The risk register: risks with stable IDs, owners, a status lifecycle and its history.
+
+Every change is a row of ``risk_history`` and a ledger event in the same transaction.
+Status changes are compare-and-swap on ``version`` (``UPDATE ... WHERE version = v``), so
+two concurrent changes of one risk never both apply, on SQLite or PostgreSQL; the loser
+gets a ConflictError and the state it lost to stays as it was.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    select,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from bastion.access import Principal, Role
+from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
+from bastion.core.ledger import Event
+from bastion.core.storage import Base
+from bastion.core.workspace import Workspace
+from bastion.manifest import SystemManifest
+
+__all__ = [
+    "ALLOWED_TRANSITIONS",
+    "RiskRecord",
+    "RiskStatus",
+    "accept_risk",
+    "add_risk",
+    "get_risk",
+    "latest_tier",
+    "list_risks",
+    "record_simulation",
+    "register_from_threats",
+    "update_risk",
+]
+
+
+class RiskStatus(enum.StrEnum):
+    IDENTIFIED = "identified"
+    ANALYZED = "analyzed"
+    TREATING = "treating"
+    ACCEPTED = "accepted"
+    MITIGATED = "mitigated"
+    TRANSFERRED = "transferred"
+    CLOSED = "closed"
+
+
+S = RiskStatus
+ALLOWED_TRANSITIONS: dict[RiskStatus, frozenset[RiskStatus]] = {
+    S.IDENTIFIED: frozenset({S.ANALYZED, S.TREATING, S.TRANSFERRED, S.CLOSED}),
+    S.ANALYZED: frozenset({S.TREATING, S.ACCEPTED, S.TRANSFERRED, S.MITIGATED, S.CLOSED}),
+    S.TREATING: frozenset({S.MITIGATED, S.ACCEPTED, S.TRANSFERRED, S.ANALYZED}),
+    S.ACCEPTED: frozenset({S.ANALYZED, S.TREATING, S.CLOSED}),
+    S.MITIGATED: frozenset({S.ANALYZED, S.CLOSED}),
+    S.TRANSFERRED: frozenset({S.ANALYZED, S.CLOSED}),
+    S.CLOSED: frozenset({S.IDENTIFIED}),
+}
+_TEXT_MAX = 4000
+
+
+class RiskRow(Base):
+    __tablename__ = "risk_register"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    system_id: Mapped[str] = mapped_column(String(64), index=True)
+    rule_id: Mapped[str] = mapped_column(String(200))
+    element_id: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(300))
+    owner: Mapped[str] = mapped_column(String(200), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    treatment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    threats: Mapped[list[str]] = mapped_column(JSON)
+    scenarios: Mapped[list[str]] = mapped_column(JSON)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    accepted_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class RiskHistoryRow(Base):
+    __tablename__ = "risk_history"
+    __table_args__ = (UniqueConstraint("risk_id", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    risk_id: Mapped[str] = mapped_column(String(40), ForeignKey("risk_register.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    change: Mapped[str] = mapped_column(String(20))
+    from_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    actor: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class TierAssignmentRow(Base):
+    __tablename__ = "risk_tier_assignments"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system_id: Mapped[str] = mapped_column(String(64), index=True)
+    tier: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(40))
+    policy_version: Mapped[str] = mapped_column(String(40))
+    appetite_p90: Mapped[float] = mapped_column(Float)
+    evidence_id: Mapped[str] = mapped_column(String(36))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    actor: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+def _utc(ts: datetime | None) -> datetime | None:
+    if ts is None:
+        return None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    version: int
+    change: str
+    from_status: str | None
+    to_status: str | None
+    actor: str
+    note: str | None
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "change": self.change,
+            "from": self.from_status,
+            "to": self.to_status,
+            "actor": self.actor,
+            "note": self.note,
+            "at": self.at.isoformat(),
+        }
+
+
+@dataclass(frozen=True)
+class RiskRecord:
+    id: str
+    system_id: str
+    rule_id: str
+    element_id: str
+    title: str
+    owner: str
+    status: RiskStatus
+    treatment: str | None
+    threats: tuple[str, ...]
+    scenarios: tuple[str, ...]
+    summary: Mapping[str, Any] | None
+    accepted_by: str | None
+    accepted_until: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...] = ()
+
+    @property
+    def acceptance_expired(self) -> bool:
+        return (
+            self.status is RiskStatus.ACCEPTED
+            and self.accepted_until is not None
+            and self.accepted_until <= datetime.now(UTC)
+        )
+
+    def to_dict(self, with_history: bool = False) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "system": self.system_id,
+            "rule_id": self.rule_id,
+            "element_id": self.element_id,
+            "title": self.title,
+            "owner": self.owner,
+            "status": self.status.value,
+            "treatment": self.treatment,
+            "threats": list(self.threats),
+            "scenarios": list(self.scenarios),
+            "summary": dict(self.summary) if self.summary else None,
+            "accepted_by": self.accepted_by,
+            "accepted_until": self.accepted_until.isoformat() if self.accepted_until else None,
+            "acceptance_expired": self.acceptance_expired,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+        if with_history:
+            d["history"] = [h.to_dict() for h in self.history]
+        return d
+
+
+def _record(r: RiskRow, history: Sequence[RiskHistoryRow] = ()) -> RiskRecord:
+    created, updated = _utc(r.created_at), _utc(r.updated_at)
+    assert created is not None
+    assert updated is not None
+    return RiskRecord(
+        r.id,
+        r.system_id,
+        r.rule_id,
+        r.element_id,
+        r.title,
+        r.owner,
+        RiskStatus(r.status),
+        r.treatment,
+        tuple(r.threats or ()),
+        tuple(r.scenarios or ()),
+        r.summary,
+        r.accepted_by,
+        _utc(r.accepted_until),
+        r.version,
+        created,
+        updated,
+        tuple(
+            HistoryEntry(
+                h.version,
+                h.change,
+                h.from_status,
+                h.to_status,
+                h.actor,
+                h.note,
+                _utc(h.created_at) or created,
+            )
+            for h in history
+        ),
+    )
+
+
+def _text(name: str, v: str | None, limit: int = _TEXT_MAX, required: bool = False) -> str | None:
+    if v is None or (isinstance(v, str) and not v.strip()):
+        if required:
+            raise InputError(f"risk {name} is empty; fix: give a {name}")
+        return None
+    if len(v) > limit:
+        raise InputError(f"risk {name} is {len(v)} characters; fix: keep it under {limit}")
+    return v
+
+
+def _status(v: str | RiskStatus) -> RiskStatus:
+    try:
+        return RiskStatus(v)
+    except ValueError:
+        raise InputError(
+            f"unknown risk status {v!r}; fix: use one of {', '.join(s.value for s in RiskStatus)}"
+        ) from None
+
+
+def _history(
+    s: Session,
+    ws: Workspace,
+    row: RiskRow,
+    change: str,
+    actor: str,
+    *,
+    frm: str | None = None,
+    to: str | None = None,
+    note: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    now = datetime.now(UTC)
+    s.add(
+        RiskHistoryRow(
+            risk_id=row.id,
+            version=row.version,
+            change=change,
+            from_status=frm,
+            to_status=to,
+            actor=actor,
+            note=note,
+            data=dict(data or {}),
+            created_at=now,
+        )
+    )
+    event = {"risk_id": row.id, "system": row.system_id, "version": row.version, "change": change}
+    if frm is not None or to is not None:
+        event |= {"from": frm, "to": to}
+    event |= dict(data or {})
+    ws.ledger.append([Event(f"risk.{change}", event, actor)], session=s)
+
+
+def _stable_id(system_id: str, rule_id: str, element_id: str) -> str:
+    from bastion.risk._threats import risk_id
+
+    return risk_id(system_id, rule_id, element_id)
+
+
+def add_risk(
+    ws: Workspace,
+    *,
+    system_id: str,
+    rule_id: str,
+    element_id: str,
+    title: str,
+    owner: str,
+    treatment: str | None = None,
+    threats: Iterable[str] = (),
+    scenarios: Iterable[str] = (),
+    actor: str = "cli",
+) -> RiskRecord:
+    """Register a risk in status ``identified``; its id derives from system, rule and element."""
+    for name, v, lim in (
+        ("system", system_id, 64),
+        ("rule", rule_id, 200),
+        ("element", element_id, 200),
+    ):
+        _text(name, v, lim, required=True)
+    _text("title", title, 300, required=True)
+    _text("owner", owner, 200, required=True)
+    _text("treatment", treatment)
+    rid = _stable_id(system_id, rule_id, element_id)
+    now = datetime.now(UTC)
+    with ws.db.session() as s:
+        if s.get(RiskRow, rid) is not None:
+            raise ConflictError(
+                f"risk {rid} ({system_id}/{rule_id}/{element_id}) is already registered"
+            )
+        row = RiskRow(
+            id=rid,
+            system_id=system_id,
+            rule_id=rule_id,
+            element_id=element_id,
+            title=title,
+            owner=owner,
+            status=RiskStatus.IDENTIFIED.value,
+            treatment=treatment,
+            threats=sorted(set(threats)),
+            scenarios=sorted(set(scenarios)),
+            summary=None,
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(row)
+        s.flush()
+        _history(s, ws, row, "created", actor, to=row.status, data={"title": title, "owner": owner})
+        return _record(row)
+
+
+def get_risk(ws: Workspace, risk_id: str) -> RiskRecord:
+    with ws.db.session() as s:
+        row = s.get(RiskRow, risk_id)
+        if row is None:
+            raise NotFoundError(f"no risk {risk_id!r} in the register")
+        hist = s.scalars(
+            select(RiskHistoryRow)
+            .where(RiskHistoryRow.risk_id == risk_id)
+            .order_by(RiskHistoryRow.version)
+        ).all()
+        return _record(row, hist)
+
+
+def list_risks(
+    ws: Workspace, *, system: str | None = None, status: str | None = None, owner: str | None = None
+) -> list[RiskRecord]:
+    q = select(RiskRow).order_by(RiskRow.system_id, RiskRow.id)
+    if system:
+        q = q.where(RiskRow.system_id == system)
+    if status:
+        q = q.where(RiskRow.status == _status(status).value)
+    if owner:
+        q = q.where(RiskRow.owner == owner)
+    with ws.db.session() as s:
+        return [_record(r) for r in s.scalars(q)]
+
+
+def _cas(s: Session, row: RiskRow, expected_version: int | None, values: Mapping[str, Any]) -> None:
+    """Apply ``values`` only if nobody changed the risk since we read it."""
+    v = row.version if expected_version is None else expected_version
+    res = s.execute(
+        update(RiskRow)
+        .where(RiskRow.id == row.id, RiskRow.version == v, RiskRow.status == row.status)
+        .values(version=v + 1, updated_at=datetime.now(UTC), **values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(res, "rowcount", 0) != 1:
+        raise ConflictError(
+            f"risk {row.id} changed since version {v} was read; reload it and retry"
+        )
+    s.refresh(row)
+
+
+def _load(s: Session, risk_id: str) -> RiskRow:
+    row = s.get(RiskRow, risk_id)
+    if row is None:
+        raise NotFoundError(f"no risk {risk_id!r} in the register")
+    return row
+
+
+def _check_transition(row: RiskRow, to: RiskStatus) -> None:
+    frm = RiskStatus(row.status)
+    if to not in ALLOWED_TRANSITIONS[frm]:
+        allowed = ", ".join(sorted(t.value for t in ALLOWED_TRANSITIONS[frm]))
+        raise ConflictError(
+            f"risk {row.id}: cannot go from {frm.value} to {to.value}; allowed from {frm.value}: {allowed}"
+        )
+
+
+def update_risk(
+    ws: Workspace,
+    risk_id: str,
+    *,
+    status: str | RiskStatus | None = None,
+    owner: str | None = None,
+    treatment: str | None = None,
+    note: str | None = None,
+    expected_version: int | None = None,
+    actor: str = "cli",
+) -> RiskRecord:
+    """Change status (by the transition table), owner or treatment plan; ledgered."""
+    _text("note", note)
+    _text("treatment", treatment)
+    if owner is not None:
+        _text("owner", owner, 200, required=True)
+    to = _status(status) if status is not None else None
+    if to is RiskStatus.ACCEPTED:
+        raise InputError(
+            f"risk {risk_id}: acceptance needs an expiry and, above appetite, an approver; fix: use 'bastion risk register accept'"
+        )
+    if to is None and owner is None and treatment is None:
+        raise InputError("nothing to change; fix: give --status, --owner or --treatment")
+    with ws.db.session() as s:
+        row = _load(s, risk_id)
+        frm = row.status
+        values: dict[str, Any] = {}
+        if to is not None:
+            _check_transition(row, to)
+            values["status"] = to.value
+            if RiskStatus(frm) is RiskStatus.ACCEPTED:
+                values |= {"accepted_by": None, "accepted_until": None}
+        if owner is not None:
+            values["owner"] = owner
+        if treatment is not None:
+            values["treatment"] = treatment
+        _cas(s, row, expected_version, values)
+        data: dict[str, Any] = {}
+        if owner is not None:
+            data["owner"] = owner
+        if treatment is not None:
+            data["treatment_changed"] = True
+        if to is not None:
+            _history(
+                s, ws, row, "status_changed", actor, frm=frm, to=to.value, note=note, data=data
+            )
+        else:
+            _history(s, ws, row, "updated", actor, note=note, data=data)
+        return _record(row)
+
+
+def latest_tier(ws: Workspace, system_id: str) -> dict[str, Any] | None:
+    """The system's most recent tier assignment (recorded by ``assign_tier``), or None."""
+    with ws.db.session() as s:
+        return _latest_tier(s, system_id)
+
+
+def _latest_tier(s: Session, system_id: str) -> dict[str, Any] | None:
+    row = s.scalars(
+        select(TierAssignmentRow)
+        .where(TierAssignmentRow.system_id == system_id)
+        .order_by(TierAssignmentRow.id.desc())
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return dict(row.data) | {"evidence_id": row.evidence_id}
+
+
+def accept_risk(
+    ws: Workspace,
+    risk_id: str,
+    *,
+    expires: date | datetime,
+    note: str | None = None,
+    approver: Principal | None = None,
+    expected_version: int | None = None,
+    actor: str = "cli",
+) -> RiskRecord:
+    """Accept a risk until ``expires``.
+
+    When the risk's latest P90 annual loss exceeds its system's tier appetite (or either is
+    unknown: fail closed), only a principal with the approver role and a verified MFA code
+    may accept. The expiry must be in the future and within the tier's longest acceptance.
+    """
+    _text("note", note)
+    until = (
+        expires
+        if isinstance(expires, datetime)
+        else datetime.combine(expires, time(23, 59, 59), UTC)
+    )
+    until = _utc(until) or until
+    now = datetime.now(UTC)
+    if until <= now:
+        raise InputError(
+            f"acceptance expiry {until.date()} is not in the future; fix: give a later date"
+        )
+    with ws.db.session() as s:
+        row = _load(s, risk_id)
+        _check_transition(row, RiskStatus.ACCEPTED)
+        tier = _latest_tier(s, row.system_id)
+        p90 = (row.summary or {}).get("p90")
+        appetite = tier.get("appetite_p90") if tier else None
+        over = p90 is None or appetite is None or float(p90) > float(appetite)
+        if tier is not None:
+            longest = int(tier.get("acceptance_max_days", 365))
+            if until > now + timedelta(days=longest):
+                raise InputError(
+                    f"acceptance until {until.date()} is longer than tier {tier['tier']} allows ({longest} days); fix: give an earlier expiry"
+                )
+        if over:
+            why = (
+                "no simulation summary"
+                if p90 is None
+                else "no tier assigned to the system"
+                if appetite is None
+                else f"P90 annual loss {float(p90):,.0f} exceeds the tier {tier['tier'] if tier else '?'} appetite {float(appetite):,.0f}"
+            )
+            if approver is None or approver.role is not Role.APPROVER:
+                raise PermissionDeniedError(
+                    f"risk {risk_id}: {why}; accepting it needs the approver role (give --approver-token and --otp)"
+                )
+            if not approver.mfa_verified:
+                raise PermissionDeniedError(
+                    f"risk {risk_id}: {why}; the approver must verify MFA with a current one-time code"
+                )
+        by = approver.actor if approver is not None else actor
+        frm = row.status
+        _cas(
+            s,
+            row,
+            expected_version,
+            {"status": RiskStatus.ACCEPTED.value, "accepted_by": by, "accepted_until": until},
+        )
+        _history(
+            s,
+            ws,
+            row,
+            "status_changed",
+            by,
+            frm=frm,
+            to=RiskStatus.ACCEPTED.value,
+            note=note,
+            data={
+                "accepted_until": until.isoformat(),
+                "p90": p90,
+                "appetite_p90": appetite,
+                "over_appetite": over,
+            },
+        )
+        return _record(row)
+
+
+def record_simulation(ws: Workspace, result: Any, *, actor: str = "cli") -> list[str]:
+    """Store each scenario's summary on the risks it links (by ``risk`` or scenario id)."""
+    updated: list[str] = []
+    with ws.db.session() as s:
+        for r in result.results:
+            sc = r.scenario
+            rows: list[RiskRow] = []
+            if sc.risk:
+                row = s.get(RiskRow, sc.risk)
+                if row is not None:
+                    rows.append(row)
+            for row in s.scalars(select(RiskRow)):
+                if sc.id in (row.scenarios or ()) and row not in rows:
+                    rows.append(row)
+            summary = {
+                "scenario": sc.id,
+                "currency": result.scenarios.currency,
+                "iterations": result.iterations,
+                "seed": result.seed,
+                **{k: v for k, v in r.summary.to_dict().items() if k != "prob_exceed"},
+                "at": datetime.now(UTC).isoformat(),
+            }
+            for row in rows:
+                scen = sorted({*(row.scenarios or ()), sc.id})
+                _cas(s, row, None, {"summary": summary, "scenarios": scen})
+                _history(
+                    s,
+                    ws,
+                    row,
+                    "simulated",
+                    actor,
+                    data={"scenario": sc.id, "mean": r.summary.mean, "p90": r.summary.p90},
+                )
+                updated.append(row.id)
+    return updated
+
+
+def register_from_threats(
+    ws: Workspace,
+    manifest: SystemManifest,
+    findings: Iterable[Any],
+    *,
+    owner: str | None = None,
+    actor: str = "cli",
+) -> list[RiskRecord]:
+    """Register one risk per open threat finding; existing risks (same stable id) are kept."""
+    from bastion.risk._threats import _get, scenario_id
+
+    out = []
+    for f in findings:
+        if bool(_get(f, "mitigated")) or bool(_get(f, "suppressed")):
+            continue
+        rule, element = str(_get(f, "rule_id")), str(_get(f, "element_id"))
+        rid = _stable_id(manifest.system.id, rule, element)
+        try:
+            out.append(get_risk(ws, rid))
+            continue
+        except NotFoundError:
+            pass
+        out.append(
+            add_risk(
+                ws,
+                system_id=manifest.system.id,
+                rule_id=rule,
+                element_id=element,
+                title=str(_get(f, "title"))[:300],
+                owner=owner or manifest.system.owner,
+                threats=[str(_get(f, "id"))],
+                scenarios=[scenario_id(rule, element)],
+                actor=actor,
+            )
+        )
+    return out
