@@ -9,10 +9,10 @@ import struct
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bastion.core.canonical import MAX_DEPTH, canonical_json
+from bastion.core.canonical import MAX_DEPTH, _canonical_exact, canonical_json
 from bastion.core.errors import InputError
 
 # RFC 8785 Appendix B: IEEE 754 binary64 bit patterns and their canonical spelling.
@@ -273,24 +273,16 @@ def test_strings_are_valid_json_and_utf8(value: str) -> None:
 
 # -- the fast path must agree with the exact one on everything it accepts ---------------------
 
-from hypothesis import given as _given
-from hypothesis import settings as _settings
-from hypothesis import strategies as _st
-
-from bastion.core.canonical import _canonical_exact
-
-_keys = _st.text(max_size=8)
-_json_values = _st.recursive(
-    _st.none() | _st.booleans() | _st.integers(-(2**53), 2**53) | _st.text(max_size=20),
-    lambda children: (
-        _st.lists(children, max_size=5) | _st.dictionaries(_keys, children, max_size=5)
-    ),
+_keys = st.text(max_size=8)
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(_keys, children, max_size=5),
     max_leaves=30,
 )
 
 
-@_settings(max_examples=400, deadline=None)
-@_given(_st.dictionaries(_keys, _json_values, max_size=6) | _st.lists(_json_values, max_size=6))
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(_keys, _json_values, max_size=6) | st.lists(_json_values, max_size=6))
 def test_fast_path_matches_exact_path(value: object) -> None:
     try:
         exact = _canonical_exact(value)
