@@ -1,1 +1,74 @@
-"""Checks of the threats room; importing this module registers them."""
+"""Checks of the threats room; importing this module registers them.
+
+``threats.model`` makes a threat-model run evidence: its subject is the system pinned to
+the manifest digest, its findings the open and suppressed threats, its data the whole
+model (the risk room seeds scenarios from it), and the SARIF log is attached.
+"""
+
+from __future__ import annotations
+
+import json
+
+from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.errors import CheckError
+from bastion.core.types import Finding, Severity, Subject, Verdict
+from bastion.manifest import SystemManifest
+from bastion.threats._model import Status, ThreatModel, model_threats
+from bastion.threats._outputs import to_sarif
+
+__all__ = ["ThreatModelCheck"]
+
+
+class ThreatModelCheck(Check):
+    id = "threats.model"
+    title = "Threat model of an AI system (STRIDE + ATLAS rules)"
+    description = (
+        "Applies the threat rule catalog to the system's data-flow graph. Fails while an "
+        "open, unsuppressed threat at or above `fail_on` (default high) exists; warns on "
+        "lower open threats. Without a precomputed model it models the inventory's "
+        "current manifest of the system."
+    )
+    subject_kinds = ("system",)
+    severity = Severity.HIGH
+    references = ("MITRE ATLAS", "STRIDE", "OWASP LLM Top 10 2025", "NIST AI 100-2")
+
+    def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        model = ctx.params.get("model")
+        if not isinstance(model, ThreatModel):
+            manifest = ctx.params.get("manifest")
+            if not isinstance(manifest, SystemManifest):
+                from bastion.inventory import get_system
+
+                rec = get_system(ctx.workspace, subject.ref)
+                manifest = SystemManifest.model_validate(rec.manifest)
+            model = model_threats(manifest, workspace=ctx.workspace, source=subject.ref)
+        if model.system_id != subject.ref:
+            raise CheckError(f"model is of system {model.system_id}, subject is {subject.ref}")
+        if subject.digest is not None and subject.digest != model.manifest_digest:
+            raise CheckError(
+                f"subject digest {subject.digest} is not the modeled manifest's "
+                f"{model.manifest_digest}"
+            )
+        fail_on = Severity(str(ctx.params.get("fail_on", Severity.HIGH.value)))
+        findings = tuple(
+            Finding(
+                rule_id=f.rule.id,
+                title=f.rule.title,
+                severity=f.severity,
+                message=f"[{f.status.value}] {f.element_id}: {f.applies_because}; {f.mitigation}",
+                location=f"{model.system_id}/{f.element_id}",
+                references=(*f.rule.atlas, *f.rule.owasp, *f.rule.cwe),
+                remediation=f.rule.remediation,
+            )
+            for f in model.findings
+            if f.status is not Status.MITIGATED
+        )
+        if model.open_at_least(fail_on):
+            verdict = Verdict.FAIL
+        elif any(f.open for f in model.findings):
+            verdict = Verdict.WARN
+        else:
+            verdict = Verdict.PASS
+        data = model.to_dict() | {"fail_on": fail_on.value}
+        sarif = json.dumps(to_sarif(model), indent=1).encode()
+        return CheckResult(verdict, findings, data, {"threats.sarif.json": sarif})
