@@ -1,0 +1,381 @@
+"""Format detection by content, and the non-pickle format checks.
+
+Magic bytes and structure decide, never the file name: an attacker names files freely.
+Each checker returns raw findings ``(rule_id, message, offset, global)`` and, for formats
+that embed pickles (numpy object arrays), where the pickle starts.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import math
+import posixpath
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict
+
+__all__ = [
+    "Raw",
+    "check_hdf5",
+    "check_keras_config",
+    "check_npy",
+    "check_onnx",
+    "check_safetensors",
+    "detect",
+    "is_zip",
+]
+
+ZIP_LOCAL = b"PK\x03\x04"
+ZIP_EMPTY = b"PK\x05\x06"
+NPY_MAGIC = b"\x93NUMPY"
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+TORCH_LEGACY_MAGIC = bytes.fromhex("8a0a6cfc9c46f9206aa85019")  # LONG1 10 0x1950a86a20f9469cfc6c
+
+_MAX_NPY_HEADER = 1 << 20
+_MAX_SAFETENSORS_HEADER = 100 * 1024 * 1024
+_MAX_JSON = 64 * 1024 * 1024
+
+
+@dataclass
+class Raw:
+    """Findings of one checker before they get a file path."""
+
+    items: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
+    pickle_at: int | None = None
+
+    def add(self, rule: str, message: str, offset: int | None = None, glob: str | None = None) -> None:
+        self.items.append((rule, message, offset, glob))
+
+
+def is_zip(buf: Any) -> bool:
+    head = bytes(buf[:4])
+    if head in (ZIP_LOCAL, ZIP_EMPTY):
+        return True
+    # Data may be prepended: readers find the end-of-central-directory record from the end.
+    tail = bytes(buf[max(0, len(buf) - 65_557) :])
+    return tail.rfind(ZIP_EMPTY) >= 0 and len(buf) >= 22
+
+
+def detect(buf: Any) -> str:
+    """A format name from content: zip, tar, gzip, bz2, xz, npy, safetensors, hdf5,
+    pytorch-legacy, pickle, onnx, or "" (unrecognised: the caller tries a pickle walk)."""
+    n = len(buf)
+    if n == 0:
+        return "empty"
+    head = bytes(buf[:16])
+    if head.startswith(NPY_MAGIC):
+        return "npy"
+    if head.startswith(HDF5_MAGIC):
+        return "hdf5"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"BZh") and n > 10:
+        return "bz2"
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return "xz"
+    if head[:4] in (ZIP_LOCAL, ZIP_EMPTY):
+        return "zip"
+    if n >= 512 and bytes(buf[257:262]) == b"ustar":
+        return "tar"
+    if head[:1] == b"\x80" and n > 2 and head[1] <= 5:
+        if head[2:14] == TORCH_LEGACY_MAGIC:
+            return "pytorch-legacy"
+        return "pickle"
+    if n >= 10 and head[8:9] == b"{":
+        hl = int.from_bytes(head[:8], "little")
+        if 2 <= hl <= n - 8:
+            return "safetensors"
+    if head[:1] == b"\x08" and _looks_onnx(buf):
+        return "onnx"
+    if is_zip(buf):
+        return "zip"
+    return ""
+
+
+def _looks_onnx(buf: Any) -> bool:
+    # ir_version (field 1, varint) first, then a graph (field 7) somewhere: parse to be sure.
+    try:
+        import onnx
+
+        m = onnx.ModelProto()
+        m.ParseFromString(bytes(buf))
+    except Exception:
+        return False
+    return bool(m.ir_version) and m.HasField("graph")
+
+
+# -- numpy .npy -----------------------------------------------------------------------------
+
+
+_DESCR = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)$")
+_SIZE = {"b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "e": 2, "f": 4, "d": 8, "g": 16, "O": 8}
+
+
+def _descr_info(descr: object, depth: int = 0) -> tuple[bool, int | None]:
+    """(has object fields, item size or None if unknown) of an .npy ``descr``."""
+    if depth > 32:
+        raise ValueError("descr nested too deeply")
+    if isinstance(descr, str):
+        m = _DESCR.match(descr)
+        if not m:
+            raise ValueError(f"unknown dtype {descr!r}")
+        kind, num = m.group(1), m.group(2)
+        if kind == "O":
+            return True, 8
+        if num:
+            return False, int(num) * (4 if kind == "U" else 1)
+        return False, _SIZE.get(kind)
+    if isinstance(descr, list):
+        has, total = False, 0
+        for field_ in descr:
+            if not isinstance(field_, tuple) or len(field_) not in (2, 3):
+                raise ValueError("bad structured descr")
+            h, size = _descr_info(field_[1], depth + 1)
+            has = has or h
+            count = math.prod(field_[2]) if len(field_) == 3 and isinstance(field_[2], tuple) else 1
+            total = total + size * count if size is not None and total is not None else None  # type: ignore[operator]
+        return has, total
+    raise ValueError("descr is neither a string nor a list")
+
+
+def check_npy(buf: Any, raw: Raw) -> None:
+    """Validate the header; object arrays hold a pickle right after it (the caller walks it)."""
+    n = len(buf)
+    if n < 10:
+        raw.add("npy.malformed", "truncated .npy header", 0)
+        return
+    major = buf[6]
+    if major == 1:
+        hl, start = int.from_bytes(bytes(buf[8:10]), "little"), 10
+    elif major in (2, 3):
+        hl, start = int.from_bytes(bytes(buf[8:12]), "little"), 12
+    else:
+        raw.add("npy.malformed", f"unknown .npy version {major}", 6)
+        return
+    if hl > _MAX_NPY_HEADER or start + hl > n:
+        raw.add("npy.malformed", f".npy header length {hl} is too large or truncated", 8)
+        return
+    text = bytes(buf[start : start + hl]).decode("utf-8" if major == 3 else "latin-1", "replace")
+    try:
+        header = ast.literal_eval(text.strip())
+        if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+            raise ValueError("header keys must be descr, fortran_order, shape")
+        shape = header["shape"]
+        if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raise ValueError("shape must be a tuple of non-negative ints")
+        has_obj, size = _descr_info(header["descr"])
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        raw.add("npy.malformed", f".npy header: {exc}"[:300], start)
+        return
+    data_at = start + hl
+    if has_obj:
+        raw.add("npy.object-array", "object array: its data is a pickle", data_at)
+        raw.pickle_at = data_at
+        return
+    if size is not None and math.prod(shape) * size > n - data_at:
+        raw.add(
+            "npy.malformed",
+            f".npy data truncated: {math.prod(shape) * size} bytes declared, {n - data_at} present",
+            data_at,
+        )
+
+
+# -- safetensors ------------------------------------------------------------------------------
+
+_ST_SIZES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "U16": 2,
+    "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8,
+    "F64": 8, "C64": 8, "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1,
+}  # fmt: skip
+
+
+def check_safetensors(buf: Any, raw: Raw) -> None:
+    n = len(buf)
+    hl = int.from_bytes(bytes(buf[:8]), "little")
+    if hl > _MAX_SAFETENSORS_HEADER or 8 + hl > n:
+        raw.add("safetensors.malformed", f"header length {hl} exceeds the file or the limit", 0)
+        return
+    try:
+        header = json.loads(bytes(buf[8 : 8 + hl]).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raw.add("safetensors.malformed", "header is not UTF-8 JSON", 8)
+        return
+    if not isinstance(header, dict):
+        raw.add("safetensors.malformed", "header is not a JSON object", 8)
+        return
+    data_len = n - 8 - hl
+    spans: list[tuple[int, int, str]] = []
+    for name, t in header.items():
+        if name == "__metadata__":
+            if not isinstance(t, dict) or not all(
+                isinstance(v, str) for v in t.values()
+            ):
+                raw.add("safetensors.malformed", "__metadata__ must map strings to strings", 8)
+            continue
+        if not isinstance(t, dict) or set(t) != {"dtype", "shape", "data_offsets"}:
+            raw.add("safetensors.malformed", f"tensor {name!r}: needs dtype, shape, data_offsets", 8)
+            continue
+        size = _ST_SIZES.get(t["dtype"]) if isinstance(t["dtype"], str) else None
+        shape, offs = t["shape"], t["data_offsets"]
+        if size is None:
+            raw.add("safetensors.malformed", f"tensor {name!r}: unknown dtype {t['dtype']!r}", 8)
+            continue
+        if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+            raw.add("safetensors.malformed", f"tensor {name!r}: bad shape", 8)
+            continue
+        if (
+            not isinstance(offs, list)
+            or len(offs) != 2
+            or not all(isinstance(o, int) for o in offs)
+            or not 0 <= offs[0] <= offs[1] <= data_len
+        ):
+            raw.add("safetensors.malformed", f"tensor {name!r}: offsets outside the data", 8)
+            continue
+        if offs[1] - offs[0] != math.prod(shape) * size:
+            raw.add(
+                "safetensors.malformed",
+                f"tensor {name!r}: {offs[1] - offs[0]} bytes for shape {shape} of {t['dtype']}",
+                8,
+            )
+            continue
+        spans.append((offs[0], offs[1], str(name)))
+    spans.sort()
+    end = 0
+    for b, e, name in spans:
+        if b < end:
+            raw.add("safetensors.malformed", f"tensor {name!r} overlaps the previous one", 8 + hl + b)
+        elif b > end:
+            raw.add("safetensors.malformed", f"hole before tensor {name!r}", 8 + hl + end)
+        end = max(end, e)
+    if spans and end != data_len:
+        raw.add("safetensors.malformed", f"{data_len - end} bytes after the last tensor", 8 + hl + end)
+
+
+# -- ONNX -------------------------------------------------------------------------------------
+
+_STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
+
+
+def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
+    """Custom operator domains and external-data paths; the graph is parsed, never run."""
+    import onnx
+
+    model = onnx.ModelProto()
+    try:
+        model.ParseFromString(bytes(buf))
+    except Exception:
+        raw.add("onnx.malformed", "not a parseable ONNX ModelProto", 0)
+        return
+    for imp in model.opset_import:
+        if imp.domain not in _STANDARD_DOMAINS:
+            raw.add("onnx.custom-domain", f"opset import of non-standard domain {imp.domain!r}")
+    graphs: list[Any] = [model.graph]
+    graphs.extend(f for f in model.functions)
+    seen_domains: set[str] = set()
+    tensors: list[Any] = []
+    count = 0
+    while graphs:
+        g = graphs.pop()
+        count += 1
+        if count > 100_000:
+            raw.add("onnx.malformed", "more than 100000 nested graphs", None)
+            return
+        tensors.extend(getattr(g, "initializer", ()))
+        tensors.extend(s.values for s in getattr(g, "sparse_initializer", ()))
+        for node in g.node:
+            if node.domain not in _STANDARD_DOMAINS and node.domain not in seen_domains:
+                seen_domains.add(node.domain)
+                raw.add(
+                    "onnx.custom-domain",
+                    f"node {node.name or node.op_type!r} uses operator {node.op_type} "
+                    f"of non-standard domain {node.domain!r} (needs a custom op library)",
+                )
+            for a in node.attribute:
+                if a.HasField("g"):
+                    graphs.append(a.g)
+                graphs.extend(a.graphs)
+                if a.HasField("t"):
+                    tensors.append(a.t)
+                tensors.extend(a.tensors)
+    for t in tensors:
+        if t.data_location != onnx.TensorProto.EXTERNAL:
+            continue
+        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        why = _escapes(loc, model_dir)
+        if why:
+            raw.add(
+                "onnx.external-data-escape",
+                f"tensor {t.name!r} reads external data from {loc!r}: {why}",
+            )
+
+
+def _escapes(loc: str, model_dir: Path | None) -> str | None:
+    if not loc:
+        return "empty location"
+    if loc.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", loc) or "\x00" in loc:
+        return "absolute path"
+    norm = posixpath.normpath(loc.replace("\\", "/"))
+    if norm == ".." or norm.startswith("../"):
+        return "path leaves the model directory"
+    if model_dir is not None:
+        base = model_dir.resolve()
+        target = (base / norm).resolve()
+        if target != base and base not in target.parents:
+            return "path resolves (through a link) outside the model directory"
+    return None
+
+
+# -- Keras ------------------------------------------------------------------------------------
+
+
+def check_keras_config(text: bytes, raw: Raw, policy: GlobalPolicy) -> None:
+    """Lambda layers (serialised code) and objects from non-Keras modules in config.json."""
+    if len(text) > _MAX_JSON:
+        raw.add("keras.malformed", "config.json larger than the limit")
+        return
+    try:
+        doc = json.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raw.add("keras.malformed", "config.json is not UTF-8 JSON")
+        return
+    todo: list[Any] = [doc]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, list):
+            todo.extend(node)
+            continue
+        if not isinstance(node, dict):
+            continue
+        todo.extend(node.values())
+        cls = node.get("class_name")
+        mod = node.get("module")
+        if cls in ("Lambda", "TFOpLambda", "__lambda__"):
+            name = (node.get("config") or {}).get("name") if isinstance(node.get("config"), dict) else None
+            raw.add("keras.lambda", f"{cls} layer {name or ''} carries serialised Python code".replace("  ", " "))
+        if isinstance(mod, str) and isinstance(cls, str) and not _keras_module(mod):
+            target = node.get("config") if cls == "function" and isinstance(node.get("config"), str) else cls
+            verdict, why = policy.classify(mod, str(target))
+            if verdict is ScanVerdict.SAFE:
+                continue
+            rule = "keras.dangerous-import" if verdict is ScanVerdict.DANGEROUS else "keras.custom-object"
+            raw.add(rule, f"config.json loads {mod}.{target} ({why})", None, f"{mod}.{target}")
+
+
+def _keras_module(mod: str) -> bool:
+    return mod in ("keras", "tf_keras") or mod.startswith(("keras.", "keras_hub.", "keras_nlp.", "tf_keras."))
+
+
+# -- HDF5 -------------------------------------------------------------------------------------
+
+_H5_LAMBDA = re.compile(rb'"class_name":\s*"(Lambda|TFOpLambda)"')
+
+
+def check_hdf5(buf: Any, raw: Raw) -> None:
+    """Keras .h5 models keep their config as a JSON attribute: look for Lambda layers."""
+    m = _H5_LAMBDA.search(buf)
+    if m:
+        raw.add("keras.lambda", f"{m.group(1).decode()} layer in an HDF5 model config", m.start())

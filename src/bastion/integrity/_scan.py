@@ -1,0 +1,552 @@
+"""The model-file scanner: every file, by content, recursively through archives.
+
+Nothing scanned is imported, unpickled or run: pickles are walked opcode by opcode
+(``_pickle``), ONNX is parsed as protobuf, JSON as JSON, archives member by member.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import stat
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bastion.core.errors import InputError
+from bastion.core.types import Finding, Severity
+from bastion.integrity import _containers, _formats
+from bastion.integrity._containers import ArchiveLimits
+from bastion.integrity._pickle import walk_pickles
+from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict, shipped_policy
+
+__all__ = [
+    "RULES",
+    "FileReport",
+    "ScanFinding",
+    "ScanReport",
+    "ScanRule",
+    "scan_bytes",
+    "scan_path",
+    "to_sarif",
+]
+
+_CWE502 = "CWE-502"
+_ATLAS = "AML.T0010.003"  # ML supply chain compromise: model
+
+
+@dataclass(frozen=True)
+class ScanRule:
+    id: str
+    title: str
+    verdict: ScanVerdict
+    description: str
+    remediation: str
+    references: tuple[str, ...] = (_CWE502, _ATLAS)
+
+
+def _r(id_: str, title: str, v: ScanVerdict, desc: str, fix: str, *refs: str) -> ScanRule:
+    return ScanRule(id_, title, v, desc, fix, refs or (_CWE502, _ATLAS))
+
+
+_D, _S, _E, _I = ScanVerdict.DANGEROUS, ScanVerdict.SUSPICIOUS, ScanVerdict.ERROR, ScanVerdict.SAFE
+RULES: dict[str, ScanRule] = {
+    r.id: r
+    for r in (
+        _r("pickle.dangerous-global", "Pickle imports a code-execution gadget", _D,
+           "Unpickling imports and may call a global that runs code or reaches files, processes or the network.",
+           "Do not load this file. Re-export the weights as safetensors."),
+        _r("pickle.suspicious-global", "Pickle imports a global that is not allowlisted", _S,
+           "Importing a module runs its top-level code and the global may be called with attacker data.",
+           "Review the global; if it is a data class you trust, add it to a per-model allowlist (--allow)."),
+        _r("pickle.unresolved-global", "Pickle computes the name it imports", _D,
+           "STACK_GLOBAL's operands are not plain strings: the import is hidden from static analysis.",
+           "Do not load this file."),
+        _r("pickle.extension-code", "Pickle uses the copyreg extension registry", _S,
+           "EXT1/2/4 import whatever the loading process registered under a code; the registry is empty by default.",
+           "Do not load this file unless you control the extension registry."),
+        _r("pickle.malformed", "Pickle cannot be parsed", _E,
+           "The unpickler would fail here, after running whatever came before; the file is not shown safe.",
+           "Obtain the file again from its source and verify its signature."),
+        _r("pickle.trailing-data", "Bytes after the last pickle", _I,
+           "Data after the final STOP opcode (normal for the legacy PyTorch format).", "None needed."),
+        _r("npy.object-array", "NumPy object array (holds a pickle)", _I,
+           "numpy.load(allow_pickle=True) unpickles the array's data; it is scanned as a pickle.",
+           "Prefer plain dtypes."),
+        _r("npy.malformed", "NumPy file cannot be parsed", _E, "The .npy header or data is invalid.",
+           "Obtain the file again."),
+        _r("safetensors.malformed", "safetensors header or offsets invalid", _E,
+           "Header length, JSON, dtypes, shapes and offsets must describe the data exactly.",
+           "Obtain the file again.", "CWE-20"),
+        _r("onnx.malformed", "ONNX model cannot be parsed", _E, "Not a valid ModelProto.",
+           "Obtain the file again.", "CWE-20"),
+        _r("onnx.custom-domain", "ONNX model needs custom operators", _S,
+           "Operators of a non-standard domain run native code from a library loaded at session creation.",
+           "Review the operator library before loading it.", "CWE-829"),
+        _r("onnx.external-data-escape", "ONNX external data outside the model directory", _D,
+           "External tensor data paths that are absolute or climb out read arbitrary files (CVE-2022-25882).",
+           "Do not load this model.", "CWE-22", "CVE-2022-25882"),
+        _r("keras.lambda", "Keras Lambda layer (serialised Python code)", _D,
+           "Lambda layers carry marshalled bytecode or source that runs on load or call.",
+           "Replace the Lambda with a registered layer.", "CWE-94", "CVE-2024-3660"),
+        _r("keras.dangerous-import", "Keras config imports a code-execution gadget", _D,
+           "config.json names a module/function deserialisation imports and calls (CVE-2025-1550).",
+           "Do not load this model.", "CWE-94", "CVE-2025-1550"),
+        _r("keras.custom-object", "Keras config uses a custom object", _S,
+           "Objects from non-Keras modules are imported on load.", "Review the module.", "CWE-829"),
+        _r("keras.malformed", "Keras config cannot be parsed", _E, "config.json is not valid JSON.",
+           "Obtain the file again."),
+        _r("archive.path-traversal", "Archive member escapes the extraction directory", _D,
+           "Absolute paths or .. in member names write outside the target on extraction.",
+           "Do not extract this archive.", "CWE-22"),
+        _r("archive.bomb", "Archive exceeds the scan limits", _E,
+           "Too many entries, too many bytes or a compression ratio over the limit: not scanned fully.",
+           "Inspect the archive by other means.", "CWE-409"),
+        _r("archive.malformed", "Archive cannot be read", _E, "The archive structure is invalid.",
+           "Obtain the file again."),
+        _r("archive.encrypted", "Encrypted archive member", _E, "Encrypted members cannot be inspected.",
+           "Provide the member unencrypted."),
+        _r("archive.link", "Archive holds a link or special file", _S,
+           "Links and devices in archives can redirect extraction.", "Remove links from the archive.",
+           "CWE-59"),
+        _r("archive.too-deep", "Archives nested too deeply", _E,
+           "Nested archives beyond the depth limit are not scanned.", "Flatten the archive."),
+        _r("zip.name-mismatch", "Zip local and central names differ", _S,
+           "Readers that trust different headers see different files (CVE-2025-1944).",
+           "Rebuild the archive.", "CVE-2025-1944"),
+        _r("zip.crc-mismatch", "Zip member CRC mismatch", _S,
+           "The member was modified after the archive was written; torch loads it anyway (CVE-2025-10156).",
+           "Obtain the file again.", "CVE-2025-10156"),
+        _r("file.symlink", "Symbolic link in the model directory", _S,
+           "Links are not followed: they can point outside the model.", "Replace links with files.", "CWE-59"),
+        _r("file.unreadable", "File cannot be read", _E, "The file could not be opened or mapped.",
+           "Check permissions."),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ScanFinding:
+    rule_id: str
+    verdict: ScanVerdict
+    message: str
+    path: str
+    offset: int | None = None
+    global_name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rule_id": self.rule_id,
+            "verdict": self.verdict.value,
+            "message": self.message,
+            "path": self.path,
+            "offset": self.offset,
+            "global": self.global_name,
+        }
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: str
+    format: str
+    size: int
+    verdict: ScanVerdict
+    findings: tuple[ScanFinding, ...]
+    globals: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "size": self.size,
+            "verdict": self.verdict.value,
+            "globals": list(self.globals),
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+_SEVERITY = {
+    ScanVerdict.DANGEROUS: Severity.CRITICAL,
+    ScanVerdict.ERROR: Severity.HIGH,
+    ScanVerdict.SUSPICIOUS: Severity.MEDIUM,
+    ScanVerdict.SAFE: Severity.INFO,
+}
+
+
+@dataclass(frozen=True)
+class ScanReport:
+    """The scan of one path: a verdict per file (archive members included) and overall."""
+
+    target: str
+    verdict: ScanVerdict
+    files: tuple[FileReport, ...]
+    bytes_scanned: int
+    seconds: float
+
+    @property
+    def findings(self) -> list[ScanFinding]:
+        return [f for r in self.files for f in r.findings]
+
+    def fails(self, fail_on: ScanVerdict) -> bool:
+        """Errors always fail (unparseable is never safe); else compare with ``fail_on``."""
+        if self.verdict in (ScanVerdict.ERROR, ScanVerdict.DANGEROUS):
+            return True
+        return fail_on is ScanVerdict.SUSPICIOUS and self.verdict is ScanVerdict.SUSPICIOUS
+
+    def core_findings(self) -> tuple[Finding, ...]:
+        out = []
+        for f in self.findings:
+            if f.verdict is ScanVerdict.SAFE:
+                continue
+            rule = RULES[f.rule_id]
+            loc = f.path + (f"@{f.offset}" if f.offset is not None else "")
+            out.append(
+                Finding(
+                    rule_id=f"integrity.scan/{f.rule_id}",
+                    title=rule.title,
+                    severity=_SEVERITY[f.verdict],
+                    message=f.message,
+                    location=loc,
+                    references=rule.references,
+                    remediation=rule.remediation,
+                )
+            )
+        return tuple(out)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target,
+            "verdict": self.verdict.value,
+            "files": [r.to_dict() for r in self.files],
+            "counts": {v.value: sum(1 for r in self.files if r.verdict is v) for v in ScanVerdict},
+            "bytes_scanned": self.bytes_scanned,
+            "seconds": round(self.seconds, 4),
+        }
+
+
+@dataclass
+class _Ctx:
+    policy: GlobalPolicy
+    limits: ArchiveLimits
+    budget: list[int]
+    reports: list[FileReport] = field(default_factory=list)
+    scanned: int = 0
+
+
+def _worst(verdicts: Iterator[ScanVerdict] | list[ScanVerdict]) -> ScanVerdict:
+    return max(verdicts, key=lambda v: v.rank, default=ScanVerdict.SAFE)
+
+
+def _file(
+    ctx: _Ctx, path: str, fmt: str, size: int, items: list[ScanFinding], globs: list[str]
+) -> None:
+    verdict = _worst([f.verdict for f in items])
+    ctx.reports.append(FileReport(path, fmt, size, verdict, tuple(items), tuple(dict.fromkeys(globs))))
+
+
+def _mk(rule: str, msg: str, path: str, off: int | None = None, g: str | None = None) -> ScanFinding:
+    return ScanFinding(rule, RULES[rule].verdict, msg, path, off, g)
+
+
+def _pickle_findings(
+    ctx: _Ctx, buf: Any, path: str, start: int, strict: bool
+) -> tuple[list[ScanFinding], list[str], bool]:
+    """Findings of every pickle from ``start``; the bool says it really was a pickle."""
+    res = walk_pickles(buf, start=start, first_must_parse=True)
+    items: list[ScanFinding] = []
+    globs: list[str] = []
+    is_pickle = res.pickles > 0 or bool(res.globals)
+    if not strict and not is_pickle:
+        return [], [], False
+    seen: set[tuple[str, str]] = set()
+    for g in res.globals:
+        key = (g.module, g.name)
+        globs.append(g.qualname)
+        if key in seen:
+            continue
+        seen.add(key)
+        if g.opcode == "EXT":
+            items.append(
+                _mk("pickle.extension-code", f"{g.opcode} code {g.name}", path, g.offset)
+            )
+            continue
+        verdict, why = ctx.policy.classify(g.module, g.name)
+        if verdict is ScanVerdict.SAFE:
+            continue
+        rule = {
+            ScanVerdict.DANGEROUS: "pickle.dangerous-global",
+            ScanVerdict.SUSPICIOUS: "pickle.suspicious-global",
+        }[verdict]
+        if g.module == "?":
+            rule = "pickle.unresolved-global"
+        items.append(
+            _mk(rule, f"{g.opcode} imports {g.qualname}: {why}", path, g.offset, g.qualname)
+        )
+    for issue in res.issues:
+        rule = "pickle.trailing-data" if issue.kind == "trailing-data" else "pickle.malformed"
+        items.append(_mk(rule, issue.message, path, issue.offset))
+    return items, globs, True
+
+
+def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int) -> None:
+    size = len(buf)
+    ctx.scanned += size
+    fmt = _formats.detect(buf)
+    raw = _formats.Raw()
+    items: list[ScanFinding] = []
+    globs: list[str] = []
+    if fmt in ("zip", "tar", "gzip", "bz2", "xz"):
+        if depth >= ctx.limits.max_depth:
+            _file(ctx, path, fmt, size, [_mk("archive.too-deep", f"{fmt} at depth {depth}", path)], [])
+            return
+        _scan_archive(ctx, buf, path, fmt, model_dir, depth)
+        return
+    if fmt in ("pickle", "pytorch-legacy"):
+        items, globs, _ = _pickle_findings(ctx, buf, path, 0, strict=True)
+        if any(g.startswith("joblib.") for g in globs):
+            fmt = "joblib"
+    elif fmt == "npy":
+        _formats.check_npy(buf, raw)
+        if raw.pickle_at is not None:
+            items, globs, _ = _pickle_findings(ctx, buf, path, raw.pickle_at, strict=True)
+    elif fmt == "safetensors":
+        _formats.check_safetensors(buf, raw)
+    elif fmt == "onnx":
+        _formats.check_onnx(buf, raw, model_dir)
+    elif fmt == "hdf5":
+        _formats.check_hdf5(buf, raw)
+    elif fmt == "":
+        # Protocol 0/1 pickles have no magic: walk; only imports or a clean parse count.
+        items, globs, is_pickle = _pickle_findings(ctx, buf, path, 0, strict=False)
+        fmt = "pickle" if is_pickle else ("json" if _is_json(buf) else "unknown")
+    for rule, msg, off, g in raw.items:
+        items.append(_mk(rule, msg, path, off, g))
+    _file(ctx, path, fmt, size, items, globs)
+
+
+def _is_json(buf: Any) -> bool:
+    head = bytes(buf[:64]).lstrip()
+    return head[:1] in (b"{", b"[")
+
+
+def _scan_archive(
+    ctx: _Ctx, buf: Any, path: str, fmt: str, model_dir: Path | None, depth: int
+) -> None:
+    items: list[ScanFinding] = []
+    if fmt in ("gzip", "bz2", "xz"):
+        limit = min(ctx.limits.max_member_bytes, ctx.budget[0])
+        try:
+            data = _containers.decompress(fmt, buf, limit)
+        except _containers._TooBig:
+            items.append(_mk("archive.bomb", f"{fmt} stream inflates past {limit} bytes", path))
+            _file(ctx, path, fmt, len(buf), items, [])
+            return
+        except Exception as exc:  # zlib/lzma/bz2/EOF errors: corrupt stream
+            items.append(_mk("archive.malformed", f"{fmt}: {exc}"[:300], path))
+            _file(ctx, path, fmt, len(buf), items, [])
+            return
+        ctx.budget[0] -= len(data)
+        _file(ctx, path, fmt, len(buf), items, [])
+        _scan_buf(ctx, data, f"{path}!", model_dir, depth + 1)
+        return
+    members = (
+        _containers.iter_zip(buf, ctx.limits, ctx.budget)
+        if fmt == "zip"
+        else _containers.iter_tar(buf, ctx.limits, ctx.budget)
+    )
+    names: list[str] = []
+    configs: list[bytes] = []
+    for m in members:
+        for rule, msg in m.problems:
+            items.append(_mk(rule, msg, f"{path}!{m.name}" if m.name else path))
+        if m.data is None:
+            continue
+        names.append(m.name)
+        if m.name == "config.json" and len(m.data) <= 64 * 1024**2:
+            configs.append(bytes(m.data))
+        _scan_buf(ctx, m.data, f"{path}!{m.name}", None, depth + 1)
+    label = fmt
+    if fmt == "zip":
+        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+            label = "pytorch-zip"
+        elif "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+            label = "keras"
+        elif names and all(n.endswith(".npy") for n in names):
+            label = "npz"
+    if label == "keras":
+        raw = _formats.Raw()
+        for c in configs:
+            _formats.check_keras_config(c, raw, ctx.policy)
+        for rule, msg, off, g in raw.items:
+            items.append(_mk(rule, msg, f"{path}!config.json", off, g))
+    _file(ctx, path, label, len(buf), items, [])
+
+
+def scan_bytes(
+    data: bytes,
+    name: str = "upload",
+    *,
+    allow: frozenset[str] = frozenset(),
+    limits: ArchiveLimits | None = None,
+) -> ScanReport:
+    """Scan bytes held in memory (an upload): same rules as :func:`scan_path`."""
+    t0 = time.perf_counter()
+    ctx = _new_ctx(allow, limits)
+    _scan_buf(ctx, data, name, None, 0)
+    return _report(ctx, name, t0)
+
+
+def _new_ctx(allow: frozenset[str], limits: ArchiveLimits | None) -> _Ctx:
+    lim = limits or ArchiveLimits()
+    policy = shipped_policy().with_allowed(allow) if allow else shipped_policy()
+    return _Ctx(policy, lim, [lim.max_total_bytes])
+
+
+def _report(ctx: _Ctx, target: str, t0: float) -> ScanReport:
+    return ScanReport(
+        target,
+        _worst([r.verdict for r in ctx.reports]),
+        tuple(ctx.reports),
+        ctx.scanned,
+        time.perf_counter() - t0,
+    )
+
+
+def scan_path(
+    path: Path,
+    *,
+    allow: frozenset[str] = frozenset(),
+    limits: ArchiveLimits | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> ScanReport:
+    """Scan a file or every file under a directory (links reported, never followed)."""
+    t0 = time.perf_counter()
+    try:
+        st = path.lstat()
+    except OSError:
+        raise InputError(f"{path}: no such file or directory; give a model file or folder") from None
+    ctx = _new_ctx(allow, limits)
+    if stat.S_ISDIR(st.st_mode):
+        root = path
+        files = sorted(_walk(root))
+    else:
+        root = path.parent
+        files = [path]
+    for k, f in enumerate(files):
+        rel = f.relative_to(root).as_posix() if f != path else path.name
+        _scan_file(ctx, f, rel, root)
+        if progress:
+            progress(k + 1, len(files))
+    return _report(ctx, str(path), t0)
+
+
+def _walk(root: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        for name in dirnames:
+            if (d / name).is_symlink():
+                yield d / name
+        for name in filenames:
+            yield d / name
+
+
+def _scan_file(ctx: _Ctx, f: Path, rel: str, root: Path) -> None:
+    try:
+        st = f.lstat()
+        if stat.S_ISLNK(st.st_mode):
+            _file(ctx, rel, "symlink", 0, [_mk("file.symlink", f"{rel} -> {os.readlink(f)}", rel)], [])
+            return
+        if not stat.S_ISREG(st.st_mode):
+            return
+        with f.open("rb") as fh:
+            if st.st_size == 0:
+                _scan_buf(ctx, b"", rel, root, 0)
+                return
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+            try:
+                _scan_buf(ctx, mm, rel, f.parent, 0)
+            finally:
+                try:
+                    mm.close()
+                except BufferError:  # a member view still alive: the GC closes it
+                    pass
+    except (OSError, ValueError) as exc:
+        _file(ctx, rel, "unknown", 0, [_mk("file.unreadable", f"{rel}: {exc}"[:300], rel)], [])
+
+
+_SARIF_LEVEL = {
+    ScanVerdict.DANGEROUS: "error",
+    ScanVerdict.ERROR: "error",
+    ScanVerdict.SUSPICIOUS: "warning",
+    ScanVerdict.SAFE: "note",
+}
+_SECURITY_SEVERITY = {
+    ScanVerdict.DANGEROUS: "9.8",
+    ScanVerdict.ERROR: "7.0",
+    ScanVerdict.SUSPICIOUS: "5.0",
+    ScanVerdict.SAFE: "0.0",
+}
+
+
+def to_sarif(report: ScanReport) -> dict[str, Any]:
+    """SARIF 2.1.0: one run, every rule's metadata, a result per finding with its offset."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("bastion")
+    except metadata.PackageNotFoundError:
+        version = "0"
+    rules = sorted(RULES.values(), key=lambda r: r.id)
+    index = {r.id: i for i, r in enumerate(rules)}
+    results = []
+    for f in report.findings:
+        region: dict[str, Any] = {}
+        if f.offset is not None:
+            region = {"region": {"byteOffset": f.offset}}
+        results.append(
+            {
+                "ruleId": f.rule_id,
+                "ruleIndex": index[f.rule_id],
+                "level": _SARIF_LEVEL[f.verdict],
+                "message": {"text": f.message},
+                "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": f.path}} | region}
+                ],
+                "properties": {"verdict": f.verdict.value}
+                | ({"global": f.global_name} if f.global_name else {}),
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "bastion-model-scan",
+                        "version": version,
+                        "informationUri": "https://github.com/bastion/bastion",
+                        "rules": [
+                            {
+                                "id": r.id,
+                                "name": r.id.replace(".", "_").replace("-", "_"),
+                                "shortDescription": {"text": r.title},
+                                "fullDescription": {"text": r.description},
+                                "help": {"text": r.remediation},
+                                "defaultConfiguration": {"level": _SARIF_LEVEL[r.verdict]},
+                                "properties": {
+                                    "tags": ["security", *r.references],
+                                    "security-severity": _SECURITY_SEVERITY[r.verdict],
+                                },
+                            }
+                            for r in rules
+                        ],
+                    }
+                },
+                "results": results,
+                "properties": {"verdict": report.verdict.value, "target": report.target},
+            }
+        ],
+    }
