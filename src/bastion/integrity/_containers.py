@@ -111,9 +111,7 @@ def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Mem
         lx = int.from_bytes(view[off + 28 : off + 30], "little")
         local = bytes(view[off + 30 : off + 30 + ln]).decode("utf-8", "replace")
         if local != name and local != name.replace("/", "\\"):
-            probs.append(
-                ("zip.name-mismatch", f"local header names {local!r}, directory {name!r}")
-            )
+            probs.append(("zip.name-mismatch", f"local header names {local!r}, directory {name!r}"))
         start = off + 30 + ln + lx
         csize, usize = info.compress_size, info.file_size
         if start + csize > n:

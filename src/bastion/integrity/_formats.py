@@ -47,7 +47,9 @@ class Raw:
     items: list[tuple[str, str, int | None, str | None]] = field(default_factory=list)
     pickle_at: int | None = None
 
-    def add(self, rule: str, message: str, offset: int | None = None, glob: str | None = None) -> None:
+    def add(
+        self, rule: str, message: str, offset: int | None = None, glob: str | None = None
+    ) -> None:
         self.items.append((rule, message, offset, glob))
 
 
@@ -130,14 +132,15 @@ def _descr_info(descr: object, depth: int = 0) -> tuple[bool, int | None]:
             return False, int(num) * (4 if kind == "U" else 1)
         return False, _SIZE.get(kind)
     if isinstance(descr, list):
-        has, total = False, 0
+        has: bool = False
+        total: int | None = 0
         for field_ in descr:
             if not isinstance(field_, tuple) or len(field_) not in (2, 3):
                 raise ValueError("bad structured descr")
             h, size = _descr_info(field_[1], depth + 1)
             has = has or h
             count = math.prod(field_[2]) if len(field_) == 3 and isinstance(field_[2], tuple) else 1
-            total = total + size * count if size is not None and total is not None else None  # type: ignore[operator]
+            total = None if size is None or total is None else total + size * count
         return has, total
     raise ValueError("descr is neither a string nor a list")
 
@@ -211,13 +214,13 @@ def check_safetensors(buf: Any, raw: Raw) -> None:
     spans: list[tuple[int, int, str]] = []
     for name, t in header.items():
         if name == "__metadata__":
-            if not isinstance(t, dict) or not all(
-                isinstance(v, str) for v in t.values()
-            ):
+            if not isinstance(t, dict) or not all(isinstance(v, str) for v in t.values()):
                 raw.add("safetensors.malformed", "__metadata__ must map strings to strings", 8)
             continue
         if not isinstance(t, dict) or set(t) != {"dtype", "shape", "data_offsets"}:
-            raw.add("safetensors.malformed", f"tensor {name!r}: needs dtype, shape, data_offsets", 8)
+            raw.add(
+                "safetensors.malformed", f"tensor {name!r}: needs dtype, shape, data_offsets", 8
+            )
             continue
         size = _ST_SIZES.get(t["dtype"]) if isinstance(t["dtype"], str) else None
         shape, offs = t["shape"], t["data_offsets"]
@@ -247,17 +250,23 @@ def check_safetensors(buf: Any, raw: Raw) -> None:
     end = 0
     for b, e, name in spans:
         if b < end:
-            raw.add("safetensors.malformed", f"tensor {name!r} overlaps the previous one", 8 + hl + b)
+            raw.add(
+                "safetensors.malformed", f"tensor {name!r} overlaps the previous one", 8 + hl + b
+            )
         elif b > end:
             raw.add("safetensors.malformed", f"hole before tensor {name!r}", 8 + hl + end)
         end = max(end, e)
     if spans and end != data_len:
-        raw.add("safetensors.malformed", f"{data_len - end} bytes after the last tensor", 8 + hl + end)
+        raw.add(
+            "safetensors.malformed", f"{data_len - end} bytes after the last tensor", 8 + hl + end
+        )
 
 
 # -- ONNX -------------------------------------------------------------------------------------
 
-_STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"})
+_STANDARD_DOMAINS = frozenset(
+    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"}
+)
 
 
 def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
@@ -354,19 +363,36 @@ def check_keras_config(text: bytes, raw: Raw, policy: GlobalPolicy) -> None:
         cls = node.get("class_name")
         mod = node.get("module")
         if cls in ("Lambda", "TFOpLambda", "__lambda__"):
-            name = (node.get("config") or {}).get("name") if isinstance(node.get("config"), dict) else None
-            raw.add("keras.lambda", f"{cls} layer {name or ''} carries serialised Python code".replace("  ", " "))
+            name = (
+                (node.get("config") or {}).get("name")
+                if isinstance(node.get("config"), dict)
+                else None
+            )
+            raw.add(
+                "keras.lambda",
+                f"{cls} layer {name or ''} carries serialised Python code".replace("  ", " "),
+            )
         if isinstance(mod, str) and isinstance(cls, str) and not _keras_module(mod):
-            target = node.get("config") if cls == "function" and isinstance(node.get("config"), str) else cls
+            target = (
+                node.get("config")
+                if cls == "function" and isinstance(node.get("config"), str)
+                else cls
+            )
             verdict, why = policy.classify(mod, str(target))
             if verdict is ScanVerdict.SAFE:
                 continue
-            rule = "keras.dangerous-import" if verdict is ScanVerdict.DANGEROUS else "keras.custom-object"
+            rule = (
+                "keras.dangerous-import"
+                if verdict is ScanVerdict.DANGEROUS
+                else "keras.custom-object"
+            )
             raw.add(rule, f"config.json loads {mod}.{target} ({why})", None, f"{mod}.{target}")
 
 
 def _keras_module(mod: str) -> bool:
-    return mod in ("keras", "tf_keras") or mod.startswith(("keras.", "keras_hub.", "keras_nlp.", "tf_keras."))
+    return mod in ("keras", "tf_keras") or mod.startswith(
+        ("keras.", "keras_hub.", "keras_nlp.", "tf_keras.")
+    )
 
 
 # -- HDF5 -------------------------------------------------------------------------------------

@@ -43,8 +43,8 @@ for _c in b"0N2QRabs}])\x81\x85\x86\x87\x88\x89\x8f\x92\x94\x97\x98":
 for _c in b"\x90\x91etlud1":  # ADDITEMS FROZENSET APPENDS TUPLE LIST SETITEMS DICT POP_MARK
     _KIND[_c] = _POPMARK
 _KIND[ord("o")] = _IMPORT  # OBJ calls a class popped from the mark: precise pass
-for _c, _n in ((b"K", 2), (b"M", 3), (b"J", 5), (b"G", 9), (b"h", 2), (b"j", 5), (b"q", 2)):
-    _KIND[_c[0]] = _n
+for _ch, _n in (("K", 2), ("M", 3), ("J", 5), ("G", 9), ("h", 2), ("j", 5), ("q", 2)):
+    _KIND[ord(_ch)] = _n
 _KIND[ord("r")] = 5
 for _c in b"FILSVPgp":
     _KIND[_c] = _LINE
@@ -225,7 +225,7 @@ def _fast(buf: Any, i: int, n: int, max_depth: int) -> tuple[str, int, str]:
             elif k == _POPMARK:
                 depth -= 1
                 i += 1
-            elif k == _LEN4 or k == _LEN4S:
+            elif k in (_LEN4, _LEN4S):
                 ln = int.from_bytes(bytes(buf[i + 1 : i + 5]), "little", signed=k == _LEN4S)
                 if ln < 0:
                     return "error", i, "negative operand length"
@@ -285,9 +285,7 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_<>][A-Za-z0-9_<>]*)*$")
 _NUM = re.compile(rb"^[+-]?\d+L?$")
 
 
-def _precise(
-    buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_stack: int
-) -> int:
+def _precise(buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_stack: int) -> int:
     """Model the unpickler's stack, mark stack and memo up to STOP; return the end."""
     stack: list[Any] = []
     meta: list[list[Any]] = []
@@ -488,7 +486,11 @@ def _precise(
             i += size
             if i + ln > n:
                 raise _Malformed("truncated operand", at)
-            stack.append(int.from_bytes(bytes(buf[i : i + ln]), "little", signed=True) if ln <= 16 else _OPAQUE)
+            stack.append(
+                int.from_bytes(bytes(buf[i : i + ln]), "little", signed=True)
+                if ln <= 16
+                else _OPAQUE
+            )
             i += ln
         elif op in (0x55, 0x43, 0x54, 0x42, 0x8E, 0x96):  # string/bytes with lengths
             size = 1 if op in (0x55, 0x43) else 4 if op in (0x54, 0x42) else 8

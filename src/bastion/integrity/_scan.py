@@ -6,6 +6,7 @@ Nothing scanned is imported, unpickled or run: pickles are walked opcode by opco
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 import stat
@@ -243,10 +244,14 @@ def _file(
     ctx: _Ctx, path: str, fmt: str, size: int, items: list[ScanFinding], globs: list[str]
 ) -> None:
     verdict = _worst([f.verdict for f in items])
-    ctx.reports.append(FileReport(path, fmt, size, verdict, tuple(items), tuple(dict.fromkeys(globs))))
+    ctx.reports.append(
+        FileReport(path, fmt, size, verdict, tuple(items), tuple(dict.fromkeys(globs)))
+    )
 
 
-def _mk(rule: str, msg: str, path: str, off: int | None = None, g: str | None = None) -> ScanFinding:
+def _mk(
+    rule: str, msg: str, path: str, off: int | None = None, g: str | None = None
+) -> ScanFinding:
     return ScanFinding(rule, RULES[rule].verdict, msg, path, off, g)
 
 
@@ -268,9 +273,7 @@ def _pickle_findings(
             continue
         seen.add(key)
         if g.opcode == "EXT":
-            items.append(
-                _mk("pickle.extension-code", f"{g.opcode} code {g.name}", path, g.offset)
-            )
+            items.append(_mk("pickle.extension-code", f"{g.opcode} code {g.name}", path, g.offset))
             continue
         verdict, why = ctx.policy.classify(g.module, g.name)
         if verdict is ScanVerdict.SAFE:
@@ -299,7 +302,9 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
     globs: list[str] = []
     if fmt in ("zip", "tar", "gzip", "bz2", "xz"):
         if depth >= ctx.limits.max_depth:
-            _file(ctx, path, fmt, size, [_mk("archive.too-deep", f"{fmt} at depth {depth}", path)], [])
+            _file(
+                ctx, path, fmt, size, [_mk("archive.too-deep", f"{fmt} at depth {depth}", path)], []
+            )
             return
         _scan_archive(ctx, buf, path, fmt, model_dir, depth)
         return
@@ -426,7 +431,9 @@ def scan_path(
     try:
         st = path.lstat()
     except OSError:
-        raise InputError(f"{path}: no such file or directory; give a model file or folder") from None
+        raise InputError(
+            f"{path}: no such file or directory; give a model file or folder"
+        ) from None
     ctx = _new_ctx(allow, limits)
     if stat.S_ISDIR(st.st_mode):
         root = path
@@ -456,7 +463,9 @@ def _scan_file(ctx: _Ctx, f: Path, rel: str, root: Path) -> None:
     try:
         st = f.lstat()
         if stat.S_ISLNK(st.st_mode):
-            _file(ctx, rel, "symlink", 0, [_mk("file.symlink", f"{rel} -> {os.readlink(f)}", rel)], [])
+            _file(
+                ctx, rel, "symlink", 0, [_mk("file.symlink", f"{rel} -> {os.readlink(f)}", rel)], []
+            )
             return
         if not stat.S_ISREG(st.st_mode):
             return
@@ -468,10 +477,8 @@ def _scan_file(ctx: _Ctx, f: Path, rel: str, root: Path) -> None:
             try:
                 _scan_buf(ctx, mm, rel, f.parent, 0)
             finally:
-                try:
+                with contextlib.suppress(BufferError):  # a view still alive: the GC closes it
                     mm.close()
-                except BufferError:  # a member view still alive: the GC closes it
-                    pass
     except (OSError, ValueError) as exc:
         _file(ctx, rel, "unknown", 0, [_mk("file.unreadable", f"{rel}: {exc}"[:300], rel)], [])
 
@@ -511,9 +518,7 @@ def to_sarif(report: ScanReport) -> dict[str, Any]:
                 "ruleIndex": index[f.rule_id],
                 "level": _SARIF_LEVEL[f.verdict],
                 "message": {"text": f.message},
-                "locations": [
-                    {"physicalLocation": {"artifactLocation": {"uri": f.path}} | region}
-                ],
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": f.path}} | region}],
                 "properties": {"verdict": f.verdict.value}
                 | ({"global": f.global_name} if f.global_name else {}),
             }

@@ -73,7 +73,12 @@ class ScanVerdict(enum.StrEnum):
         return _RANK[self]
 
 
-_RANK = {ScanVerdict.SAFE: 0, ScanVerdict.SUSPICIOUS: 1, ScanVerdict.ERROR: 2, ScanVerdict.DANGEROUS: 3}
+_RANK = {
+    ScanVerdict.SAFE: 0,
+    ScanVerdict.SUSPICIOUS: 1,
+    ScanVerdict.ERROR: 2,
+    ScanVerdict.DANGEROUS: 3,
+}
 
 
 def normalize_module(module: str) -> str:
