@@ -1,0 +1,350 @@
+"""Gate policies: per risk tier and stage, the evidence, approvals and ownership a
+promotion needs. Data-driven: an evidence requirement names any check id, so later
+robustness, privacy and fairness checks plug in with no code change.
+
+Policies are versioned in the database; each new version is a ledger event.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from sqlalchemy import select
+
+from bastion.core.errors import InputError, NotFoundError
+from bastion.core.ledger import Event
+from bastion.core.types import Severity, Verdict
+from bastion.core.workspace import Workspace
+from bastion.governance import Duty, parse_duration
+from bastion.registry._rows import PolicyRow
+
+__all__ = [
+    "PENDING_EVIDENCE_KINDS",
+    "ApprovalRequirement",
+    "Condition",
+    "EvidenceRequirement",
+    "GatePolicy",
+    "Scope",
+    "Stage",
+    "StagePolicy",
+    "current_policy",
+    "known_evidence_kinds",
+    "load_policy",
+    "parse_policy",
+    "set_policy",
+]
+
+MAX_POLICY_BYTES = 256 * 1024
+
+# Evidence kinds whose rooms are not built yet: a policy may name them today (they fail
+# closed until the evidence exists). Everything else must be a registered check id.
+PENDING_EVIDENCE_KINDS = frozenset(
+    {
+        "integrity.signature",
+        "integrity.scan",
+        "integrity.dependencies",
+        "threats.model",
+        "risk.tier",
+        "robustness.evaluation",
+        "privacy.evaluation",
+        "fairness.evaluation",
+    }
+)
+
+
+class Stage(enum.StrEnum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+    ARCHIVED = "archived"
+
+
+class Scope(enum.StrEnum):
+    """Whose evidence: the model version (by its digest) or its system (by the system's
+    current manifest digest in the inventory)."""
+
+    MODEL = "model"
+    SYSTEM = "system"
+
+
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+    "in": lambda a, b: a in b,
+    "intersects": lambda a, b: bool(set(a) & set(b)),
+}
+_COND = re.compile(
+    r"^\s*(?:data\.)?([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*"
+    r"(>=|<=|==|!=|>|<|\bin\b|\bintersects\b)\s*(.+?)\s*$"
+)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``data.<path> <op> <YAML value>``, e.g. ``accuracy >= 0.8`` or
+    ``signers intersects [release@bank.example]``. Never evaluated as code."""
+
+    path: str
+    op: str
+    value: Any
+    text: str
+
+    @classmethod
+    def parse(cls, text: str) -> Condition:
+        m = _COND.match(text)
+        if m is None:
+            raise InputError(
+                f"condition {text!r} is not 'data.FIELD OP VALUE' with OP one of {', '.join(_OPS)}"
+            )
+        path, op, raw = m.groups()
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise InputError(f"condition {text!r}: the value {raw!r} is not YAML") from None
+        if op in ("in", "intersects") and not isinstance(value, list):
+            raise InputError(f"condition {text!r}: {op} needs a list like [a, b]")
+        return cls(path, op, value, text.strip())
+
+    def holds(self, data: dict[str, Any]) -> tuple[bool, str]:
+        node: Any = data
+        for part in self.path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False, f"data.{self.path} is missing"
+            node = node[part]
+        if self.op == "intersects" and not isinstance(node, list):
+            return False, f"data.{self.path} is not a list"
+        try:
+            ok = bool(_OPS[self.op](node, self.value))
+        except TypeError:
+            return False, f"data.{self.path} = {node!r} cannot be compared with {self.value!r}"
+        return ok, f"data.{self.path} = {node!r}"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EvidenceRequirement(_Strict):
+    kind: str = Field(min_length=3, max_length=100)
+    title: str | None = None
+    scope: Scope = Scope.MODEL
+    verdicts: tuple[Verdict, ...] = (Verdict.PASS,)
+    max_severity: Severity | None = None
+    max_age: str | None = None
+    where: tuple[str, ...] = ()
+
+    @field_validator("verdicts")
+    @classmethod
+    def _no_error(cls, v: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
+        if Verdict.ERROR in v or not v:
+            raise ValueError("verdicts must be non-empty and may not include error")
+        return v
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v, "max_age")
+        return v
+
+    @field_validator("where")
+    @classmethod
+    def _conds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for c in v:
+            Condition.parse(c)
+        return v
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return [Condition.parse(c) for c in self.where]
+
+    @property
+    def max_age_delta(self) -> timedelta | None:
+        return parse_duration(self.max_age) if self.max_age else None
+
+    def describe(self) -> str:
+        parts = [f"{self.kind} on the {self.scope.value}"]
+        parts.append("verdict " + "/".join(v.value for v in self.verdicts))
+        if self.max_severity:
+            parts.append(f"no finding above {self.max_severity.value}")
+        if self.max_age:
+            parts.append(f"at most {self.max_age} old")
+        parts.extend(self.where)
+        return self.title or ", ".join(parts)
+
+
+class ApprovalRequirement(_Strict):
+    """A sign-off by ``count`` distinct people holding one of ``roles``, or (with
+    ``board``) an approved change request of that board for this exact digest."""
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]{1,39}$")
+    title: str | None = None
+    roles: tuple[str, ...] = ()
+    count: int = Field(1, ge=1, le=20)
+    board: str | None = None
+    max_age: str = "30d"
+
+    @field_validator("max_age")
+    @classmethod
+    def _age(cls, v: str) -> str:
+        parse_duration(v, "max_age")
+        return v
+
+    @property
+    def validity(self) -> timedelta:
+        return parse_duration(self.max_age)
+
+    def describe(self) -> str:
+        if self.title:
+            return self.title
+        if self.board:
+            return f"{self.kind}: approved change request of board {self.board}"
+        return f"{self.kind}: {self.count} sign-off(s) by {' or '.join(self.roles) or 'anyone'}"
+
+
+class StagePolicy(_Strict):
+    evidence: tuple[EvidenceRequirement, ...] = ()
+    approvals: tuple[ApprovalRequirement, ...] = ()
+    raci: tuple[Duty, ...] = ()
+
+
+class TierPolicy(_Strict):
+    description: str = ""
+    stages: dict[Stage, StagePolicy]
+
+
+class GatePolicy(_Strict):
+    apiVersion: str = Field(pattern=r"^bastion/v1$")
+    kind: str = Field(pattern=r"^GatePolicy$")
+    default_tier: int = Field(1, ge=1, le=4)
+    tiers: dict[int, TierPolicy]
+
+    def for_stage(self, tier: int, stage: Stage) -> StagePolicy | None:
+        t = self.tiers.get(tier)
+        return t.stages.get(stage) if t else None
+
+
+def known_evidence_kinds() -> frozenset[str]:
+    """Registered check ids (after loading every room's checks) plus the pending allowlist."""
+    from bastion._plugins import load_checks
+    from bastion.core.checks import all_checks
+
+    load_checks()
+    return frozenset(c.id for c in all_checks()) | PENDING_EVIDENCE_KINDS
+
+
+def parse_policy(text: str | bytes, filename: str = "gate policy") -> GatePolicy:
+    if len(text) > MAX_POLICY_BYTES:
+        raise InputError(f"{filename} is larger than {MAX_POLICY_BYTES} bytes")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"{filename} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise InputError(f"{filename} must be a mapping with kind: GatePolicy")
+    try:
+        policy = GatePolicy.model_validate(raw)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"])
+        raise InputError(f"{filename}: {where}: {e['msg']}") from None
+    known = known_evidence_kinds()
+    for tier, tp in policy.tiers.items():
+        if not 1 <= tier <= 4:
+            raise InputError(f"{filename}: tiers.{tier}: tiers are 1 (highest risk) to 4")
+        for stage, sp in tp.stages.items():
+            for i, req in enumerate(sp.evidence):
+                if req.kind not in known:
+                    raise InputError(
+                        f"{filename}: tiers.{tier}.stages.{stage.value}.evidence[{i}]: unknown "
+                        f"evidence kind {req.kind!r}: use a registered check id "
+                        "('bastion checks list') or one of "
+                        + ", ".join(sorted(PENDING_EVIDENCE_KINDS))
+                    )
+            kinds = [a.kind for a in sp.approvals]
+            if len(set(kinds)) != len(kinds):
+                raise InputError(
+                    f"{filename}: tiers.{tier}.stages.{stage.value}.approvals: duplicate kind"
+                )
+            for a in sp.approvals:
+                if not a.board and not a.roles:
+                    raise InputError(
+                        f"{filename}: tiers.{tier}.stages.{stage.value}.approvals ({a.kind}): "
+                        "give roles (who may sign) or a board"
+                    )
+    if policy.default_tier not in policy.tiers:
+        raise InputError(f"{filename}: default_tier {policy.default_tier} has no entry in tiers")
+    return policy
+
+
+def load_policy(path: Path) -> GatePolicy:
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_POLICY_BYTES:
+            raise InputError(f"{path} is larger than {MAX_POLICY_BYTES} bytes")
+        return parse_policy(path.read_bytes(), str(path))
+    except OSError as exc:
+        raise InputError(f"cannot read gate policy {path}: {exc.strerror}") from None
+
+
+def _digest(body: dict[str, Any]) -> str:
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def set_policy(ws: Workspace, policy: GatePolicy, *, actor: str = "cli") -> tuple[int, bool]:
+    """Store the policy as a new version unless it is unchanged. Returns (version, changed)."""
+    body = policy.model_dump(mode="json")
+    digest = _digest(body)
+    with ws.db.session() as s:
+        cur = s.scalars(select(PolicyRow).order_by(PolicyRow.version.desc())).first()
+        if cur is not None and cur.digest == digest:
+            return cur.version, False
+        version = (cur.version if cur else 0) + 1
+        s.add(
+            PolicyRow(
+                version=version, digest=digest, body=body, actor=actor, created_at=datetime.now(UTC)
+            )
+        )
+        s.flush()
+        ws.ledger.append(
+            [
+                Event(
+                    "registry.gate_policy_set",
+                    {
+                        "version": version,
+                        "digest": digest,
+                        "previous": cur.version if cur else None,
+                    },
+                    actor,
+                )
+            ],
+            session=s,
+        )
+        return version, True
+
+
+def current_policy(ws: Workspace) -> tuple[int, GatePolicy]:
+    with ws.db.session() as s:
+        cur = s.scalars(select(PolicyRow).order_by(PolicyRow.version.desc())).first()
+        if cur is None:
+            raise NotFoundError(
+                "no gate policy: set one with 'bastion gate policy set FILE' "
+                "(see examples/credit-scoring/gate-policy.yaml)"
+            )
+        return cur.version, GatePolicy.model_validate(cur.body)
