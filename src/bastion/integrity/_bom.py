@@ -13,6 +13,7 @@ import json
 import os
 import re
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -302,7 +303,13 @@ def build_ai_bom(
                     Property(name=f"bastion:system-{key}", value=str(system_info[key]))
                 )
 
-    doc = json.loads(JsonV1Dot6(bom).output_as_string())
+    with warnings.catch_warnings():
+        # A model whose framework is unknown has no known dependencies; that is the truth,
+        # not an incomplete graph, so the library's warning about it is not ours to raise.
+        warnings.filterwarnings(
+            "ignore", message=".*has no defined dependencies", category=UserWarning
+        )
+        doc = json.loads(JsonV1Dot6(bom).output_as_string())
     _add_model_card(doc, meta, datasets)
     for comp in doc.get("components", []):
         for ref, data in datasets:
@@ -528,6 +535,7 @@ def build_system_bom(
                 )
             )
     _add_services(bom, system, system_info, "", OrganizationalEntity)
+    bom.register_dependency(bom.metadata.component, [*bom.components, *bom.services])
     doc = json.loads(JsonV1Dot6(bom).output_as_string())
     for comp in doc.get("components", []):
         for ref, d in data:
