@@ -33,22 +33,21 @@ def _shortname(name: str) -> str:
 
 
 def generate(source: Path) -> dict[str, Any]:
-    doc = yaml.load(source.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)  # noqa: S506
+    doc = yaml.load(source.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
     matrix = doc["matrices"][0]
     tactics = [
         {"id": t["id"], "name": t["name"], "shortname": _shortname(t["name"])}
         for t in matrix["tactics"]
     ]
-    techniques = []
-    for t in matrix["techniques"]:
-        techniques.append(
-            {
-                "id": t["id"],
-                "name": t["name"],
-                "tactics": list(t.get("tactics", [])),
-                "parent": t.get("subtechnique-of"),
-            }
-        )
+    techniques = [
+        {
+            "id": t["id"],
+            "name": t["name"],
+            "tactics": list(t.get("tactics", [])),
+            "parent": t.get("subtechnique-of"),
+        }
+        for t in matrix["techniques"]
+    ]
     mitigations = []
     fixed: list[str] = []
     for m in matrix["mitigations"]:
@@ -60,7 +59,11 @@ def generate(source: Path) -> dict[str, Any]:
             elif not isinstance(entry, str):
                 raise SystemExit(f"{m['id']}: unexpected ml-lifecycle entry {entry!r}")
         mitigations.append({"id": m["id"], "name": m["name"], "techniques": sorted(set(links))})
-    for kind, items in (("tactic", tactics), ("technique", techniques), ("mitigation", mitigations)):
+    for kind, items in (
+        ("tactic", tactics),
+        ("technique", techniques),
+        ("mitigation", mitigations),
+    ):
         for it in items:
             if not _ID[kind].match(it["id"]):
                 raise SystemExit(f"bad {kind} id {it['id']!r}")

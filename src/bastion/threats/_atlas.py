@@ -11,7 +11,14 @@ from functools import cache
 from importlib import resources
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 from bastion.core.errors import InputError
 
@@ -59,6 +66,8 @@ class Atlas(BaseModel):
     tactics: list[AtlasTactic]
     techniques: list[AtlasTechnique]
     mitigations: list[AtlasMitigation]
+    _techs: dict[str, AtlasTechnique] = PrivateAttr(default_factory=dict)
+    _tactics: dict[str, AtlasTactic] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _links_resolve(self) -> Atlas:
@@ -83,14 +92,16 @@ class Atlas(BaseModel):
             for tid in m.techniques:
                 if tid not in tech_ids:
                     raise ValueError(f"mitigation {m.id}: unknown technique {tid}")
+        self._techs = {t.id: t for t in self.techniques}
+        self._tactics = {t.id: t for t in self.tactics}
         return self
 
     def technique(self, technique_id: str) -> AtlasTechnique | None:
-        return _index(self)[0].get(technique_id)
+        return self._techs.get(technique_id)
 
     def tactics_of(self, technique_id: str) -> list[AtlasTactic]:
         """A technique's tactics; a sub-technique inherits its parent's."""
-        techs, tactics = _index(self)
+        techs, tactics = self._techs, self._tactics
         t = techs.get(technique_id)
         while t is not None and not t.tactics and t.parent is not None:
             t = techs.get(t.parent)
@@ -98,18 +109,6 @@ class Atlas(BaseModel):
 
     def mitigations_for(self, technique_id: str) -> list[AtlasMitigation]:
         return [m for m in self.mitigations if technique_id in m.techniques]
-
-
-@cache
-def _index(atlas: Atlas) -> tuple[dict[str, AtlasTechnique], dict[str, AtlasTactic]]:
-    return {t.id: t for t in atlas.techniques}, {t.id: t for t in atlas.tactics}
-
-
-def _hash(self: Atlas) -> int:
-    return id(self)
-
-
-Atlas.__hash__ = _hash  # type: ignore[method-assign]  # identity: one loaded copy
 
 
 @cache

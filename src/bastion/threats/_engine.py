@@ -91,7 +91,9 @@ class Evaluator:
         if not isinstance(el, Asset):
             return False, "a flow has no asset kind"
         ok = el.kind in kinds
-        return ok, f"{el.id} is of kind {el.kind.value}" + ("" if ok else " (rule wants " + ", ".join(kinds) + ")")
+        return ok, f"{el.id} is of kind {el.kind.value}" + (
+            "" if ok else " (rule wants " + ", ".join(kinds) + ")"
+        )
 
     def _property(self, c: Condition, el: Element) -> Result:
         t: PropertyTest = c.property  # type: ignore[assignment]
@@ -105,7 +107,9 @@ class Evaluator:
         if t.exists is not None:
             return t.exists, shown
         if t.equals is not None:
-            return _same(v, t.equals), shown + ("" if _same(v, t.equals) else f" (not {t.equals!r})")
+            return _same(v, t.equals), shown + (
+                "" if _same(v, t.equals) else f" (not {t.equals!r})"
+            )
         if t.in_ is not None:
             ok = any(_same(v, x) for x in t.in_)
             return ok, shown + ("" if ok else f" (not one of {t.in_})")
@@ -130,7 +134,9 @@ class Evaluator:
     def _pii(self, c: Condition, el: Element) -> Result:
         if isinstance(el, DataFlow):
             ends = [self.g.assets[el.source], self.g.assets[el.target]]
-            cats = sorted({p.value for a in ends for p in a.pii_categories if p is not PiiCategory.NONE})
+            cats = sorted(
+                {p.value for a in ends for p in a.pii_categories if p is not PiiCategory.NONE}
+            )
             if c.pii == "special":
                 cats = [x for x in cats if PiiCategory(x).special_category]
             return bool(cats), (
@@ -151,7 +157,9 @@ class Evaluator:
         auth = el.authentication
         ok = auth is not Authentication.NONE
         return ok is c.authenticated, (
-            f"{el.id} authenticates callers ({auth.value})" if ok else f"{el.id} declares no authentication"
+            f"{el.id} authenticates callers ({auth.value})"
+            if ok
+            else f"{el.id} declares no authentication"
         )
 
     def _authentication(self, c: Condition, el: Element) -> Result:
@@ -177,7 +185,12 @@ class Evaluator:
         tags = el.tags if isinstance(el, Asset) else {}
         v = tags.get(c.tag.name)
         ok = v is not None and (c.tag.equals is None or v == c.tag.equals)
-        return ok, f"{el.id}.tags.{c.tag.name} = {v!r}" if v is not None else f"{el.id} has no tag {c.tag.name}"
+        return (
+            ok,
+            f"{el.id}.tags.{c.tag.name} = {v!r}"
+            if v is not None
+            else f"{el.id} has no tag {c.tag.name}",
+        )
 
     def _protocol(self, c: Condition, el: Element) -> Result:
         if not isinstance(el, DataFlow):
@@ -264,7 +277,9 @@ class Evaluator:
         sys_id = self.g.manifest.system.id
         best = None
         for ref in (f"{sys_id}/{element_id}", element_id):
-            for ev in self.ws.evidence.list(EvidenceQuery(check_id=check, subject_ref=ref, limit=1)):
+            for ev in self.ws.evidence.list(
+                EvidenceQuery(check_id=check, subject_ref=ref, limit=1)
+            ):
                 if best is None or ev.created_at > best.created_at:
                     best = ev
         verdict = best.verdict if best is not None else None

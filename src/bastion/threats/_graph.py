@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
+import networkx as nx  # type: ignore[import-untyped]
 
 from bastion.manifest import Asset, AssetKind, DataFlow, SystemManifest, TrustBoundary
 
@@ -112,12 +112,12 @@ def build_graph(manifest: SystemManifest) -> ThreatGraph:
             chains[bid] = got
         return got
 
-    path: dict[str, tuple[str, ...]] = {a: () for a in assets}
+    path: dict[str, tuple[str, ...]] = {aid: () for aid in assets}
     for b in manifest.boundaries:
         c = chain(b.id)
-        for a in b.assets:
-            if len(c) > len(path[a]):
-                path[a] = c
+        for aid in b.assets:
+            if len(c) > len(path[aid]):
+                path[aid] = c
 
     g = nx.MultiDiGraph()
     for a in manifest.assets:

@@ -359,8 +359,10 @@ def model_threats(
     for f in manifest.flows:
         for r in flow_rules:
             apply(r, f)
-    for key in supp.keys() - used:
-        notes.append(f"suppression of {key[0]} on {key[1]} matched no finding; remove it")
+    notes.extend(
+        f"suppression of {k[0]} on {k[1]} matched no finding; remove it"
+        for k in sorted(supp.keys() - used)
+    )
     sev_rank = {s: s.rank for s in Severity}
     findings.sort(key=lambda x: (-sev_rank[x.severity], x.status.value != "open", x.id))
     return ThreatModel(
@@ -409,9 +411,7 @@ class ThreatDiff:
     def new_open_at_least(self, severity: Severity) -> list[ThreatFinding]:
         got = [f for f in self.added if f.open and f.severity.at_least(severity)]
         got += [
-            n
-            for o, n in self.changed
-            if n.open and not o.open and n.severity.at_least(severity)
+            n for o, n in self.changed if n.open and not o.open and n.severity.at_least(severity)
         ]
         return got
 
@@ -437,5 +437,3 @@ def diff_models(old: ThreatModel, new: ThreatModel) -> ThreatDiff:
         changed,
         len(a.keys() & b.keys()) - len(changed),
     )
-
-

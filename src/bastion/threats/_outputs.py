@@ -4,7 +4,6 @@ layer, HTML/Markdown report, and the rule catalog."""
 from __future__ import annotations
 
 import html
-
 import re
 import shutil
 import subprocess
@@ -17,7 +16,7 @@ import yaml
 from bastion.core.errors import BastionError, InputError
 from bastion.core.types import Severity
 from bastion.manifest import AssetKind
-from bastion.threats._atlas import load_atlas
+from bastion.threats._atlas import AtlasTactic, load_atlas
 from bastion.threats._model import Status, ThreatFinding, ThreatModel
 from bastion.threats._rules import Rule, RuleSet
 from bastion.threats._scenarios import load_scenarios
@@ -254,14 +253,12 @@ def render_dot(model: ThreatModel) -> str:
         lines.append(f"{ind}subgraph {_dot_str('cluster_' + bid)} {{")
         lines.append(f"{ind}  label={_dot_str(f'{b.name} ({b.kind.value})')};")
         lines.append(f'{ind}  style=dashed; color="#7f8c8d";')
-        for aid in members.get(bid, []):
-            lines.append(node(aid, ind + "  "))
+        lines.extend(node(aid, ind + "  ") for aid in members.get(bid, []))
         for child in children.get(bid, []):
             cluster(child, depth + 1)
         lines.append(f"{ind}}}")
 
-    for aid in members.get(None, []):
-        lines.append(node(aid, "  "))
+    lines.extend(node(aid, "  ") for aid in members.get(None, []))
     for top in children.get(None, []):
         cluster(top, 0)
     for f in g.flows.values():
@@ -290,14 +287,16 @@ def render_svg(model: ThreatModel, *, timeout: float = DOT_TIMEOUT_S) -> str:
     if exe is None:
         raise DiagramError("Graphviz `dot` is not installed; install graphviz or use --format dot")
     try:
-        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        proc = subprocess.run(
             [exe, "-Tsvg"], input=dot_src, capture_output=True, timeout=timeout, check=False
         )
     except subprocess.TimeoutExpired:
         raise DiagramError(f"Graphviz `dot` took longer than {timeout:.0f}s") from None
     if proc.returncode != 0:
         msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise DiagramError("Graphviz `dot` failed: " + (msg[0] if msg else f"exit {proc.returncode}"))
+        raise DiagramError(
+            "Graphviz `dot` failed: " + (msg[0] if msg else f"exit {proc.returncode}")
+        )
     if len(proc.stdout) > MAX_SVG_BYTES:
         raise DiagramError(f"Graphviz output is larger than {MAX_SVG_BYTES} bytes")
     return proc.stdout.decode("utf-8", "replace")
@@ -331,21 +330,21 @@ def render_mermaid(model: ThreatModel) -> str:
             threatened.append(_mid(aid))
         label = _mtext(f"{a.name} [{a.kind.value}]")
         label += f" - {n} open" if n else ""
-        open_, close = ("[(", ")]") if a.kind in _SHAPE and _SHAPE[a.kind] == "cylinder" else ("[", "]")
+        open_, close = (
+            ("[(", ")]") if a.kind in _SHAPE and _SHAPE[a.kind] == "cylinder" else ("[", "]")
+        )
         return f'{ind}{_mid(aid)}{open_}"{label}"{close}'
 
     def sub(bid: str, depth: int) -> None:
         b = g.boundaries[bid]
         ind = "  " * (depth + 1)
         out.append(f'{ind}subgraph {_mid("b_" + bid)}["{_mtext(b.name)} ({b.kind.value})"]')
-        for aid in members.get(bid, []):
-            out.append(node(aid, ind + "  "))
+        out.extend(node(aid, ind + "  ") for aid in members.get(bid, []))
         for c in children.get(bid, []):
             sub(c, depth + 1)
         out.append(f"{ind}end")
 
-    for aid in members.get(None, []):
-        out.append(node(aid, "  "))
+    out.extend(node(aid, "  ") for aid in members.get(None, []))
     for top in children.get(None, []):
         sub(top, 0)
     for f in g.flows.values():
@@ -375,7 +374,7 @@ def navigator_layer(model: ThreatModel) -> dict[str, Any]:
     techniques = []
     for tid in sorted(total):
         tech = atlas.technique(tid)
-        tactics = atlas.tactics_of(tid) or [None]
+        tactics: list[AtlasTactic | None] = list(atlas.tactics_of(tid)) or [None]
         for ta in tactics:
             entry: dict[str, Any] = {
                 "techniqueID": tid,
@@ -412,10 +411,9 @@ def navigator_layer(model: ThreatModel) -> dict[str, Any]:
 
 def rule_catalog(rules: RuleSet) -> list[dict[str, Any]]:
     """The catalog, generated from rule metadata (the docs and `threats rules` use it)."""
-    atlas = load_atlas()
     out = []
     for r in rules.rules:
-        out.append(
+        out.append(  # noqa: PERF401 - a long literal reads better in a loop
             {
                 "id": r.id,
                 "title": r.title,
@@ -424,10 +422,7 @@ def rule_catalog(rules: RuleSet) -> list[dict[str, Any]]:
                 "stride": [s.value for s in r.stride],
                 "severity": r.severity.value,
                 "description": r.description,
-                "atlas": [
-                    {"id": t, "name": (atlas.technique(t).name if atlas.technique(t) else t)}
-                    for t in r.atlas
-                ],
+                "atlas": [{"id": t, "name": _technique_name(t)} for t in r.atlas],
                 "owasp": list(r.owasp),
                 "nist_ai_100_2": r.nist_ai_100_2.value,
                 "cwe": list(r.cwe),
@@ -442,6 +437,11 @@ def rule_catalog(rules: RuleSet) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def _technique_name(tid: str) -> str:
+    t = load_atlas().technique(tid)
+    return t.name if t is not None else tid
 
 
 def _scenarios_for(model: ThreatModel) -> list[tuple[Any, list[ThreatFinding]]]:
@@ -487,7 +487,7 @@ def _markdown(model: ThreatModel) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for f in model.findings:
-        out.append(
+        out.append(  # noqa: PERF401 - a long literal reads better in a loop
             "| "
             + " | ".join(
                 _md_escape(x)
@@ -576,7 +576,9 @@ def _html(model: ThreatModel, svg: str | None) -> str:
             "</ul></section>",
         ]
     if model.notes:
-        parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in model.notes) + "</ul>")
+        parts.append(
+            "<h2>Notes</h2><ul>" + "".join(f"<li>{e(n)}</li>" for n in model.notes) + "</ul>"
+        )
     parts.append("</body></html>\n")
     return "".join(parts)
 
@@ -585,5 +587,3 @@ def _strip_active(svg: str) -> str:
     """Graphviz output holds no script, but the SVG is inlined: drop anything active."""
     svg = re.sub(r"<script\b.*?</script\s*>", "", svg, flags=re.I | re.S)
     return re.sub(r"\son[a-z]+\s*=\s*(\"[^\"]*\"|'[^']*')", "", svg, flags=re.I)
-
-

@@ -33,7 +33,38 @@ _CFG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 Text = Annotated[str, StringConstraints(min_length=1, max_length=500)]
 Region = Annotated[str, StringConstraints(pattern=r"^(?:[A-Z]{2}(?:-[A-Z0-9]{1,3})?|EEA|EU)$")]
 EEA = frozenset(
-    "AT BE BG HR CY CZ DK EE FI FR DE GR HU IE IT LV LT LU MT NL PL PT RO SK SI ES SE IS LI NO".split()
+    [
+        "AT",
+        "BE",
+        "BG",
+        "HR",
+        "CY",
+        "CZ",
+        "DK",
+        "EE",
+        "FI",
+        "FR",
+        "DE",
+        "GR",
+        "HU",
+        "IE",
+        "IT",
+        "LV",
+        "LT",
+        "LU",
+        "MT",
+        "NL",
+        "PL",
+        "PT",
+        "RO",
+        "SK",
+        "SI",
+        "ES",
+        "SE",
+        "IS",
+        "LI",
+        "NO",
+    ]
 )
 _BASELINE_CERTS = frozenset({"ISO27001", "SOC2", "SOC2-TYPE2", "ISO27701", "C5", "FEDRAMP"})
 
@@ -119,8 +150,15 @@ def load_questionnaire(path: Path | str) -> Questionnaire:
 
 
 def _rule(
-    rid: str, title: str, severity: Severity, stride: list[Stride], nist: NistClass,
-    owasp: list[str], remediation: str, atlas: list[str] | None = None, cwe: list[str] | None = None,
+    rid: str,
+    title: str,
+    severity: Severity,
+    stride: list[Stride],
+    nist: NistClass,
+    owasp: list[str],
+    remediation: str,
+    atlas: list[str] | None = None,
+    cwe: list[str] | None = None,
 ) -> Rule:
     return Rule.model_validate(
         {
@@ -171,7 +209,13 @@ class QuestionnaireResult:
         }
 
 
-_WEIGHT = {Severity.CRITICAL: 40, Severity.HIGH: 25, Severity.MEDIUM: 10, Severity.LOW: 5, Severity.INFO: 0}
+_WEIGHT = {
+    Severity.CRITICAL: 40,
+    Severity.HIGH: 25,
+    Severity.MEDIUM: 10,
+    Severity.LOW: 5,
+    Severity.INFO: 0,
+}
 
 
 def score_questionnaire(
@@ -208,8 +252,15 @@ def score_questionnaire(
     def add(rule: Rule, open_: bool, why: str, mitigation: str) -> None:
         out.append(
             ThreatFinding(
-                rule, asset_id, kind, None, Status.OPEN if open_ else Status.MITIGATED,
-                why, ("not mitigated: " if open_ else "mitigated: ") + mitigation, None, data,
+                rule,
+                asset_id,
+                kind,
+                None,
+                Status.OPEN if open_ else Status.MITIGATED,
+                why,
+                ("not mitigated: " if open_ else "mitigated: ") + mitigation,
+                None,
+                data,
             )
         )
 
@@ -220,71 +271,153 @@ def score_questionnaire(
         ", personal data)" if a.data_sent.personal_data else ")"
     )
     # retention
-    r = _rule("TP-RETENTION", "Vendor retains the data sent to it",
-              Severity.HIGH if sensitive else Severity.MEDIUM, [_I], NistClass.PRIVACY,
-              ["LLM02:2025"], "Contract zero retention (or the shortest period) and opt out of "
-              "abuse-monitoring storage for sensitive prompts.", cwe=["CWE-359"])
+    r = _rule(
+        "TP-RETENTION",
+        "Vendor retains the data sent to it",
+        Severity.HIGH if sensitive else Severity.MEDIUM,
+        [_I],
+        NistClass.PRIVACY,
+        ["LLM02:2025"],
+        "Contract zero retention (or the shortest period) and opt out of "
+        "abuse-monitoring storage for sensitive prompts.",
+        cwe=["CWE-359"],
+    )
     ret = a.retention
     if ret.prompts_retained is None and ret.retention_days is None:
         add(r, True, f"sent: {sent}", "retention unanswered (treated as retained)")
     elif ret.prompts_retained or (ret.retention_days or 0) > 0:
-        add(r, True, f"sent: {sent}", f"vendor retains prompts for {ret.retention_days or 'an unstated number of'} day(s)")
+        add(
+            r,
+            True,
+            f"sent: {sent}",
+            f"vendor retains prompts for {ret.retention_days or 'an unstated number of'} day(s)",
+        )
     else:
         add(r, False, f"sent: {sent}", "vendor states prompts are not retained")
     # training on customer data
-    r = _rule("TP-TRAINING", "Vendor trains its models on customer data",
-              Severity.CRITICAL if sensitive else Severity.MEDIUM, [_I], NistClass.PRIVACY,
-              ["LLM02:2025"], "Require a contractual no-training clause; otherwise send no "
-              "personal or confidential data.", atlas=["AML.T0057"], cwe=["CWE-359"])
+    r = _rule(
+        "TP-TRAINING",
+        "Vendor trains its models on customer data",
+        Severity.CRITICAL if sensitive else Severity.MEDIUM,
+        [_I],
+        NistClass.PRIVACY,
+        ["LLM02:2025"],
+        "Require a contractual no-training clause; otherwise send no "
+        "personal or confidential data.",
+        atlas=["AML.T0057"],
+        cwe=["CWE-359"],
+    )
     if a.training_on_customer_data is None:
         add(r, True, f"sent: {sent}", "training on customer data unanswered (treated as yes)")
     else:
-        add(r, a.training_on_customer_data, f"sent: {sent}",
-            "vendor trains on customer data" if a.training_on_customer_data
-            else "vendor states it does not train on customer data")
+        add(
+            r,
+            a.training_on_customer_data,
+            f"sent: {sent}",
+            "vendor trains on customer data"
+            if a.training_on_customer_data
+            else "vendor states it does not train on customer data",
+        )
     # region
-    r = _rule("TP-REGION", "Data processed outside the system's jurisdictions", Severity.HIGH,
-              [_I], NistClass.PRIVACY, [], "Pin processing and storage to a region inside the "
-              "system's jurisdictions, or document the transfer mechanism (SCCs).")
+    r = _rule(
+        "TP-REGION",
+        "Data processed outside the system's jurisdictions",
+        Severity.HIGH,
+        [_I],
+        NistClass.PRIVACY,
+        [],
+        "Pin processing and storage to a region inside the "
+        "system's jurisdictions, or document the transfer mechanism (SCCs).",
+    )
     if a.region is None:
-        add(r, True, "the system has declared jurisdictions" if jurisdictions else f"sent: {sent}",
-            "processing region unanswered")
+        add(
+            r,
+            True,
+            "the system has declared jurisdictions" if jurisdictions else f"sent: {sent}",
+            "processing region unanswered",
+        )
     elif jurisdictions:
         allowed = set(jurisdictions) | (EEA if {"EU", "EEA"} & set(jurisdictions) else set())
         regions = sorted(set(a.region.processing) | set(a.region.storage))
         outside = [x for x in regions if x.split("-")[0] not in allowed and x not in allowed]
-        add(r, bool(outside), f"system jurisdictions {', '.join(jurisdictions)}; vendor regions "
-            f"{', '.join(regions)}", (f"outside: {', '.join(outside)}" if outside
-                                       else "every region lies inside the jurisdictions"))
+        add(
+            r,
+            bool(outside),
+            f"system jurisdictions {', '.join(jurisdictions)}; vendor regions {', '.join(regions)}",
+            (
+                f"outside: {', '.join(outside)}"
+                if outside
+                else "every region lies inside the jurisdictions"
+            ),
+        )
     # certifications
-    r = _rule("TP-CERTIFICATIONS", "Vendor holds no baseline security certification",
-              Severity.MEDIUM, [_T, _I], NistClass.SUPPLY_CHAIN, ["LLM03:2025"],
-              "Obtain an ISO/IEC 27001 certificate or a SOC 2 Type II report and review it yearly.")
+    r = _rule(
+        "TP-CERTIFICATIONS",
+        "Vendor holds no baseline security certification",
+        Severity.MEDIUM,
+        [_T, _I],
+        NistClass.SUPPLY_CHAIN,
+        ["LLM03:2025"],
+        "Obtain an ISO/IEC 27001 certificate or a SOC 2 Type II report and review it yearly.",
+    )
     certs = {c.upper() for c in a.certifications}
     have = sorted(certs & _BASELINE_CERTS)
-    add(r, not have, "certifications listed: " + (", ".join(sorted(certs)) or "none"),
-        ("holds " + ", ".join(have)) if have else "none of ISO27001, SOC2, C5, FedRAMP")
+    add(
+        r,
+        not have,
+        "certifications listed: " + (", ".join(sorted(certs)) or "none"),
+        ("holds " + ", ".join(have)) if have else "none of ISO27001, SOC2, C5, FedRAMP",
+    )
     # incidents
-    r = _rule("TP-INCIDENTS", "Recent or undisclosed security incidents at the vendor",
-              Severity.HIGH, [_I, _T], NistClass.SUPPLY_CHAIN, ["LLM03:2025"],
-              "Review the incidents' root causes and remediation with the vendor; require "
-              "notification within 72 hours contractually.")
+    r = _rule(
+        "TP-INCIDENTS",
+        "Recent or undisclosed security incidents at the vendor",
+        Severity.HIGH,
+        [_I, _T],
+        NistClass.SUPPLY_CHAIN,
+        ["LLM03:2025"],
+        "Review the incidents' root causes and remediation with the vendor; require "
+        "notification within 72 hours contractually.",
+    )
     recent = [i for i in a.incident_history if (today - i.date).days <= 730]
     bad = [i for i in recent if not i.disclosed or i.severity.at_least(Severity.HIGH)]
-    add(r, bool(bad), f"{len(recent)} incident(s) in the last two years",
-        ("; ".join(f"{i.date} {i.severity.value}: {i.summary}" for i in bad) if bad
-         else "no high-severity or undisclosed incident in two years"))
+    add(
+        r,
+        bool(bad),
+        f"{len(recent)} incident(s) in the last two years",
+        (
+            "; ".join(f"{i.date} {i.severity.value}: {i.summary}" for i in bad)
+            if bad
+            else "no high-severity or undisclosed incident in two years"
+        ),
+    )
     # provenance
-    r = _rule("TP-PROVENANCE", "Unknown or unpinned model provenance", Severity.MEDIUM, [_T],
-              NistClass.SUPPLY_CHAIN, ["LLM03:2025", "ML06:2023"],
-              "Name the model provider and version, pin the version, and get change notice "
-              "before the vendor swaps the model.", atlas=["AML.T0010.003"], cwe=["CWE-1357"])
+    r = _rule(
+        "TP-PROVENANCE",
+        "Unknown or unpinned model provenance",
+        Severity.MEDIUM,
+        [_T],
+        NistClass.SUPPLY_CHAIN,
+        ["LLM03:2025", "ML06:2023"],
+        "Name the model provider and version, pin the version, and get change notice "
+        "before the vendor swaps the model.",
+        atlas=["AML.T0010.003"],
+        cwe=["CWE-1357"],
+    )
     p = a.model_provenance
-    missing = [n for n, v in (("provider", p.provider), ("model", p.model), ("version", p.version)) if not v]
-    problems = missing and [f"unanswered: {', '.join(missing)}"] or []
+    missing = [
+        n
+        for n, v in (("provider", p.provider), ("model", p.model), ("version", p.version))
+        if not v
+    ]
+    problems = [f"unanswered: {', '.join(missing)}"] if missing else []
     if not p.version_pinned:
         problems.append("version not pinned")
-    add(r, bool(problems), f"model {p.provider or '?'} / {p.model or '?'} / {p.version or '?'}",
-        "; ".join(problems) if problems else "provider, model and pinned version are declared")
+    add(
+        r,
+        bool(problems),
+        f"model {p.provider or '?'} / {p.model or '?'} / {p.version or '?'}",
+        "; ".join(problems) if problems else "provider, model and pinned version are declared",
+    )
     score = max(0, 100 - sum(_WEIGHT[f.severity] for f in out if f.open))
     return QuestionnaireResult(asset_id, q.vendor, q.service, score, tuple(out))

@@ -270,7 +270,7 @@ def safe_yaml(raw: bytes, name: str, max_bytes: int) -> Any:
         for event in yaml.parse(text, Loader=loader):
             if isinstance(event, yaml.AliasEvent):
                 raise InputError(f"{name}: YAML aliases (*name) are not allowed; write values out")
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+        return yaml.load(text, Loader=loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -332,7 +332,9 @@ def builtin_rules() -> RuleSet:
     for entry in sorted(base.iterdir(), key=lambda p: p.name):
         if entry.name.endswith(".yaml"):
             names.append(f"builtin:{entry.name}")
-            rules.extend(load_rule_file(entry.read_bytes(), f"bastion/threats/data/rules/{entry.name}"))
+            rules.extend(
+                load_rule_file(entry.read_bytes(), f"bastion/threats/data/rules/{entry.name}")
+            )
     return _assemble(rules, names)
 
 
@@ -358,5 +360,3 @@ def load_rules(extra: Iterable[Path] = (), *, builtin: bool = True) -> RuleSet:
         rules.extend(load_rule_file(raw, str(path)))
         names.append(str(path))
     return _assemble(rules, names)
-
-
