@@ -239,13 +239,13 @@ def test_unknown_version_and_model(ws: Workspace, tmp_path: Path) -> None:
 
 def test_policy_with_unknown_evidence_kind_is_refused() -> None:
     text = POLICY.read_text().replace("kind: integrity.scan", "kind: integrity.scann", 1)
-    with pytest.raises(InputError, match="unknown evidence kind 'integrity.scann'"):
+    with pytest.raises(InputError, match=r"unknown evidence kind 'integrity\.scann'"):
         parse_policy(text, "gate-policy.yaml")
     with pytest.raises(InputError, match="verdicts"):
         parse_policy(
             POLICY.read_text().replace("verdicts: [pass, warn, fail]", "verdicts: [error]", 1)
         )
-    with pytest.raises(InputError, match="not 'data.FIELD OP VALUE'"):
+    with pytest.raises(InputError, match=r"not 'data\.FIELD OP VALUE'"):
         parse_policy(POLICY.read_text().replace("signers intersects", "signers ~~", 1))
 
 
