@@ -31,6 +31,7 @@ from bastion.integrity._signing import (
     authenticate_bundle,
     load_public_key,
     sign_statement,
+    signed_manifest,
     write_bundle,
 )
 
@@ -214,7 +215,7 @@ class TrainingRun:
     ) -> None:
         if exc_type is not None:
             return  # a failed run attests nothing
-        manifest = hash_model(self.output)
+        manifest = signed_manifest(self.output)
         self.manifest_digest = manifest.digest
         code = self.code_dir or Path.cwd()
         predicate = slsa_training_predicate(

@@ -16,6 +16,11 @@ from bastion.core.evidence import EvidenceQuery
 from bastion.core.ledger import Event
 from bastion.core.types import Evidence, Subject
 from bastion.core.workspace import Workspace
+from bastion.integrity._checks_signing import (
+    ModelAttestationCheck,
+    ModelSignatureCheck,
+    ModelSignCheck,
+)
 from bastion.integrity._hashing import HashAlgorithm, ManifestEntry, ModelManifest, hash_model
 from bastion.integrity._pki import (
     CertificateInfo,
@@ -47,6 +52,7 @@ from bastion.integrity._signing import (
     load_public_key,
     load_signing_key,
     sign_model,
+    signed_manifest,
     verify_model,
 )
 
@@ -111,7 +117,7 @@ def record_sign(
     res = sign_model(model, load_signing_key(key, password), progress=progress, **options)
     ev = run_check(
         ws,
-        "integrity.sign",
+        ModelSignCheck,
         _subject(model, name, res.manifest.digest),
         actor=actor,
         params={"result": res},
@@ -139,7 +145,7 @@ def record_verify(
     except BastionError as exc:
         ev = run_check(
             ws,
-            "integrity.signature",
+            ModelSignatureCheck,
             _subject(model, name, None),
             actor=actor,
             params={"result": _Raise(exc)},
@@ -148,7 +154,7 @@ def record_verify(
     assert res is not None
     ev = run_check(
         ws,
-        "integrity.signature",
+        ModelSignatureCheck,
         _subject(model, name, res.manifest_digest),
         actor=actor,
         params={"result": res},
@@ -182,7 +188,7 @@ def record_attest_training(
 ) -> tuple[dict[str, Any], Evidence]:
     """Sign SLSA provenance v1 for a finished training run and record ``integrity.provenance``."""
     signing_key = load_signing_key(key, password)
-    manifest = hash_model(model)
+    manifest = signed_manifest(model)
     code = code_dir or Path.cwd()
     predicate = slsa_training_predicate(
         builder_id=builder_id,
@@ -215,7 +221,7 @@ def record_attest_training(
     }
     ev = run_check(
         ws,
-        "integrity.provenance",
+        ModelAttestationCheck,
         _subject(model, name, manifest.digest),
         actor=actor,
         params={"result": summary},
@@ -233,12 +239,12 @@ def record_attestation_check(
     **options: Any,
 ) -> tuple[AttestationCheck, Evidence]:
     """Verify an attestation (against ``model``'s current digest when given) and record it."""
-    digest = hash_model(model).digest if model is not None else None
+    digest = signed_manifest(model).digest if model is not None else None
     res = verify_attestation(attestation, expected_digest=digest, **options)
     ref = name or (str(model) if model is not None else next(iter(res.subjects), str(attestation)))
     ev = run_check(
         ws,
-        "integrity.provenance",
+        ModelAttestationCheck,
         Subject("model", ref, f"sha256:{digest}" if digest else None),
         actor=actor,
         params={"result": res},

@@ -52,6 +52,7 @@ __all__ = [
     "load_signing_key",
     "sign_model",
     "sign_statement",
+    "signed_manifest",
     "verify_model",
     "write_bundle",
 ]
@@ -226,6 +227,15 @@ class SignResult:
 
 def default_signature_path(model: Path) -> Path:
     return model / "model.sig" if model.is_dir() else model.with_name(model.name + ".sig")
+
+
+def signed_manifest(model: Path) -> ModelManifest:
+    """The manifest a default ``sign_model`` covers: git files and ``model.sig`` left out.
+
+    Attestations use it, so provenance, scan verdicts and AI-BOMs name the same digest
+    as the model's signature.
+    """
+    return hash_model(model, ignore=[*DEFAULT_IGNORE, "model.sig"])
 
 
 def _relative_inside(path: Path, root: Path) -> str | None:
