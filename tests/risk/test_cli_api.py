@@ -1,0 +1,307 @@
+"""`bastion risk ...` end to end in process, and the /api/v1/risk routes."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from bastion.access import create_token
+from bastion.api import create_app
+from bastion.cli.main import main
+from bastion.core.workspace import Workspace
+from tests.conftest import EXAMPLE_MANIFEST, ROOT
+
+EX = ROOT / "examples" / "credit-scoring"
+SCEN = EX / "scenarios.yaml"
+CTRL = EX / "control-rate-limit.yaml"
+
+
+class Run:
+    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home, self.capsys = home, capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        rc = main(["--home", str(self.home), *args])
+        out, err = self.capsys.readouterr()
+        return rc, out, err
+
+    def json(self, *args: str) -> object:
+        rc, out, err = self(*args, "--format", "json")
+        assert rc == 0, err
+        return json.loads(out)
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    r = Run(tmp_path / "home", capsys)
+    assert r("init")[0] == 0
+    return r
+
+
+def test_cli_simulate_charts_and_whatif(run: Run, tmp_path: Path) -> None:
+    lec, tor = tmp_path / "lec.svg", tmp_path / "t.svg"
+    rc, out, err = run(
+        "risk",
+        "simulate",
+        str(SCEN),
+        "--iterations",
+        "5000",
+        "--seed",
+        "7",
+        "--chart",
+        str(lec),
+        "--tornado",
+        str(tor),
+    )
+    assert rc == 0, err
+    assert "PORTFOLIO" in out and "P(annual loss > 1,000,000 EUR)" in out
+    assert lec.read_text().count("<svg") == 1 and "Risk tolerance" in lec.read_text()
+    assert "<svg" in tor.read_text()
+    a = run.json("risk", "simulate", str(SCEN), "-n", "5000", "--seed", "7")
+    b = run.json("risk", "simulate", str(SCEN), "-n", "5000", "--seed", "7")
+    assert a == b and a["iterations"] == 5000 and len(a["scenarios"]) == 5  # type: ignore[index]
+    w = run.json("risk", "whatif", str(SCEN), "--control", str(CTRL), "-n", "5000")
+    assert w["reduction_in_mean_ale"] > 0 and "roi" in w  # type: ignore[index,operator]
+    rc, out, _ = run("risk", "whatif", str(SCEN), "--control", str(CTRL), "-n", "2000")
+    assert rc == 0 and "ROI" in out
+
+
+def test_cli_bad_input_is_one_line_exit_2(run: Run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SCEN.read_text().replace("max: 24}", "max: 1}", 1))
+    rc, _, err = run("risk", "simulate", str(bad))
+    assert (
+        rc == 2
+        and f"{bad}: scenario 'model-extraction.scoring-api', field 'contact_frequency'" in err
+    )
+    assert "fix:" in err and "Traceback" not in err
+    rc, _, err = run("risk", "simulate", str(tmp_path / "missing.yaml"))
+    assert rc == 2 and "missing.yaml" in err
+
+
+def test_cli_tier_and_register(run: Run) -> None:
+    t = run.json("risk", "tier", str(EXAMPLE_MANIFEST))
+    assert t["tier"] == 2 and t["evidence"]  # type: ignore[index]
+    rc, out, _ = run("risk", "tier", str(EXAMPLE_MANIFEST))
+    assert rc == 0 and "tier 2 (high)" in out
+    r = run.json(
+        "risk",
+        "register",
+        "add",
+        "--system",
+        "credit-scoring",
+        "--rule",
+        "ai.model-extraction",
+        "--element",
+        "scoring-api",
+        "--title",
+        "Model extraction",
+        "--owner",
+        "risk@bank.example",
+        "--scenario",
+        "model-extraction.scoring-api",
+    )
+    rid = r["id"]  # type: ignore[index]
+    rc, _, err = run("risk", "register", "update", rid, "--status", "mitigated")
+    assert rc == 2 and "cannot go from identified to mitigated" in err
+    assert (
+        run.json("risk", "register", "update", rid, "--status", "analyzed")["status"] == "analyzed"
+    )  # type: ignore[index]
+    # Record the example's simulation onto the linked risk: its P90 (~0.8M) is within tier 2's 1M.
+    sim = run.json("risk", "simulate", str(SCEN), "-n", "5000", "--seed", "7", "--record")
+    assert sim["recorded_on"] == [rid]  # type: ignore[index]
+    until = (date.today() + timedelta(days=60)).isoformat()
+    acc = run.json("risk", "register", "accept", rid, "--until", until, "--note", "within appetite")
+    assert acc["status"] == "accepted" and acc["accepted_by"] == "cli"  # type: ignore[index]
+    rc, out, _ = run("risk", "register", "list")
+    assert rc == 0 and rid in out
+    shown = run.json("risk", "register", "show", rid)
+    assert [h["change"] for h in shown["history"]] == [
+        "created",
+        "status_changed",
+        "simulated",
+        "status_changed",
+    ]  # type: ignore[index]
+    rc, _, err = run("risk", "register", "accept", rid, "--until", "tomorrow")
+    assert rc == 2 and "YYYY-MM-DD" in err
+
+
+def test_cli_accept_above_appetite_needs_approver_token_and_otp(run: Run, tmp_path: Path) -> None:
+    run("risk", "tier", str(EXAMPLE_MANIFEST))
+    rid = run.json(
+        "risk",
+        "register",
+        "add",
+        "--system",
+        "credit-scoring",
+        "--rule",
+        "r",
+        "--element",
+        "e",
+        "--title",
+        "Big",
+        "--owner",
+        "o",
+        "--scenario",
+        "big",
+    )["id"]  # type: ignore[index]
+    big = tmp_path / "big.yaml"
+    big.write_text(
+        "scenarios:\n  - id: big\n    tef: 3\n    vulnerability: 1\n    primary_loss: {fines_judgments: 1000000}\n"
+    )
+    run.json("risk", "simulate", str(big), "-n", "2000", "--record")
+    run("risk", "register", "update", rid, "--status", "analyzed")
+    until = (date.today() + timedelta(days=30)).isoformat()
+    rc, _, err = run("risk", "register", "accept", rid, "--until", until)
+    assert rc == 2 and "approver role" in err
+    tok = run.json("token", "create", "--name", "boss", "--role", "approver")
+    rc, _, err = run(
+        "risk",
+        "register",
+        "accept",
+        rid,
+        "--until",
+        until,
+        "--approver-token",
+        tok["token"],
+        "--otp",
+        "000000",
+    )  # type: ignore[index]
+    assert rc == 2 and "one-time code" in err
+    otp = pyotp.TOTP(tok["totp_secret"]).now()  # type: ignore[index]
+    acc = run.json(
+        "risk",
+        "register",
+        "accept",
+        rid,
+        "--until",
+        until,
+        "--approver-token",
+        tok["token"],
+        "--otp",
+        otp,
+    )  # type: ignore[index]
+    assert acc["status"] == "accepted" and ":boss" in acc["accepted_by"]  # type: ignore[index]
+
+
+def _hdr(ws: Workspace, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(ws, name=role, role=role).token}"}
+
+
+def test_api_routes(sqlite_ws: Workspace) -> None:
+    ws = sqlite_ws
+    c = TestClient(create_app(ws.settings, workspace=ws))
+    viewer, eng = _hdr(ws, "viewer"), _hdr(ws, "engineer")
+    body = SCEN.read_bytes()
+    assert c.post("/api/v1/risk/simulate", content=body).status_code == 401
+    r = c.post(
+        "/api/v1/risk/simulate?iterations=3000&seed=7&charts=true",
+        content=body,
+        headers=viewer | {"Content-Type": "application/yaml"},
+    )
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert (
+        d["portfolio"]["p90"] > 0 and d["lec_svg"].count("<svg") == 1 and "<svg" in d["tornado_svg"]
+    )
+    bad = c.post(
+        "/api/v1/risk/simulate", content=body.replace(b"max: 24}", b"max: 1}", 1), headers=viewer
+    )
+    assert (
+        bad.status_code == 422
+        and "request body: scenario 'model-extraction.scoring-api'" in bad.json()["detail"]
+    )
+    assert (
+        c.post("/api/v1/risk/simulate?iterations=2000000", content=body, headers=viewer).status_code
+        == 422
+    )
+    w = c.post(
+        "/api/v1/risk/whatif?iterations=2000",
+        json={"scenarios": SCEN.read_text(), "control": CTRL.read_text()},
+        headers=viewer,
+    )
+    assert w.status_code == 200 and w.json()["reduction_in_mean_ale"] > 0
+    # Tier: recording evidence needs write.
+    assert (
+        c.post(
+            "/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=viewer
+        ).status_code
+        == 403
+    )
+    t = c.post("/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=eng)
+    assert t.status_code == 200 and t.json()["tier"] == 2
+    assert c.get("/api/v1/risk/tiers/credit-scoring", headers=viewer).json()["tier"] == 2
+    assert c.get("/api/v1/risk/tiers/nope", headers=viewer).status_code == 404
+    assert c.get("/api/v1/risk/policy", headers=viewer).json()["version"] == "2025.1"
+    # Register.
+    new = {
+        "system": "credit-scoring",
+        "rule_id": "r",
+        "element_id": "e",
+        "title": "T",
+        "owner": "o",
+        "scenarios": ["big"],
+    }
+    assert c.post("/api/v1/risk/register", json=new, headers=viewer).status_code == 403
+    assert c.post("/api/v1/risk/register", json=new | {"colour": 1}, headers=eng).status_code == 422
+    created = c.post("/api/v1/risk/register", json=new, headers=eng)
+    assert created.status_code == 201
+    rid = created.json()["id"]
+    assert c.post("/api/v1/risk/register", json=new, headers=eng).status_code == 409
+    assert (
+        c.patch(
+            f"/api/v1/risk/register/{rid}",
+            json={"status": "closed", "expected_version": 7},
+            headers=eng,
+        ).status_code
+        == 409
+    )
+    assert (
+        c.patch(f"/api/v1/risk/register/{rid}", json={"status": "analyzed"}, headers=eng).json()[
+            "version"
+        ]
+        == 2
+    )
+    big = b"scenarios:\n  - id: big\n    tef: 3\n    vulnerability: 1\n    primary_loss: {fines_judgments: 1000000}\n"
+    assert (
+        c.post(
+            "/api/v1/risk/simulate?iterations=1000&record=true", content=big, headers=viewer
+        ).status_code
+        == 403
+    )
+    assert c.post(
+        "/api/v1/risk/simulate?iterations=1000&record=true", content=big, headers=eng
+    ).json()["recorded_on"] == [rid]
+    until = (date.today() + timedelta(days=30)).isoformat()
+    # Above appetite: an engineer may not accept, nor an approver without MFA.
+    assert (
+        c.post(
+            f"/api/v1/risk/register/{rid}/accept", json={"until": until}, headers=eng
+        ).status_code
+        == 403
+    )
+    ap = create_token(ws, name="approver", role="approver")
+    ah = {"Authorization": f"Bearer {ap.token}"}
+    assert (
+        c.post(f"/api/v1/risk/register/{rid}/accept", json={"until": until}, headers=ah).status_code
+        == 403
+    )
+    assert ap.totp_secret is not None
+    ok = c.post(
+        f"/api/v1/risk/register/{rid}/accept",
+        json={"until": until},
+        headers=ah | {"X-Bastion-OTP": pyotp.TOTP(ap.totp_secret).now()},
+    )
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["status"] == "accepted"
+    lst = c.get("/api/v1/risk/register?status=accepted", headers=viewer).json()
+    assert [x["id"] for x in lst] == [rid]
+    shown = c.get(f"/api/v1/risk/register/{rid}", headers=viewer).json()
+    assert shown["history"][-1]["to"] == "accepted"
+    assert c.get("/api/v1/risk/register/risk-000000000000", headers=viewer).status_code == 404
