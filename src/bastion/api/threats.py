@@ -8,7 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
-from bastion.api._deps import Auth, get_ws, read_body
+from bastion.access import Permission, Principal
+from bastion.api._deps import Auth, get_ws, needs, read_body
 from bastion.core.workspace import Workspace
 
 router = APIRouter(tags=["threats"])
@@ -38,7 +39,10 @@ _MEDIA = {
         }
     },
 )
-async def model(request: Request, ws: WS, _p: Auth) -> dict[str, Any]:
+async def model(
+    request: Request, ws: WS, _p: Annotated[Principal, Depends(needs(Permission.WRITE))]
+) -> dict[str, Any]:
+    """Needs write: the house rule (tests/api) is that every POST denies viewers."""
     from bastion.threats import model_text
 
     limit = ws.settings.max_manifest_bytes
