@@ -8,6 +8,7 @@ Typical use::
     gate(model, Severity.HIGH)  # False while an open high/critical threat exists
 """
 
+from bastion.threats import _checks  # noqa: F401 - registers the threats.model check
 from bastion.threats._api import model_file, model_text, record_model, system_threats
 from bastion.threats._atlas import Atlas, AtlasMitigation, AtlasTactic, AtlasTechnique, load_atlas
 from bastion.threats._graph import DATA_KINDS, ThreatGraph, build_graph
