@@ -1,12 +1,18 @@
-"""`bastion model register|list|show|history|promote|rollback` and `bastion gate` (being built).
+"""`bastion model register|list|show|history|promote|rollback|approve` and `bastion gate`.
 
-Model commands register on the shared ``model_app``; keep heavy imports inside commands.
+Model commands register on the shared ``model_app``; each calls one public function of the
+registry room. Approvals authenticate a token with a TOTP code (MFA), like the API.
 """
 
 from __future__ import annotations
 
+import getpass
+import os
+from pathlib import Path
+
 import typer
 
+from bastion.cli._common import Format, FormatOpt, out, print_json, print_table, progress, workspace
 from bastion.cli._groups import model_app
 
 __all__ = ["gate_app", "model_app"]
@@ -15,3 +21,249 @@ gate_app = typer.Typer(
     help="Promotion gates: evaluate a model version against its tier's policy.",
     no_args_is_help=True,
 )
+policy_app = typer.Typer(help="The versioned gate policy.", no_args_is_help=True)
+gate_app.add_typer(policy_app, name="policy")
+
+
+def _actor(value: str | None) -> str:
+    return value or os.environ.get("BASTION_ACTOR") or getpass.getuser()
+
+
+ActorOpt = typer.Option(None, "--actor", help="Who acts (default $BASTION_ACTOR or the OS user).")
+
+
+def _print_gate(gate: object, title: str) -> None:
+    from bastion.registry import GateResult
+
+    assert isinstance(gate, GateResult)
+    status = "[green]satisfied[/]" if gate.satisfied else f"[red]{len(gate.unmet)} unmet[/]"
+    out.print(
+        f"{title}: {gate.model}@{gate.version} -> {gate.stage.value} (tier {gate.tier} from "
+        f"{gate.tier_source}, policy v{gate.policy_version}): {status}"
+    )
+    print_table(
+        None,
+        ["requirement", "ok", "reason", "what would satisfy it"],
+        [
+            (r.description, "yes" if r.satisfied else "NO", r.reason, r.remedy or "")
+            for r in gate.requirements
+        ],
+    )
+
+
+@model_app.command("register")
+def register(
+    name: str = typer.Argument(..., help="Model name (lowercase)."),
+    path: Path = typer.Argument(..., help="Model directory or file (or MLflow dir with --mlflow)."),
+    version: str | None = typer.Option(None, help="Version label (default: next integer)."),
+    system: str | None = typer.Option(None, help="System id the model belongs to."),
+    asset: str | None = typer.Option(None, help="Asset id of the model in the system."),
+    tier: int | None = typer.Option(None, min=1, max=4, help="Override the risk tier."),
+    dataset: list[str] = typer.Option([], "--dataset", help="Training dataset (repeatable)."),
+    author: list[str] = typer.Option([], "--author", help="Author (repeatable)."),
+    alias: str | None = typer.Option(None, help="Alias to point at this version."),
+    mlflow: bool = typer.Option(
+        False, "--mlflow", help="PATH is an MLflow run/model/registry dir."
+    ),
+    actor: str | None = ActorOpt,
+    format: Format = FormatOpt,
+) -> None:
+    """Hash a model's files (never loading them) and register a new version in development."""
+    from bastion.registry import import_mlflow, register_model
+
+    with workspace() as ws, progress("Hashing model files"):
+        if mlflow:
+            v = import_mlflow(ws, path, name=name, system=system, asset=asset, actor=_actor(actor))
+        else:
+            v = register_model(
+                ws,
+                name,
+                path,
+                version=version,
+                system=system,
+                asset=asset,
+                tier=tier,
+                datasets=dataset,
+                authors=author,
+                alias=alias,
+                actor=_actor(actor),
+            )
+    if format is Format.JSON:
+        print_json(v.to_dict())
+    else:
+        out.print(f"Registered {v.ref} ({len(v.files)} files) digest {v.digest}")
+
+
+@model_app.command("list")
+def list_(format: Format = FormatOpt) -> None:
+    """List registered models with their versions, stages and aliases."""
+    from bastion.registry import list_models
+
+    with workspace() as ws:
+        models = list_models(ws)
+    if format is Format.JSON:
+        print_json([m.to_dict() for m in models])
+        return
+    print_table(
+        "Models",
+        ["model", "version", "stage", "aliases", "digest", "system"],
+        [
+            (m.name, v.version, v.stage.value, ",".join(v.aliases), v.digest[:23], m.system_id)
+            for m in models
+            for v in m.versions
+        ],
+    )
+
+
+@model_app.command("show")
+def show(name: str, version: str, format: Format = FormatOpt) -> None:
+    """Show one version (by number or alias): files, provenance, stage, gate record."""
+    from bastion.registry import get_version
+
+    with workspace() as ws:
+        v = get_version(ws, name, version)
+    if format is Format.JSON:
+        print_json(v.to_dict())
+        return
+    out.print_json(data=v.to_dict())
+
+
+@model_app.command("history")
+def history_(name: str, format: Format = FormatOpt) -> None:
+    """Every stage transition of a model, with who, why and the evidence relied on."""
+    from bastion.registry import history
+
+    with workspace() as ws:
+        items = history(ws, name)
+    if format is Format.JSON:
+        print_json([t.to_dict() for t in items])
+        return
+    print_table(
+        f"History of {name}",
+        ["when", "action", "version", "from", "to", "actor", "reason", "evidence"],
+        [
+            (
+                t.created_at.isoformat(timespec="seconds"),
+                t.action,
+                t.version,
+                t.from_stage,
+                t.to_stage,
+                t.actor,
+                t.reason,
+                len(t.evidence_ids),
+            )
+            for t in items
+        ],
+    )
+
+
+@model_app.command("promote")
+def promote_(
+    name: str,
+    version: str,
+    to: str = typer.Option("production", "--to", help="Target stage."),
+    reason: str | None = typer.Option(None, help="Why."),
+    actor: str | None = ActorOpt,
+    format: Format = FormatOpt,
+) -> None:
+    """Evaluate the gate and promote, or list every unmet requirement (exit 1)."""
+    from bastion.registry import promote
+
+    with workspace() as ws:
+        res = promote(ws, name, version, to, actor=_actor(actor), reason=reason)
+    if format is Format.JSON:
+        print_json(res.to_dict())
+    elif res.gate is not None:
+        _print_gate(res.gate, "Promoted" if res.promoted else "Refused")
+    else:
+        out.print(f"Moved {name}@{version} to {to}")
+    raise typer.Exit(0 if res.promoted else 1)
+
+
+@model_app.command("rollback")
+def rollback_(
+    name: str,
+    to: str = typer.Option(..., "--to", help="Version to put back in production."),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the ledger)."),
+    actor: str | None = ActorOpt,
+    format: Format = FormatOpt,
+) -> None:
+    """Roll production back to a version that passed its gate and is still signed."""
+    from bastion.registry import rollback
+
+    with workspace() as ws:
+        t = rollback(ws, name, to, reason=reason, actor=_actor(actor))
+    if format is Format.JSON:
+        print_json(t.to_dict())
+    else:
+        out.print(f"Rolled {name} back to {t.version} (ledger #{t.ledger_seq})")
+
+
+@model_app.command("approve")
+def approve_(
+    name: str,
+    version: str,
+    kind: str = typer.Option("security_signoff", help="Approval kind named by the policy."),
+    stage: str = typer.Option("production", help="Stage the approval is for."),
+    comment: str | None = typer.Option(None),
+    token: str = typer.Option(..., envvar="BASTION_TOKEN", help="Approver's API token."),
+    otp: str = typer.Option(..., "--otp", help="Current TOTP code (approvals need MFA)."),
+    format: Format = FormatOpt,
+) -> None:
+    """Approve a version for a stage, as the token's person, with MFA."""
+    from bastion.access import authenticate
+    from bastion.registry import approve
+
+    with workspace() as ws:
+        principal = authenticate(ws, token, otp)
+        a = approve(ws, name, version, principal, kind=kind, stage=stage, comment=comment)
+    if format is Format.JSON:
+        print_json(a.to_dict())
+    else:
+        out.print(
+            f"{a.approver} approved {name}@{a.version} ({a.kind}) until {a.expires_at:%Y-%m-%d}"
+        )
+
+
+@gate_app.command("check")
+def check(
+    name: str,
+    version: str,
+    stage: str = typer.Option("production", "--stage"),
+    format: Format = FormatOpt,
+) -> None:
+    """Evaluate the gate without side effects (for CI): exit 1 when not satisfied."""
+    from bastion.registry import evaluate_gate
+
+    with workspace() as ws:
+        gate = evaluate_gate(ws, name, version, stage)
+    if format is Format.JSON:
+        print_json(gate.to_dict())
+    else:
+        _print_gate(gate, "Gate")
+    raise typer.Exit(0 if gate.satisfied else 1)
+
+
+@policy_app.command("set")
+def policy_set(file: Path, actor: str | None = ActorOpt, format: Format = FormatOpt) -> None:
+    """Validate and store a gate policy as a new version (a ledger event)."""
+    from bastion.registry import load_policy, set_policy
+
+    policy = load_policy(file)
+    with workspace() as ws:
+        version, changed = set_policy(ws, policy, actor=_actor(actor))
+    if format is Format.JSON:
+        print_json({"version": version, "changed": changed})
+    else:
+        out.print(f"Gate policy v{version}" + ("" if changed else " (unchanged)"))
+
+
+@policy_app.command("show")
+def policy_show(format: Format = FormatOpt) -> None:
+    """Print the current gate policy."""
+    from bastion.registry import current_policy
+
+    with workspace() as ws:
+        version, policy = current_policy(ws)
+    print_json({"version": version, "policy": policy.model_dump(mode="json")})
+    _ = format
