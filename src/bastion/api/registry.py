@@ -1,7 +1,122 @@
-"""REST routes of the registry room (being built). Thin: each route calls one public function."""
+"""REST routes of the registry room. Thin: each route calls one public function."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from bastion.access import Permission, Principal
+from bastion.api._deps import Auth, get_ws, needs, read_body
+from bastion.core.workspace import Workspace
+from bastion.registry import (
+    approve,
+    current_policy,
+    evaluate_gate,
+    get_model,
+    get_version,
+    history,
+    list_approvals,
+    list_models,
+    parse_policy,
+    pending_promotions,
+    promote,
+    rollback,
+    set_policy,
+)
 
 router = APIRouter(tags=["registry"])
+WS = Annotated[Workspace, Depends(get_ws)]
+Writer = Annotated[Principal, Depends(needs(Permission.WRITE))]
+Approver = Annotated[Principal, Depends(needs(Permission.APPROVE))]
+
+
+class PromoteBody(BaseModel):
+    to: str = "production"
+    reason: str | None = Field(None, max_length=2000)
+
+
+class RollbackBody(BaseModel):
+    to: str = Field(max_length=64)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ApproveBody(BaseModel):
+    kind: str = Field("security_signoff", max_length=40)
+    stage: str = "production"
+    comment: str | None = Field(None, max_length=500)
+
+
+@router.get("/models", summary="List models and versions")
+def models(ws: WS, _p: Auth) -> list[dict[str, Any]]:
+    return [m.to_dict() for m in list_models(ws)]
+
+
+@router.get("/models/{name}", summary="A model with its versions")
+def model(name: str, ws: WS, _p: Auth) -> dict[str, Any]:
+    return get_model(ws, name).to_dict()
+
+
+@router.get("/models/{name}/history", summary="Stage transitions of a model")
+def model_history(name: str, ws: WS, _p: Auth) -> list[dict[str, Any]]:
+    return [t.to_dict() for t in history(ws, name)]
+
+
+@router.get("/models/{name}/versions/{version}", summary="One version")
+def version(name: str, version: str, ws: WS, _p: Auth) -> dict[str, Any]:
+    return get_version(ws, name, version).to_dict()
+
+
+@router.get("/models/{name}/versions/{version}/gate", summary="Evaluate the gate (no side effects)")
+def gate(name: str, version: str, ws: WS, _p: Auth, stage: str = "production") -> dict[str, Any]:
+    return evaluate_gate(ws, name, version, stage).to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/promote", summary="Promote through the gate")
+def promote_(name: str, version: str, body: PromoteBody, ws: WS, p: Writer) -> dict[str, Any]:
+    return promote(ws, name, version, body.to, actor=p.name, reason=body.reason).to_dict()
+
+
+@router.post("/models/{name}/rollback", summary="Roll back to a known-good version")
+def rollback_(name: str, body: RollbackBody, ws: WS, p: Writer) -> dict[str, Any]:
+    return rollback(ws, name, body.to, reason=body.reason, actor=p.name).to_dict()
+
+
+@router.post("/models/{name}/versions/{version}/approvals", summary="Approve (approver role, MFA)")
+def approve_(name: str, version: str, body: ApproveBody, ws: WS, p: Approver) -> dict[str, Any]:
+    return approve(
+        ws, name, version, p, kind=body.kind, stage=body.stage, comment=body.comment
+    ).to_dict()
+
+
+@router.get("/approvals", summary="Approvals, newest first")
+def approvals(ws: WS, _p: Auth, model: str | None = None) -> list[dict[str, Any]]:
+    return [a.to_dict() for a in list_approvals(ws, model)]
+
+
+@router.get("/promotions/pending", summary="The approvals queue: requested promotions")
+def pending(ws: WS, _p: Auth) -> list[dict[str, Any]]:
+    return [g.to_dict() for g in pending_promotions(ws)]
+
+
+@router.get("/gate-policy", summary="The current gate policy")
+def policy(ws: WS, _p: Auth) -> dict[str, Any]:
+    v, pol = current_policy(ws)
+    return {"version": v, "policy": pol.model_dump(mode="json")}
+
+
+@router.put(
+    "/gate-policy",
+    summary="Set the gate policy (YAML body)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
+)
+async def set_policy_(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    body = await read_body(request, 256 * 1024)
+    v, changed = set_policy(ws, parse_policy(body, "request body"), actor=p.actor)
+    return {"version": v, "changed": changed}

@@ -2,6 +2,7 @@
 change requests with votes, and the escalation matrix. Every change is a ledger event."""
 
 from bastion.governance._config import (
+    MAX_CONFIG_BYTES,
     BoardSpec,
     Domain,
     Duty,
@@ -48,6 +49,7 @@ from bastion.governance._store import (
 )
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
     "AccessReview",
     "Board",
     "BoardSpec",
