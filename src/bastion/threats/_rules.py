@@ -304,7 +304,8 @@ def load_rule_file(raw: bytes, name: str) -> list[Rule]:
     try:
         return list(RuleFile.model_validate(data).rules)
     except ValidationError as exc:
-        e = exc.errors()[0]
+        errs = sorted(exc.errors(), key=lambda x: x["type"] != "extra_forbidden")
+        e = errs[0]
         where = _loc(data, tuple(e["loc"])) or "top level"
         if e["type"] == "extra_forbidden":
             fix = "remove it or fix its spelling (see `bastion threats rules` and docs/threats.md)"
