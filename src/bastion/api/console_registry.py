@@ -57,14 +57,14 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
         v = get_version(ws, name, version)
     except (NotFoundError, BastionError):
         return _missing(request, p, f"There is no version {version} of model {name}.")
-    gates = []
+    gates: list[dict[str, Any]] = []
     for stage in ("staging", "production"):
         try:
             gate = evaluate_gate(ws, name, v.version, stage)
         except BastionError as exc:
             gates.append({"stage": stage, "error": exc.message})
             continue
-        rows = []
+        rows: list[dict[str, Any]] = []
         for r in gate.requirements:
             ev = []
             for eid in r.evidence_ids:
