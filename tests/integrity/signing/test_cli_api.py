@@ -97,7 +97,7 @@ def test_cli_hash_sign_verify_attest(
 
 
 def test_cli_errors_are_one_line_exit_2(run: Run, gbm: Path, keypair: tuple[Path, Path]) -> None:
-    priv, pub = keypair
+    _priv, pub = keypair
     rc, _, err = run("model", "sign", str(gbm), "--key", str(gbm / "nope.pem"))
     assert rc == 2 and "private key file not found" in err
     (gbm / "model.sig").write_text(

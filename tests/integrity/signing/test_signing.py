@@ -138,7 +138,7 @@ def test_wrong_key_types_are_refused(tmp_path: Path) -> None:
         )
     )
     os.chmod(rsa_key, 0o600)
-    with pytest.raises(InputError, match="needs? an ECDSA P-256 or P-384 key"):
+    with pytest.raises(InputError, match=r"needs? an ECDSA P-256 or P-384 key"):
         load_signing_key(rsa_key)
     ed_pub = tmp_path / "ed.pub"
     ed_pub.write_bytes(
