@@ -124,8 +124,12 @@ class Dist:
             return np.full(n, self.a, dtype=np.float64)
         match self.kind:
             case DistKind.PERT:
+                # Beta as a ratio of gammas: exact, and ~1.5x faster than Generator.beta.
                 al, be = self._pert_ab()
-                out: FloatArray = rng.beta(al, be, n)
+                out: FloatArray = rng.standard_gamma(al, n)
+                den = rng.standard_gamma(be, n)
+                den += out
+                out /= den
                 out *= self.c - self.a
                 out += self.a
                 return out

@@ -272,14 +272,9 @@ def simulate(
         results.append(r)
         if progress is not None:
             progress(i + 1, k)
-    return SimulationResult(
-        scenarios,
-        iterations,
-        seed,
-        tuple(results),
-        total,
-        _summary(total, total_events, scenarios.thresholds),
-    )
+    # One scenario: the portfolio is that scenario; do not sort a million years twice.
+    port = results[0].summary if k == 1 else _summary(total, total_events, scenarios.thresholds)
+    return SimulationResult(scenarios, iterations, seed, tuple(results), total, port)
 
 
 # -- closed forms, sensitivity ------------------------------------------------------------
