@@ -28,12 +28,23 @@ def _token(ws: Workspace, role: Role) -> tuple[dict[str, str], str | None]:
     return {"Authorization": f"Bearer {t.token}"}, t.totp_secret
 
 
-def _routes(client: TestClient) -> list[tuple[str, str]]:
+# POST routes that compute from their body and change nothing; a viewer may call them.
+PURE_COMPUTATIONS = {
+    "/api/v1/threats/model",
+    "/api/v1/risk/simulate",
+    "/api/v1/risk/whatif",
+}
+
+
+def _routes(client: TestClient, with_perm: bool = False) -> list[tuple[str, ...]]:
     spec = client.get("/openapi.json").json()
-    out = []
+    out: list[tuple[str, ...]] = []
     for path, ops in spec["paths"].items():
         concrete = re.sub(r"\{[^}]+\}", "x", path)
-        out.extend((m, concrete) for m in ops)
+        for m, op in ops.items():
+            perm = op.get("x-bastion-permission")
+            assert perm in {"read", "write", "approve", "admin", "write|approve"}, (m, path, perm)
+            out.append((m, concrete, perm, path) if with_perm else (m, concrete))
     return out
 
 
@@ -50,12 +61,21 @@ def test_every_route_needs_authentication(client: TestClient) -> None:
 
 def test_viewer_is_forbidden_every_write(client: TestClient, ws: Workspace) -> None:
     headers, _ = _token(ws, Role.VIEWER)
-    writes = [(m, p) for m, p in _routes(client) if m in WRITE_METHODS]
+    routes = _routes(client, with_perm=True)
+    writes = [(m, p) for m, p, perm, _ in routes if perm != "read"]
     assert writes
     for method, path in writes:
         r = client.request(method.upper(), path, headers=headers, content=b"{}")
         assert r.status_code == 403, (method, path, r.status_code, r.text)
         assert r.json()["title"] == "Forbidden"
+    # Every state-changing method needs more than read, except declared pure computations,
+    # and those must indeed change nothing when a viewer calls them.
+    size = ws.ledger.size()
+    for method, path, perm, template in routes:
+        if method in WRITE_METHODS and perm == "read":
+            assert template in PURE_COMPUTATIONS, (method, template)
+            client.request(method.upper(), path, headers=headers, content=b"{}")
+    assert ws.ledger.size() == size
 
 
 def test_bad_expired_and_revoked_tokens(client: TestClient, ws: Workspace) -> None:

@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Header, Request
 
 from bastion.access import Permission, Principal, authenticate, require
-from bastion.core.errors import InputError
+from bastion.core.errors import InputError, PermissionDeniedError
 from bastion.core.workspace import Workspace
 
-__all__ = ["Auth", "get_ws", "needs", "read_body"]
+__all__ = ["Auth", "get_ws", "needs", "needs_any", "read_body"]
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -44,6 +44,26 @@ def needs(perm: Permission) -> Callable[..., Principal]:
         return principal
 
     dep.__name__ = f"needs_{perm.value}"
+    return dep
+
+
+def needs_any(*perms: Permission) -> Callable[..., Principal]:
+    """A dependency satisfied by any one of ``perms`` (e.g. write, or approve with MFA)."""
+
+    def dep(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        granted = [p for p in perms if principal.can(p)]
+        if not granted:
+            require(principal, perms[0])  # raises the usual 403
+        errors: list[BaseException] = []
+        for perm in granted:
+            try:
+                require(principal, perm)
+                return principal
+            except PermissionDeniedError as exc:  # e.g. approve without MFA
+                errors.append(exc)
+        raise errors[0]
+
+    dep.__name__ = "needs_" + "|".join(p.value for p in perms)
     return dep
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bastion import __version__
@@ -26,6 +27,44 @@ def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail} | extra
     headers = {"WWW-Authenticate": 'Bearer realm="bastion"'} if status == 401 else None
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _permission_of(dependant: Any) -> str | None:
+    for dep in dependant.dependencies:
+        name = getattr(dep.call, "__name__", "")
+        if name.startswith("needs_"):
+            return name.removeprefix("needs_")
+        found = _permission_of(dep)
+        if found:
+            return found
+    return None
+
+
+def _api_routes(routes: Any) -> list[APIRoute]:
+    """Every APIRoute, also inside included routers (newer FastAPI nests them lazily)."""
+    out: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(_api_routes(route.original_router.routes))
+        elif hasattr(route, "routes"):
+            out.extend(_api_routes(route.routes))
+    return out
+
+
+def _annotate_permissions(app: FastAPI) -> None:
+    """Publish each route's required permission as ``x-bastion-permission`` in OpenAPI.
+
+    A route without one is a bug (deny by default): refuse to start rather than serve it.
+    """
+    for route in _api_routes(app.routes):
+        if not route.include_in_schema:
+            continue
+        perm = _permission_of(route.dependant)
+        if perm is None:
+            raise RuntimeError(f"route {route.path} declares no permission")
+        route.openapi_extra = (route.openapi_extra or {}) | {"x-bastion-permission": perm}
 
 
 def create_app(settings: Settings | None = None, workspace: Workspace | None = None) -> FastAPI:
@@ -79,6 +118,8 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.include_router(console_registry.router)
     app.include_router(console.router)
     console.mount_static(app)
+
+    _annotate_permissions(app)
 
     @app.exception_handler(BastionError)
     async def _bastion_error(request: Request, exc: BastionError) -> Any:
