@@ -124,8 +124,8 @@ def test_bad_rule_files_name_file_rule_and_fix(tmp_path: Path, edit, needle: str
 
 
 def test_custom_rule_file_loads_and_applies(tmp_path: Path) -> None:
-    from tests.conftest import EXAMPLE_MANIFEST
     from bastion.threats import model_file
+    from tests.conftest import EXAMPLE_MANIFEST
 
     p = tmp_path / "custom.yaml"
     p.write_text(RULE)
