@@ -107,7 +107,7 @@ def test_check_gate_exit_codes(run: Run, tmp_path: Path) -> None:
     rc, out, _ = run("threats", "check", EX, "--fail-on", "high", "-s", str(p), "--format", "json")
     assert rc == 0 and json.loads(out)["passed"] is True
     assert run("threats", "check", EX, "--fail-on", "medium", "-s", str(p))[0] == 1
-    rc, _, err = run("threats", "check", EX, "--fail-on", "bogus")
+    rc, _, _ = run("threats", "check", EX, "--fail-on", "bogus")
     assert rc == 2
 
 
