@@ -83,7 +83,7 @@ def detect(buf: Any) -> str:
         return "zip"
     if n >= 512 and bytes(buf[257:262]) == b"ustar":
         return "tar"
-    if head[:1] == b"\x80" and n > 2 and head[1] <= 5:
+    if head[:1] == b"\x80" and n >= 2 and head[1] <= 5:
         if head[2:14] == TORCH_LEGACY_MAGIC:
             return "pytorch-legacy"
         return "pickle"

@@ -190,7 +190,10 @@ def walk_pickles(
         # Imports ahead: the precise pass decides, from the start of this pickle.
         mark = len(res.globals)
         try:
-            pos = _precise(buf, pos, n, res, max_depth, max_stack)
+            try:
+                pos = _precise(buf, pos, n, res, max_depth, max_stack)
+            except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
+                raise _Malformed(f"undecodable operand ({type(exc).__name__})", pos) from None
             res.pickles += 1
             first = False
         except _Malformed as exc:

@@ -361,25 +361,36 @@ def _scan_archive(
         if fmt == "zip"
         else _containers.iter_tar(buf, ctx.limits, ctx.budget)
     )
-    names: list[str] = []
-    configs: list[bytes] = []
+    kept = []
     for m in members:
         for rule, msg in m.problems:
             items.append(_mk(rule, msg, f"{path}!{m.name}" if m.name else path))
-        if m.data is None:
-            continue
-        names.append(m.name)
-        if m.name == "config.json" and len(m.data) <= 64 * 1024**2:
-            configs.append(bytes(m.data))
-        _scan_buf(ctx, m.data, f"{path}!{m.name}", None, depth + 1)
+        if m.data is not None:
+            kept.append(m)
+    names = [m.name for m in kept]
     label = fmt
+    torch_prefixes: set[str] = set()
     if fmt == "zip":
-        if any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+        torch_prefixes = {
+            n[: -len("data.pkl")] for n in names if n.rpartition("/")[2] == "data.pkl"
+        }
+        if torch_prefixes:
             label = "pytorch-zip"
         elif "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
             label = "keras"
         elif names and all(n.endswith(".npy") for n in names):
             label = "npz"
+    configs: list[bytes] = []
+    for m in kept:
+        if m.name == "config.json" and len(m.data) <= 64 * 1024**2:
+            configs.append(bytes(m.data))
+        head, _, tail = m.name.rpartition("/data/")
+        if f"{head}/" in torch_prefixes and tail.isdigit():
+            # Tensor storage: torch reads these as raw bytes, never unpickles them.
+            ctx.scanned += len(m.data)
+            _file(ctx, f"{path}!{m.name}", "tensor-data", len(m.data), [], [])
+            continue
+        _scan_buf(ctx, m.data, f"{path}!{m.name}", None, depth + 1)
     if label == "keras":
         raw = _formats.Raw()
         for c in configs:

@@ -170,7 +170,7 @@ def _joblib_object_array(payload: bytes) -> bytes:
     joblib.dump(np.array([1, "x"], dtype=object), buf)
     data = buf.getvalue()
     res = walk_pickles(data)
-    (start, _), = res.nested
+    ((start, _),) = res.nested
     import pickletools
 
     end = start
@@ -195,7 +195,9 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         + b"00j\x07\x00\x00\x00j\x09\x00\x00\x00\x93" + sbu(cmd) + b"\x85R."
     )  # fmt: skip
     text_memo = f"\x80\x02Vos\np0\n0Vsystem\np1\n0g0\ng1\n\x93V{cmd}\n\x85R.".encode("latin-1")
-    binstring = b"\x80\x02U\x08builtinsU\x04exec\x93U" + bytes([len(src)]) + src.encode() + b"\x85R."
+    binstring = (
+        b"\x80\x02U\x08builtinsU\x04exec\x93U" + bytes([len(src)]) + src.encode() + b"\x85R."
+    )
     unresolved = (
         b"\x80\x04" + sbu("builtins") + sbu("str") + b"\x93" + sbu("os") + b"\x85R"
         + sbu("system") + b"\x93" + sbu(cmd) + b"\x85R."
@@ -244,7 +246,9 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "payload_then_malformed_tail": payload_then_garbage,
         "payload_inside_dict_value": dict_hidden,
         "cve_2025_1716_pip_main": call_global("pip", "main", "install"),
-        "cve_2025_10157_asyncio_submodule": call_global("asyncio.unix_events", "_UnixSubprocessTransport", cmd),
+        "cve_2025_10157_asyncio_submodule": call_global(
+            "asyncio.unix_events", "_UnixSubprocessTransport", cmd
+        ),
         "runpy_run_path": call_global("runpy", "_run_code", src),
         "operator_attrgetter": call_global("_operator", "attrgetter", "system"),
         "types_functiontype": call_global("types", "FunctionType", src),
@@ -266,7 +270,9 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "pty_spawn": call_global("pty", "spawn", cmd),
         "unknown_module_suspicious": call_global("evilpkg.payload", "run", cmd),
         "python2_builtin_eval": call_global0("__builtin__", "eval", src),
-        "dotted_name_to_globals": call_global("collections", "OrderedDict.__init__.__globals__", "x"),
+        "dotted_name_to_globals": call_global(
+            "collections", "OrderedDict.__init__.__globals__", "x"
+        ),
         "protocol5_frame": b"\x80\x05\x95" + (len(evil) - 3).to_bytes(8, "little") + evil[2:],
         "bypass_torch_legacy_format": _legacy_torch(evil),
         "torch_zip_nonstandard_top_folder": _torch_zip(evil, top="weights-v2"),
@@ -284,18 +290,50 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "npz_object_array": _zip({"arr_0.npy": _npy_object(evil)}),
         "joblib_object_array": _joblib_object_array(evil),
         "keras_lambda_layer": _keras(
-            {"class_name": "Sequential", "module": "keras", "config": {"layers": [
-                {"class_name": "Lambda", "module": "keras.layers",
-                 "config": {"name": "l", "function": {"class_name": "__lambda__",
-                            "config": {"code": "4wEAAAAAAAAA"}}}}]}}
+            {
+                "class_name": "Sequential",
+                "module": "keras",
+                "config": {
+                    "layers": [
+                        {
+                            "class_name": "Lambda",
+                            "module": "keras.layers",
+                            "config": {
+                                "name": "l",
+                                "function": {
+                                    "class_name": "__lambda__",
+                                    "config": {"code": "4wEAAAAAAAAA"},
+                                },
+                            },
+                        }
+                    ]
+                },
+            }
         ),  # fmt: skip
         "cve_2025_1550_keras_module_function": _keras(
-            {"class_name": "Sequential", "module": "keras", "config": {"layers": [
-                {"class_name": "Dense", "module": "keras.layers", "config": {
-                    "activation": {"module": "os", "class_name": "function",
-                                   "config": "system", "registered_name": "function"}}}]}}
+            {
+                "class_name": "Sequential",
+                "module": "keras",
+                "config": {
+                    "layers": [
+                        {
+                            "class_name": "Dense",
+                            "module": "keras.layers",
+                            "config": {
+                                "activation": {
+                                    "module": "os",
+                                    "class_name": "function",
+                                    "config": "system",
+                                    "registered_name": "function",
+                                }
+                            },
+                        }
+                    ]
+                },
+            }
         ),  # fmt: skip
-        "hdf5_keras_lambda": b"\x89HDF\r\n\x1a\n" + b"\x00" * 32
+        "hdf5_keras_lambda": b"\x89HDF\r\n\x1a\n"
+        + b"\x00" * 32
         + b'{"class_name": "Lambda", "config": {"function": "..."}}',
         "onnx_external_data_traversal": _onnx(external="../../../etc/passwd"),
         "onnx_external_data_absolute": _onnx(external="/etc/shadow"),
@@ -323,7 +361,11 @@ def _safetensors(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     blob = b""
     for name, (dtype, shape, data) in tensors.items():
-        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(blob), len(blob) + len(data)]}
+        header[name] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [len(blob), len(blob) + len(data)],
+        }
         blob += data
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)
@@ -338,7 +380,10 @@ def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, by
 
     out: dict[str, bytes] = {}
     sd = OrderedDict(
-        [("fc.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3)), ("fc.bias", torch.zeros(2))]
+        [
+            ("fc.weight", torch.arange(6, dtype=torch.float32).reshape(2, 3)),
+            ("fc.bias", torch.zeros(2)),
+        ]
     )
     b = io.BytesIO()
     torch.save(sd, b)
@@ -369,7 +414,10 @@ def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, by
             protocol=p,
         )  # fmt: skip
     out["safetensors"] = _safetensors(
-        {"w": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)), "b": ("I64", [1], struct.pack("<q", 7))}
+        {
+            "w": ("F32", [2, 2], struct.pack("<4f", 1, 2, 3, 4)),
+            "b": ("I64", [1], struct.pack("<q", 7)),
+        }
     )
     out["onnx_add"] = _onnx()
     out["keras_dense"] = _keras(

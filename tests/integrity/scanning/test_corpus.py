@@ -34,7 +34,12 @@ def test_the_corpus_payloads_are_real(case: str, tmp_path: Path) -> None:
     data = malicious_corpus(marker)[case]
     (tmp_path / "f").write_bytes(data)
     subprocess.run(
-        [sys.executable, "-c", "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))", str(tmp_path / "f")],
+        [
+            sys.executable,
+            "-c",
+            "import pickle,sys; pickle.load(open(sys.argv[1],'rb'))",
+            str(tmp_path / "f"),
+        ],
         check=False,
         capture_output=True,
         timeout=60,
