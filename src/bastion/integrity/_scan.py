@@ -361,13 +361,13 @@ def _scan_archive(
         if fmt == "zip"
         else _containers.iter_tar(buf, ctx.limits, ctx.budget)
     )
-    kept = []
+    kept: list[tuple[str, Any]] = []
     for m in members:
         for rule, msg in m.problems:
             items.append(_mk(rule, msg, f"{path}!{m.name}" if m.name else path))
         if m.data is not None:
-            kept.append(m)
-    names = [m.name for m in kept]
+            kept.append((m.name, m.data))
+    names = [name for name, _ in kept]
     label = fmt
     torch_prefixes: set[str] = set()
     if fmt == "zip":
@@ -381,16 +381,16 @@ def _scan_archive(
         elif names and all(n.endswith(".npy") for n in names):
             label = "npz"
     configs: list[bytes] = []
-    for m in kept:
-        if m.name == "config.json" and len(m.data) <= 64 * 1024**2:
-            configs.append(bytes(m.data))
-        head, _, tail = m.name.rpartition("/data/")
+    for mname, mdata in kept:
+        if mname == "config.json" and len(mdata) <= 64 * 1024**2:
+            configs.append(bytes(mdata))
+        head, _, tail = mname.rpartition("/data/")
         if f"{head}/" in torch_prefixes and tail.isdigit():
             # Tensor storage: torch reads these as raw bytes, never unpickles them.
-            ctx.scanned += len(m.data)
-            _file(ctx, f"{path}!{m.name}", "tensor-data", len(m.data), [], [])
+            ctx.scanned += len(mdata)
+            _file(ctx, f"{path}!{mname}", "tensor-data", len(mdata), [], [])
             continue
-        _scan_buf(ctx, m.data, f"{path}!{m.name}", None, depth + 1)
+        _scan_buf(ctx, mdata, f"{path}!{mname}", None, depth + 1)
     if label == "keras":
         raw = _formats.Raw()
         for c in configs:

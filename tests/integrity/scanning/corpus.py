@@ -309,7 +309,7 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
                     ]
                 },
             }
-        ),  # fmt: skip
+        ),
         "cve_2025_1550_keras_module_function": _keras(
             {
                 "class_name": "Sequential",
@@ -331,7 +331,7 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
                     ]
                 },
             }
-        ),  # fmt: skip
+        ),
         "hdf5_keras_lambda": b"\x89HDF\r\n\x1a\n"
         + b"\x00" * 32
         + b'{"class_name": "Lambda", "config": {"function": "..."}}',

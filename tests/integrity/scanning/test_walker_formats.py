@@ -85,7 +85,7 @@ def test_user_allowlist_extends_but_cannot_allow_gadgets(tmp_path: Path) -> None
     assert scan_bytes(data, allow=load_allowlist(allow)).verdict is ScanVerdict.SAFE
     for bad in ("globals: [os.system]", "globals: ['mypkg.*']", "globals: 3", "[1"):
         allow.write_text(bad)
-        with pytest.raises(InputError, match="allow.yaml"):
+        with pytest.raises(InputError, match=r"allow\.yaml"):
             load_allowlist(allow)
 
 
