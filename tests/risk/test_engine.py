@@ -176,7 +176,7 @@ def test_tornado_swings_p10_p90_widest_first() -> None:
     )
     base, bars = tornado(ss.scenarios[0])
     assert base == pytest.approx(ss.scenarios[0].tef.mean() * 0.5 * 1000)  # type: ignore[union-attr]
-    assert [b.input for b in bars][0] == "tef"
+    assert bars[0].input == "tef"
     assert bars[0].ale_at_low < base < bars[0].ale_at_high
     assert all(bars[i].swing >= bars[i + 1].swing for i in range(len(bars) - 1))
     # A constant input does not swing.
@@ -262,7 +262,7 @@ def test_bad_files(tmp_path: Path) -> None:
         load_scenarios(p)
     with pytest.raises(InputError, match="duplicate scenario id"):
         parse_scenarios({"scenarios": [one()["scenarios"][0], one()["scenarios"][0]]}, "d.yaml")
-    with pytest.raises(InputError, match="not positive definite|not a correlation matrix"):
+    with pytest.raises(InputError, match=r"not positive definite|not a correlation matrix"):
         parse_scenarios(
             {
                 "scenarios": [one()["scenarios"][0], one(id="t")["scenarios"][0]],
