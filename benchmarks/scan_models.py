@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _common import median_of, print_table, write_results  # noqa: E402
+from _common import median_of, print_table, write_results
+from tests.integrity.scanning.corpus import benign_corpus, malicious_corpus
 
-from bastion.integrity import ScanVerdict, scan_path  # noqa: E402
-from tests.integrity.scanning.corpus import benign_corpus, malicious_corpus  # noqa: E402
+from bastion.integrity import ScanVerdict, scan_path
 
 _EXT = (
     ("onnx", ".onnx"), ("hdf5", ".h5"), ("keras", ".keras"), ("npz", ".npz"), ("npy", ".npy"),
