@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.access import Permission, Principal, require
-from bastion.api._deps import Auth, get_ws, needs, read_body
+from bastion.api._deps import Auth, get_ws, needs, needs_any, read_body
 from bastion.core.errors import InputError
 from bastion.core.workspace import Workspace
 
@@ -199,12 +199,15 @@ class Acceptance(BaseModel):
     "/risk/register/{risk_id}/accept",
     summary="Accept a risk until a date (above appetite: approver token with X-Bastion-OTP)",
 )
-def register_accept(risk_id: str, body: Acceptance, ws: WS, p: Auth) -> dict[str, Any]:
+def register_accept(
+    risk_id: str,
+    body: Acceptance,
+    ws: WS,
+    p: Annotated[Principal, Depends(needs_any(Permission.WRITE, Permission.APPROVE))],
+) -> dict[str, Any]:
     from bastion.risk import accept_risk
 
     # Within appetite a writer may accept; above it accept_risk demands an approver with MFA.
-    if not (p.can(Permission.WRITE) or p.can(Permission.APPROVE)):
-        require(p, Permission.WRITE)
     return accept_risk(
         ws,
         risk_id,
