@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from _common import median_of, print_table, write_results  # noqa: E402
+from tests.threats._gen import generated_dict  # noqa: E402
 
 from bastion.manifest import SystemManifest  # noqa: E402
 from bastion.threats import model_threats  # noqa: E402
-from tests.threats._gen import generated_dict  # noqa: E402
 
 EXTERNAL = {"human_actor", "external_service", "third_party_model_api"}
 STORES = {"dataset", "data_store", "feature_store", "vector_store"}
@@ -79,7 +79,6 @@ def main() -> int:
     manifest = SystemManifest.model_validate(doc)
     parse_s = time.perf_counter() - t0
 
-
     pytm_samples: list[float] = []
     pytm_findings = 0
     for _ in range(args.runs):
@@ -105,7 +104,9 @@ def main() -> int:
             ],
         ],
     )
-    print(f"bastion is {ratio:.1f}x faster than pytm (goal >= 3x); manifest validation {parse_s:.3f}s")
+    print(
+        f"bastion is {ratio:.1f}x faster than pytm (goal >= 3x); manifest validation {parse_s:.3f}s"
+    )
     out = write_results(
         "threats_resolve",
         {

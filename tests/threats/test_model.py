@@ -3,6 +3,7 @@ budget, suppressions, diff, the gate, evidence-based mitigation, data for the ri
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -204,7 +205,7 @@ def test_diff_and_gate(tmp_path: Path) -> None:
     assert {f.id for f in d.new_open_at_least(Severity.CRITICAL)} == set()
     assert "AI-DATA-EXTRACTION:llm-api" in {f.id for f in d.new_open_at_least(Severity.HIGH)}
     assert not gate(old_m, Severity.HIGH) and not gate(old_m, Severity.CRITICAL)
-    assert gate(old_m.__class__(**{**old_m.__dict__, "findings": ()}), Severity.LOW)
+    assert gate(dataclasses.replace(old_m, findings=()), Severity.LOW)
 
 
 def test_evidence_mitigates_and_model_run_is_ledgered(ws: Workspace) -> None:

@@ -32,6 +32,8 @@ class Evaluator:
         self.g = graph
         self.ws = workspace
         self._evidence: dict[tuple[str, str], Verdict | None] = {}
+        self._dispatch: dict[int, Callable[[Condition, Element], Result]] = {}
+        self._keep: list[Condition] = []
         self._ops: dict[str, Callable[[Condition, Element], Result]] = {
             "all_": self._all,
             "any_": self._any,
@@ -57,7 +59,11 @@ class Evaluator:
         }
 
     def eval(self, c: Condition, el: Element) -> Result:
-        return self._ops[c.op()](c, el)
+        fn = self._dispatch.get(id(c))
+        if fn is None:  # conditions live as long as their rule set: id() is stable
+            fn = self._dispatch[id(c)] = self._ops[c.op()]
+            self._keep.append(c)
+        return fn(c, el)
 
     # -- combinators ---------------------------------------------------------------
 

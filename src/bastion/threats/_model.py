@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -194,13 +195,17 @@ class ThreatModel:
 
     system_id: str
     system_name: str
-    manifest_digest: str
     source: str | None
     evaluated_on: date
     rules: RuleSet
     graph: ThreatGraph
     findings: tuple[ThreatFinding, ...]
     notes: tuple[str, ...] = field(default=())
+
+    @cached_property
+    def manifest_digest(self) -> str:
+        """Computed on first use: hashing is not part of resolving threats."""
+        return manifest_digest(self.graph.manifest)
 
     @property
     def element_count(self) -> int:
@@ -262,7 +267,9 @@ def _data_ref(a: Asset) -> DataAssetRef:
     )
 
 
-def _data_assets(g: ThreatGraph, rule: Rule, el: Asset | DataFlow) -> tuple[DataAssetRef, ...]:
+def _data_assets(
+    g: ThreatGraph, rule: Rule, el: Asset | DataFlow, cache: dict[str, DataAssetRef | None]
+) -> tuple[DataAssetRef, ...]:
     ids: list[str] = []
     if isinstance(el, DataFlow):
         ids = [el.source, el.target]
@@ -274,9 +281,14 @@ def _data_assets(g: ThreatGraph, rule: Rule, el: Asset | DataFlow) -> tuple[Data
             ids += list(g.upstream(el.id))
     seen: dict[str, DataAssetRef] = {}
     for i in ids:
-        a = g.assets[i]
-        if i not in seen and (a.kind in DATA_KINDS or a.has_pii):
-            seen[i] = _data_ref(a)
+        if i in seen:
+            continue
+        if i not in cache:
+            a = g.assets[i]
+            cache[i] = _data_ref(a) if a.kind in DATA_KINDS or a.has_pii else None
+        ref = cache[i]
+        if ref is not None:
+            seen[i] = ref
     return tuple(seen.values())
 
 
@@ -306,6 +318,7 @@ def model_threats(
     findings: list[ThreatFinding] = []
     notes: list[str] = []
     used: set[tuple[str, str]] = set()
+    data_cache: dict[str, DataAssetRef | None] = {}
 
     def apply(rule: Rule, el: Asset | DataFlow) -> None:
         ok, why = ev.eval(rule.applies_when, el)
@@ -348,7 +361,7 @@ def model_threats(
                 why,
                 mitigation,
                 sdict,
-                _data_assets(g, rule, el),
+                _data_assets(g, rule, el, data_cache),
                 lines.get(el.id),
             )
         )
@@ -368,7 +381,6 @@ def model_threats(
     return ThreatModel(
         manifest.system.id,
         manifest.system.name,
-        manifest_digest(manifest),
         source,
         today,
         rules,
