@@ -175,9 +175,7 @@ def upgrade() -> None:
     op.create_table(
         "gov_votes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column(
-            "cr_id", sa.String(36), sa.ForeignKey("gov_change_requests.id"), nullable=False
-        ),
+        sa.Column("cr_id", sa.String(36), sa.ForeignKey("gov_change_requests.id"), nullable=False),
         sa.Column("voter", sa.String(100), nullable=False),
         sa.Column("role", sa.String(60), nullable=False),
         sa.Column("vote", sa.String(10), nullable=False),
