@@ -113,9 +113,10 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         governance,
     ):
         app.include_router(module.router, prefix="/api/v1")
-    from bastion.api import console, console_registry
+    from bastion.api import console, console_registry, console_security
 
     app.include_router(console_registry.router)
+    app.include_router(console_security.router)
     app.include_router(console.router)
     console.mount_static(app)
 
