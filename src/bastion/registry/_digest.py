@@ -7,8 +7,6 @@ sorted by path, and the SHA-256 of that manifest. Files are read, never loaded.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +16,6 @@ __all__ = ["ModelManifest", "hash_model_dir"]
 
 MAX_FILES = 10_000
 MAX_TOTAL_BYTES = 64 * 1024**3
-_CHUNK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,37 +28,26 @@ class ModelManifest:
         return sum(int(str(f["size"])) for f in self.files)
 
 
-def _hash_file(p: Path) -> str:
-    h = hashlib.sha256()
-    with p.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return "sha256:" + h.hexdigest()
-
-
 def hash_model_dir(path: Path) -> ModelManifest:
-    """Hash a model directory (or a single file) without following symlinks out of it."""
+    """Hash a model directory (or file) with the integrity room's engine.
+
+    The digest is the OpenSSF model-signing root digest that ``bastion model sign`` signs,
+    so signature, scan and BOM evidence about a version all name the same digest the
+    registry stores.
+    """
+    from bastion.integrity import hash_model
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"model path {path} does not exist: give a model directory or file")
-    root = path if path.is_dir() else path.parent
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    if not files:
+    manifest = hash_model(path)
+    if not manifest.entries:
         raise InputError(f"model directory {path} holds no files")
-    if len(files) > MAX_FILES:
+    if len(manifest.entries) > MAX_FILES:
         raise InputError(f"model directory {path} holds over {MAX_FILES} files")
-    entries: list[dict[str, object]] = []
-    total = 0
-    resolved_root = root.resolve()
-    for p in files:
-        if p.is_symlink() and not p.resolve().is_relative_to(resolved_root):
-            raise InputError(f"{p} is a symlink that leaves the model directory: refused")
-        size = p.stat().st_size
-        total += size
-        if total > MAX_TOTAL_BYTES:
-            raise InputError(f"model {path} exceeds {MAX_TOTAL_BYTES} bytes")
-        entries.append(
-            {"path": p.relative_to(root).as_posix(), "size": size, "digest": _hash_file(p)}
-        )
-    canon = json.dumps(entries, sort_keys=True, separators=(",", ":")).encode()
-    return ModelManifest("sha256:" + hashlib.sha256(canon).hexdigest(), tuple(entries))
+    if manifest.total_size > MAX_TOTAL_BYTES:
+        raise InputError(f"model {path} exceeds {MAX_TOTAL_BYTES} bytes")
+    files = tuple(
+        {"path": e.name, "size": e.size, "digest": f"sha256:{e.digest}"} for e in manifest.entries
+    )
+    return ModelManifest(f"sha256:{manifest.digest}", files)
