@@ -216,7 +216,7 @@ def decompress(kind: str, buf: Any, limit: int) -> bytes:
 def iter_tar(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:
     """Regular members of an (uncompressed) tar; links and devices are reported, not read."""
     try:
-        tf = tarfile.open(fileobj=io.BufferedReader(_BufFile(buf)), mode="r:")
+        tf = tarfile.open(fileobj=io.BufferedReader(_BufFile(buf)), mode="r:")  # noqa: SIM115 (read lazily below)
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         yield Member("", None, (("archive.malformed", f"unreadable tar: {exc}"[:300]),))
         return
