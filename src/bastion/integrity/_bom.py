@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import uuid
 import warnings
@@ -102,37 +101,30 @@ def _sha256_file(path: Path, buf: bytearray) -> str:
 
 
 def hash_model_dir(model_dir: Path) -> list[ModelFile]:
-    """Per-file SHA-256 of a model directory; symlinks refused, VCS folders ignored."""
+    """Per-file SHA-256 of a model directory through the room's hashing engine.
+
+    Same walk rules as signing (symlinks refused, VCS folders ignored), so the BOM's
+    digests are the ones a signature covers.
+    """
+    from bastion.integrity._hashing import hash_model
+
     root = model_dir.resolve()
     if not root.is_dir():
         raise InputError(f"{model_dir}: not a directory; pass the model's directory")
-    files: list[ModelFile] = []
-    buf = bytearray(_BUF)
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if d not in _IGNORE)
-        for d in dirnames:
-            if (Path(dirpath) / d).is_symlink():
-                raise InputError(f"{Path(dirpath, d)}: symlinked folder in the model directory")
-        for name in sorted(filenames):
-            if name in _IGNORE:
-                continue
-            p = Path(dirpath) / name
-            rel = p.relative_to(root).as_posix()
-            if p.is_symlink():
-                raise InputError(f"{rel}: symlink in the model directory; replace it with the file")
-            if not p.is_file():
-                raise InputError(f"{rel}: not a regular file")
-            if len(files) >= MAX_FILES:
-                raise InputError(f"{model_dir}: more than {MAX_FILES} files")
-            files.append(ModelFile(rel, p.stat().st_size, _sha256_file(p, buf)))
+    manifest = hash_model(root)
+    if len(manifest.entries) > MAX_FILES:
+        raise InputError(f"{model_dir}: more than {MAX_FILES} files")
+    files = [ModelFile(e.path, e.size, e.digest) for e in manifest.entries]
     if not files:
         raise InputError(f"{model_dir}: no files to describe")
-    return sorted(files, key=lambda f: f.path)
+    return files
 
 
 def manifest_digest(files: Sequence[ModelFile]) -> str:
-    lines = "".join(f"{f.path}\0{f.size}\0{f.sha256}\n" for f in files)
-    return hashlib.sha256(lines.encode("utf-8")).hexdigest()
+    """The model-signing root digest over the files, in manifest order (hex)."""
+    from bastion.integrity._hashing import root_digest
+
+    return root_digest(f.sha256 for f in sorted(files, key=lambda f: f.path))
 
 
 def _read_metadata(model_dir: Path) -> dict[str, Any]:
