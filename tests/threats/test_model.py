@@ -212,9 +212,9 @@ def test_evidence_mitigates_and_model_run_is_ledgered(ws: Workspace) -> None:
     manifest = load_manifest(EXAMPLE_MANIFEST)
     before = model_file(EXAMPLE_MANIFEST, workspace=ws, today=TODAY)
     f = next(f for f in before.findings if f.id == "AI-MODEL-FILE:credit-gbm")
-    assert f.status is Status.OPEN and "no evidence of check integrity.model-scan" in f.mitigation
+    assert f.status is Status.OPEN and "no evidence of check integrity.scan" in f.mitigation
     ws.evidence.record(
-        check_id="integrity.model-scan",
+        check_id="integrity.scan",
         subject=Subject("model", "credit-scoring/credit-gbm"),
         verdict=Verdict.PASS,
     )
