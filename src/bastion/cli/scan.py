@@ -37,6 +37,11 @@ def scan(
     record: bool = typer.Option(
         True, "--record/--no-record", help="Store evidence and ledger it (needs `bastion init`)."
     ),
+    name: str | None = typer.Option(
+        None,
+        "--name",
+        help="Subject reference for the evidence, e.g. SYSTEM/ASSET (default: the path's name).",
+    ),
 ) -> None:
     """Scan model files by content; nothing scanned is loaded or run.
 
@@ -50,7 +55,7 @@ def scan(
     evidence_id = None
     if record:
         with workspace() as ws:
-            ev = record_scan(ws, report, actor="cli")
+            ev = record_scan(ws, report, name=name, actor="cli")
         evidence_id = ev.id
     if format is ScanFormat.SARIF:
         print_json(to_sarif(report))

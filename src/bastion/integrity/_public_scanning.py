@@ -35,16 +35,37 @@ __all__ = [
 ]
 
 
+def _digest_of(target: str) -> str | None:
+    from bastion.core.errors import BastionError
+    from bastion.integrity._hashing import hash_model
+
+    path = Path(target)
+    if not path.exists():
+        return None
+    try:
+        return "sha256:" + hash_model(path, strict=False).digest
+    except (BastionError, OSError):
+        return None
+
+
 def record_scan(
     ws: Workspace,
     report: ScanReport,
     *,
     subject: Subject | None = None,
+    name: str | None = None,
     actor: str = "system",
 ) -> Evidence:
-    """Store a finished scan as ``integrity.scan`` evidence and ledger it (CLI and API)."""
+    """Store a finished scan as ``integrity.scan`` evidence and ledger it (CLI and API).
+
+    Without an explicit subject, the subject is the scanned path (or ``name``) with the
+    model-signing root digest of its files, the digest signatures and registry versions use,
+    so a gate can match scan evidence to the version it is about.
+    """
     from bastion.core.checks import run_check
     from bastion.integrity._checks_scanning import ScanCheck
 
-    subj = subject or Subject("model", Path(report.target).name or report.target)
+    subj = subject or Subject(
+        "model", name or Path(report.target).name or report.target, _digest_of(report.target)
+    )
     return run_check(ws, ScanCheck(report), subj, actor=actor, params={"path": report.target})
