@@ -9,6 +9,7 @@ gets a ConflictError and the state it lost to stays as it was.
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -29,9 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.access import Principal, Role
+from bastion.core.canonical import canonical_json
 from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from bastion.core.ledger import Event
 from bastion.core.storage import Base
+from bastion.core.types import Subject, Verdict
 from bastion.core.workspace import Workspace
 from bastion.manifest import SystemManifest
 
@@ -595,7 +598,46 @@ def record_simulation(ws: Workspace, result: Any, *, actor: str = "cli") -> list
                     data={"scenario": sc.id, "mean": r.summary.mean, "p90": r.summary.p90},
                 )
                 updated.append(row.id)
+        _simulation_evidence(ws, s, result, updated, actor)
     return updated
+
+
+SIMULATION_CHECK = "risk.simulation"
+
+
+def scenario_document(ss: Any) -> dict[str, Any]:
+    """The scenarios document a ScenarioSet was parsed from (each scenario's raw entry)."""
+    doc: dict[str, Any] = {
+        "apiVersion": "bastion/v1",
+        "kind": "RiskScenarios",
+        "currency": ss.currency,
+        "thresholds": list(ss.thresholds),
+        "tolerance": [{"loss": t.loss, "probability": t.probability} for t in ss.tolerance],
+        "scenarios": [dict(sc.raw) for sc in ss.scenarios],
+    }
+    if ss.correlation is not None:
+        ids, matrix = ss.correlation
+        doc["correlation"] = {"scenarios": list(ids), "matrix": [list(r) for r in matrix]}
+    return doc
+
+
+def _simulation_evidence(
+    ws: Workspace, s: Session, result: Any, updated: Sequence[str], actor: str
+) -> None:
+    """``risk.simulation`` evidence: the scenarios document with its seed and iterations, so
+    the simulation can be re-run exactly (it is deterministic) to draw its charts."""
+    doc = scenario_document(result.scenarios)
+    digest = "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
+    out = result.to_dict()
+    breaches = out["tolerance_breaches"]
+    ws.evidence.record(
+        check_id=SIMULATION_CHECK,
+        subject=Subject("risk_scenarios", str(result.scenarios.source)[:200], digest),
+        verdict=Verdict.WARN if breaches else Verdict.PASS,
+        data={**out, "document": doc, "recorded_on": list(updated)},
+        actor=actor,
+        session=s,
+    )
 
 
 def register_from_threats(
