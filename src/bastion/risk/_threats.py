@@ -8,6 +8,7 @@ the user overrides any field in a scenarios YAML file (same scenario id).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -90,12 +91,23 @@ _RANK = ("public", "internal", "confidential", "restricted")
 
 def _get(f: Any, name: str) -> Any:
     if isinstance(f, Mapping):
+        if name == "nist_class" and name not in f and "nist_ai_100_2" in f:
+            name = "nist_ai_100_2"  # the key the threats room's JSON uses
         if name not in f:
             raise InputError(
                 f"threat finding {f.get('id', '?')!r}: missing field '{name}'; fix: pass findings of the threats room"
             )
         return f[name]
     return getattr(f, name)
+
+
+def _mapping(a: Any) -> Mapping[str, Any]:
+    """A data asset as a mapping, whether given as a dict or as the threats room's object."""
+    if isinstance(a, Mapping):
+        return a
+    if dataclasses.is_dataclass(a) and not isinstance(a, type):
+        return dataclasses.asdict(a)
+    return dict(vars(a))
 
 
 def _pert(lo: float, mode: float, hi: float) -> dict[str, Any]:
@@ -107,7 +119,7 @@ def _default_raw(system_id: str, f: Any) -> dict[str, Any]:
     sev = str(_get(f, "severity")).lower()
     stride = [str(s).lower() for s in _get(f, "stride")]
     rule, element = str(_get(f, "rule_id")), str(_get(f, "element_id"))
-    assets = list(_get(f, "data_assets") or [])
+    assets = [_mapping(a) for a in _get(f, "data_assets") or []]
     classes = [str(a.get("classification", "internal")) for a in assets] or ["internal"]
     top = max(classes, key=lambda c: _RANK.index(c) if c in _RANK else 1)
     records = sum(

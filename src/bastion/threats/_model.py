@@ -161,6 +161,36 @@ class ThreatFinding:
     def open(self) -> bool:
         return self.status is Status.OPEN
 
+    # The shape the risk room reads (bastion.risk.ThreatFinding): FAIR scenarios and
+    # register entries are seeded straight from these objects.
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
+
+    @property
+    def title(self) -> str:
+        return self.rule.title
+
+    @property
+    def stride(self) -> list[str]:
+        return [s.value for s in self.rule.stride]
+
+    @property
+    def atlas(self) -> list[str]:
+        return list(self.rule.atlas)
+
+    @property
+    def nist_class(self) -> str:
+        return self.rule.nist_ai_100_2.value
+
+    @property
+    def mitigated(self) -> bool:
+        return self.status is Status.MITIGATED
+
+    @property
+    def suppressed(self) -> bool:
+        return self.status is Status.SUPPRESSED
+
     def to_dict(self) -> dict[str, Any]:
         r = self.rule
         return {
