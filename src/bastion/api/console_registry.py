@@ -15,6 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from bastion.access import Principal
 from bastion.api._deps import get_ws
 from bastion.api.console import _console_principal, templates
+from bastion.api.console_security import integrity_panel
 from bastion.core.errors import BastionError, NotFoundError
 from bastion.core.workspace import Workspace
 from bastion.governance import list_boards, list_change_requests, list_raci
@@ -83,6 +84,7 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
             "gates": gates,
             "history": [t for t in history(ws, name) if t.version == v.version],
             "approvals": [a for a in list_approvals(ws, name) if a.version == v.version],
+            "integrity": integrity_panel(ws, v.digest),
         },
         p,
     )
