@@ -7,15 +7,21 @@ registered, signed, verified and scanned.
 
 from __future__ import annotations
 
+import html
 import importlib.util
 import os
+import re
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from fastapi.testclient import TestClient
 
+from bastion.api import create_app
 from bastion.core.types import Evidence
 from bastion.manifest import load_manifest
 from tests.e2e import EXAMPLE, SYSTEM, Demo, build_demo
@@ -101,3 +107,318 @@ def _query(check_id: str) -> object:
     from bastion.core.evidence import EvidenceQuery
 
     return EvidenceQuery(check_id=check_id, limit=10)
+
+
+# -- fixtures -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurityDemo]:
+    d = build_security_demo(tmp_path_factory.mktemp("console-security"))
+    yield d
+    d.demo.ws.close()
+
+
+@pytest.fixture
+def client(sd: SecurityDemo) -> Iterator[TestClient]:
+    app = create_app(sd.demo.ws.settings, workspace=sd.demo.ws)
+    with TestClient(app, base_url=BASE) as c:
+        yield c
+
+
+@pytest.fixture
+def viewer(client: TestClient, sd: SecurityDemo) -> TestClient:
+    r = client.post(
+        "/ui/login",
+        data={"token": sd.demo.viewer_token},
+        headers=SAME_ORIGIN,
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    return client
+
+
+THREATS = f"/ui/systems/{SYSTEM}/threats"
+PAGES = [
+    "/ui/threats",
+    THREATS,
+    f"{THREATS}/table?status=open",
+    f"{THREATS}/diagram.svg",
+    f"{THREATS}/report.html",
+    f"{THREATS}/navigator.json",
+    "/ui/risk",
+    "/ui/risk/{risk}",
+    "/ui/risk/simulations",
+    "/ui/risk/simulations/{simulation}",
+    "/ui/risk/simulations/{simulation}/lec.svg",
+    "/ui/risk/simulations/{simulation}/tornado.svg",
+    "/ui/models",
+    "/ui/registry/{model}/{version}",
+]
+
+
+def _url(sd: SecurityDemo, path: str) -> str:
+    return path.format(
+        risk=sd.risk_id, simulation=sd.simulation.id, model=sd.model, version=sd.version
+    )
+
+
+def _text(body: str) -> str:
+    return html.unescape(re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", body)))
+
+
+# -- deny by default ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_needs_a_session(client: TestClient, sd: SecurityDemo, path: str) -> None:
+    r = client.get(_url(sd, path), follow_redirects=False)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/login"
+    assert r.headers["X-Frame-Options"] == "DENY"
+
+
+def test_htmx_fragment_without_session_is_told_to_sign_in(client: TestClient) -> None:
+    r = client.get(f"{THREATS}/table", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert r.status_code == 401
+    assert r.headers["HX-Redirect"] == "/ui/login"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_renders_with_security_headers(
+    viewer: TestClient, sd: SecurityDemo, path: str
+) -> None:
+    r = viewer.get(_url(sd, path))
+    assert r.status_code == 200, r.text[:500]
+    assert r.headers["Content-Security-Policy"].startswith("default-src 'self'")
+    assert r.headers["X-Content-Type-Options"] == "nosniff"
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+# -- threats ------------------------------------------------------------------------------
+
+
+def test_threats_page_shows_the_model(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.threats import system_threats
+
+    model = system_threats(sd.demo.ws, SYSTEM)
+    body = viewer.get(THREATS).text
+    text = _text(body)
+    assert f"{len(model.findings)} of {len(model.findings)} findings" in text
+    # The diagram is an <img> of the SVG route, never inline SVG in the page.
+    assert f'<img class="diagram" src="{THREATS}/diagram.svg"' in body
+    assert "<svg" not in body
+    # Counts by severity and status match the model.
+    for f_sev in ("high", "critical"):
+        n = sum(1 for f in model.findings if f.severity.value == f_sev and f.open)
+        assert re.search(rf'data-cell="{f_sev}-open"><a [^>]+>{n}</a>', body)
+    # Every finding is a row with its rule, element and ATLAS ids with names.
+    f = next(f for f in model.findings if f.rule.atlas)
+    row = body[body.index(f'id="f-{f.id}"') :]
+    row = row[: row.index("</tr>")]
+    assert f.rule.id in row and f.element_id in row
+    assert f.rule.atlas[0] in row
+    assert "http" not in row  # no external links
+    assert html.escape(f.applies_because, quote=False) in row or f.applies_because in _text(row)
+    assert "Why it" in row and "Suppression" in row
+
+
+def test_threat_filters_htmx_and_plain(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.threats import system_threats
+
+    model = system_threats(sd.demo.ws, SYSTEM)
+    want = [f for f in model.findings if f.open and f.severity.value == "high"]
+    assert want, "the example has open high findings"
+    r = viewer.get(f"{THREATS}/table?status=open&severity=high", headers={"HX-Request": "true"})
+    assert r.status_code == 200
+    assert r.headers["HX-Push-Url"] == f"{THREATS}?status=open&severity=high"
+    assert "<html" not in r.text  # a fragment
+    rows = re.findall(r'data-status="(\w+)" data-severity="(\w+)"', r.text)
+    assert rows == [("open", "high")] * len(want)
+    # The plain GET fallback gives the same rows inside a whole page.
+    page = viewer.get(f"{THREATS}?status=open&severity=high").text
+    assert re.findall(r'data-status="(\w+)" data-severity="(\w+)"', page) == rows
+    assert "<html" in page
+    # An unknown filter value is ignored and said so.
+    bad = viewer.get(f"{THREATS}?severity=apocalyptic").text
+    assert "unknown severity" in bad
+    assert len(re.findall(r'data-status="', bad)) == len(model.findings)
+
+
+def test_threat_downloads(viewer: TestClient) -> None:
+    svg = viewer.get(f"{THREATS}/diagram.svg")
+    assert svg.headers["content-type"] == "image/svg+xml"
+    assert svg.text.lstrip().startswith("<?xml") or "<svg" in svg.text[:500]
+    assert "<script" not in svg.text
+    rep = viewer.get(f"{THREATS}/report.html")
+    assert rep.headers["content-type"].startswith("text/html")
+    assert rep.headers["content-disposition"] == f'attachment; filename="{SYSTEM}-threats.html"'
+    assert "Threat model:" in rep.text
+    nav = viewer.get(f"{THREATS}/navigator.json")
+    assert nav.headers["content-disposition"].startswith("attachment;")
+    layer = nav.json()
+    assert layer["techniques"] and all(
+        t["techniqueID"].startswith("AML.") for t in layer["techniques"]
+    )
+
+
+def test_threats_index_links_systems(viewer: TestClient) -> None:
+    body = viewer.get("/ui/threats").text
+    assert f'href="{THREATS}"' in body
+    assert 'class="active" aria-current="page">Threats' in body
+
+
+# -- risk ---------------------------------------------------------------------------------
+
+
+def test_risk_register_and_filter(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.risk import list_risks, update_risk
+
+    risks = list_risks(sd.demo.ws)
+    body = viewer.get("/ui/risk").text
+    assert f"{len(risks)} risks" in _text(body)
+    for r in risks:
+        assert f'href="/ui/risk/{r.id}"' in body
+    assert body.count(f'href="{THREATS}"') == len(risks)
+    other = next(r for r in risks if r.id != sd.risk_id)
+    update_risk(sd.demo.ws, other.id, status="analyzed", note="looked at", actor="test")
+    only = viewer.get("/ui/risk?status=analyzed").text
+    assert re.findall(r'data-status="(\w+)"', only) == ["analyzed"]
+    assert f'href="/ui/risk/{other.id}"' in only
+    assert "Unknown status" in viewer.get("/ui/risk?status=nope").text
+
+
+def test_risk_detail(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.risk import get_risk
+
+    r = get_risk(sd.demo.ws, sd.risk_id)
+    body = viewer.get(f"/ui/risk/{sd.risk_id}").text
+    assert r.title in html.unescape(body)
+    assert f'data-testid="risk-status">{r.status.value}<' in body
+    for t in r.threats:
+        assert f"{THREATS}#f-" in body and t in body
+    assert "created" in _text(body)  # the history
+
+
+def test_simulation_pages(viewer: TestClient, sd: SecurityDemo) -> None:
+    e = sd.simulation
+    listing = viewer.get("/ui/risk/simulations").text
+    assert f'href="/ui/risk/simulations/{e.id}"' in listing
+    body = viewer.get(f"/ui/risk/simulations/{e.id}").text
+    assert f'src="/ui/risk/simulations/{e.id}/lec.svg"' in body
+    assert f'src="/ui/risk/simulations/{e.id}/tornado.svg"' in body
+    assert "<svg" not in body
+    table = body[body.index('data-testid="percentiles"') :]
+    for s in e.data["scenarios"]:
+        row = table[table.index(f'data-scenario="{s["id"]}"') :]
+        row = row[: row.index("</tr>")]
+        assert f"{s['p90']:,.0f}" in row and f"{s['p99']:,.0f}" in row
+    port = table[table.index('data-scenario="portfolio"') :]
+    for k in ("p10", "p50", "mean", "p90", "p95", "p99"):
+        assert f"{e.data['portfolio'][k]:,.0f}" in port
+
+
+def test_simulation_charts_rerun_the_recorded_simulation(
+    viewer: TestClient, sd: SecurityDemo
+) -> None:
+    from bastion.risk import load_scenarios, simulate
+
+    e = sd.simulation
+    lec = viewer.get(f"/ui/risk/simulations/{e.id}/lec.svg")
+    assert lec.headers["content-type"] == "image/svg+xml"
+    assert lec.headers["X-Content-Type-Options"] == "nosniff"
+    # Deterministic: the same seed and iterations draw the same chart as the original run.
+    again = simulate(
+        load_scenarios(SCENARIOS), iterations=e.data["iterations"], seed=e.data["seed"]
+    )
+    assert lec.text == again.lec_svg()
+    sid = e.data["scenarios"][1]["id"]
+    tor = viewer.get(f"/ui/risk/simulations/{e.id}/tornado.svg", params={"scenario": sid})
+    assert tor.headers["content-type"] == "image/svg+xml"
+    assert tor.text == again.tornado_svg(sid)
+    page = viewer.get(f"/ui/risk/simulations/{e.id}", params={"scenario": sid}).text
+    assert f"tornado.svg?scenario={sid}" in page
+    missing = viewer.get(f"/ui/risk/simulations/{e.id}/tornado.svg", params={"scenario": "x"})
+    assert missing.status_code == 404
+
+
+def test_simulation_without_document_says_why(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.core.types import Subject, Verdict
+
+    old = sd.demo.ws.evidence.record(
+        check_id="risk.simulation",
+        subject=Subject("risk_scenarios", "old.yaml"),
+        verdict=Verdict.PASS,
+        data={"iterations": 10, "seed": 1, "currency": "EUR", "scenarios": []},
+        actor="test",
+    )
+    body = viewer.get(f"/ui/risk/simulations/{old.id}").text
+    assert "no scenarios document" in body
+    assert viewer.get(f"/ui/risk/simulations/{old.id}/lec.svg").status_code == 503
+
+
+# -- models and integrity -----------------------------------------------------------------
+
+
+def test_models_page(viewer: TestClient, sd: SecurityDemo) -> None:
+    body = viewer.get("/ui/models").text
+    row = body[body.index('data-model="credit-gbm"') :]
+    row = row[: row.index("</tr>")]
+    assert f'href="/ui/registry/{sd.model}/{sd.version}"' in row
+    for e in (sd.sign, sd.verify, sd.scan):
+        assert f'href="/ui/evidence/{e.id}"' in row
+    assert 'class="active" aria-current="page">Models' in body
+
+
+def test_unregistered_model_links_to_its_evidence(viewer: TestClient, sd: SecurityDemo) -> None:
+    from bastion.core.types import Subject, Verdict
+
+    e = sd.demo.ws.evidence.record(
+        check_id="integrity.scan",
+        subject=Subject("model", "stray-model", "sha256:" + "ab" * 32),
+        verdict=Verdict.FAIL,
+        data={},
+        actor="test",
+    )
+    body = viewer.get("/ui/models").text
+    row = body[body.index('data-model="stray-model"') :]
+    row = row[: row.index("</tr>")]
+    assert f'<a href="/ui/evidence/{e.id}">stray-model</a>' in row
+    assert "not registered" in row
+
+
+def test_registry_version_integrity_panel(viewer: TestClient, sd: SecurityDemo) -> None:
+    body = viewer.get(f"/ui/registry/{sd.model}/{sd.version}").text
+    panel = body[body.index('data-testid="integrity-panel"') :]
+    panel = panel[: panel.index("</section>")]
+    sig = panel[panel.index('data-check="signature"') :]
+    assert f'href="/ui/evidence/{sd.verify.id}"' in sig[: sig.index("</tr>")]
+    assert "verdict-pass" in sig[: sig.index("</tr>")]
+    scan = panel[panel.index('data-check="scan"') :]
+    assert f'href="/ui/evidence/{sd.scan.id}"' in scan[: scan.index("</tr>")]
+    assert "no dependency scan" in panel
+    assert "no AI-BOM" in panel
+
+
+# -- unknown ids --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/systems/no-such-system/threats",
+        "/ui/systems/no-such-system/threats/diagram.svg",
+        "/ui/systems/no-such-system/threats/report.html",
+        "/ui/systems/no-such-system/threats/table",
+        "/ui/risk/risk-000000000000",
+        "/ui/risk/simulations/00000000-0000-0000-0000-000000000000",
+        "/ui/risk/simulations/00000000-0000-0000-0000-000000000000/lec.svg",
+        "/ui/risk/simulations/{evidence}",  # evidence of another check
+    ],
+)
+def test_unknown_ids_give_the_404_page(viewer: TestClient, sd: SecurityDemo, path: str) -> None:
+    r = viewer.get(path.format(evidence=sd.demo.evidence.id))
+    assert r.status_code == 404
+    assert "Not found" in r.text
+    assert r.headers["content-type"].startswith("text/html")
+    assert r.headers["X-Frame-Options"] == "DENY"
