@@ -17,6 +17,7 @@ import uvicorn
 
 from bastion.api import create_app
 from tests.e2e import SYSTEM, Demo, build_demo
+from tests.e2e.test_console_security import SecurityDemo, build_security_demo
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +32,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOT = Path("/tmp/bastion-ledger.png")
+THREATS_SCREENSHOT = Path("/tmp/bastion-threats.png")
 
 
 def _free_port() -> int:
@@ -41,16 +43,23 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
+def security(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecurityDemo]:
+    """The console demo with threats, risks, a recorded simulation and a signed model."""
+    d = build_security_demo(tmp_path_factory.mktemp("browser"))
+    yield d
+    d.demo.ws.close()
+
+
+@pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     d = build_demo(tmp_path_factory.mktemp("browser") / "h")
     yield d
     d.ws.close()
 
 
-@pytest.fixture(scope="module")
-def server(demo: Demo) -> Iterator[str]:
+def _serve(d: Demo) -> Iterator[str]:
     """A real uvicorn server on 127.0.0.1, in a background thread."""
-    app = create_app(demo.ws.settings, workspace=demo.ws)
+    app = create_app(d.ws.settings, workspace=d.ws)
     port = _free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     srv = uvicorn.Server(config)
@@ -64,6 +73,16 @@ def server(demo: Demo) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(demo: Demo) -> Iterator[str]:
+    yield from _serve(demo)
+
+
+@pytest.fixture(scope="module")
+def security_server(security: SecurityDemo) -> Iterator[str]:
+    yield from _serve(security.demo)
 
 
 @pytest.fixture(scope="module")
@@ -183,3 +202,54 @@ def test_bad_token_shows_one_message(page: object, server: str) -> None:
     )
     # The session cookie is HttpOnly: page scripts cannot read it.
     assert "bastion_session" not in page.evaluate("document.cookie")
+
+
+def _loaded(page: object, selector: str) -> bool:
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    page.wait_for_function(
+        "s => { const i = document.querySelector(s); return i && i.complete; }", arg=selector
+    )
+    return bool(page.eval_on_selector(selector, "i => i.naturalWidth > 0"))
+
+
+def test_security_pages_flow(page: object, security_server: str, security: SecurityDemo) -> None:
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    _sign_in(page, security_server, security.demo.viewer_token)
+
+    # Threats: the system's page, its diagram image, then open high findings through HTMX.
+    page.click("nav >> text=Threats")
+    page.click(f"[data-testid=threat-systems] >> text={SYSTEM}")
+    expect(page).to_have_url(f"{security_server}/ui/systems/{SYSTEM}/threats")
+    assert _loaded(page, "img[data-testid=diagram]")
+    page.evaluate("window.__noFullLoad = 'still here'")
+    with page.expect_response(lambda r: "/threats/table" in r.url):
+        page.select_option("select[name=status]", "open")
+    with page.expect_response(lambda r: "severity=high" in r.url):
+        page.select_option("select[name=severity]", "high")
+    rows = page.locator("#threat-table tbody tr")
+    expect(page).to_have_url(
+        f"{security_server}/ui/systems/{SYSTEM}/threats?status=open&severity=high"
+    )
+    assert rows.count() > 0
+    pairs = rows.evaluate_all("rs => rs.map(r => r.dataset.status + '/' + r.dataset.severity)")
+    assert set(pairs) == {"open/high"}
+    assert page.evaluate("window.__noFullLoad") == "still here"
+    rows.first.locator("summary").click()
+    expect(rows.first.locator("text=Why it applies")).to_be_visible()
+    page.screenshot(path=str(THREATS_SCREENSHOT), full_page=True)
+    assert THREATS_SCREENSHOT.stat().st_size > 10_000
+
+    # Risk register, then a recorded simulation with its two charts.
+    page.click("nav >> text=Risk")
+    expect(page.locator("h1")).to_have_text("Risk register")
+    expect(page.locator("[data-testid=risk-table] tbody tr").first).to_be_visible()
+    page.click("text=Recorded simulations")
+    page.click(f"a[href='/ui/risk/simulations/{security.simulation.id}']")
+    expect(page).to_have_url(f"{security_server}/ui/risk/simulations/{security.simulation.id}")
+    assert _loaded(page, "img[data-testid=lec]")
+    assert _loaded(page, "img[data-testid=tornado]")
+    expect(page.locator("[data-scenario=portfolio]")).to_be_visible()
