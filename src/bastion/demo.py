@@ -90,6 +90,9 @@ def run_demo(keep: Path | None = None, console: Console | None = None, rows: int
     return 0
 
 
+_SIGNER = "release@bank.example"
+
+
 def _run_steps(
     ws: Workspace,
     example: Path,
@@ -98,11 +101,15 @@ def _run_steps(
     rows: int,
 ) -> None:
     out_dir = home / "example"
+    retrained = home / "example-retrained"
     generated: dict[str, Any] = {}
+    manifest = load_manifest(example / "system.yaml")
+    system_id = manifest.system.id
 
     def train() -> str:
         trainer = _load_trainer(example)
         generated.update(trainer.build(out_dir, n_applicants=rows))
+        trainer.build(retrained, n_applicants=rows, seed=8)  # the "retrained" candidate
         m = generated["metrics"]
         ws.ledger.append(
             [
@@ -118,13 +125,11 @@ def _run_steps(
             f"credit-mlp AUC {m['credit-mlp']['auc']:.3f}, {len(generated['files'])} files digested"
         )
 
-    step("Generate the example's data and models", train)
-
-    manifest = load_manifest(example / "system.yaml")
+    step("Generate the example's data and train its models", train)
 
     def validate() -> str:
         return (
-            f"{manifest.system.id}: {len(manifest.assets)} assets, {len(manifest.flows)} flows, "
+            f"{system_id}: {len(manifest.assets)} assets, {len(manifest.flows)} flows, "
             f"{len(manifest.boundaries)} trust boundaries"
         )
 
@@ -143,9 +148,135 @@ def _run_steps(
         ev = run_check(
             ws, "inventory.hygiene", Subject("system", rec.system_id, rec.digest), actor="demo"
         )
-        return f"verdict {ev.verdict.value}, {len(ev.findings)} findings, evidence {ev.id[:8]} at ledger #{ev.ledger_seq}"
+        return f"verdict {ev.verdict.value}, {len(ev.findings)} findings, evidence {ev.id[:8]}"
 
     step("Run the inventory hygiene check", hygiene)
+
+    def threats() -> str:
+        from bastion.threats import model_threats, record_model
+
+        model = model_threats(manifest, workspace=ws)
+        record_model(ws, model, manifest, actor="demo")
+        return _threat_counts(model) + " (before any model evidence)"
+
+    step("Threat-model the system (STRIDE + MITRE ATLAS)", threats)
+
+    def risk() -> str:
+        from bastion.risk import (
+            assign_tier,
+            load_scenarios,
+            record_simulation,
+            register_from_threats,
+            simulate,
+        )
+        from bastion.threats import model_threats
+
+        tier, _ = assign_tier(ws, manifest, actor="demo")
+        open_findings = [f for f in model_threats(manifest).findings if f.status.value == "open"]
+        risks = register_from_threats(ws, manifest, open_findings, actor="demo")
+        result = simulate(load_scenarios(example / "scenarios.yaml"), iterations=100_000, seed=7)
+        record_simulation(ws, result, actor="demo")
+        p = result.portfolio
+        return (
+            f"tier {tier.tier}; {len(risks)} risks registered; portfolio annual loss "
+            f"P50 {p.p50:,.0f}, mean {p.mean:,.0f}, P90 {p.p90:,.0f} {result.scenarios.currency}"
+        )
+
+    step("Price the risk (FAIR Monte Carlo, 100,000 years) and rate the tier", risk)
+
+    pki_dir = home / "pki-issued"
+    signer: dict[str, Any] = {}
+
+    def pki() -> str:
+        from bastion.integrity import record_pki_init, record_pki_issue
+
+        info = record_pki_init(ws, organization="Example Bank", actor="demo")
+        cert = record_pki_issue(ws, _SIGNER, hours=8, out_dir=pki_dir, actor="demo")
+        signer["cert"] = cert
+        return f"root and intermediate CA ({info.directory.name}); 8-hour signing certificate for {_SIGNER}"
+
+    step("Create the in-house PKI and issue a signing certificate", pki)
+
+    def produce_evidence(w: Workspace, model_dir: Path, name: str) -> dict[str, str]:
+        """Sign, verify, scan and BOM one model directory; return the verdicts."""
+        from bastion.integrity import (
+            VerificationPolicy,
+            generate_ai_bom,
+            record_scan,
+            record_sign,
+            record_verify,
+            scan_path,
+        )
+
+        cert = signer["cert"]
+        record_sign(
+            w, model_dir, cert.key_path, name=name, actor="demo",
+            certificate=cert.cert_path, chain=[cert.chain_path],
+        )  # fmt: skip
+        policy = VerificationPolicy(allowed_identities=[_SIGNER], trust_roots=[str(cert.root_path)])
+        _, verified = record_verify(w, model_dir, name=name, policy=policy, actor="demo")
+        scanned = record_scan(w, scan_path(model_dir), name=name, actor="demo")
+        bom, _ = generate_ai_bom(w, model_dir, system_id=system_id, actor="demo")
+        return {
+            "signature": verified.verdict.value,
+            "scan": scanned.verdict.value,
+            "bom": bom.verdict.value,
+        }
+
+    def integrity() -> str:
+        from bastion.integrity import scan_dependencies
+
+        parts = []
+        for name in ("credit-gbm", "credit-mlp"):
+            v = produce_evidence(ws, out_dir / "models" / name, f"{system_id}/{name}")
+            parts.append(f"{name}: signature {v['signature']}, scan {v['scan']}")
+        deps = scan_dependencies(ws, actor="demo")
+        return "; ".join(parts) + f"; dependencies {deps.verdict.value}; AI-BOMs (CycloneDX 1.6)"
+
+    step("Sign, verify, scan and BOM the models; audit dependencies", integrity)
+
+    suppressions = home / "accepted-threats.yaml"
+
+    def rethreat() -> str:
+        from bastion.threats import model_threats, record_model
+
+        before = model_threats(manifest, workspace=ws)
+        _write_suppressions(before, suppressions)
+        model = model_threats(
+            manifest, workspace=ws, suppressions=_load_suppressions(suppressions, manifest)
+        )
+        record_model(ws, model, manifest, actor="demo")
+        still = sorted(
+            f.id for f in model.findings if f.open and f.severity.value in ("high", "critical")
+        )
+        return (
+            _threat_counts(model)
+            + f" (time-limited acceptances in {suppressions.name})"
+            + (f"; still open: {', '.join(still)}" if still else "")
+        )
+
+    step("Re-run the threat model with the new evidence", rethreat)
+
+    def registry() -> str:
+        from bastion.integrity import scan_dependencies
+        from bastion.registry import registry_demo
+
+        def evidence(w: Workspace, version: Any) -> None:
+            ref = f"{system_id}/{version.model}"
+            produce_evidence(w, Path(str(version.source)), ref)
+            scan_dependencies(w, model=Path(str(version.source)), name=ref, actor="demo")
+
+        rep = registry_demo(
+            ws,
+            model_dir=out_dir / "models" / "credit-gbm",
+            retrained_dir=retrained / "models" / "credit-gbm",
+            policy_file=example / "gate-policy.yaml",
+            governance_file=example / "governance.yaml",
+            produce_evidence=evidence,
+        )
+        return _registry_story(rep.steps)
+
+    step("Promote credit-gbm through its gate, then roll back", registry)
 
     def access() -> str:
         viewer = create_token(ws, name="demo-viewer", role=Role.VIEWER, actor="demo")
@@ -174,6 +305,75 @@ def _run_steps(
         )
 
     step("Verify the ledger and prove an event", verify)
+
+
+def _threat_counts(model: Any) -> str:
+    from collections import Counter
+
+    status = Counter(f.status.value for f in model.findings)
+    open_hi = sum(
+        1
+        for f in model.findings
+        if f.status.value == "open" and f.severity.value in ("high", "critical")
+    )
+    return (
+        f"{len(model.findings)} findings: {status.get('open', 0)} open ({open_hi} high or critical), "
+        f"{status.get('mitigated', 0)} mitigated, {status.get('suppressed', 0)} accepted"
+    )
+
+
+def _write_suppressions(model: Any, path: Path) -> None:
+    """Accept for 90 days, with an owner, the high threats no evidence here can mitigate yet.
+
+    That is what a risk owner does while the controls are built; the acceptances expire by
+    themselves and the threat model shows them as suppressed, not as mitigated.
+    """
+    import datetime as dt
+
+    import yaml
+
+    until = dt.date.today() + dt.timedelta(days=90)
+    entries = []
+    for finding in model.findings:
+        f = finding.to_dict()
+        if f["status"] != "open" or f["severity"] not in ("high", "critical"):
+            continue
+        controls = ", ".join(f["controls"]) or "a control"
+        entries.append(
+            {
+                "rule": f["rule_id"],
+                "element": f["element_id"] if f["flow_id"] is None else f["flow_id"],
+                "justification": f"Accepted until {controls} is in place; compensating "
+                "manual review of model changes and monthly access-log review.",
+                "owner": "risk-office@bank.example",
+                "expires": until.isoformat(),
+            }
+        )
+    doc = {"apiVersion": "bastion/v1", "kind": "ThreatSuppressions", "suppressions": entries}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+
+def _load_suppressions(path: Path, manifest: Any) -> Any:
+    from bastion.threats import load_suppressions
+
+    return load_suppressions(path, manifest)
+
+
+def _registry_story(steps: list[dict[str, Any]]) -> str:
+    out = []
+    for s in steps:
+        kind = s["step"]
+        if kind == "refused":
+            out.append(f"v1 refused ({len(s['unmet'])} unmet requirements)")
+        elif kind == "promoted":
+            out.append(
+                f"v{s['version']} promoted" if s["promoted"] else f"v{s['version']} NOT promoted"
+            )
+        elif kind == "retrained_refused":
+            out.append(f"retrained v{s['version']} refused (stale evidence)")
+        elif kind == "rolled_back":
+            out.append(f"rolled back to v{s['to']}")
+    return "; ".join(out)
 
 
 def _summary(ws: Workspace, console: Console) -> None:

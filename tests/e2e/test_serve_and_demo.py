@@ -68,9 +68,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     r = _run(dict(os.environ), "demo", "--keep", str(keep), "--rows", "600")
     assert r.returncode == 0, r.stdout + r.stderr
     for expected in (
-        "Generate the example's data and models",
+        "Generate the example's data and train its models",
         "Import it into the inventory",
         "inventory hygiene check",
+        "Threat-model the system",
+        "Price the risk",
+        "signature pass, scan pass",
+        "Re-run the threat model with the new evidence",
+        "v1 promoted",
+        "retrained v2 refused (stale evidence)",
+        "rolled back to v1",
         "signed checkpoints intact",
         "Latest signed checkpoint",
     ):
@@ -81,11 +88,23 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     assert v.returncode == 0, v.stdout
     kinds = [
         e["kind"]
-        for e in __import__("json").loads(_run(env, "ledger", "list", "--format", "json").stdout)
+        for e in __import__("json").loads(
+            _run(env, "ledger", "list", "--limit", "1000", "--format", "json").stdout
+        )
     ]
     assert {
         "example.artifacts_generated",
         "inventory.imported",
         "evidence.recorded",
         "access.token_created",
+        "registry.promote",
+        "registry.rollback",
+        "governance.vote_cast",
     } <= set(kinds)
+    # Every model-scope check named the digest the registry stores for the version.
+    models = __import__("json").loads(_run(env, "model", "list", "--format", "json").stdout)
+    digests = {v["digest"] for m in models for v in m["versions"]}
+    ev = __import__("json").loads(
+        _run(env, "evidence", "list", "--check", "integrity.signature", "--format", "json").stdout
+    )
+    assert digests <= {e["subject"]["digest"] for e in ev}

@@ -50,6 +50,12 @@ def deps_scan(
     max_age_days: float = typer.Option(
         7, "--max-age-days", min=0, help="Warn when the database's newest record is older."
     ),
+    model: Path | None = typer.Option(
+        None,
+        "--model",
+        help="Bind the evidence to this model version (its signed-manifest digest).",
+    ),
+    name: str | None = typer.Option(None, "--name", help="Subject reference with --model."),
     format: FindingFormat = typer.Option(FindingFormat.TABLE, "--format", "-f"),
     fail_on: Severity = typer.Option(
         Severity.HIGH, "--fail-on", help="Exit 1 on a finding at or above this severity."
@@ -68,6 +74,8 @@ def deps_scan(
             requirements=requirements,
             sbom=sbom,
             max_age_days=max_age_days,
+            model=model,
+            name=name,
             actor="cli",
         )
         bar(1, 1)

@@ -106,12 +106,12 @@ def hash_model_dir(model_dir: Path) -> list[ModelFile]:
     Same walk rules as signing (symlinks refused, VCS folders ignored), so the BOM's
     digests are the ones a signature covers.
     """
-    from bastion.integrity._hashing import hash_model
+    from bastion.integrity._signing import signed_manifest
 
     root = model_dir.resolve()
     if not root.is_dir():
         raise InputError(f"{model_dir}: not a directory; pass the model's directory")
-    manifest = hash_model(root)
+    manifest = signed_manifest(root)
     if len(manifest.entries) > MAX_FILES:
         raise InputError(f"{model_dir}: more than {MAX_FILES} files")
     files = [ModelFile(e.path, e.size, e.digest) for e in manifest.entries]

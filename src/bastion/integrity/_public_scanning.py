@@ -37,13 +37,13 @@ __all__ = [
 
 def _digest_of(target: str) -> str | None:
     from bastion.core.errors import BastionError
-    from bastion.integrity._hashing import hash_model
+    from bastion.integrity._signing import signed_manifest
 
     path = Path(target)
     if not path.exists():
         return None
     try:
-        return "sha256:" + hash_model(path, strict=False).digest
+        return "sha256:" + signed_manifest(path).digest
     except (BastionError, OSError):
         return None
 

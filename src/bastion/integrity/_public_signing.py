@@ -89,6 +89,7 @@ __all__ = [
     "record_sign",
     "record_verify",
     "sign_model",
+    "signed_manifest",
     "signing_evidence",
     "slsa_training_predicate",
     "verify_attestation",

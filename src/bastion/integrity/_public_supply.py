@@ -72,12 +72,16 @@ def scan_dependencies(
     requirements: Path | str | None = None,
     sbom: Path | str | None = None,
     max_age_days: float = 7,
+    model: Path | str | None = None,
+    name: str | None = None,
     actor: str = "system",
 ) -> Evidence:
     """Match installed packages, a requirements/lock file or an SBOM against an OSV database.
 
     Runs ``integrity.dependencies``; the evidence's findings are the vulnerabilities
-    (aliases merged), unpinned requirements and a stale-database warning.
+    (aliases merged), unpinned requirements and a stale-database warning. With ``model``
+    the evidence is about that model version (subject kind ``model``, its signed-manifest
+    digest): the environment it ships with, which is what a promotion gate asks about.
     """
     if requirements is not None and sbom is not None:
         raise InputError("give --requirements or --sbom, not both")
@@ -103,6 +107,13 @@ def scan_dependencies(
             "sha256:" + hashlib.sha256(listing).hexdigest(),
         )
         params["source"] = "installed"
+    if model is not None:
+        from bastion.integrity._signing import signed_manifest
+
+        mpath = Path(model).resolve()
+        if not mpath.exists():
+            raise InputError(f"{mpath}: no such model; pass the model's directory or file")
+        subject = Subject("model", name or mpath.name, "sha256:" + signed_manifest(mpath).digest)
     return _raise_on_error(
         run_check(ws, "integrity.dependencies", subject, actor=actor, params=params)
     )

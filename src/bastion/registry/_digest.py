@@ -33,14 +33,14 @@ def hash_model_dir(path: Path) -> ModelManifest:
 
     The digest is the OpenSSF model-signing root digest that ``bastion model sign`` signs,
     so signature, scan and BOM evidence about a version all name the same digest the
-    registry stores.
+    registry stores (``model.sig`` and VCS files are left out, as a signature leaves them).
     """
-    from bastion.integrity import hash_model
+    from bastion.integrity import signed_manifest
 
     path = Path(path)
     if not path.exists():
         raise InputError(f"model path {path} does not exist: give a model directory or file")
-    manifest = hash_model(path)
+    manifest = signed_manifest(path)
     if not manifest.entries:
         raise InputError(f"model directory {path} holds no files")
     if len(manifest.entries) > MAX_FILES:

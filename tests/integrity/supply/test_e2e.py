@@ -190,3 +190,14 @@ def test_api_system_bom(client: TestClient, ws: Workspace, example_models: Path)
     missing = client.get("/api/v1/bom/nope", headers=h)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
+
+
+def test_dependency_evidence_can_be_bound_to_a_model_version(ws: Workspace, tmp_path: Path) -> None:
+    from bastion.integrity import scan_dependencies, signed_manifest
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "weights.bin").write_bytes(b"w" * 100)
+    ev = scan_dependencies(ws, model=model, name="sys/m")
+    assert ev.subject.kind == "model" and ev.subject.ref == "sys/m"
+    assert ev.subject.digest == "sha256:" + signed_manifest(model).digest
