@@ -422,3 +422,11 @@ def test_unknown_ids_give_the_404_page(viewer: TestClient, sd: SecurityDemo, pat
     assert "Not found" in r.text
     assert r.headers["content-type"].startswith("text/html")
     assert r.headers["X-Frame-Options"] == "DENY"
+
+
+def test_threats_are_reachable_from_overview_inventory_and_asset_pages() -> None:
+    from pathlib import Path as _P
+
+    templates = _P(__file__).resolve().parents[2] / "src" / "bastion" / "web" / "templates"
+    for page in ("overview.html", "inventory.html", "asset.html"):
+        assert "/threats" in (templates / page).read_text(encoding="utf-8"), page
