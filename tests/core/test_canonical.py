@@ -305,3 +305,21 @@ def test_fast_path_declines_what_it_cannot_spell() -> None:
         canonical_json({1: "a"})
     with pytest.raises(InputError):
         canonical_json({"s": "\ud800"})
+
+
+@given(
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-5, max_value=1e17)
+    | st.floats(min_value=-1e17, max_value=-1e-5)
+)
+def test_fast_path_spells_floats_as_the_reference(value: float) -> None:
+    """The C-encoder fast path must agree with the ECMAScript formatter, byte for byte."""
+    doc = {"x": value, "y": [value, {"z": value}]}
+    assert canonical_json(doc) == _canonical_exact(doc)
+
+
+@pytest.mark.parametrize(
+    "value", [1e-4, 0.00009999999999999999, 1e16 - 2, 9999999999999998.0, 1e16, 0.1, -0.5, 5.0, -0.0]
+)
+def test_fast_path_float_edges(value: float) -> None:
+    assert canonical_json([value]) == _canonical_exact([value])

@@ -21,6 +21,7 @@ __all__ = ["MAX_DEPTH", "canonical_json"]
 MAX_DEPTH = 256
 
 _MAX_SAFE = 2**53
+_FLOAT_LO, _FLOAT_HI = 1e-4, 1e16  # where repr() and ECMAScript both use fixed notation
 
 # ECMAScript JSON.stringify escapes: the two-character forms, then \u00xx (lowercase hex)
 # for the remaining C0 controls. Everything else, U+007F and non-ASCII included, is literal.
@@ -30,10 +31,13 @@ _ESCAPES.update({'"': '\\"', "\\": "\\\\"})
 _ESCAPE_TABLE = str.maketrans(_ESCAPES)
 
 
-# For "plain" values (no floats, safe integers, string keys in the Basic Multilingual Plane)
-# the C encoder's output with sorted keys IS the canonical form: its string escapes are
-# JCS's, and code-point order equals UTF-16 order inside the BMP. Floats and the rest take
-# the exact path below. Ledger appends spend most of their time here, hence the fast path.
+# For "plain" values (safe integers, string keys in the Basic Multilingual Plane, floats
+# that both spell the same way) the C encoder's output with sorted keys IS the canonical
+# form: its string escapes are JCS's, and code-point order equals UTF-16 order inside the
+# BMP. Python's float repr and ECMAScript's Number.toString pick the same shortest
+# round-trip digits and both write them in fixed notation for 1e-4 <= |x| < 1e16; they
+# differ only for integral values ("1.0" vs "1") and outside that range (exponents).
+# The rest takes the exact path below. Ledger appends spend most of their time here.
 _C_ENCODE = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode
@@ -62,6 +66,11 @@ def _plain(obj: object) -> bool:
                 continue
             if tv is int:
                 if not -_MAX_SAFE <= v <= _MAX_SAFE:  # type: ignore[operator]
+                    return False
+                continue
+            if tv is float:
+                # NaN and the infinities fail the range test too.
+                if not _FLOAT_LO <= abs(v) < _FLOAT_HI or v.is_integer():  # type: ignore[arg-type,union-attr]
                     return False
                 continue
             stack.append((v, depth + 1))
