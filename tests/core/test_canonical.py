@@ -319,7 +319,8 @@ def test_fast_path_spells_floats_as_the_reference(value: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [1e-4, 0.00009999999999999999, 1e16 - 2, 9999999999999998.0, 1e16, 0.1, -0.5, 5.0, -0.0]
+    "value",
+    [1e-4, 0.00009999999999999999, 1e16 - 2, 9999999999999998.0, 1e16, 0.1, -0.5, 5.0, -0.0],
 )
 def test_fast_path_float_edges(value: float) -> None:
     assert canonical_json([value]) == _canonical_exact([value])

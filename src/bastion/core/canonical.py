@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import cast
 
 from bastion.core.errors import InputError
 
@@ -70,7 +71,8 @@ def _plain(obj: object) -> bool:
                 continue
             if tv is float:
                 # NaN and the infinities fail the range test too.
-                if not _FLOAT_LO <= abs(v) < _FLOAT_HI or v.is_integer():  # type: ignore[arg-type,union-attr]
+                f = cast(float, v)
+                if not _FLOAT_LO <= abs(f) < _FLOAT_HI or f.is_integer():
                     return False
                 continue
             stack.append((v, depth + 1))

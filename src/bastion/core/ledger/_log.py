@@ -39,9 +39,16 @@ from bastion.core.canonical import canonical_json
 from bastion.core.errors import InputError, LedgerError, NotFoundError
 from bastion.core.ledger._merkle import (
     Frontier,
+    ProofError,
     consistency_proof,
+    consistency_ranges,
+    fold_subtrees,
     inclusion_proof,
+    inclusion_ranges,
     leaf_hash,
+    perfect_root,
+    perfect_subtrees,
+    verify_consistency,
     verify_inclusion,
 )
 from bastion.core.ledger._note import Checkpoint, NoteError, sign_checkpoint, verify_checkpoint
@@ -81,6 +88,22 @@ class LedgerHeadRow(Base):
     size: Mapped[int] = mapped_column(BigInteger)
     root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     frontier: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class LedgerNodeRow(Base):
+    """The root of the perfect subtree ``idx`` of height ``height`` (a multiple of
+    ``NODE_STRIDE``): an index that lets a proof read O(log n) rows. Never trusted on its
+    own: every proof is checked against a signed checkpoint before it is handed out."""
+
+    __tablename__ = "ledger_nodes"
+    height: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+_NODES = cast(Table, LedgerNodeRow.__table__)
+#: Stored subtree heights are the multiples of this: subtrees of 256, 65,536, ... leaves.
+NODE_STRIDE = 8
 
 
 class LedgerCheckpointRow(Base):
@@ -311,6 +334,7 @@ class Ledger:
             now = datetime.now(UTC)
             rows: list[dict[str, Any]] = []
             entries: list[Entry] = []
+            nodes: list[tuple[int, int, bytes]] = []
             iso = _iso(now)
             for i, (kind, actor, actor_json, data, data_json) in enumerate(prepared):
                 seq = head.size + i
@@ -322,7 +346,7 @@ class Ledger:
                         f"{MAX_EVENT_BYTES}: store large data as evidence blobs and ledger digests"
                     )
                 lh = leaf_hash(blob)
-                frontier.append(lh)
+                frontier.append_tracking(lh, NODE_STRIDE, nodes)
                 rows.append(
                     {
                         "seq": seq,
@@ -337,6 +361,8 @@ class Ledger:
                 entries.append(Entry(seq, event_id, kind, actor, now, dict(data), lh))
             # Core executemany: the ORM's bulk path costs more than the insert itself.
             s.execute(insert(_ENTRIES), rows)
+            if nodes:
+                s.execute(insert(_NODES), [{"height": h, "idx": i, "hash": v} for h, i, v in nodes])
             root = frontier.root()
             note = sign_checkpoint(
                 Checkpoint(self.origin, frontier.size, root), self.origin, self.private_key
@@ -451,8 +477,62 @@ class Ledger:
             )
         return row
 
+    def _subtree_roots(self, s: Session, wanted: Sequence[tuple[int, int]]) -> list[bytes]:
+        """Roots of perfect subtrees ``(height, idx)``: stored ones are read, the others
+        folded from at most ``2**NODE_STRIDE`` hashes of the stored level below them."""
+        out: list[bytes] = []
+        for height, idx in wanted:
+            base = (height // NODE_STRIDE) * NODE_STRIDE
+            if base == height and height > 0:
+                got = s.scalar(
+                    select(LedgerNodeRow.hash).where(
+                        LedgerNodeRow.height == height, LedgerNodeRow.idx == idx
+                    )
+                )
+                if got is None:
+                    raise LookupError(f"no stored subtree ({height}, {idx})")
+                out.append(bytes(got))
+                continue
+            span = 1 << (height - base)
+            lo = idx << (height - base)
+            if base == 0:
+                q = (
+                    select(LedgerEntryRow.leaf_hash)
+                    .where(LedgerEntryRow.seq >= lo, LedgerEntryRow.seq < lo + span)
+                    .order_by(LedgerEntryRow.seq)
+                )
+            else:
+                q = (
+                    select(LedgerNodeRow.hash)
+                    .where(
+                        LedgerNodeRow.height == base,
+                        LedgerNodeRow.idx >= lo,
+                        LedgerNodeRow.idx < lo + span,
+                    )
+                    .order_by(LedgerNodeRow.idx)
+                )
+            hashes = [bytes(h) for h in s.scalars(q)]
+            if len(hashes) != span:
+                raise LookupError(f"subtree ({height}, {idx}) has {len(hashes)} of {span} hashes")
+            out.append(perfect_root(hashes))
+        return out
+
+    def _range_roots(self, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
+        """MTH of each proof range from the node index; None when the index is incomplete."""
+        try:
+            with self.db.session() as s:
+                return [
+                    fold_subtrees(self._subtree_roots(s, perfect_subtrees(a, b))) for a, b in ranges
+                ]
+        except LookupError:
+            return None
+
     def inclusion_proof(self, event_id: str, tree_size: int | None = None) -> InclusionProof:
-        """Prove an event is in the tree of the latest (or a given) signed checkpoint."""
+        """Prove an event is in the tree of the latest (or a given) signed checkpoint.
+
+        Reads O(log n) stored subtree roots; should the index be damaged (the proof then
+        fails against the signed root), falls back to rebuilding from every leaf hash.
+        """
         entry = self.get(event_id)
         cp_row = self._checkpoint_row(tree_size)
         cp = verify_checkpoint(cp_row.note, self.origin, self.public_key)
@@ -460,16 +540,27 @@ class Ledger:
             raise NotFoundError(
                 f"event {event_id} is not covered by the checkpoint of size {cp.size}"
             )
-        path = inclusion_proof(self._leaf_hashes(cp.size), entry.seq, cp.size)
-        proof = InclusionProof(
-            entry.event_id,
-            entry.seq,
-            entry.leaf_hash,
-            cp.size,
-            cp.root_hash,
-            tuple(path),
-            cp_row.note,
-        )
+
+        def build(path: Sequence[bytes]) -> InclusionProof:
+            return InclusionProof(
+                entry.event_id,
+                entry.seq,
+                entry.leaf_hash,
+                cp.size,
+                cp.root_hash,
+                tuple(path),
+                cp_row.note,
+            )
+
+        fast = self._range_roots(inclusion_ranges(entry.seq, cp.size))
+        if fast is not None:
+            proof = build(fast)
+            try:
+                proof.verify()
+                return proof
+            except ProofError:
+                pass  # a damaged index: the full rebuild below decides
+        proof = build(inclusion_proof(self._leaf_hashes(cp.size), entry.seq, cp.size))
         proof.verify()
         return proof
 
@@ -477,7 +568,14 @@ class Ledger:
         new_row = self._checkpoint_row(new_size)
         old_row = self._checkpoint_row(old_size)
         new_cp = verify_checkpoint(new_row.note, self.origin, self.public_key)
-        proof = consistency_proof(self._leaf_hashes(new_cp.size), old_size, new_cp.size)
+        old_cp = verify_checkpoint(old_row.note, self.origin, self.public_key)
+        proof = self._range_roots(consistency_ranges(old_size, new_cp.size))
+        try:
+            if proof is None:
+                raise ProofError("node index incomplete")
+            verify_consistency(old_size, new_cp.size, old_cp.root_hash, new_cp.root_hash, proof)
+        except ProofError:
+            proof = consistency_proof(self._leaf_hashes(new_cp.size), old_size, new_cp.size)
         return {
             "old_size": old_size,
             "new_size": new_cp.size,

@@ -26,10 +26,15 @@ __all__ = [
     "Frontier",
     "ProofError",
     "consistency_proof",
+    "consistency_ranges",
+    "fold_subtrees",
     "inclusion_proof",
+    "inclusion_ranges",
     "leaf_hash",
     "merkle_root",
     "node_hash",
+    "perfect_root",
+    "perfect_subtrees",
     "root_from_leaf_hashes",
     "verify_consistency",
     "verify_inclusion",
@@ -96,9 +101,13 @@ def _check_tree(leaf_hashes: Sequence[bytes], size: int) -> None:
         raise InputError(f"tree size {size} is outside 0..{len(leaf_hashes)}")
 
 
-def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
-    """PATH(index, D[0:size]) of RFC 9162 2.1.3.1, deepest sibling first."""
-    _check_tree(leaf_hashes, size)
+def inclusion_ranges(index: int, size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTH make up PATH(index, D[0:size]), deepest sibling first.
+
+    Every range starts at a multiple of a power of two at least as large as the range, so
+    its MTH is the fold of the perfect subtrees of its length's binary decomposition: a
+    store that keeps perfect-subtree hashes can answer a proof without reading every leaf.
+    """
     if not 0 <= index < size:
         raise InputError(f"leaf index {index} is outside a tree of size {size}")
     siblings: list[tuple[int, int]] = []  # top-down
@@ -112,12 +121,12 @@ def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list
             siblings.append((start, start + k))
             start += k
             m -= k
-    return [_range_root(leaf_hashes, s, e) for s, e in reversed(siblings)]
+    siblings.reverse()
+    return siblings
 
 
-def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
-    """PROOF(old_size, D[0:new_size]) of RFC 9162 2.1.4.1 (empty when there is nothing to prove)."""
-    _check_tree(leaf_hashes, new_size)
+def consistency_ranges(old_size: int, new_size: int) -> list[tuple[int, int]]:
+    """The leaf ranges whose MTH make up PROOF(old_size, D[0:new_size]), in proof order."""
     if not 0 <= old_size <= new_size:
         raise InputError(f"old size {old_size} is outside 0..{new_size}")
     if old_size in (0, new_size):
@@ -135,9 +144,59 @@ def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int
             m -= k
             whole = False
     # SUBPROOF(m, D[m], b): nothing when the old tree is this very subtree, else its root.
-    proof = [] if whole else [_range_root(leaf_hashes, start, end)]
-    proof.extend(_range_root(leaf_hashes, s, e) for s, e in reversed(siblings))
-    return proof
+    ranges = [] if whole else [(start, end)]
+    ranges.extend(reversed(siblings))
+    return ranges
+
+
+def inclusion_proof(leaf_hashes: Sequence[bytes], index: int, size: int) -> list[bytes]:
+    """PATH(index, D[0:size]) of RFC 9162 2.1.3.1, deepest sibling first."""
+    _check_tree(leaf_hashes, size)
+    return [_range_root(leaf_hashes, s, e) for s, e in inclusion_ranges(index, size)]
+
+
+def consistency_proof(leaf_hashes: Sequence[bytes], old_size: int, new_size: int) -> list[bytes]:
+    """PROOF(old_size, D[0:new_size]) of RFC 9162 2.1.4.1 (empty when there is nothing to prove)."""
+    _check_tree(leaf_hashes, new_size)
+    return [_range_root(leaf_hashes, s, e) for s, e in consistency_ranges(old_size, new_size)]
+
+
+def perfect_subtrees(start: int, end: int) -> list[tuple[int, int]]:
+    """``[start, end)`` as aligned perfect subtrees ``(height, index)``, left to right.
+
+    Subtree ``(h, i)`` covers leaves ``[i * 2**h, (i + 1) * 2**h)``. For the ranges of
+    :func:`inclusion_ranges` and :func:`consistency_ranges` the MTH of the range is the
+    right-to-left fold of these roots (see :func:`fold_subtrees`).
+    """
+    out: list[tuple[int, int]] = []
+    while start < end:
+        h = min((start & -start).bit_length() - 1 if start else 63, (end - start).bit_length() - 1)
+        out.append((h, start >> h))
+        start += 1 << h
+    return out
+
+
+def fold_subtrees(roots: Sequence[bytes]) -> bytes:
+    """MTH of a range from its perfect-subtree roots, largest (leftmost) first."""
+    if not roots:
+        return EMPTY_ROOT
+    h = roots[-1]
+    for left in reversed(roots[:-1]):
+        h = node_hash(left, h)
+    return h
+
+
+def perfect_root(hashes: Sequence[bytes]) -> bytes:
+    """The root of a perfect subtree from its ``2**k`` child hashes at one level."""
+    level = list(hashes)
+    if not level or len(level) & (len(level) - 1):
+        raise InputError(
+            f"a perfect subtree needs a power-of-two count of hashes, not {len(level)}"
+        )
+    sha = _sha256
+    while len(level) > 1:
+        level = [sha(b"\x01" + level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0]
 
 
 def _check_hash(value: bytes, what: str) -> None:
@@ -275,6 +334,26 @@ class Frontier:
             count >>= 1
         nodes.append(h)
         self._size += 1
+
+    def append_tracking(
+        self, leaf_hash: bytes, every: int, out: list[tuple[int, int, bytes]]
+    ) -> None:
+        """:meth:`append`, also collecting each perfect subtree it completes whose height is
+        a positive multiple of ``every``, as ``(height, index, root)``."""
+        if not isinstance(leaf_hash, bytes | bytearray) or len(leaf_hash) != HASH_SIZE:
+            raise InputError(f"leaf hash must be {HASH_SIZE} bytes")
+        h = bytes(leaf_hash)
+        count = self._size
+        nodes = self._nodes
+        height = 0
+        self._size += 1
+        while count & 1:
+            h = node_hash(nodes.pop(), h)
+            count >>= 1
+            height += 1
+            if height % every == 0:
+                out.append((height, (self._size >> height) - 1, h))
+        nodes.append(h)
 
     def root(self) -> bytes:
         if not self._nodes:
