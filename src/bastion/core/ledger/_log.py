@@ -30,6 +30,7 @@ from sqlalchemy import (
     Text,
     func,
     insert,
+    or_,
     select,
     update,
 )
@@ -479,51 +480,55 @@ class Ledger:
 
     def _subtree_roots(self, s: Session, wanted: Sequence[tuple[int, int]]) -> list[bytes]:
         """Roots of perfect subtrees ``(height, idx)``: stored ones are read, the others
-        folded from at most ``2**NODE_STRIDE`` hashes of the stored level below them."""
-        out: list[bytes] = []
+        folded from at most ``2**NODE_STRIDE`` hashes of the stored level below them.
+
+        Two queries in all (leaf hashes, stored nodes), whatever the number of subtrees.
+        """
+        stride = NODE_STRIDE
+        plan: list[tuple[int, int, int]] = []  # (level, first index, count) per subtree
         for height, idx in wanted:
-            base = (height // NODE_STRIDE) * NODE_STRIDE
+            base = (height // stride) * stride
             if base == height and height > 0:
-                got = s.scalar(
-                    select(LedgerNodeRow.hash).where(
-                        LedgerNodeRow.height == height, LedgerNodeRow.idx == idx
-                    )
-                )
-                if got is None:
-                    raise LookupError(f"no stored subtree ({height}, {idx})")
-                out.append(bytes(got))
-                continue
-            span = 1 << (height - base)
-            lo = idx << (height - base)
-            if base == 0:
-                q = (
-                    select(LedgerEntryRow.leaf_hash)
-                    .where(LedgerEntryRow.seq >= lo, LedgerEntryRow.seq < lo + span)
-                    .order_by(LedgerEntryRow.seq)
-                )
+                plan.append((height, idx, 1))
             else:
-                q = (
-                    select(LedgerNodeRow.hash)
-                    .where(
-                        LedgerNodeRow.height == base,
-                        LedgerNodeRow.idx >= lo,
-                        LedgerNodeRow.idx < lo + span,
+                plan.append((base, idx << (height - base), 1 << (height - base)))
+        leaves: dict[int, bytes] = {}
+        nodes: dict[tuple[int, int], bytes] = {}
+        leaf_ranges = [(lo, lo + n) for lvl, lo, n in plan if lvl == 0]
+        node_ranges = [(lvl, lo, lo + n) for lvl, lo, n in plan if lvl > 0]
+        if leaf_ranges:
+            q = select(LedgerEntryRow.seq, LedgerEntryRow.leaf_hash).where(
+                or_(*(LedgerEntryRow.seq.between(a, b - 1) for a, b in leaf_ranges))
+            )
+            leaves = {int(k): bytes(v) for k, v in s.execute(q)}
+        if node_ranges:
+            q2 = select(LedgerNodeRow.height, LedgerNodeRow.idx, LedgerNodeRow.hash).where(
+                or_(
+                    *(
+                        (LedgerNodeRow.height == lvl) & LedgerNodeRow.idx.between(a, b - 1)
+                        for lvl, a, b in node_ranges
                     )
-                    .order_by(LedgerNodeRow.idx)
                 )
-            hashes = [bytes(h) for h in s.scalars(q)]
-            if len(hashes) != span:
-                raise LookupError(f"subtree ({height}, {idx}) has {len(hashes)} of {span} hashes")
-            out.append(perfect_root(hashes))
+            )
+            nodes = {(int(h), int(i)): bytes(v) for h, i, v in s.execute(q2)}
+        out: list[bytes] = []
+        for lvl, lo, n in plan:
+            if lvl == 0:
+                got = [leaves.get(k) for k in range(lo, lo + n)]
+            else:
+                got = [nodes.get((lvl, k)) for k in range(lo, lo + n)]
+            if any(g is None for g in got):
+                raise LookupError(f"the node index lacks level {lvl} at {lo}..{lo + n - 1}")
+            out.append(perfect_root(cast(list[bytes], got)))
         return out
 
     def _range_roots(self, ranges: Sequence[tuple[int, int]]) -> list[bytes] | None:
         """MTH of each proof range from the node index; None when the index is incomplete."""
         try:
+            parts = [perfect_subtrees(a, b) for a, b in ranges]
             with self.db.session() as s:
-                return [
-                    fold_subtrees(self._subtree_roots(s, perfect_subtrees(a, b))) for a, b in ranges
-                ]
+                roots = iter(self._subtree_roots(s, [p for ps in parts for p in ps]))
+            return [fold_subtrees([next(roots) for _ in ps]) for ps in parts]
         except LookupError:
             return None
 
