@@ -5,27 +5,45 @@ from __future__ import annotations
 
 import bz2
 import io
+import itertools
 import lzma
+import mmap
 import posixpath
 import tarfile
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ArchiveLimits", "Member", "decompress", "iter_tar", "iter_zip"]
+__all__ = [
+    "ArchiveLimits",
+    "Member",
+    "decompress",
+    "iter_tar",
+    "iter_zip",
+    "iter_zip_members",
+    "zip_index",
+]
 
 
 @dataclass(frozen=True)
 class ArchiveLimits:
-    """Bounds against bombs: entries, bytes produced, ratio, nesting."""
+    """Bounds against bombs: entries, bytes produced, ratio, nesting.
+
+    Sizes are measured while inflating, never taken from headers. ``max_ratio`` bounds
+    each member (output against the compressed input consumed so far) and each top-level
+    file (everything inflated from it, nested archives included, against its size; at
+    least ``min_expansion`` bytes are always allowed).
+    """
 
     max_entries: int = 100_000
     max_total_bytes: int = 8 * 1024**3
     max_member_bytes: int = 4 * 1024**3
     max_ratio: int = 1_000
     max_depth: int = 4
+    min_expansion: int = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -79,24 +97,55 @@ def unsafe_path(name: str) -> str | None:
     return None
 
 
-def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:
-    """Every file entry of a zip, by its central-directory name (what torch reads)."""
+def zip_index(buf: Any, limits: ArchiveLimits) -> tuple[list[zipfile.ZipInfo], list[str]]:
+    """The central directory's file entries (what torch and zip readers list), or the
+    ``(rule, message)`` refusing the whole archive: unreadable, too many entries, or
+    members whose data overlap (the non-recursive zip bomb reuses one compressed stream
+    for every entry)."""
     try:
         zf = zipfile.ZipFile(io.BufferedReader(_BufFile(buf)))
         infos = zf.infolist()
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
-        yield Member("", None, (("archive.malformed", f"unreadable zip: {exc}"[:300]),))
-        return
+        return [], ["archive.malformed", f"unreadable zip: {exc}"[:300]]
     if len(infos) > limits.max_entries:
-        yield Member(
-            "", None, (("archive.bomb", f"{len(infos)} entries, limit {limits.max_entries}"),)
-        )
+        return [], ["archive.bomb", f"{len(infos)} entries, limit {limits.max_entries}"]
+    infos = [i for i in infos if not i.is_dir()]
+    view = memoryview(buf)
+    n = len(view)
+    spans = []
+    for info in infos:
+        off = info.header_offset
+        if off + 30 <= n and bytes(view[off : off + 4]) == b"PK\x03\x04":
+            ln = int.from_bytes(view[off + 26 : off + 28], "little")
+            lx = int.from_bytes(view[off + 28 : off + 30], "little")
+            spans.append((off, off + 30 + ln + lx + info.compress_size, info.filename))
+    spans.sort()
+    for (_, end, a), (b_start, _, b) in itertools.pairwise(spans):
+        if b_start < end:
+            return [], [
+                "archive.bomb",
+                f"members {a!r} and {b!r} share compressed data (overlapping entries: "
+                "a zip bomb); not inflated",
+            ]
+    return infos, []
+
+
+def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:
+    """Every file entry of a zip, by its central-directory name (what torch reads), one at
+    a time: the caller scans a member and drops it before the next is inflated."""
+    infos, refused = zip_index(buf, limits)
+    if refused:
+        yield Member("", None, ((refused[0], refused[1]),))
         return
+    yield from iter_zip_members(buf, infos, limits, budget)
+
+
+def iter_zip_members(
+    buf: Any, infos: list[zipfile.ZipInfo], limits: ArchiveLimits, budget: list[int]
+) -> Iterator[Member]:
     view = memoryview(buf)
     n = len(view)
     for info in infos:
-        if info.is_dir():
-            continue
         probs: list[tuple[str, str]] = []
         name = info.filename
         why = unsafe_path(name)
@@ -122,24 +171,20 @@ def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Mem
             probs.append(("archive.encrypted", f"member {name!r} is encrypted: cannot inspect"))
             yield Member(name, None, tuple(probs))
             continue
-        if csize and usize / csize > limits.max_ratio and usize > 1 << 20:
-            probs.append(
-                ("archive.bomb", f"member {name!r}: ratio {usize // csize}:1 over the limit")
-            )
-            yield Member(name, None, tuple(probs))
-            continue
         raw = view[start : start + csize]
-        limit = min(limits.max_member_bytes, budget[0])
+        limit = min(limits.max_member_bytes, *budget)
         data: Any
         try:
             if info.compress_type == zipfile.ZIP_STORED:
+                if csize > limit:
+                    raise _TooBig(f"{csize} bytes stored, past the limit of {limit}")
                 data = raw
             elif info.compress_type == zipfile.ZIP_DEFLATED:
-                data = _bounded(zlib.decompressobj(-15), raw, limit)
+                data = _bounded(zlib.decompressobj(-15), raw, limit, limits.max_ratio)
             elif info.compress_type == zipfile.ZIP_BZIP2:
-                data = _bounded(bz2.BZ2Decompressor(), raw, limit)
+                data = _bounded(bz2.BZ2Decompressor(), raw, limit, limits.max_ratio)
             elif info.compress_type == zipfile.ZIP_LZMA:
-                data = _zip_lzma(raw, limit)
+                data = _zip_lzma(raw, limit, limits.max_ratio)
             else:
                 probs.append(
                     (
@@ -149,51 +194,126 @@ def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Mem
                 )
                 yield Member(name, None, tuple(probs))
                 continue
-        except _TooBig:
-            probs.append(("archive.bomb", f"member {name!r} inflates past {limit} bytes"))
+        except _TooBig as exc:
+            probs.append(("archive.bomb", f"member {name!r}: {exc}{_why(str(exc), limit, limits)}"))
             yield Member(name, None, tuple(probs))
             continue
         except (zlib.error, OSError, EOFError, lzma.LZMAError) as exc:
             probs.append(("archive.malformed", f"member {name!r}: {exc}"[:300]))
             yield Member(name, None, tuple(probs))
             continue
-        budget[0] -= len(data)
-        if len(data) <= 64 * 1024**2 and zlib.crc32(data) != info.CRC:
+        size = len(data)
+        for k in range(len(budget)):
+            budget[k] -= size
+        if size != usize:
+            probs.append(
+                (
+                    "zip.size-mismatch",
+                    f"member {name!r}: header declares {usize} bytes, it inflates to {size}",
+                )
+            )
+        if _crc(data) != info.CRC:
             probs.append(("zip.crc-mismatch", f"member {name!r}: CRC does not match"))
         yield Member(name, data, tuple(probs))
+
+
+def _why(msg: str, limit: int, limits: ArchiveLimits) -> str:
+    if "past" not in msg or limit >= limits.max_member_bytes:
+        return ""
+    return " (what is left of the bytes one file may inflate to, nested archives included)"
+
+
+def _crc(data: Any) -> int:
+    view = memoryview(data)
+    crc = 0
+    for i in range(0, len(view), 1 << 24):
+        crc = zlib.crc32(view[i : i + (1 << 24)], crc)
+    return crc
 
 
 class _TooBig(Exception):
     pass
 
 
-def _bounded(dec: Any, raw: Any, limit: int) -> bytes:
-    out = bytearray()
-    step = 1 << 20
-    for i in range(0, max(len(raw), 1), step):
-        chunk = bytes(raw[i : i + step])
-        if isinstance(dec, bz2.BZ2Decompressor | lzma.LZMADecompressor):
-            while True:
-                out += dec.decompress(chunk, max_length=step)
-                if len(out) > limit:
-                    raise _TooBig
-                chunk = b""
-                if dec.eof or dec.needs_input:
-                    break
-        else:
-            out += dec.decompress(chunk, step)
-            while dec.unconsumed_tail:
-                if len(out) > limit:
-                    raise _TooBig
-                out += dec.decompress(dec.unconsumed_tail, step)
-        if len(out) > limit:
-            raise _TooBig
-        if getattr(dec, "eof", False):
-            break
-    return bytes(out)
+_IN_STEP = 1 << 16  # input fed per call: the measured ratio is exact to 64 KiB
+_OUT_STEP = 1 << 20
+_RATIO_FLOOR = 1 << 20  # below this much output any ratio is fine (tiny members)
+_SPILL = 64 * 1024**2  # inflated data beyond this goes to a temporary file, not memory
 
 
-def _zip_lzma(raw: Any, limit: int) -> bytes:
+class _Sink:
+    """Inflated bytes: in memory up to ``_SPILL``, then an unlinked temporary file that is
+    memory-mapped for the scan (the page cache holds it, not the heap)."""
+
+    def __init__(self) -> None:
+        self.mem = bytearray()
+        self.file: Any = None
+        self.size = 0
+
+    def write(self, b: bytes) -> None:
+        self.size += len(b)
+        if self.file is None and len(self.mem) + len(b) <= _SPILL:
+            self.mem += b
+            return
+        if self.file is None:
+            self.file = tempfile.TemporaryFile()  # noqa: SIM115 (closed with the mapping)
+            self.file.write(self.mem)
+            self.mem = bytearray()
+        self.file.write(b)
+
+    def result(self) -> Any:
+        if self.file is None:
+            return bytes(self.mem)
+        self.file.flush()
+        mm = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.file.close()  # the mapping keeps the data alive
+        return mm
+
+
+def _bounded(dec: Any, raw: Any, limit: int, max_ratio: int | None = None) -> Any:
+    """Inflate ``raw`` in steps, measuring what comes out against what went in: stop past
+    ``limit`` bytes or past ``max_ratio``:1 (declared sizes are never trusted)."""
+    view = memoryview(raw)
+    sink = _Sink()
+    fed = 0
+    is_zlib = not isinstance(dec, bz2.BZ2Decompressor | lzma.LZMADecompressor)
+
+    def check() -> None:
+        if sink.size > limit:
+            raise _TooBig(f"inflates past {limit} bytes (stopped there)")
+        used = fed - (len(dec.unconsumed_tail) if is_zlib else 0)
+        if max_ratio and sink.size > _RATIO_FLOOR and sink.size > max_ratio * max(used, 1):
+            raise _TooBig(
+                f"inflates at more than {max_ratio}:1 ({sink.size} bytes from {used}; stopped)"
+            )
+
+    try:
+        for i in range(0, max(len(view), 1), _IN_STEP):
+            chunk = bytes(view[i : i + _IN_STEP])
+            fed += len(chunk)
+            if is_zlib:
+                sink.write(dec.decompress(chunk, _OUT_STEP))
+                check()
+                while dec.unconsumed_tail:
+                    sink.write(dec.decompress(dec.unconsumed_tail, _OUT_STEP))
+                    check()
+            else:
+                while True:
+                    sink.write(dec.decompress(chunk, max_length=_OUT_STEP))
+                    check()
+                    chunk = b""
+                    if dec.eof or dec.needs_input:
+                        break
+            if getattr(dec, "eof", False):
+                break
+    except BaseException:
+        if sink.file is not None:
+            sink.file.close()
+        raise
+    return sink.result()
+
+
+def _zip_lzma(raw: Any, limit: int, max_ratio: int | None = None) -> Any:
     b = bytes(raw[:4])
     if len(b) < 4:
         raise EOFError("truncated lzma header")
@@ -201,16 +321,16 @@ def _zip_lzma(raw: Any, limit: int) -> bytes:
     props = bytes(raw[4 : 4 + psize])
     filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
     dec = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
-    return _bounded(dec, raw[4 + psize :], limit)
+    return _bounded(dec, raw[4 + psize :], limit, max_ratio)
 
 
-def decompress(kind: str, buf: Any, limit: int) -> bytes:
-    """gzip, bz2 or xz, stopping past ``limit`` bytes (raises _TooBig)."""
+def decompress(kind: str, buf: Any, limit: int, max_ratio: int | None = None) -> Any:
+    """gzip, bz2 or xz, stopping past ``limit`` bytes or ``max_ratio`` (raises _TooBig)."""
     if kind == "gzip":
-        return _bounded(zlib.decompressobj(16 + zlib.MAX_WBITS), buf, limit)
+        return _bounded(zlib.decompressobj(16 + zlib.MAX_WBITS), buf, limit, max_ratio)
     if kind == "bz2":
-        return _bounded(bz2.BZ2Decompressor(), buf, limit)
-    return _bounded(lzma.LZMADecompressor(), buf, limit)
+        return _bounded(bz2.BZ2Decompressor(), buf, limit, max_ratio)
+    return _bounded(lzma.LZMADecompressor(), buf, limit, max_ratio)
 
 
 def iter_tar(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:
@@ -242,11 +362,12 @@ def iter_tar(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Mem
                 probs.append(("archive.link", f"member {ti.name!r} is a device or fifo"))
                 yield Member(ti.name, None, tuple(probs))
                 continue
-            if ti.size > min(limits.max_member_bytes, budget[0]):
+            if ti.size > min(limits.max_member_bytes, *budget):
                 probs.append(("archive.bomb", f"member {ti.name!r} is over the size limit"))
                 yield Member(ti.name, None, tuple(probs))
                 continue
-            budget[0] -= ti.size
+            for k in range(len(budget)):
+                budget[k] -= ti.size
             yield Member(ti.name, view[ti.offset_data : ti.offset_data + ti.size], tuple(probs))
     except (tarfile.TarError, OSError, ValueError, EOFError) as exc:
         yield Member("", None, (("archive.malformed", f"tar: {exc}"[:300]),))

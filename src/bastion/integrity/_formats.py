@@ -26,7 +26,9 @@ __all__ = [
     "check_onnx",
     "check_safetensors",
     "detect",
+    "has_zip_trailer",
     "is_zip",
+    "leading_pickle",
 ]
 
 ZIP_LOCAL = b"PK\x03\x04"
@@ -57,9 +59,43 @@ def is_zip(buf: Any) -> bool:
     head = bytes(buf[:4])
     if head in (ZIP_LOCAL, ZIP_EMPTY):
         return True
-    # Data may be prepended: readers find the end-of-central-directory record from the end.
-    tail = bytes(buf[max(0, len(buf) - 65_557) :])
-    return tail.rfind(ZIP_EMPTY) >= 0 and len(buf) >= 22
+    return has_zip_trailer(buf)
+
+
+def has_zip_trailer(buf: Any) -> bool:
+    """An end-of-central-directory record that points at a central directory: a zip
+    reader opens this file whatever comes before it (prepended data, a pickle)."""
+    n = len(buf)
+    if n < 22:
+        return False
+    base = max(0, n - 65_557)
+    tail = bytes(buf[base:])
+    k = tail.rfind(ZIP_EMPTY)
+    while k >= 0:
+        rec = tail[k : k + 22]
+        if len(rec) == 22:
+            entries = int.from_bytes(rec[10:12], "little")
+            cd_size = int.from_bytes(rec[12:16], "little")
+            eocd = base + k
+            if entries == 0 and cd_size == 0:
+                return True
+            if entries == 0xFFFF or cd_size == 0xFFFFFFFF:  # zip64: its locator comes first
+                if eocd >= 20 and bytes(buf[eocd - 20 : eocd - 16]) == b"PK\x06\x07":
+                    return True
+            elif eocd >= cd_size and bytes(buf[eocd - cd_size : eocd - cd_size + 4]) == (
+                b"PK\x01\x02"
+            ):
+                return True
+        k = tail.rfind(ZIP_EMPTY, 0, k)
+    return False
+
+
+def leading_pickle(buf: Any) -> bool:
+    """A pickle (any protocol, text ones included) parses or imports from offset 0."""
+    from bastion.integrity._pickle import walk_pickles
+
+    res = walk_pickles(buf, max_pickles=1)
+    return res.pickles > 0 or bool(res.globals)
 
 
 def detect(buf: Any) -> str:
@@ -93,8 +129,10 @@ def detect(buf: Any) -> str:
             return "safetensors"
     if head[:1] == b"\x08" and _looks_onnx(buf):
         return "onnx"
-    if is_zip(buf):
-        return "zip"
+    if has_zip_trailer(buf):
+        # A zip reader skips what precedes the archive, but pickle.load (and torch's
+        # legacy loader) runs a pickle placed there: the caller walks both.
+        return "pickle" if leading_pickle(buf) else "zip"
     return ""
 
 

@@ -141,6 +141,7 @@ class _Obj:
 
 
 _OPAQUE: Final = object()
+_MAX_JOBLIB_NEST: Final = 64  # joblib itself writes one level; each level is a Python frame
 _MAX_TUPLE: Final = 16
 _MAX_DICT: Final = 64
 
@@ -152,32 +153,30 @@ def walk_pickles(
     max_depth: int = 10_000,
     max_stack: int = 5_000_000,
     first_must_parse: bool = True,
+    min_pickles: int = 1,
+    max_pickles: int | None = None,
 ) -> PickleScan:
     """Walk every pickle in ``data`` from ``start``; never raises on bad bytes.
 
-    After the first pickle, another one is walked when the bytes after STOP start with
-    PROTO; if that one is not a valid pickle and imports nothing, the rest is reported as
-    trailing data (the legacy PyTorch format stores raw tensor bytes there).
+    Pickles are walked back to back whether or not they start with PROTO (protocol 0 and
+    1 have none, and ``pickle.load`` called again reads them). The first ``min_pickles``
+    must parse (the legacy PyTorch format loads five in a row); after those, bytes that
+    are not a valid pickle and import nothing are reported as trailing data (the legacy
+    format stores raw tensor bytes there). ``max_pickles`` stops early (format detection).
     """
     buf = data
     n = len(buf)
     res = PickleScan()
     pos = start
-    first = True
-    while pos < n:
-        if not first and buf[pos] != 0x80:
-            res.trailing_bytes = n - pos
-            res.issues.append(
-                PickleIssue("trailing-data", f"{n - pos} bytes after the last pickle", pos)
-            )
-            break
+    while pos < n and (max_pickles is None or res.pickles < max_pickles):
+        must = res.pickles < min_pickles and first_must_parse
+        lenient = res.pickles < min_pickles and not first_must_parse
         kind, end, msg = _fast(buf, pos, n, max_depth)
         if kind == "ok":
             res.pickles += 1
             pos = end
-            first = False
             continue
-        if kind == "error" and not (first and first_must_parse):
+        if kind == "error" and not must:
             # Not a pickle after all: raw bytes behind the last one.
             res.trailing_bytes = n - pos
             res.issues.append(
@@ -185,19 +184,21 @@ def walk_pickles(
             )
             break
         if kind == "error":
-            res.issues.append(PickleIssue("malformed", msg, end))
+            label = "" if res.pickles == 0 else f"pickle {res.pickles + 1}: "
+            res.issues.append(PickleIssue("malformed", label + msg, end))
             break
         # Imports ahead: the precise pass decides, from the start of this pickle.
         mark = len(res.globals)
         try:
             try:
-                pos = _precise(buf, pos, n, res, max_depth, max_stack)
+                pos = _precise(buf, pos, n, res, max_depth, max_stack, 0)
             except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
                 raise _Malformed(f"undecodable operand ({type(exc).__name__})", pos) from None
+            except RecursionError:
+                raise _Malformed("nesting too deep to follow", pos) from None
             res.pickles += 1
-            first = False
         except _Malformed as exc:
-            if first or len(res.globals) > mark or not first_must_parse:
+            if must or lenient or len(res.globals) > mark:
                 res.issues.append(PickleIssue("malformed", exc.message, exc.offset))
             else:
                 res.trailing_bytes = n - pos
@@ -288,7 +289,9 @@ _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_<>][A-Za-z0-9_<>]*)*$")
 _NUM = re.compile(rb"^[+-]?\d+L?$")
 
 
-def _precise(buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_stack: int) -> int:
+def _precise(
+    buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_stack: int, nest: int
+) -> int:
     """Model the unpickler's stack, mark stack and memo up to STOP; return the end."""
     stack: list[Any] = []
     meta: list[list[Any]] = []
@@ -465,7 +468,7 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_
                 target.state = state
                 f = target.func
                 if isinstance(f, _Global) and (f.module, f.name) in _JOBLIB_WRAPPERS:
-                    i = _skip_joblib_array(buf, i, n, state, res, max_depth, max_stack, at)
+                    i = _skip_joblib_array(buf, i, n, state, res, max_depth, max_stack, at, nest)
                     stack[-1] = _OPAQUE
         elif op in (0x82, 0x83, 0x84):  # EXT1/2/4
             size = {0x82: 1, 0x83: 2, 0x84: 4}[op]
@@ -647,6 +650,7 @@ def _skip_joblib_array(
     max_depth: int,
     max_stack: int,
     at: int,
+    nest: int,
 ) -> int:
     """joblib writes an array's raw bytes (or a nested pickle) right after its BUILD."""
     if not isinstance(state, dict):
@@ -658,8 +662,10 @@ def _skip_joblib_array(
     if size is None:
         raise _Malformed("joblib array wrapper with an unreadable dtype", at)
     if size == 0:  # object array: a whole pickle follows in the stream
+        if nest >= _MAX_JOBLIB_NEST:
+            raise _Malformed(f"joblib object arrays nested deeper than {_MAX_JOBLIB_NEST}", at)
         res.nested.append((i, 0))
-        return _precise(buf, i, n, res, max_depth, max_stack)
+        return _precise(buf, i, n, res, max_depth, max_stack, nest + 1)
     if state.get("numpy_array_alignment_bytes") is not None:
         if i >= n:
             raise _Malformed("truncated joblib array padding", at)

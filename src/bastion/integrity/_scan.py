@@ -117,6 +117,9 @@ RULES: dict[str, ScanRule] = {
         _r("zip.name-mismatch", "Zip local and central names differ", _S,
            "Readers that trust different headers see different files (CVE-2025-1944).",
            "Rebuild the archive.", "CVE-2025-1944"),
+        _r("zip.size-mismatch", "Zip member size differs from its header", _S,
+           "The header declares one size and the data inflates to another: limits that trust headers are bypassed.",
+           "Rebuild the archive.", "CWE-409"),
         _r("zip.crc-mismatch", "Zip member CRC mismatch", _S,
            "The member was modified after the archive was written; torch loads it anyway (CVE-2025-10156).",
            "Obtain the file again.", "CVE-2025-10156"),
@@ -256,10 +259,10 @@ def _mk(
 
 
 def _pickle_findings(
-    ctx: _Ctx, buf: Any, path: str, start: int, strict: bool
+    ctx: _Ctx, buf: Any, path: str, start: int, strict: bool, min_pickles: int = 1
 ) -> tuple[list[ScanFinding], list[str], bool]:
     """Findings of every pickle from ``start``; the bool says it really was a pickle."""
-    res = walk_pickles(buf, start=start, first_must_parse=True)
+    res = walk_pickles(buf, start=start, first_must_parse=True, min_pickles=min_pickles)
     items: list[ScanFinding] = []
     globs: list[str] = []
     is_pickle = res.pickles > 0 or bool(res.globals)
@@ -293,6 +296,9 @@ def _pickle_findings(
     return items, globs, True
 
 
+_LEGACY_PICKLES = 5  # magic number, protocol version, sys info, the object, storage keys
+
+
 def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int) -> None:
     size = len(buf)
     ctx.scanned += size
@@ -309,9 +315,18 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
         _scan_archive(ctx, buf, path, fmt, model_dir, depth)
         return
     if fmt in ("pickle", "pytorch-legacy"):
-        items, globs, _ = _pickle_findings(ctx, buf, path, 0, strict=True)
+        # torch's legacy loader unpickles five pickles in a row, whatever their protocol.
+        need = _LEGACY_PICKLES if fmt == "pytorch-legacy" else 1
+        items, globs, _ = _pickle_findings(ctx, buf, path, 0, strict=True, min_pickles=need)
         if any(g.startswith("joblib.") for g in globs):
             fmt = "joblib"
+        if _formats.has_zip_trailer(buf):
+            # A pickle/zip polyglot: pickle.load runs the front, zip readers the back.
+            if depth >= ctx.limits.max_depth:
+                items.append(_mk("archive.too-deep", f"zip at depth {depth}", path))
+            else:
+                _scan_archive(ctx, buf, path, "zip", model_dir, depth, (fmt, items, globs))
+                return
     elif fmt == "npy":
         _formats.check_npy(buf, raw)
         if raw.pickle_at is not None:
@@ -336,68 +351,99 @@ def _is_json(buf: Any) -> bool:
     return head[:1] in (b"{", b"[")
 
 
+_Front = tuple[str, list[ScanFinding], list[str]]
+
+
 def _scan_archive(
-    ctx: _Ctx, buf: Any, path: str, fmt: str, model_dir: Path | None, depth: int
+    ctx: _Ctx,
+    buf: Any,
+    path: str,
+    fmt: str,
+    model_dir: Path | None,
+    depth: int,
+    front: _Front | None = None,
 ) -> None:
-    items: list[ScanFinding] = []
+    """Scan an archive's members one at a time (each is dropped before the next inflates).
+
+    ``front``: the format, findings and globals of a pickle in front of a zip (a polyglot);
+    they are reported with the archive's own findings.
+    """
+    items: list[ScanFinding] = list(front[1]) if front else []
+    globs: list[str] = list(front[2]) if front else []
+    if depth == 0:
+        # Everything inflated from one top-level file is bounded by its size too.
+        lim = ctx.limits
+        ctx.budget[1:] = [max(lim.max_ratio * len(buf), lim.min_expansion)]
     if fmt in ("gzip", "bz2", "xz"):
-        limit = min(ctx.limits.max_member_bytes, ctx.budget[0])
+        limit = min(ctx.limits.max_member_bytes, *ctx.budget)
         try:
-            data = _containers.decompress(fmt, buf, limit)
-        except _containers._TooBig:
-            items.append(_mk("archive.bomb", f"{fmt} stream inflates past {limit} bytes", path))
-            _file(ctx, path, fmt, len(buf), items, [])
+            data = _containers.decompress(fmt, buf, limit, ctx.limits.max_ratio)
+        except _containers._TooBig as exc:
+            items.append(_mk("archive.bomb", f"{fmt} stream {exc}", path))
+            _file(ctx, path, fmt, len(buf), items, globs)
             return
         except Exception as exc:  # zlib/lzma/bz2/EOF errors: corrupt stream
             items.append(_mk("archive.malformed", f"{fmt}: {exc}"[:300], path))
-            _file(ctx, path, fmt, len(buf), items, [])
+            _file(ctx, path, fmt, len(buf), items, globs)
             return
-        ctx.budget[0] -= len(data)
-        _file(ctx, path, fmt, len(buf), items, [])
+        for k in range(len(ctx.budget)):
+            ctx.budget[k] -= len(data)
+        _file(ctx, path, fmt, len(buf), items, globs)
         _scan_buf(ctx, data, f"{path}!", model_dir, depth + 1)
+        _close(data)
         return
-    members = (
-        _containers.iter_zip(buf, ctx.limits, ctx.budget)
-        if fmt == "zip"
-        else _containers.iter_tar(buf, ctx.limits, ctx.budget)
-    )
-    kept: list[tuple[str, Any]] = []
-    for m in members:
-        for rule, msg in m.problems:
-            items.append(_mk(rule, msg, f"{path}!{m.name}" if m.name else path))
-        if m.data is not None:
-            kept.append((m.name, m.data))
-    names = [name for name, _ in kept]
     label = fmt
     torch_prefixes: set[str] = set()
+    members: Iterator[_containers.Member]
     if fmt == "zip":
+        infos, refused = _containers.zip_index(buf, ctx.limits)
+        if refused:
+            items.append(_mk(refused[0], refused[1], path))
+        names = [i.filename for i in infos]
         torch_prefixes = {
             n[: -len("data.pkl")] for n in names if n.rpartition("/")[2] == "data.pkl"
         }
         if torch_prefixes:
             label = "pytorch-zip"
-        elif "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        elif "config.json" in names:
+            # Keras reads config.json at the root and deserialises it before any weights
+            # (.h5, .npz or none at all): every root config.json gets the Keras checks.
             label = "keras"
         elif names and all(n.endswith(".npy") for n in names):
             label = "npz"
-    configs: list[bytes] = []
-    for mname, mdata in kept:
-        if mname == "config.json" and len(mdata) <= 64 * 1024**2:
-            configs.append(bytes(mdata))
+        members = _containers.iter_zip_members(buf, infos, ctx.limits, ctx.budget)
+    else:
+        members = _containers.iter_tar(buf, ctx.limits, ctx.budget)
+    if front:
+        label = f"{front[0]}+{label}"
+    raw = _formats.Raw()
+    for m in members:
+        mname = m.name
+        for rule, msg in m.problems:
+            items.append(_mk(rule, msg, f"{path}!{mname}" if mname else path))
+        mdata = m.data
+        if mdata is None:
+            continue
+        if fmt == "zip" and mname == "config.json":
+            _formats.check_keras_config(bytes(mdata[: 64 * 1024**2 + 1]), raw, ctx.policy)
         head, _, tail = mname.rpartition("/data/")
         if f"{head}/" in torch_prefixes and tail.isdigit():
             # Tensor storage: torch reads these as raw bytes, never unpickles them.
             ctx.scanned += len(mdata)
             _file(ctx, f"{path}!{mname}", "tensor-data", len(mdata), [], [])
-            continue
-        _scan_buf(ctx, mdata, f"{path}!{mname}", None, depth + 1)
-    if label == "keras":
-        raw = _formats.Raw()
-        for c in configs:
-            _formats.check_keras_config(c, raw, ctx.policy)
-        for rule, msg, off, g in raw.items:
-            items.append(_mk(rule, msg, f"{path}!config.json", off, g))
-    _file(ctx, path, label, len(buf), items, [])
+        else:
+            _scan_buf(ctx, mdata, f"{path}!{mname}", None, depth + 1)
+        _close(mdata)
+        del mdata, m
+    for rule, msg, off, g in raw.items:
+        items.append(_mk(rule, msg, f"{path}!config.json", off, g))
+    _file(ctx, path, label, len(buf), items, globs)
+
+
+def _close(data: Any) -> None:
+    if isinstance(data, mmap.mmap):
+        with contextlib.suppress(BufferError):  # a view still alive: the GC closes it
+            data.close()
 
 
 def scan_bytes(
@@ -417,7 +463,7 @@ def scan_bytes(
 def _new_ctx(allow: frozenset[str], limits: ArchiveLimits | None) -> _Ctx:
     lim = limits or ArchiveLimits()
     policy = shipped_policy().with_allowed(allow) if allow else shipped_policy()
-    return _Ctx(policy, lim, [lim.max_total_bytes])
+    return _Ctx(policy, lim, [lim.max_total_bytes, lim.max_total_bytes])
 
 
 def _report(ctx: _Ctx, target: str, t0: float) -> ScanReport:

@@ -23,6 +23,8 @@ __all__ = ["MARKER_CASES", "benign_corpus", "malicious_corpus"]
 
 MARKER_CASES = (
     "proto0_global_os_system",
+    "bypass_proto0_pickle_zip_polyglot",
+    "bypass_pickle_in_front_of_torch_zip",
     "stack_global_builtins_exec",
     "bypass_stack_global_via_memo",
     "bypass_stack_global_via_long_binget",
@@ -180,6 +182,51 @@ def _joblib_object_array(payload: bytes) -> bytes:
     return data[:start] + payload + data[end:]
 
 
+def _keras_lambda_config() -> dict[str, object]:
+    return {
+        "class_name": "Sequential",
+        "module": "keras",
+        "config": {
+            "layers": [
+                {
+                    "class_name": "Lambda",
+                    "module": "keras.layers",
+                    "config": {
+                        "name": "l",
+                        "function": {
+                            "class_name": "__lambda__",
+                            "config": {"code": "4wEAAAAAAAAA"},
+                        },
+                    },
+                }
+            ]
+        },
+    }
+
+
+def _keras_function_config(module: str, function: str) -> dict[str, object]:
+    return {
+        "class_name": "Sequential",
+        "module": "keras",
+        "config": {
+            "layers": [
+                {
+                    "class_name": "Dense",
+                    "module": "keras.layers",
+                    "config": {
+                        "activation": {
+                            "module": module,
+                            "class_name": "function",
+                            "config": function,
+                            "registered_name": "function",
+                        }
+                    },
+                }
+            ]
+        },
+    }
+
+
 def malicious_corpus(marker: Path) -> dict[str, bytes]:
     """Name (the technique) -> file bytes. Every one would create ``marker`` if loaded."""
     cmd = _touch_cmd(marker)
@@ -289,55 +336,34 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "npy_object_array": _npy_object(evil),
         "npz_object_array": _zip({"arr_0.npy": _npy_object(evil)}),
         "joblib_object_array": _joblib_object_array(evil),
-        "keras_lambda_layer": _keras(
-            {
-                "class_name": "Sequential",
-                "module": "keras",
-                "config": {
-                    "layers": [
-                        {
-                            "class_name": "Lambda",
-                            "module": "keras.layers",
-                            "config": {
-                                "name": "l",
-                                "function": {
-                                    "class_name": "__lambda__",
-                                    "config": {"code": "4wEAAAAAAAAA"},
-                                },
-                            },
-                        }
-                    ]
-                },
-            }
-        ),
-        "cve_2025_1550_keras_module_function": _keras(
-            {
-                "class_name": "Sequential",
-                "module": "keras",
-                "config": {
-                    "layers": [
-                        {
-                            "class_name": "Dense",
-                            "module": "keras.layers",
-                            "config": {
-                                "activation": {
-                                    "module": "os",
-                                    "class_name": "function",
-                                    "config": "system",
-                                    "registered_name": "function",
-                                }
-                            },
-                        }
-                    ]
-                },
-            }
-        ),
+        "keras_lambda_layer": _keras(_keras_lambda_config()),
+        "cve_2025_1550_keras_module_function": _keras(_keras_function_config("os", "system")),
         "hdf5_keras_lambda": b"\x89HDF\r\n\x1a\n"
         + b"\x00" * 32
         + b'{"class_name": "Lambda", "config": {"function": "..."}}',
         "onnx_external_data_traversal": _onnx(external="../../../etc/passwd"),
         "onnx_external_data_absolute": _onnx(external="/etc/shadow"),
         "onnx_custom_op_domain": _onnx(domain="com.evil.ops"),
+        # A protocol-0 pickle with a zip appended: zip readers see the zip, pickle.load
+        # (and torch's legacy path) run the pickle in front of it.
+        "bypass_proto0_pickle_zip_polyglot": call_global0("os", "system", cmd)
+        + _zip({"readme.txt": b"hello"}),
+        "bypass_pickle_in_front_of_torch_zip": evil + _torch_zip(pickle.dumps({"w": 1})),
+        # torch's legacy loader unpickles five pickles whatever their protocol.
+        "bypass_torch_legacy_proto0_followon_pickle": _legacy_torch(
+            call_global0("os", "system", cmd)
+        ),
+        "bypass_proto0_second_pickle": pickle.dumps(1, protocol=2)
+        + call_global0("posix", "system", cmd),
+        "bypass_keras_config_json_only": _zip(
+            {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
+        ),
+        "bypass_keras_config_with_npz_weights": _zip(
+            {
+                "config.json": json.dumps(_keras_lambda_config()).encode(),
+                "model.weights.npz": _zip({"arr_0.npy": b"\x93NUMPY"}),
+            }
+        ),
     }
     return corpus
 

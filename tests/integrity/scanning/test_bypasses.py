@@ -1,0 +1,103 @@
+"""Regression tests for scanner bypasses found by the audit, each named after its technique."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+from bastion.integrity import ScanVerdict, scan_bytes, scan_path
+from bastion.integrity._pickle import walk_pickles
+
+
+def _globals(data: bytes) -> set[str]:
+    return {g for r in scan_bytes(data).files for g in r.globals}
+
+
+def test_bypass_proto0_pickle_zip_polyglot(evil: dict[str, bytes], tmp_path: Path) -> None:
+    data = evil["bypass_proto0_pickle_zip_polyglot"]
+    assert zipfile.is_zipfile(io.BytesIO(data))  # a zip to zip readers...
+    r = scan_bytes(data, "m.bin")
+    assert r.verdict is ScanVerdict.DANGEROUS
+    (top,) = [f for f in r.files if f.path == "m.bin"]
+    assert top.format == "pickle+zip" and "os.system" in top.globals
+    assert any(f.path == "m.bin!readme.txt" for f in r.files)  # ...and the zip is scanned too
+
+
+def test_bypass_pickle_in_front_of_torch_zip(evil: dict[str, bytes]) -> None:
+    r = scan_bytes(evil["bypass_pickle_in_front_of_torch_zip"], "m.pt")
+    (top,) = [f for f in r.files if f.path == "m.pt"]
+    assert top.format == "pickle+pytorch-zip"
+    assert "builtins.exec" in top.globals and r.verdict is ScanVerdict.DANGEROUS
+
+
+def test_bypass_torch_legacy_proto0_followon_pickle(evil: dict[str, bytes]) -> None:
+    data = evil["bypass_torch_legacy_proto0_followon_pickle"]
+    r = scan_bytes(data)
+    assert r.files[0].format == "pytorch-legacy"
+    assert "os.system" in r.files[0].globals and r.verdict is ScanVerdict.DANGEROUS
+
+
+def test_bypass_proto0_second_pickle(evil: dict[str, bytes]) -> None:
+    res = walk_pickles(evil["bypass_proto0_second_pickle"])
+    assert res.pickles == 2 and [g.qualname for g in res.globals] == ["posix.system"]
+
+
+def test_torch_legacy_needs_five_parseable_pickles() -> None:
+    data = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+    r = scan_bytes(data + b"\xff" * 32)
+    assert r.verdict is ScanVerdict.ERROR
+    assert "pickle 3" in r.findings[0].message
+
+
+def test_bypass_keras_config_json_only(evil: dict[str, bytes]) -> None:
+    r = scan_bytes(evil["bypass_keras_config_json_only"], "m.keras")
+    assert r.files[-1].format == "keras"
+    assert [f.rule_id for f in r.findings] == ["keras.dangerous-import"]
+    assert r.verdict is ScanVerdict.DANGEROUS
+
+
+def test_bypass_keras_config_with_npz_weights(evil: dict[str, bytes]) -> None:
+    r = scan_bytes(evil["bypass_keras_config_with_npz_weights"], "m.keras")
+    assert "keras.lambda" in {f.rule_id for f in r.findings}
+    assert r.verdict is ScanVerdict.DANGEROUS
+
+
+def test_zip_with_prepended_junk_is_still_a_zip(evil: dict[str, bytes]) -> None:
+    r = scan_bytes(evil["zip_prepended_data"], "m")
+    assert r.files[-1].format == "pytorch-zip"
+    assert r.verdict is ScanVerdict.DANGEROUS
+
+
+def _joblib_nested(levels: int) -> bytes:
+    """joblib object-array wrappers nested ``levels`` deep (each wrapper's nested pickle
+    holds another wrapper), as an attacker can write them."""
+    wrapper = (
+        b"\x80\x02cjoblib.numpy_pickle\nNumpyArrayWrapper\n)\x81}("
+        b"U\x05shapeK\x01\x85U\x05dtypecnumpy\ndtype\nU\x02O8\x85RU\x05orderU\x01C"
+        b"ub"
+    )
+    return wrapper * levels + b"N." + b"." * levels
+
+
+def test_joblib_object_arrays_nested_3000_deep_are_refused_without_recursion_error() -> None:
+    shallow = walk_pickles(_joblib_nested(3))
+    assert len(shallow.nested) == 3 and not shallow.malformed
+    r = scan_bytes(_joblib_nested(3000))
+    assert r.verdict is ScanVerdict.ERROR
+    assert any("nested deeper than 64" in f.message for f in r.findings)
+
+
+def test_scanning_a_directory_of_bypasses_runs_nothing(
+    evil: dict[str, bytes], marker: Path, tmp_path: Path
+) -> None:
+    for name in (
+        "bypass_proto0_pickle_zip_polyglot",
+        "bypass_pickle_in_front_of_torch_zip",
+        "bypass_torch_legacy_proto0_followon_pickle",
+    ):
+        (tmp_path / name).write_bytes(evil[name])
+    r = scan_path(tmp_path)
+    assert r.verdict is ScanVerdict.DANGEROUS
+    assert not marker.exists()
