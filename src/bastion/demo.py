@@ -273,10 +273,11 @@ def _run_steps(
             policy_file=example / "gate-policy.yaml",
             governance_file=example / "governance.yaml",
             produce_evidence=evidence,
+            other_models={"credit-mlp": out_dir / "models" / "credit-mlp"},
         )
         return _registry_story(rep.steps)
 
-    step("Promote credit-gbm through its gate, then roll back", registry)
+    step("Register credit-gbm and credit-mlp; promote credit-gbm (tier 1), roll back", registry)
 
     def access() -> str:
         viewer = create_token(ws, name="demo-viewer", role=Role.VIEWER, actor="demo")
@@ -360,20 +361,30 @@ def _load_suppressions(path: Path, manifest: Any) -> Any:
 
 
 def _registry_story(steps: list[dict[str, Any]]) -> str:
-    out = []
+    """One summary line, then each refusal's unmet requirements with the gate's reasons."""
+    out: list[str] = []
+    details: list[str] = []
     for s in steps:
         kind = s["step"]
-        if kind == "refused":
+        if kind == "registered":
+            out.append(f"registered {s['model']}@{s['version']}")
+        elif kind == "refused":
             out.append(f"v1 refused ({len(s['unmet'])} unmet requirements)")
+            details.append("v1 refused because:")
+            details.extend(f"  - {r['description']}: {r['reason']}" for r in s["unmet"])
         elif kind == "promoted":
             out.append(
                 f"v{s['version']} promoted" if s["promoted"] else f"v{s['version']} NOT promoted"
             )
         elif kind == "retrained_refused":
-            out.append(f"retrained v{s['version']} refused (stale evidence)")
+            # The label comes from the evaluation: requirements it found stale.
+            label = " (stale evidence)" if s["stale"] else ""
+            out.append(f"retrained v{s['version']} refused{label}")
+            details.append(f"retrained v{s['version']} refused because:")
+            details.extend(f"  - {r['description']}: {r['reason']}" for r in s["unmet"])
         elif kind == "rolled_back":
             out.append(f"rolled back to v{s['to']}")
-    return "; ".join(out)
+    return "; ".join(out) + "".join("\n" + d for d in details)
 
 
 def _summary(ws: Workspace, console: Console) -> None:
