@@ -75,8 +75,13 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "Price the risk",
         "signature pass, scan pass",
         "Re-run the threat model with the new evidence",
+        "registered credit-gbm@1; registered credit-mlp@1",
+        "v1 refused because:",
+        "security sign-off: 0 of 1 valid approval(s)",
+        "change advisory board decision: no approved change request",
         "v1 promoted",
         "retrained v2 refused (stale evidence)",
+        "stale: integrity.signature evidence",
         "rolled back to v1",
         "signed checkpoints intact",
         "Latest signed checkpoint",
@@ -104,6 +109,17 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     # Every model-scope check named the digest the registry stores for the version.
     models = __import__("json").loads(_run(env, "model", "list", "--format", "json").stdout)
     digests = {v["digest"] for m in models for v in m["versions"]}
+    assert {m["name"] for m in models} == {"credit-gbm", "credit-mlp"}
+    # The promotion went through the tier-1 gate: every requirement, the CAB included.
+    promoted = [
+        e
+        for e in __import__("json").loads(
+            _run(env, "ledger", "list", "--limit", "1000", "--format", "json").stdout
+        )
+        if e["kind"] == "registry.promote"
+    ]
+    assert promoted and all(e["data"]["tier"] == 1 for e in promoted)
+    assert all(any(a.startswith("cr:") for a in e["data"]["approval_ids"]) for e in promoted)
     ev = __import__("json").loads(
         _run(env, "evidence", "list", "--check", "integrity.signature", "--format", "json").stdout
     )

@@ -10,7 +10,7 @@ import pytest
 
 from bastion.access import Principal, Role
 from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
-from bastion.core.types import Finding, Severity, Subject, Verdict
+from bastion.core.types import Severity, Verdict
 from bastion.core.workspace import Workspace
 from bastion.governance import create_change_request, vote
 from bastion.registry import (
@@ -23,6 +23,7 @@ from bastion.registry import (
     import_mlflow,
     list_models,
     parse_policy,
+    pending_promotions,
     promote,
     register_model,
     register_rollback_hook,
@@ -34,9 +35,13 @@ from tests.registry._helpers import (
     GOVERNANCE,
     POLICY,
     approver,
+    critical_dependency_evidence,
     good_evidence,
     model_dir,
+    ref_of,
     setup,
+    sign_and_verify,
+    threat_model,
 )
 
 
@@ -137,18 +142,14 @@ def test_full_gate_promotes_and_records_evidence(ws: Workspace, tmp_path: Path) 
 def test_thresholds_severity_and_signers(ws: Workspace, tmp_path: Path) -> None:
     setup(ws)
     v = _register(ws, tmp_path)
-    good_evidence(ws, v, signers=["mallory@evil.example"])
-    subj = Subject("model", v.ref, digest=v.digest)
-    ws.evidence.record(
-        check_id="integrity.dependencies",
-        subject=subj,
-        verdict=Verdict.FAIL,
-        findings=[Finding("GHSA-y", "rce", Severity.CRITICAL, "upgrade")],
-    )
+    # A signature that verifies, but by a signer the gate policy does not allow.
+    good_evidence(ws, v, identity="mallory@evil.example")
+    critical_dependency_evidence(ws, v)
     gate = evaluate_gate(ws, "credit-gbm", "1")
     by_id = {r.id: r for r in gate.requirements}
     assert not by_id["evidence:integrity.signature"].satisfied
-    assert "signers intersects" in by_id["evidence:integrity.signature"].reason
+    assert "valid_signers intersects" in by_id["evidence:integrity.signature"].reason
+    assert "cert:mallory@evil.example" in by_id["evidence:integrity.signature"].reason
     assert "critical" in by_id["evidence:integrity.dependencies"].reason
     assert by_id["evidence:integrity.scan"].satisfied
     assert by_id["evidence:threats.model:system"].satisfied
@@ -158,20 +159,45 @@ def test_thresholds_severity_and_signers(ws: Workspace, tmp_path: Path) -> None:
     )
 
 
+def test_real_evidence_satisfies_every_evidence_requirement(ws: Workspace, tmp_path: Path) -> None:
+    setup(ws)
+    v = _register(ws, tmp_path)
+    ids = good_evidence(ws, v)
+    sig = ws.evidence.get(ids[0])
+    assert sig.data["valid_signers"] == ["cert:release@bank.example"]
+    threats = ws.evidence.get(ids[3])
+    # Accepted (suppressed) high threats are in the findings but are not open.
+    assert threats.data["summary"]["open_by_severity"]["high"] == 0
+    assert any(f.severity is Severity.HIGH for f in threats.findings)
+    gate = evaluate_gate(ws, "credit-gbm", "1")
+    ev = [r for r in gate.requirements if r.kind == "evidence"]
+    assert len(ev) == 4 and all(r.satisfied for r in ev), [r.reason for r in ev]
+
+
+def test_open_high_threat_blocks_the_gate(ws: Workspace, tmp_path: Path) -> None:
+    setup(ws)
+    v = _register(ws, tmp_path)
+    good_evidence(ws, v)
+    threat_model(ws, accept_high=False)  # the newest threat model: highs are open again
+    r = {x.id: x for x in evaluate_gate(ws, "credit-gbm", "1").requirements}
+    res = r["evidence:threats.model:system"]
+    assert not res.satisfied and "open_by_severity" in res.reason
+
+
 def test_retraining_makes_evidence_stale(ws: Workspace, tmp_path: Path) -> None:
     setup(ws)
     v1 = _register(ws, tmp_path)
     good_evidence(ws, v1)
     v2 = _register(ws, tmp_path, b"retrained")
-    # Evidence recorded under v2's ref but about v1's digest does not count.
-    ws.evidence.record(
-        check_id="integrity.scan",
-        subject=Subject("model", v2.ref, digest=v1.digest),
-        verdict=Verdict.PASS,
-    )
     gate = evaluate_gate(ws, "credit-gbm", v2.version)
-    r = {x.id: x for x in gate.requirements}["evidence:integrity.scan"]
-    assert not r.satisfied and "stale" in r.reason
+    by_id = {x.id: x for x in gate.requirements}
+    for kind in ("integrity.signature", "integrity.scan", "integrity.dependencies"):
+        r = by_id[f"evidence:{kind}"]
+        assert not r.satisfied
+        assert r.reason.startswith("stale:"), r.reason
+        assert f"digest {v1.digest[:19]}… of version 1" in r.reason
+    # The system-scope threat model is not about the model's digest: still current.
+    assert by_id["evidence:threats.model:system"].satisfied
 
 
 def test_approval_refusals_leave_state_unchanged(ws: Workspace, tmp_path: Path) -> None:
@@ -264,12 +290,10 @@ def test_rollback_rules_and_hook(ws: Workspace, tmp_path: Path) -> None:
     assert get_version(ws, "credit-gbm", "1").stage is Stage.ARCHIVED
     with pytest.raises(InputError, match="reason"):
         rollback(ws, "credit-gbm", "1", reason=" ", actor="sam")
-    # A signature that no longer verifies blocks the rollback.
-    bad = ws.evidence.record(
-        check_id="integrity.signature",
-        subject=Subject("model", v1.ref, digest=v1.digest),
-        verdict=Verdict.FAIL,
-    )
+    # A signature that no longer verifies blocks the rollback: v1's signature is now
+    # checked by a verifier that does not trust its signer (a revoked identity, say).
+    bad = sign_and_verify(ws, Path(str(v1.source)), ref_of(v1), allowed="other@bank.example")
+    assert bad.verdict is Verdict.FAIL
     with pytest.raises(ConflictError, match="no longer verifies"):
         rollback(ws, "credit-gbm", "1", reason="incident", actor="sam")
     good_evidence(ws, v1)
@@ -284,6 +308,42 @@ def test_rollback_rules_and_hook(ws: Workspace, tmp_path: Path) -> None:
     assert get_version(ws, "credit-gbm", "2").stage is Stage.ARCHIVED
     (ev,) = ws.ledger.entries(kind="registry.rollback", limit=5)
     assert ev.data["reason"] == "drift alarm" and ev.actor == "incident-bot"
+    assert ev.data["reverified"] is True  # the signature was checked again, on the files
+    # The version rolled away from is treated as compromised: its approvals and board
+    # decision no longer count, it is not 'ready' in the queue, nor a rollback target.
+    g2 = {r.id: r for r in evaluate_gate(ws, "credit-gbm", "2").requirements}
+    assert not g2["approval:security_signoff"].satisfied
+    assert "predates the rollback" in g2["approval:security_signoff"].reason
+    assert not g2["approval:cab"].satisfied and "no longer counts" in g2["approval:cab"].reason
+    queued = {(g.model, g.version): g for g in pending_promotions(ws)}
+    assert queued[("credit-gbm", "2")].satisfied is False
+    with pytest.raises(ConflictError, match="never passed"):
+        rollback(ws, "credit-gbm", "2", reason="back again", actor="sam")
+    approve(ws, "credit-gbm", "2", sec)  # a fresh approval is accepted
+    g2 = {r.id: r for r in evaluate_gate(ws, "credit-gbm", "2").requirements}
+    assert g2["approval:security_signoff"].satisfied
+
+
+def test_rollback_reverifies_the_files(ws: Workspace, tmp_path: Path) -> None:
+    setup(ws)
+    sec = approver(ws, "sam")
+    voters = {p: approver(ws, p) for p in ("lee", "bo")}
+    v1 = _register(ws, tmp_path)
+    _clear(ws, v1, sec, voters)
+    assert promote(ws, "credit-gbm", "1", "production", actor="dana").promoted
+    v2 = _register(ws, tmp_path, b"retrained")
+    _clear(ws, v2, sec, voters)
+    assert promote(ws, "credit-gbm", "2", "production", actor="dana").promoted
+    # v1's stored evidence still passes, but its weights were tampered with on disk.
+    (Path(str(v1.source)) / "model.bin").write_bytes(b"backdoored")
+    size = ws.ledger.size()
+    with pytest.raises(ConflictError, match="no longer verifies against its files"):
+        rollback(ws, "credit-gbm", "1", reason="incident", actor="sam")
+    assert get_version(ws, "credit-gbm", "2").stage is Stage.PRODUCTION
+    # The failed verification is itself evidence (in the ledger); no stage changed.
+    (e,) = ws.ledger.entries(start=size, limit=5)
+    assert e.kind == "evidence.recorded"
+    assert ws.evidence.get(e.data["evidence_id"]).verdict is Verdict.FAIL
 
 
 def test_mlflow_import(ws: Workspace, tmp_path: Path) -> None:
@@ -327,6 +387,7 @@ def test_demo_sequence_end_to_end(ws: Workspace, tmp_path: Path) -> None:
         policy_file=POLICY,
         governance_file=GOVERNANCE,
         produce_evidence=lambda w, v: good_evidence(w, v) and None,
+        tier=1,
     )
     steps = [s["step"] for s in rep.steps]
     assert steps == [

@@ -54,11 +54,16 @@ def registry_demo(
     author: str = "dana",
     security: str = "sam",
     board_votes: Mapping[str, str] | None = None,
+    tier: int | None = 1,
+    other_models: Mapping[str, Path] | None = None,
 ) -> DemoReport:
     """Run the promotion story on one model and return what happened, step by step.
 
     ``produce_evidence(ws, version)`` must record the evidence the policy asks for
     (signature, scan, dependencies on the version; the threat model on the system).
+    ``tier`` 1 (the default) is the credit-scoring model's EU AI Act high-risk tier, so the
+    gate asks for every requirement, the change advisory board's decision included.
+    ``other_models`` (name -> directory) are registered beside it, in development.
     """
     rep = DemoReport()
     apply_config(ws, load_config(governance_file), actor="demo")
@@ -73,8 +78,14 @@ def registry_demo(
         authors=[author],
         actor=author,
         alias="champion",
+        tier=tier,
     )
-    rep.add("registered", version=v1.version, digest=v1.digest)
+    rep.add("registered", model=name, version=v1.version, digest=v1.digest)
+    for other, path in (other_models or {}).items():
+        ov = register_model(
+            ws, other, path, system=system, asset=other, authors=[author], actor=author, tier=tier
+        )
+        rep.add("registered", model=other, version=ov.version, digest=ov.digest)
     refused = promote(ws, name, v1.version, Stage.PRODUCTION, actor=author)
     rep.add(
         "refused",
@@ -112,7 +123,14 @@ def registry_demo(
         ws, name, retrained_dir, system=system, asset=name, authors=[author], actor=author
     )
     stale = promote(ws, name, v2.version, Stage.PRODUCTION, actor=author)
-    rep.add("retrained_refused", version=v2.version, promoted=stale.promoted)
+    unmet = stale.gate.unmet if stale.gate else []
+    rep.add(
+        "retrained_refused",
+        version=v2.version,
+        promoted=stale.promoted,
+        unmet=[r.to_dict() for r in unmet],
+        stale=[r.id for r in unmet if r.reason.startswith("stale:")],
+    )
     clear(v2)
     ok2 = promote(ws, name, v2.version, Stage.PRODUCTION, actor=author)
     rep.add("promoted", version=v2.version, promoted=ok2.promoted)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
@@ -37,6 +38,7 @@ from bastion.registry._store import (
     Transition,
     VersionInfo,
     find_version,
+    get_version,
     lock_model,
     record_transition,
     version_info,
@@ -221,8 +223,14 @@ def _system_digest(ws: Workspace, system_id: str) -> str | None:
 
 
 def _check_evidence(
-    ws: Workspace, v: VersionInfo, req: EvidenceRequirement, now: datetime
+    ws: Workspace,
+    v: VersionInfo,
+    req: EvidenceRequirement,
+    now: datetime,
+    earlier: Sequence[tuple[str, str]] = (),
 ) -> RequirementResult:
+    """``earlier``: (version, digest) of the model's other versions, so evidence about one
+    of them is named as stale rather than simply missing."""
     rid = f"evidence:{req.kind}" + (":system" if req.scope is Scope.SYSTEM else "")
     desc = req.describe()
 
@@ -236,12 +244,15 @@ def _check_evidence(
         subject = f"{v.ref} ({v.digest[:19]}…)"
         run_hint = f"run {req.kind} on {v.ref}"
         if not latest:
-            older = ws.evidence.list(EvidenceQuery(check_id=req.kind, subject_ref=v.ref, limit=1))
-            if older:
+            stale = _stale_evidence(ws, req.kind, earlier)
+            if stale is not None:
+                e_old, old_version = stale
                 return bad(
-                    f"the only {req.kind} evidence for {v.ref} is about digest "
-                    f"{older[0].subject.digest}, not this version's digest: it is stale",
+                    f"stale: {req.kind} evidence {e_old.id[:8]} was produced for digest "
+                    f"{(e_old.subject.digest or '')[:19]}… of version {old_version}, not this "
+                    f"version's {v.digest[:19]}…",
                     run_hint + " again on the current files",
+                    (e_old.id,),
                 )
     else:
         if not v.system_id:
@@ -314,6 +325,26 @@ def _check_evidence(
     )
 
 
+def _stale_evidence(
+    ws: Workspace, kind: str, earlier: Sequence[tuple[str, str]]
+) -> tuple[Evidence, str] | None:
+    """The newest ``kind`` evidence about any earlier digest of the model."""
+    found: list[tuple[Evidence, str]] = []
+    for version, digest in earlier:
+        ev = ws.evidence.list(EvidenceQuery(check_id=kind, subject_digest=digest, limit=1))
+        if ev:
+            found.append((ev[0], version))
+    return max(found, key=lambda x: x[0].created_at) if found else None
+
+
+def revoked_at(gate_passed: dict[str, Any]) -> datetime | None:
+    """When a rollback away from this version revoked its approvals (None if never)."""
+    rec = gate_passed.get("revoked")
+    if not isinstance(rec, dict) or not rec.get("at"):
+        return None
+    return _utc(datetime.fromisoformat(str(rec["at"])))
+
+
 def _excluded(v: VersionInfo, requester: str | None) -> set[str]:
     """Who may not approve: whoever requested the promotion and whoever authored it."""
     return set(v.authors) | {v.created_by} | ({requester} if requester else set())
@@ -330,8 +361,19 @@ def _check_approval(
 ) -> RequirementResult:
     rid = f"approval:{req.kind}"
     desc = req.describe()
+    revoked = revoked_at(v.gate_passed)
     if req.board:
         cr = approved_change_request(ws, v.ref, v.digest, req.board)
+        if cr is not None and revoked is not None and (cr.decided_at or cr.created_at) <= revoked:
+            return RequirementResult(
+                rid,
+                "approval",
+                desc,
+                False,
+                f"change request {cr.id} was decided before {v.ref} was rolled back from "
+                f"production on {revoked:%Y-%m-%d %H:%M}Z: it no longer counts",
+                f"open a new change request for {v.ref} and collect the board's votes again",
+            )
         if cr is None:
             return RequirementResult(
                 rid,
@@ -365,7 +407,10 @@ def _check_approval(
     good = [
         a
         for a in mine
-        if not a.expired(now) and a.digest == v.digest and a.approver not in excluded
+        if not a.expired(now)
+        and a.digest == v.digest
+        and a.approver not in excluded
+        and (revoked is None or a.created_at > revoked)
     ]
     if len(good) >= req.count:
         return RequirementResult(
@@ -384,6 +429,13 @@ def _check_approval(
     notes += [
         f"{a.approver} is excluded (requester or author)" for a in mine if a.approver in excluded
     ]
+    if revoked is not None:
+        notes += [
+            f"{a.approver}'s approval predates the rollback from production on "
+            f"{revoked:%Y-%m-%d %H:%M}Z"
+            for a in mine
+            if a.created_at <= revoked
+        ]
     return RequirementResult(
         rid,
         "approval",
@@ -436,7 +488,14 @@ def _evaluate(
             )
         )
     else:
-        reqs.extend(_check_evidence(ws, info, ereq, now) for ereq in sp.evidence)
+        earlier = [
+            (o.version, o.digest)
+            for o in s.scalars(
+                select(VersionRow).where(VersionRow.model_name == m.name, VersionRow.id != v.id)
+            )
+            if o.digest != v.digest
+        ]
+        reqs.extend(_check_evidence(ws, info, ereq, now, earlier) for ereq in sp.evidence)
         approvals = _approvals(s, v)
         requester = _requester(s, v, stage)
         reqs.extend(
@@ -606,7 +665,12 @@ def approve(
                 ApprovalRow.approver == approver.name,
             )
         ).first()
-        if existing is not None and _utc(existing.expires_at) > now:
+        revoked = revoked_at(v.gate_passed)
+        if (
+            existing is not None
+            and _utc(existing.expires_at) > now
+            and (revoked is None or _utc(existing.created_at) > revoked)
+        ):
             raise ConflictError(
                 f"{approver.name} has already approved {info.ref} ({kind}, {stage.value}) "
                 f"until {_utc(existing.expires_at):%Y-%m-%d %H:%M}Z"
@@ -709,6 +773,7 @@ class PromotionResult:
 
 
 _GATED = (Stage.STAGING, Stage.PRODUCTION)
+_GATED_VALUES = frozenset(x.value for x in _GATED)
 
 
 def promote(
@@ -830,11 +895,95 @@ def _signature_ok(ws: Workspace, digest: str) -> Evidence | None:
     return latest[0] if latest and latest[0].verdict is Verdict.PASS else None
 
 
-def rollback(ws: Workspace, name: str, to_version: str, *, reason: str, actor: str) -> Transition:
+def _reverify(
+    ws: Workspace, v: VersionInfo, policy: Any, actor: str
+) -> tuple[Evidence | None, str | None]:
+    """Verify the version's signature against its files again, now (when the files are
+    still where they were registered). Returns (fresh integrity.signature evidence or
+    None when the files are gone, a refusal reason or None).
+
+    Without an explicit verification policy, the policy is rebuilt from the last passing
+    verification: the same certificate identities, under the workspace PKI's root, at the
+    signing certificate's issuance time (short-lived certificates expire by design)."""
+    from bastion.integrity import TimeMode, VerificationPolicy, record_verify
+
+    path = Path(str(v.source)) if v.source else None
+    if path is None or not path.exists():
+        return None, None
+    if policy is None:
+        last = _signature_ok(ws, v.digest)
+        if last is None:
+            return None, (
+                f"no passing integrity.signature evidence for {v.ref} ({v.digest[:19]}…): "
+                "its signature no longer verifies"
+            )
+        signers = [str(x) for x in last.data.get("valid_signers") or []]
+        ids = sorted({i for x in signers if x.startswith("cert:") for i in x[5:].split(",") if i})
+        root = Path(ws.settings.key_dir) / "pki" / "root.pem"
+        if not ids or not root.is_file():
+            # A key-signed version (or a PKI outside this workspace): the stored evidence
+            # stands, and the files are still checked against the registered digest below.
+            from bastion.registry._digest import hash_model_dir
+
+            if hash_model_dir(path).digest != v.digest:
+                return None, (
+                    f"the files of {v.ref} at {path} changed since registration: they no "
+                    f"longer match {v.digest}"
+                )
+            return None, None
+        policy = VerificationPolicy(
+            allowed_identities=ids, trust_roots=[str(root)], time=TimeMode.ISSUANCE
+        )
+    res, ev = record_verify(ws, path, name=v.ref, policy=policy, actor=actor)
+    if ev.verdict is not Verdict.PASS or res is None:
+        why = "; ".join(f.message for f in ev.findings[:3]) or ev.verdict.value
+        return ev, (
+            f"the signature of {v.ref} no longer verifies against its files at {path}: {why} "
+            f"(evidence {ev.id})"
+        )
+    if res.manifest_digest is None or f"sha256:{res.manifest_digest}" != v.digest:
+        return ev, (
+            f"the files of {v.ref} at {path} verify, but as digest sha256:{res.manifest_digest}, "
+            f"not the registered {v.digest}"
+        )
+    return ev, None
+
+
+def rollback(
+    ws: Workspace,
+    name: str,
+    to_version: str,
+    *,
+    reason: str,
+    actor: str,
+    policy: Any = None,
+) -> Transition:
     """Put a known-good version back in production. Only a version that passed its
-    production gate and whose latest integrity.signature evidence still passes."""
+    production gate and whose signature verifies again, now, against its files (when they
+    are still on disk; else its latest integrity.signature evidence must pass).
+
+    The version rolled away from loses its production gate record and every approval and
+    board decision it had: re-promoting it needs fresh approvals (it may be compromised).
+    ``policy`` (a VerificationPolicy or a policy file) overrides the re-verification policy.
+    """
     if not reason or not reason.strip():
         raise InputError("a rollback needs a reason (--reason)")
+    target = get_version(ws, name, to_version)
+    if target.stage is Stage.PRODUCTION:
+        raise ConflictError(f"{name}@{target.version} is already in production")
+    if Stage.PRODUCTION.value not in target.gate_passed:
+        raise ConflictError(
+            f"{name}@{target.version} never passed its production gate (or was rolled back "
+            "from): roll back only to a version that did"
+        )
+    if isinstance(policy, (str, Path)):
+        from bastion.integrity import load_policy as load_verification_policy
+
+        policy = load_verification_policy(Path(policy))
+    fresh, refusal = _reverify(ws, target, policy, actor)
+    if refusal is not None:
+        raise ConflictError(f"cannot roll back to {name}@{target.version}: {refusal}")
+    now = _now()
     with ws.db.session() as s:
         lock_model(s, name)
         _m, v = find_version(s, name, to_version)
@@ -845,7 +994,7 @@ def rollback(ws: Workspace, name: str, to_version: str, *, reason: str, actor: s
                 f"{name}@{v.version} never passed its production gate: roll back only to a "
                 "version that did"
             )
-        sig = _signature_ok(ws, v.digest)
+        sig = fresh or _signature_ok(ws, v.digest)
         if sig is None:
             raise ConflictError(
                 f"the latest integrity.signature evidence for {name}@{v.version} "
@@ -856,6 +1005,13 @@ def rollback(ws: Workspace, name: str, to_version: str, *, reason: str, actor: s
                 VersionRow.model_name == name, VersionRow.stage == Stage.PRODUCTION.value
             )
         ):
+            passed = {k: x for k, x in other.gate_passed.items() if k not in _GATED_VALUES}
+            passed["revoked"] = {
+                "at": now.isoformat(),
+                "by": actor,
+                "reason": f"rolled back to {name}@{v.version}: {reason}",
+            }
+            other.gate_passed = passed
             record_transition(
                 ws,
                 s,
@@ -864,6 +1020,7 @@ def rollback(ws: Workspace, name: str, to_version: str, *, reason: str, actor: s
                 to=Stage.ARCHIVED,
                 actor=actor,
                 reason=f"rolled back to {name}@{v.version}: {reason}",
+                extra={"approvals_revoked": True},
             )
         prior = v.gate_passed[Stage.PRODUCTION.value]
         t = record_transition(
@@ -877,6 +1034,7 @@ def rollback(ws: Workspace, name: str, to_version: str, *, reason: str, actor: s
             evidence_ids=[sig.id, *prior.get("evidence_ids", [])],
             approval_ids=list(prior.get("approval_ids", [])),
             policy_version=prior.get("policy_version"),
+            extra={"reverified": fresh is not None},
         )
     with _HOOKS_LOCK:
         hooks = list(_HOOKS)

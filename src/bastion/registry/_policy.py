@@ -269,6 +269,12 @@ def parse_policy(text: str | bytes, filename: str = "gate policy") -> GatePolicy
             raise InputError(f"{filename}: tiers.{tier}: tiers are 1 (highest risk) to 4")
         for stage, sp in tp.stages.items():
             for i, req in enumerate(sp.evidence):
+                if req.kind == "threats.model" and req.max_severity is not None:
+                    raise InputError(
+                        f"{filename}: tiers.{tier}.stages.{stage.value}.evidence[{i}]: "
+                        "max_severity on threats.model would count accepted (suppressed) "
+                        "threats too; use where: ['summary.open_by_severity.high == 0']"
+                    )
                 if req.kind not in known:
                     raise InputError(
                         f"{filename}: tiers.{tier}.stages.{stage.value}.evidence[{i}]: unknown "
