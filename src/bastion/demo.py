@@ -164,22 +164,27 @@ def _run_steps(
     def risk() -> str:
         from bastion.risk import (
             assign_tier,
-            load_scenarios,
             record_simulation,
             register_from_threats,
+            seed_scenarios,
             simulate,
         )
         from bastion.threats import model_threats
 
         tier, _ = assign_tier(ws, manifest, actor="demo")
-        open_findings = [f for f in model_threats(manifest).findings if f.status.value == "open"]
-        risks = register_from_threats(ws, manifest, open_findings, actor="demo")
-        result = simulate(load_scenarios(example / "scenarios.yaml"), iterations=100_000, seed=7)
-        record_simulation(ws, result, actor="demo")
+        model = model_threats(manifest)
+        risks = register_from_threats(ws, manifest, model.findings, actor="demo")
+        # One scenario per open threat, the example's hand-tuned ranges overriding the seeds.
+        scenarios = seed_scenarios(model, example / "scenarios.yaml")
+        result = simulate(scenarios, iterations=100_000, seed=7)
+        priced = record_simulation(ws, result, actor="demo")
         p = result.portfolio
+        cur = result.scenarios.currency
+        top = max(result.results, key=lambda r: r.summary.p90)
         return (
-            f"tier {tier.tier}; {len(risks)} risks registered; portfolio annual loss "
-            f"P50 {p.p50:,.0f}, mean {p.mean:,.0f}, P90 {p.p90:,.0f} {result.scenarios.currency}"
+            f"tier {tier.tier}; {len(risks)} risks registered, {len(set(priced))} priced; "
+            f"portfolio annual loss P50 {p.p50:,.0f}, mean {p.mean:,.0f}, P90 {p.p90:,.0f} "
+            f"{cur}; largest P90 {top.summary.p90:,.0f} {cur} ({top.scenario.threats[0]})"
         )
 
     step("Price the risk (FAIR Monte Carlo, 100,000 years) and rate the tier", risk)

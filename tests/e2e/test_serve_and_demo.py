@@ -106,6 +106,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "registry.rollback",
         "governance.vote_cast",
     } <= set(kinds)
+    # Every open threat is registered as a risk and priced: the register shows its P90.
+    risks = __import__("json").loads(
+        _run(env, "risk", "register", "list", "--format", "json").stdout
+    )
+    assert risks and all(r["summary"] and r["summary"]["p90"] >= 0 for r in risks)
+    assert f"{len(risks)} risks registered, {len(risks)} priced" in " ".join(r.stdout.split())
     # Every model-scope check named the digest the registry stores for the version.
     models = __import__("json").loads(_run(env, "model", "list", "--format", "json").stdout)
     digests = {v["digest"] for m in models for v in m["versions"]}

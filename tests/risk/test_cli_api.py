@@ -14,6 +14,7 @@ from bastion.access import create_token
 from bastion.api import create_app
 from bastion.cli.main import main
 from bastion.core.workspace import Workspace
+from bastion.risk import load_scenarios, risk_id
 from tests.conftest import EXAMPLE_MANIFEST, ROOT
 
 EX = ROOT / "examples" / "credit-scoring"
@@ -77,8 +78,7 @@ def test_cli_bad_input_is_one_line_exit_2(run: Run, tmp_path: Path) -> None:
     bad.write_text(SCEN.read_text().replace("max: 24}", "max: 1}", 1))
     rc, _, err = run("risk", "simulate", str(bad))
     assert (
-        rc == 2
-        and f"{bad}: scenario 'model-extraction.scoring-api', field 'contact_frequency'" in err
+        rc == 2 and f"{bad}: scenario 'ai-extraction.scoring-api', field 'contact_frequency'" in err
     )
     assert "fix:" in err and "Traceback" not in err
     rc, _, err = run("risk", "simulate", str(tmp_path / "missing.yaml"))
@@ -90,32 +90,35 @@ def test_cli_tier_and_register(run: Run) -> None:
     assert t["tier"] == 2 and t["evidence"]  # type: ignore[index]
     rc, out, _ = run("risk", "tier", str(EXAMPLE_MANIFEST))
     assert rc == 0 and "tier 2 (high)" in out
-    r = run.json(
-        "risk",
-        "register",
-        "add",
-        "--system",
-        "credit-scoring",
-        "--rule",
-        "ai.model-extraction",
-        "--element",
-        "scoring-api",
-        "--title",
-        "Model extraction",
-        "--owner",
-        "risk@bank.example",
-        "--scenario",
-        "model-extraction.scoring-api",
-    )
-    rid = r["id"]  # type: ignore[index]
+    # The example's scenarios link risks that are not registered yet: refused, nothing stored.
+    rc, _, err = run("risk", "simulate", str(SCEN), "-n", "2000", "--record")
+    assert rc == 2 and f"{SCEN}: scenario 'ai-extraction.scoring-api', field 'risk'" in err
+    assert "bastion risk register import" in err
+    imported = run.json("risk", "register", "import", str(EXAMPLE_MANIFEST))
+    assert len(imported) == 27  # type: ignore[arg-type]
+    again = run.json("risk", "register", "import", str(EXAMPLE_MANIFEST))
+    assert [x["id"] for x in again] == [x["id"] for x in imported]  # type: ignore[union-attr,index]
+    rid = risk_id("credit-scoring", "AI-EXTRACTION", "scoring-api")
+    assert rid in {x["id"] for x in imported}  # type: ignore[union-attr,index]
     rc, _, err = run("risk", "register", "update", rid, "--status", "mitigated")
     assert rc == 2 and "cannot go from identified to mitigated" in err
     assert (
         run.json("risk", "register", "update", rid, "--status", "analyzed")["status"] == "analyzed"
     )  # type: ignore[index]
-    # Record the example's simulation onto the linked risk: its P90 (~0.8M) is within tier 2's 1M.
-    sim = run.json("risk", "simulate", str(SCEN), "-n", "5000", "--seed", "7", "--record")
-    assert sim["recorded_on"] == [rid]  # type: ignore[index]
+    # Record the example's simulation onto the linked risks: extraction's P90 (~0.8M) is
+    # within tier 2's 1M.
+    sim = run.json(
+        "risk", "simulate", str(SCEN), "-n", "5000", "--seed", "7", "--record",
+        "--manifest", str(EXAMPLE_MANIFEST),
+    )  # fmt: skip
+    assert sorted(sim["recorded_on"]) == sorted(  # type: ignore[index]
+        risk_id("credit-scoring", *t.split(":"))
+        for s in load_scenarios(SCEN).scenarios
+        for t in s.threats
+    )
+    listed = run.json("risk", "register", "list")
+    p90 = {x["id"]: (x["summary"] or {}).get("p90") for x in listed}  # type: ignore[union-attr,index]
+    assert 0 < p90[rid] < 1_000_000
     until = (date.today() + timedelta(days=60)).isoformat()
     acc = run.json("risk", "register", "accept", rid, "--until", until, "--note", "within appetite")
     assert acc["status"] == "accepted" and acc["accepted_by"] == "cli"  # type: ignore[index]
@@ -215,7 +218,7 @@ def test_api_routes(sqlite_ws: Workspace) -> None:
     )
     assert (
         bad.status_code == 422
-        and "request body: scenario 'model-extraction.scoring-api'" in bad.json()["detail"]
+        and "request body: scenario 'ai-extraction.scoring-api'" in bad.json()["detail"]
     )
     assert (
         c.post("/api/v1/risk/simulate?iterations=2000000", content=body, headers=viewer).status_code
@@ -305,3 +308,65 @@ def test_api_routes(sqlite_ws: Workspace) -> None:
     shown = c.get(f"/api/v1/risk/register/{rid}", headers=viewer).json()
     assert shown["history"][-1]["to"] == "accepted"
     assert c.get("/api/v1/risk/register/risk-000000000000", headers=viewer).status_code == 404
+
+
+def test_example_scenarios_cite_real_threats_and_their_risks() -> None:
+    from bastion.threats import model_file
+
+    model = model_file(EXAMPLE_MANIFEST)
+    findings = {f.id: f for f in model.findings}
+    ss = load_scenarios(SCEN)
+    for s in ss.scenarios:
+        (t,) = s.threats
+        f = findings[t]
+        assert f.open, f"{s.id} prices {t}, which the example does not leave open"
+        assert s.id == f"{f.rule_id.lower()}.{f.element_id}"  # the seeded id: overrides merge
+        assert s.risk == risk_id("credit-scoring", f.rule_id, f.element_id)
+
+
+def test_cli_seed_and_reference_checks(run: Run, tmp_path: Path) -> None:
+    out_file = tmp_path / "seeded.yaml"
+    rc, _, err = run(
+        "risk", "seed", str(EXAMPLE_MANIFEST), "--overrides", str(SCEN), "-o", str(out_file)
+    )
+    assert rc == 0, err
+    seeded = load_scenarios(out_file)
+    assert len(seeded.scenarios) == 27 and seeded.currency == "EUR"
+    ext = seeded.scenario("ai-extraction.scoring-api")
+    assert ext.contact_frequency is not None and ext.tef is None  # the override's way wins
+    assert ext.threats == ("AI-EXTRACTION:scoring-api",)
+    js = run.json("risk", "seed", str(EXAMPLE_MANIFEST))
+    assert js["apiVersion"] == "bastion/v1" and len(js["scenarios"]) == 27  # type: ignore[index,arg-type]
+    # A threat id that the model does not have: file, entry, suggestion and fix.
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SCEN.read_text().replace('"AI-EXTRACTION:scoring-api"', "ai.model-extraction"))
+    rc, _, err = run("risk", "simulate", str(bad), "-n", "100", "-m", str(EXAMPLE_MANIFEST))
+    assert rc == 2
+    assert f"{bad}: scenario 'ai-extraction.scoring-api', field 'threats'" in err
+    assert "unknown threat finding 'ai.model-extraction'" in err and "fix:" in err
+    rc, _, err = run("risk", "seed", str(EXAMPLE_MANIFEST), "--overrides", str(bad))
+    assert rc == 2 and "unknown threat finding 'ai.model-extraction'" in err
+    # Without a manifest the file alone is simulated (it cannot know the threats).
+    assert run("risk", "simulate", str(bad), "-n", "100")[0] == 0
+    wrong = tmp_path / "v2.yaml"
+    wrong.write_text(SCEN.read_text().replace("apiVersion: bastion/v1", "apiVersion: bastion/v2"))
+    rc, _, err = run("risk", "simulate", str(wrong), "-n", "100")
+    assert rc == 2 and "apiVersion 'bastion/v2'" in err and "set apiVersion: bastion/v1" in err
+
+
+def test_api_seed_and_register_import(sqlite_ws: Workspace) -> None:
+    ws = sqlite_ws
+    c = TestClient(create_app(ws.settings, workspace=ws))
+    viewer, eng = _hdr(ws, "viewer"), _hdr(ws, "engineer")
+    body = EXAMPLE_MANIFEST.read_bytes()
+    doc = c.post("/api/v1/risk/seed", content=body, headers=viewer)
+    assert doc.status_code == 200, doc.text
+    assert len(doc.json()["scenarios"]) == 27
+    assert c.post("/api/v1/risk/register/import", content=body, headers=viewer).status_code == 403
+    imp = c.post("/api/v1/risk/register/import", content=body, headers=eng)
+    assert imp.status_code == 200 and len(imp.json()) == 27
+    sim = c.post(
+        "/api/v1/risk/simulate?iterations=2000&record=true", content=SCEN.read_bytes(), headers=eng
+    )
+    assert sim.status_code == 200, sim.text
+    assert risk_id("credit-scoring", "AI-EVASION", "credit-gbm") in sim.json()["recorded_on"]

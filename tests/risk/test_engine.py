@@ -188,8 +188,8 @@ def test_charts_are_deterministic_svg() -> None:
     a, b = res.lec_svg(), res.lec_svg()
     assert a == b and a.lstrip().startswith("<?xml") and "<svg" in a
     assert "Risk tolerance" in a and "Portfolio" in a
-    t = res.tornado_svg("model-extraction.scoring-api")
-    assert t == res.tornado_svg("model-extraction.scoring-api") and "threat_capability" in t
+    t = res.tornado_svg("ai-extraction.scoring-api")
+    assert t == res.tornado_svg("ai-extraction.scoring-api") and "threat_capability" in t
     with pytest.raises(InputError, match="no scenario 'nope'"):
         res.tornado_svg("nope")
 
@@ -205,11 +205,11 @@ def test_what_if_roi() -> None:
     d = res.to_dict()
     # Scenarios the control does not touch are unchanged (common random numbers).
     assert (
-        d["scenarios"]["weights-theft.model-registry"]["before"]
-        == d["scenarios"]["weights-theft.model-registry"]["after"]
+        d["scenarios"]["ai-evasion.credit-gbm"]["before"]
+        == d["scenarios"]["ai-evasion.credit-gbm"]["after"]
     )
     after = apply_control(ss, ctl)
-    assert after.scenario("model-extraction.scoring-api").resistance_strength.a == 60  # type: ignore[union-attr]
+    assert after.scenario("ai-extraction.scoring-api").resistance_strength.a == 60  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(

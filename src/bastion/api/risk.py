@@ -99,6 +99,37 @@ async def tier_route(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
     return a.to_dict() | {"evidence": evidence_id}
 
 
+@router.post(
+    "/risk/seed",
+    summary="Seed a scenarios document from a manifest's open threats (YAML manifest body)",
+    openapi_extra=_YAML,
+)
+async def seed_route(request: Request, ws: WS, _p: Auth) -> dict[str, Any]:
+    from bastion.risk import scenario_document, seed_scenarios
+    from bastion.threats import model_text
+
+    limit = ws.settings.max_manifest_bytes
+    body = await read_body(request, limit)
+    model = model_text(body, source="request body", max_bytes=limit)
+    return scenario_document(seed_scenarios(model))
+
+
+@router.post(
+    "/risk/register/import",
+    summary="Register one risk per open threat of a manifest (YAML body); existing kept",
+    openapi_extra=_YAML,
+)
+async def register_import(request: Request, ws: WS, p: Writer) -> list[dict[str, Any]]:
+    from bastion.risk import register_from_threats
+    from bastion.threats import model_text
+
+    limit = ws.settings.max_manifest_bytes
+    body = await read_body(request, limit)
+    model = model_text(body, source="request body", max_bytes=limit)
+    risks = register_from_threats(ws, model.graph.manifest, model.findings, actor=p.actor)
+    return [r.to_dict() for r in risks]
+
+
 @router.get("/risk/tiers/{system_id}", summary="A system's latest tier assignment")
 def latest_tier_route(system_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
     from bastion.core.errors import NotFoundError

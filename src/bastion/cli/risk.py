@@ -2,12 +2,30 @@
 
 from __future__ import annotations
 
+import enum
+import json
+import sys
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+import yaml
 
-from bastion.cli._common import Format, FormatOpt, out, print_json, print_table, progress, workspace
+from bastion.cli._common import (
+    Format,
+    FormatOpt,
+    err,
+    out,
+    print_json,
+    print_table,
+    progress,
+    settings,
+    workspace,
+)
+
+if TYPE_CHECKING:
+    from bastion.threats import ThreatModel
 
 app = typer.Typer(
     help="Risk: FAIR Monte Carlo quantification, risk tiers and the risk register.",
@@ -38,12 +56,20 @@ def simulate_cmd(
     record: bool = typer.Option(
         False, "--record", help="Store summaries on the linked register risks."
     ),
+    manifest: Path | None = typer.Option(
+        None,
+        "--manifest",
+        "-m",
+        help="System manifest: every threat a scenario cites must be one of its findings.",
+    ),
     format: Format = FormatOpt,
 ) -> None:
     """Simulate annual loss per scenario and for the portfolio (FAIR, Monte Carlo)."""
-    from bastion.risk import load_scenarios, record_simulation, simulate
+    from bastion.risk import check_references, load_scenarios, record_simulation, simulate
 
     ss = load_scenarios(scenarios)
+    if manifest is not None:
+        check_references(ss, threats=[f.id for f in _threat_model(manifest).findings])
     with progress("Simulating scenarios", len(ss.scenarios)) as bar:
         res = simulate(ss, iterations=iterations, seed=seed, progress=bar)
     if chart is not None:
@@ -85,6 +111,67 @@ def simulate_cmd(
         out.print(
             f"[red]above tolerance[/]: P(loss > {_money(b['loss'])}) = {b['simulated']:.2%} (tolerated {b['tolerated']:.2%})"
         )
+
+
+def _threat_model(manifest: Path, suppressions: Path | None = None) -> ThreatModel:
+    from bastion.threats import model_file
+
+    return model_file(manifest, suppressions=suppressions, max_bytes=settings().max_manifest_bytes)
+
+
+class SeedFormat(enum.StrEnum):
+    YAML = "yaml"
+    JSON = "json"
+
+
+SuppressOpt = typer.Option(
+    None, "--suppressions", "-s", help="Accepted threats (threats suppressions YAML)."
+)
+
+
+@app.command("seed")
+def seed_cmd(
+    manifest: Path = typer.Argument(..., help="System manifest (system.yaml)."),
+    overrides: Path | None = typer.Option(
+        None, "--overrides", help="Scenarios YAML whose entries override the seeded ones by id."
+    ),
+    suppressions: Path | None = SuppressOpt,
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
+    format: SeedFormat = typer.Option(SeedFormat.YAML, "--format", "-f"),
+) -> None:
+    """Seed a scenarios file from the system's open threats (one FAIR scenario per finding)."""
+    from bastion.risk import scenario_document, seed_scenarios
+
+    ss = seed_scenarios(_threat_model(manifest, suppressions), overrides)
+    doc = scenario_document(ss)
+    if format is SeedFormat.JSON:
+        text = json.dumps(doc, indent=2) + "\n"
+    else:
+        text = yaml.safe_dump(doc, sort_keys=False, width=100)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}: {len(ss.scenarios)} scenarios", highlight=False, markup=False)
+
+
+@register_app.command("import")
+def register_import(
+    manifest: Path = typer.Argument(..., help="System manifest (system.yaml)."),
+    owner: str | None = typer.Option(None, help="Owner of new risks (default: system owner)."),
+    suppressions: Path | None = SuppressOpt,
+    format: Format = FormatOpt,
+) -> None:
+    """Register one risk per open threat of the manifest (existing risks are kept)."""
+    from bastion.risk import register_from_threats
+
+    model = _threat_model(manifest, suppressions)
+    with workspace() as ws:
+        risks = register_from_threats(
+            ws, model.graph.manifest, model.findings, owner=owner, actor="cli"
+        )
+    docs = [r.to_dict() for r in risks]
+    print_json(docs) if format is Format.JSON else _print_risks(docs)
 
 
 @app.command("whatif")

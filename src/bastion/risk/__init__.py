@@ -45,9 +45,17 @@ from bastion.risk._register import (
     list_risks,
     record_simulation,
     register_from_threats,
+    scenario_document,
     update_risk,
 )
-from bastion.risk._threats import ThreatFinding, risk_id, scenario_id, scenarios_from_threats
+from bastion.risk._threats import (
+    ThreatFinding,
+    check_references,
+    risk_id,
+    scenario_id,
+    scenarios_from_threats,
+    seed_scenarios,
+)
 from bastion.risk._tiers import (
     DEFAULT_POLICY,
     TierAssignment,
@@ -83,6 +91,7 @@ __all__ = [
     "add_risk",
     "apply_control",
     "assign_tier",
+    "check_references",
     "expected_annual_loss",
     "get_risk",
     "latest_tier",
@@ -97,8 +106,10 @@ __all__ = [
     "record_simulation",
     "register_from_threats",
     "risk_id",
+    "scenario_document",
     "scenario_id",
     "scenarios_from_threats",
+    "seed_scenarios",
     "simulate",
     "simulate_scenario",
     "tornado",

@@ -30,6 +30,7 @@ __all__ = [
     "load_control",
     "load_scenarios",
     "merge_raw",
+    "merge_scenario",
     "parse_control",
     "parse_scenarios",
 ]
@@ -417,6 +418,26 @@ def merge_raw(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+# Each side of the FAIR tree is given one way or the other: an override that gives one
+# way replaces the base's other way (a seeded ``tef`` gives way to a user's contact
+# frequency x probability of action).
+_ALTERNATIVES = (
+    (("tef",), ("contact_frequency", "probability_of_action")),
+    (("vulnerability",), ("threat_capability", "resistance_strength")),
+)
+
+
+def merge_scenario(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``merge_raw`` for one scenario entry, aware of the FAIR tree's alternatives."""
+    trimmed = dict(base)
+    for a, b in _ALTERNATIVES:
+        for mine, other in ((a, b), (b, a)):
+            if any(k in over for k in mine):
+                for k in other:
+                    trimmed.pop(k, None)
+    return merge_raw(trimmed, over)
+
+
 _TOP = ("apiVersion", "kind", "currency", "thresholds", "tolerance", "correlation", "scenarios")
 
 
@@ -429,6 +450,10 @@ def parse_scenarios(doc: Any, source: str, *, base: Sequence[Scenario] = ()) -> 
     if not isinstance(doc, Mapping):
         raise ctx.fail("", "expected a mapping with a 'scenarios' list", "see docs/risk.md")
     _keys(ctx, "", doc, _TOP)
+    if "apiVersion" in doc and doc["apiVersion"] != "bastion/v1":
+        raise ctx.fail(
+            "apiVersion", f"apiVersion {doc['apiVersion']!r}", "set apiVersion: bastion/v1"
+        )
     if doc.get("kind", "RiskScenarios") != "RiskScenarios":
         raise ctx.fail("kind", f"kind {doc.get('kind')!r}", "set kind: RiskScenarios")
     items = doc.get("scenarios", [])
@@ -447,7 +472,7 @@ def parse_scenarios(doc: Any, source: str, *, base: Sequence[Scenario] = ()) -> 
         if isinstance(sid, str):
             seen.add(sid)
         if isinstance(sid, str) and sid in by_id:
-            merged = merge_raw(by_id[sid].raw, raw)
+            merged = merge_scenario(by_id[sid].raw, raw)
             by_id[sid] = _scenario(c, merged)
         else:
             s = _scenario(c, raw)
@@ -592,7 +617,7 @@ def parse_control(doc: Any, source: str, scenarios: ScenarioSet) -> Control:
             )
         targets = [s for s in scenarios.scenarios if sid in ("*", s.id)]
         for s in targets:  # validate now, so a bad range is refused before simulating
-            _scenario(c.at(f"effects[{i}] on scenario '{s.id}'"), merge_raw(s.raw, st))
+            _scenario(c.at(f"effects[{i}] on scenario '{s.id}'"), merge_scenario(s.raw, st))
         out.append((str(sid), dict(st)))
     return Control(source, cid, str(doc.get("name", cid)), cost, tuple(out))
 
@@ -609,7 +634,7 @@ def apply_control(scenarios: ScenarioSet, control: Control) -> ScenarioSet:
         raw: dict[str, Any] = dict(s.raw)
         for sid, st in control.effects:
             if sid in ("*", s.id):
-                raw = merge_raw(raw, st)
+                raw = merge_scenario(raw, st)
         out.append(
             _scenario(_Ctx(control.source, f"scenario '{s.id}'"), raw) if raw != s.raw else s
         )

@@ -49,6 +49,7 @@ __all__ = [
     "list_risks",
     "record_simulation",
     "register_from_threats",
+    "scenario_document",
     "update_risk",
 ]
 
@@ -565,9 +566,20 @@ def accept_risk(
 
 
 def record_simulation(ws: Workspace, result: Any, *, actor: str = "cli") -> list[str]:
-    """Store each scenario's summary on the risks it links (by ``risk`` or scenario id)."""
+    """Store each scenario's summary on the risks it links (by ``risk`` or scenario id).
+
+    A ``risk`` link to a risk that is not in the register is refused before anything is
+    stored: silently skipping it would leave the register without the scenario's P90.
+    """
+    from bastion.risk._threats import check_references
+
     updated: list[str] = []
     with ws.db.session() as s:
+        linked = {sc.risk for sc in (r.scenario for r in result.results) if sc.risk}
+        known = (
+            set(s.scalars(select(RiskRow.id).where(RiskRow.id.in_(linked)))) if linked else set()
+        )
+        check_references(result.scenarios, risks=known)
         for r in result.results:
             sc = r.scenario
             rows: list[RiskRow] = []

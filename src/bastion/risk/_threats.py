@@ -9,17 +9,28 @@ the user overrides any field in a scenarios YAML file (same scenario id).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from bastion.core.errors import InputError
 from bastion.manifest import SystemManifest
 from bastion.risk._model import Scenario, ScenarioSet, load_scenarios, parse_scenarios
 
-__all__ = ["ThreatFinding", "risk_id", "scenario_id", "scenarios_from_threats"]
+if TYPE_CHECKING:
+    from bastion.threats import ThreatModel
+
+__all__ = [
+    "ThreatFinding",
+    "check_references",
+    "risk_id",
+    "scenario_id",
+    "scenarios_from_threats",
+    "seed_scenarios",
+]
 
 
 @runtime_checkable
@@ -47,6 +58,8 @@ def risk_id(system_id: str, rule_id: str, element_id: str) -> str:
 
 
 def scenario_id(rule_id: str, element_id: str) -> str:
+    """Lowercase (scenario ids are), unlike the finding id: AI-EXTRACTION:scoring-api seeds
+    scenario ``ai-extraction.scoring-api``."""
     slug = re.sub(r"[^a-z0-9._-]+", "-", f"{rule_id}.{element_id}".lower()).strip("-.")
     return slug[:100] or "threat"
 
@@ -199,3 +212,55 @@ def scenarios_from_threats(
     if isinstance(overrides, Path):
         return load_scenarios(overrides, base=base)
     return parse_scenarios(overrides, "scenario overrides", base=base)
+
+
+def check_references(
+    ss: ScenarioSet,
+    *,
+    threats: Iterable[str] | None = None,
+    risks: Iterable[str] | None = None,
+) -> None:
+    """Refuse a scenario citing a threat finding or a risk that does not exist.
+
+    ``threats`` are the finding ids of the system's threat model, ``risks`` the ids in the
+    register; either is checked only when given (a scenarios file alone cannot know them).
+    A dangling link is the silent failure this prevents: a simulation that prices a threat
+    nobody modeled, or that updates no risk in the register.
+    """
+    known_t = set(threats) if threats is not None else None
+    known_r = set(risks) if risks is not None else None
+    for s in ss.scenarios:
+        where = f"{ss.source}: scenario '{s.id}'"
+        if known_t is not None:
+            for t in s.threats:
+                if t not in known_t:
+                    near = difflib.get_close_matches(t, sorted(known_t), n=1, cutoff=0.5)
+                    hint = f" (did you mean {near[0]}?)" if near else ""
+                    raise InputError(
+                        f"{where}, field 'threats': unknown threat finding '{t}'{hint}; fix: "
+                        "cite a finding id of `bastion threats model` (RULE:element, e.g. "
+                        "AI-EXTRACTION:scoring-api)"
+                    )
+        if known_r is not None and s.risk is not None and s.risk not in known_r:
+            raise InputError(
+                f"{where}, field 'risk': no risk '{s.risk}' in the register; fix: register "
+                "the threats first (`bastion risk register import MANIFEST`) or remove the link"
+            )
+
+
+def seed_scenarios(
+    model: ThreatModel,
+    overrides: Path | Mapping[str, Any] | str | bytes | None = None,
+    *,
+    source: str | None = None,
+) -> ScenarioSet:
+    """Scenarios seeded from a threat model's open findings, with the user's overrides
+    merged by scenario id; every threat the overrides cite must be a finding of the model."""
+    ss = scenarios_from_threats(
+        model.graph.manifest,
+        model.findings,
+        overrides,
+        source=source or f"threat model of {model.system_id}",
+    )
+    check_references(ss, threats=[f.id for f in model.findings])
+    return ss
