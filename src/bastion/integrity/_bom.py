@@ -121,10 +121,15 @@ def hash_model_dir(model_dir: Path) -> list[ModelFile]:
 
 
 def manifest_digest(files: Sequence[ModelFile]) -> str:
-    """The model-signing root digest over the files, in manifest order (hex)."""
-    from bastion.integrity._hashing import root_digest
+    """The model-signing root digest over the files, in manifest order (hex).
 
-    return root_digest(f.sha256 for f in sorted(files, key=lambda f: f.path))
+    Manifest order is model-signing's (path parts, not plain strings: ``tokenizer/a``
+    sorts before ``tokenizer.json``), so this equals ``signed_manifest(dir).digest``, the
+    digest a signature and a registry version name.
+    """
+    from bastion.integrity._hashing import root_digest, sort_key
+
+    return root_digest(f.sha256 for f in sorted(files, key=lambda f: sort_key(f.path)))
 
 
 def _read_metadata(model_dir: Path) -> dict[str, Any]:

@@ -101,3 +101,31 @@ def test_symlinks_and_bad_metadata_are_refused(tmp_path: Path) -> None:
         build_ai_bom(m)
     with pytest.raises(InputError, match="not a directory"):
         build_ai_bom(m / "w.bin")
+
+
+def test_bom_manifest_digest_is_the_signature_digest_with_a_tokenizer_folder(
+    tmp_path: Path,
+) -> None:
+    """``tokenizer.json`` next to ``tokenizer/``: plain string order puts the file first
+    ("." < "/"), model-signing's path-part order puts the folder first. The BOM must name
+    the digest the signature and the registry version name."""
+    from bastion.integrity import signed_manifest
+    from bastion.integrity._bom import hash_model_dir, manifest_digest
+    from bastion.registry import hash_model_dir as registry_digest
+
+    m = tmp_path / "m"
+    (m / "tokenizer").mkdir(parents=True)
+    (m / "tokenizer" / "vocab.txt").write_text("a\nb\n")
+    (m / "tokenizer.json").write_text("{}")
+    (m / "tokenizer-extra.json").write_text("[]")
+    (m / "model.safetensors").write_bytes(b"\x00" * 8)
+    files = hash_model_dir(m)
+    signed = signed_manifest(m).digest
+    assert manifest_digest(files) == signed
+    assert manifest_digest(list(reversed(files))) == signed
+    assert registry_digest(m).digest == f"sha256:{signed}"
+    bom = build_ai_bom(m)
+    assert bom.manifest_sha256 == signed
+    doc = _valid(bom.document)
+    props = {p["name"]: p["value"] for p in doc["metadata"]["component"]["properties"]}
+    assert props["bastion:manifest-sha256"] == signed
