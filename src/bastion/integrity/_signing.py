@@ -377,9 +377,13 @@ def authenticate_bundle(
                             source,
                         )
                     )
-        allowed = {*identities, *pol.allowed_identities}
         ids = signer["identities"]
-        if not allowed:
+        # Each source of allowed identities restricts: the policy's list and the caller's
+        # (--identity) must both admit the signer; neither widens the other.
+        lists = [("policy allowed_identities", set(pol.allowed_identities))]
+        lists += [("--identity", set(identities))]
+        given = [(what, allowed) for what, allowed in lists if allowed]
+        if not given:
             findings.append(
                 _f(
                     "identity",
@@ -388,24 +392,31 @@ def authenticate_bundle(
                     source,
                 )
             )
-        elif not allowed.intersection(ids):
-            findings.append(
-                _f(
-                    "identity",
-                    "Signer not allowed",
-                    f"{source}: signed by {', '.join(ids) or 'a certificate without identity'}, not one of the allowed identities {sorted(allowed)}",
-                    source,
+        for what, allowed in given:
+            if not allowed.intersection(ids):
+                findings.append(
+                    _f(
+                        "identity",
+                        "Signer not allowed",
+                        f"{source}: signed by {', '.join(ids) or 'a certificate without identity'}, not one of the allowed identities {sorted(allowed)} ({what})",
+                        source,
+                    )
                 )
-            )
         verify_key = lk
         signer_id = "cert:" + (",".join(sorted(ids)) or format(leaf.serial_number, "x"))
     else:
+        # Keys given by the caller (--public-key) are material to verify with; when the
+        # policy lists allowed keys, the signing key must also be one of them.
         candidates = list(public_keys)
+        policy_hints: set[str] = set()
         for k in pol.allowed_keys:
-            if not (len(k) == 64 and all(c in "0123456789abcdef" for c in k)):
-                candidates.append(load_public_key(Path(k)))  # noqa: PERF401
+            if len(k) == 64 and all(c in "0123456789abcdef" for c in k):
+                policy_hints.add(k)
+            else:
+                pk = load_public_key(Path(k))
+                policy_hints.add(key_hint(pk))
+                candidates.append(pk)
         hints = {key_hint(k): k for k in candidates}
-        hint_ok = {k for k in pol.allowed_keys if k in hints or len(k) == 64}
         if bundle.key_hint:
             verify_key = hints.get(bundle.key_hint)
             if verify_key is None:
@@ -417,18 +428,27 @@ def authenticate_bundle(
                         source,
                     )
                 )
-        elif len(candidates) == 1:
-            verify_key = candidates[0]
+        elif len(hints) == 1:
+            verify_key = next(iter(hints.values()))
         else:
             findings.append(
                 _f(
                     "key",
                     "Unknown signing key",
-                    f"{source}: the bundle names no key and {len(candidates)} candidate keys were given",
+                    f"{source}: the bundle names no key and {len(hints)} candidate keys were given",
                     source,
                 )
             )
-        _ = hint_ok
+        used = bundle.key_hint or (key_hint(verify_key) if verify_key is not None else "")
+        if verify_key is not None and policy_hints and used not in policy_hints:
+            findings.append(
+                _f(
+                    "key",
+                    "Signing key not allowed by the policy",
+                    f"{source}: signed by key {used[:16]}…, which the policy's allowed_keys do not list (a key given with --public-key verifies, it does not widen the policy)",
+                    source,
+                )
+            )
         signer_id = f"key:{bundle.key_hint or (key_hint(verify_key) if verify_key else '')}"
     if verify_key is not None:
         try:

@@ -152,6 +152,31 @@ def test_cli_pki_and_certificate_signing(run: Run, gbm: Path, tmp_path: Path) ->
     )
     v = run.json("model", "verify", str(gbm), "--policy", str(policy), rc=1)
     assert not v["ok"]
+    # --identity narrows the policy; it cannot add the signer the policy leaves out.
+    v = run.json(
+        "model", "verify", str(gbm), "--policy", str(policy),
+        "--identity", "release@bank.example", rc=1,
+    )  # fmt: skip
+    assert not v["ok"]
+
+
+def test_cli_public_key_does_not_widen_the_policy(
+    run: Run, gbm: Path, keypair: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from tests.integrity.signing.conftest import write_key
+
+    priv_b, pub_b = keypair
+    (tmp_path / "a").mkdir()
+    _, pub_a = write_key(tmp_path / "a", "a")
+    run.json("model", "sign", str(gbm), "--key", str(priv_b))
+    policy = tmp_path / "only-a.yaml"
+    policy.write_text(f"allowed_keys: [{pub_a}]\n")
+    v = run.json(
+        "model", "verify", str(gbm), "--policy", str(policy), "--public-key", str(pub_b), rc=1
+    )
+    assert not v["ok"]
+    assert "allowed_keys do not list" in json.dumps(v)
+    assert run.json("model", "verify", str(gbm), "--public-key", str(pub_b))["ok"]
 
 
 def test_api_routes(ws: Workspace, gbm: Path, keypair: tuple[Path, Path]) -> None:

@@ -366,3 +366,56 @@ def test_p384_and_blake3(model: Path, tmp_path: Path) -> None:
     env = json.loads((model / "model.sig").read_text())["dsseEnvelope"]
     st = json.loads(base64.b64decode(env["payload"]))
     assert st["predicate"]["serialization"]["hash_type"] == "blake3"
+
+
+def test_policy_allowed_keys_restrict_keys_given_on_the_command_line(
+    model: Path, tmp_path: Path
+) -> None:
+    """A policy that allows only key A rejects a model signed by key B, even when B's
+    public key is supplied: keys given by the caller verify, they do not widen the policy."""
+    d = tmp_path / "k"
+    d.mkdir()
+    _, pub_a = write_key(d, "a")
+    priv_b, pub_b = write_key(d, "b")
+    sign_model(model, load_signing_key(priv_b))
+    assert verify_model(model, public_keys=[pub_b]).ok  # no policy: the given key decides
+    by_file = VerificationPolicy(allowed_keys=[str(pub_a)])
+    res = verify_model(model, public_keys=[pub_b], policy=by_file)
+    assert not res.ok
+    assert any("the policy's allowed_keys do not list" in m for m in _messages(res))
+    from bastion.integrity._signing import key_hint, load_public_key
+
+    hint_a = key_hint(load_public_key(pub_a))
+    hint_b = key_hint(load_public_key(pub_b))
+    by_hint = VerificationPolicy(allowed_keys=[hint_a])
+    assert not verify_model(model, public_keys=[pub_b], policy=by_hint).ok
+    # The policy's own key (by hint, material from the caller) is what lets it pass.
+    assert verify_model(
+        model, public_keys=[pub_b], policy=VerificationPolicy(allowed_keys=[hint_b])
+    ).ok
+    assert verify_model(model, policy=VerificationPolicy(allowed_keys=[str(pub_b)])).ok
+    (tmp_path / "p.yaml").write_text(f"allowed_keys: [{pub_a}]\n")
+    assert not verify_model(model, public_keys=[pub_b], policy=load_policy(tmp_path / "p.yaml")).ok
+
+
+def test_policy_identities_restrict_identities_given_on_the_command_line(
+    model: Path, pki: Path, tmp_path: Path
+) -> None:
+    iss = issue_certificate(pki, "b@example.com", hours=1, out_dir=tmp_path / "b")
+    sign_model(
+        model, load_signing_key(iss.key_path), certificate=iss.cert_path, chain=[iss.chain_path]
+    )
+    only_a = VerificationPolicy(allowed_identities=["a@example.com"])
+    res = verify_model(
+        model, trust_roots=[iss.root_path], identities=["b@example.com"], policy=only_a
+    )
+    assert not res.ok
+    assert any("policy allowed_identities" in m for m in _messages(res))
+    both = VerificationPolicy(allowed_identities=["a@example.com", "b@example.com"])
+    assert verify_model(
+        model, trust_roots=[iss.root_path], identities=["b@example.com"], policy=both
+    ).ok
+    narrowed = verify_model(
+        model, trust_roots=[iss.root_path], identities=["a@example.com"], policy=both
+    )
+    assert any("(--identity)" in m for m in _messages(narrowed))
