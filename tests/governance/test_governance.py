@@ -17,6 +17,7 @@ from bastion.governance import (
     complete_access_review,
     create_change_request,
     escalation_for,
+    get_board,
     get_change_request,
     get_person,
     grant_access,
@@ -26,6 +27,7 @@ from bastion.governance import (
     raci_for,
     set_raci,
     start_access_review,
+    tally,
     transition_roles,
     vote,
 )
@@ -171,3 +173,33 @@ def test_escalation_queries(ws: Workspace) -> None:
     assert escalation_for(ws, "low", "public_relations").within == timedelta(days=1)
     with pytest.raises(InputError, match="domain one of"):
         escalation_for(ws, "high", "marketing")
+
+
+def test_board_seat_needs_the_persons_role(ws: Workspace) -> None:
+    text = GOVERNANCE.read_text()
+    with pytest.raises(InputError, match=r"boards \(id: cab\): member 'rui' sits as 'legal'"):
+        parse_config(
+            text.replace("{person: rui, role: data_science}", "{person: rui, role: legal}")
+        )
+    apply_config(ws, load_config(GOVERNANCE), actor="test")
+    cr = create_change_request(ws, title="t", target="m@1", board_id="cab", requested_by="dana")
+    # sam moves to operations: his security seat on the board no longer matches his roles.
+    transition_roles(ws, "sam", ["operations"], actor="test")
+    size = ws.ledger.size()
+    with pytest.raises(PermissionDeniedError, match="sits on board cab as security but now holds"):
+        vote(ws, cr.id, _p("sam"), "approve")
+    assert ws.ledger.size() == size and get_change_request(ws, cr.id).votes == ()
+    assert vote(ws, cr.id, _p("lee"), "approve").votes[0]["voter"] == "lee"
+
+
+def test_tally_without_excluded_voters(ws: Workspace) -> None:
+    apply_config(ws, load_config(GOVERNANCE), actor="test")
+    cr = create_change_request(ws, title="t", target="m@1", board_id="cab", requested_by="dana")
+    for p in ("sam", "lee", "bo"):
+        cr = vote(ws, cr.id, _p(p), "approve")
+    assert cr.status is CrStatus.APPROVED
+    board = get_board(ws, "cab")
+    assert tally(board, cr.votes)[0] is CrStatus.APPROVED
+    status, summary = tally(board, cr.votes, exclude={"bo"})
+    assert status is CrStatus.REJECTED  # bo was the only business member
+    assert summary["approvals"] == 2 and summary["missing_roles"] == ["business"]

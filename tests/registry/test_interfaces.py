@@ -57,6 +57,14 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(out)[0]["name"] == "credit-gbm"
     rc, out, _ = run("model", "show", "credit-gbm", "1", "--format", "json")
     assert json.loads(out)["digest"] == v["digest"]
+    rc, out, err = run("model", "alias", "credit-gbm", "champion", "1", "--format", "json")
+    assert rc == 0 and json.loads(out)["aliases"] == ["champion"], err
+    rc, out, _ = run("model", "show", "credit-gbm", "champion", "--format", "json")
+    assert json.loads(out)["version"] == "1"
+    rc, _o, err = run("model", "alias", "credit-gbm", "champion", "7")
+    assert rc == 2 and "no version or alias '7'" in err
+    rc, _o, err = run("model", "register", "other", str(md), "--sign-key", str(md / "k"))
+    assert rc == 2 and "go with --mlflow" in err
     rc, out, _ = run("gate", "check", "credit-gbm", "1", "--stage", "production")
     assert rc == 1 and "security sign-off" in out and "NO" in out
     rc, out, _ = run("model", "promote", "credit-gbm", "1", "--to", "production", "--actor", "dana")
@@ -195,16 +203,43 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 409
     assert len(client.get("/api/v1/approvals", headers=h).json()) == 1
     assert client.get("/api/v1/models/credit-gbm/history", headers=h).status_code == 200
-    r = client.post(
-        "/api/v1/models/credit-gbm/rollback", headers=h, json={"to": "1", "reason": "x"}
-    )
-    assert r.status_code == 409
+    # Separation of duties: an engineer (who can promote) cannot roll back, change the
+    # gate policy or the governance config; an approver can, with MFA only.
+    rb = {"to": "1", "reason": "x"}
+    assert client.post("/api/v1/models/credit-gbm/rollback", headers=h, json=rb).status_code == 403
+    r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs, json=rb)
+    assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
+    r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs_mfa, json=rb)
+    assert r.status_code == 409  # authorised; refused because 1 never passed its gate
+    assert client.get("/api/v1/gate-policy", headers=h).json()["version"] == 1
+    looser = POLICY.read_text().replace("count: 1", "count: 2", 1)
+    assert client.put("/api/v1/gate-policy", headers=h, content=looser).status_code == 403
+    assert client.put("/api/v1/gate-policy", headers=hs, content=looser).status_code == 403
     assert client.get("/api/v1/gate-policy", headers=h).json()["version"] == 1
     bad = POLICY.read_text().replace("kind: integrity.scan", "kind: nope.nope", 1)
-    r = client.put("/api/v1/gate-policy", headers=h, content=bad)
+    r = client.put("/api/v1/gate-policy", headers=hs_mfa, content=bad)
     assert r.status_code == 422 and "unknown evidence kind" in r.json()["detail"]
-    r = client.put("/api/v1/governance/config", headers=h, content=GOVERNANCE.read_bytes())
+    r = client.put("/api/v1/gate-policy", headers=hs_mfa, content=looser)
+    assert r.status_code == 200 and r.json() == {"version": 2, "changed": True}
+    (ev,) = ws.ledger.entries(kind="registry.gate_policy_set", start=1, limit=5)[-1:]
+    assert ev.actor.endswith(":sam")
+    gov = GOVERNANCE.read_bytes()
+    assert client.put("/api/v1/governance/config", headers=h, content=gov).status_code == 403
+    r = client.put("/api/v1/governance/config", headers=hs_mfa, content=gov)
     assert r.status_code == 200
+    # Aliases
+    r = client.put(
+        "/api/v1/models/credit-gbm/aliases", headers=h, json={"alias": "champion", "version": "1"}
+    )
+    assert r.status_code == 200 and r.json()["aliases"] == ["champion"]
+    assert (
+        client.get("/api/v1/models/credit-gbm/versions/champion", headers=h).json()["version"]
+        == "1"
+    )
+    r = client.put(
+        "/api/v1/models/credit-gbm/aliases", headers=h, json={"alias": "Bad Alias", "version": "1"}
+    )
+    assert r.status_code == 422
     for path in ("people", "access-reviews", "raci", "boards", "change-requests"):
         assert client.get(f"/api/v1/governance/{path}", headers=h).status_code == 200
     r = client.post(
@@ -222,6 +257,71 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
         "/api/v1/governance/escalation", headers=h, params={"severity": "high", "domain": "legal"}
     ).json()
     assert e["notify"] == ["general-counsel"] and e["within_seconds"] == 4 * 3600
+    m = client.get("/api/v1/governance/escalation/matrix", headers=h).json()
+    assert m["version"] == 1 and m["rules"]
+
+
+def test_api_people_roles_reviews_and_raci(ws: Workspace, client: TestClient) -> None:
+    """Parity with the CLI: people, grants, role transitions, access reviews, RACI; every
+    change needs an admin or approver token with MFA and is made as that token's person."""
+    from bastion.governance import apply_config, get_person, load_config
+
+    apply_config(ws, load_config(GOVERNANCE), actor="test")
+    eng = create_token(ws, name="dana", role="engineer")
+    h = {"Authorization": f"Bearer {eng.token}"}
+    sam = create_token(ws, name="sam", role="approver")
+    hs = {"Authorization": f"Bearer {sam.token}"}
+    hs_mfa = hs | {"X-Bastion-OTP": pyotp.TOTP(sam.totp_secret).now()}
+    body = {"id": "kim", "name": "Kim Ops", "roles": ["research"], "grants": ["notebook:x"]}
+    assert client.post("/api/v1/governance/people", headers=h, json=body).status_code == 403
+    assert client.post("/api/v1/governance/people", headers=hs, json=body).status_code == 403
+    r = client.post("/api/v1/governance/people", headers=hs_mfa, json=body)
+    assert r.status_code == 200 and r.json()["roles"] == ["research"]
+    assert client.post("/api/v1/governance/people", headers=hs_mfa, json=body).status_code == 409
+    r = client.post(
+        "/api/v1/governance/people/kim/grants", headers=hs_mfa, json={"grant": "dataset:x:read"}
+    )
+    assert [g["grant"] for g in r.json()["grants"]] == ["notebook:x", "dataset:x:read"]
+    assert client.get("/api/v1/governance/people/kim", headers=h).json()["name"] == "Kim Ops"
+    assert client.get("/api/v1/governance/people/nobody", headers=h).status_code == 404
+    r = client.post(
+        "/api/v1/governance/people/kim/transition", headers=hs_mfa, json={"roles": ["operations"]}
+    )
+    assert r.status_code == 200, r.text
+    review = r.json()
+    assert review["trigger"] == "role_transition" and review["status"] == "open"
+    flagged = {i["grant"] for i in review["items"] if not i["keep"]}
+    assert flagged == {"notebook:x", "dataset:x:read"}
+    keep = [i["grant_id"] for i in review["items"] if i["grant"] == "dataset:x:read"]
+    r = client.post(
+        f"/api/v1/governance/access-reviews/{review['id']}/attest", headers=h, json={"keep": keep}
+    )
+    assert r.status_code == 403
+    r = client.post(
+        f"/api/v1/governance/access-reviews/{review['id']}/attest",
+        headers=hs_mfa,
+        json={"keep": keep},
+    )
+    assert r.status_code == 200 and r.json()["attested_by"] == "sam"
+    assert [g for _i, g in get_person(ws, "kim").grants] == ["dataset:x:read"]
+    r = client.post("/api/v1/governance/access-reviews", headers=h, json={"person": "kim"})
+    assert r.status_code == 200 and r.json()["trigger"] == "periodic"
+    r = client.put(
+        "/api/v1/governance/raci/system/credit-scoring/owner", headers=h, json={"person": "kim"}
+    )
+    assert r.status_code == 403
+    r = client.put(
+        "/api/v1/governance/raci/system/credit-scoring/owner",
+        headers=hs_mfa,
+        json={"person": "kim"},
+    )
+    assert r.status_code == 200 and r.json()["owner"] == "kim"
+    r = client.put(
+        "/api/v1/governance/raci/system/credit-scoring/boss", headers=hs_mfa, json={"person": "kim"}
+    )
+    assert r.status_code == 422 and "unknown duty" in r.json()["detail"]
+    (ev,) = ws.ledger.entries(kind="governance.raci_set", limit=100)[-1:]
+    assert ev.data["person"] == "kim" and ev.actor == "sam"
 
 
 def test_console_pages(ws: Workspace, client: TestClient, tmp_path: Path) -> None:

@@ -363,13 +363,44 @@ def test_mlflow_import(ws: Workspace, tmp_path: Path) -> None:
     (run / "tags" / "dataset").write_text("features.csv")
     reg = tmp_path / "mlruns" / "models" / "Credit-GBM" / "version-3"
     reg.mkdir(parents=True)
-    (reg / "meta.yaml").write_text(f"name: credit-gbm\nversion: 3\nsource: {art}\n")
-    v = import_mlflow(ws, reg, system="credit-scoring")
-    assert (v.model, v.version) == ("credit-gbm", "3")
+    (reg / "meta.yaml").write_text(
+        f"name: credit-gbm\nversion: 3\ncurrent_stage: Production\nsource: {art}\n"
+    )
+    (reg.parent / "meta.yaml").write_text(
+        "name: credit-gbm\naliases:\n- {alias: champion, version: '3'}\n"
+        "- {alias: old, version: '2'}\n"
+    )
+    (reg.parent / "aliases").mkdir()
+    (reg.parent / "aliases" / "audited").write_text("3")
+    from bastion.integrity import record_pki_init, record_pki_issue
+
+    record_pki_init(ws, actor="test")
+    cert = record_pki_issue(ws, "release@bank.example", hours=1, out_dir=tmp_path / "c")
+    v = import_mlflow(
+        ws,
+        reg,
+        system="credit-scoring",
+        tier=2,
+        authors=["rui"],
+        datasets=["applicants.parquet"],
+        sign_key=cert.key_path,
+        certificate=cert.cert_path,
+        chain=[cert.chain_path],
+    )
+    assert (v.model, v.version, v.tier) == ("credit-gbm", "3", 2)
     assert v.provenance["mlflow"]["run_id"] == "abc123"
     assert v.provenance["mlflow"]["params"] == {"max_depth": "6"}
-    assert "dana" in v.authors and v.datasets == ("features.csv",)
+    assert set(v.authors) >= {"dana", "rui"}
+    assert v.datasets == ("features.csv", "applicants.parquet")
     assert {f["path"] for f in v.files} == {"MLmodel", "model.pkl"}
+    # MLflow aliases of this version become registry aliases; its stage is provenance only.
+    assert set(v.aliases) == {"audited", "champion"}
+    assert v.stage is Stage.DEVELOPMENT
+    assert v.provenance["mlflow"]["current_stage"] == "Production"
+    # The files were signed with the integrity room's signing, for this very digest.
+    assert (art / "model.sig").is_file()
+    sign = ws.evidence.get(v.provenance["signed"]["evidence"])
+    assert sign.check_id == "integrity.sign" and sign.subject.digest == v.digest
     with pytest.raises(InputError, match="not an MLflow"):
         import_mlflow(ws, tmp_path)
 
@@ -452,3 +483,24 @@ def test_concurrent_promotions_and_approvals_never_double_apply(
     assert sorted(results) == ["conflict"] * 5 + ["ok"]
     kind = "registry.promote" if what == "promote" else "registry.approved"
     assert len(ws.ledger.entries(kind=kind, limit=50)) == 1
+
+
+def test_board_vote_of_an_author_does_not_count(ws: Workspace, tmp_path: Path) -> None:
+    setup(ws)
+    # bo (the business member of the CAB) co-authored this version.
+    v = register_model(
+        ws,
+        "credit-gbm",
+        model_dir(tmp_path),
+        system="credit-scoring",
+        asset="credit-gbm",
+        authors=["dana", "bo"],
+        actor="dana",
+    )
+    sec = approver(ws, "sam")
+    _clear(ws, v, sec, {p: approver(ws, p) for p in ("lee", "bo")})
+    r = {x.id: x for x in evaluate_gate(ws, "credit-gbm", "1").requirements}["approval:cab"]
+    assert not r.satisfied
+    assert "with the vote of bo, who authored credit-gbm@1" in r.reason
+    assert "missing role(s) business" in r.reason
+    assert not promote(ws, "credit-gbm", "1", "production", actor="dana").promoted

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
 from bastion.access import Permission, Principal
-from bastion.api._deps import Auth, get_ws, needs, read_body
+from bastion.api._deps import Auth, get_ws, needs, needs_any, read_body
 from bastion.core.workspace import Workspace
 from bastion.registry import (
     approve,
@@ -23,6 +23,7 @@ from bastion.registry import (
     pending_promotions,
     promote,
     rollback,
+    set_alias,
     set_policy,
 )
 
@@ -30,6 +31,9 @@ router = APIRouter(tags=["registry"])
 WS = Annotated[Workspace, Depends(get_ws)]
 Writer = Annotated[Principal, Depends(needs(Permission.WRITE))]
 Approver = Annotated[Principal, Depends(needs(Permission.APPROVE))]
+# Separation of duties: the gate policy and rollbacks are for admins or approvers, with MFA
+# (both permissions need a current TOTP code); engineers who promote cannot change them.
+Privileged = Annotated[Principal, Depends(needs_any(Permission.ADMIN, Permission.APPROVE))]
 
 
 class PromoteBody(BaseModel):
@@ -40,6 +44,11 @@ class PromoteBody(BaseModel):
 class RollbackBody(BaseModel):
     to: str = Field(max_length=64)
     reason: str = Field(min_length=1, max_length=2000)
+
+
+class AliasBody(BaseModel):
+    alias: str = Field(min_length=1, max_length=40)
+    version: str = Field(min_length=1, max_length=64)
 
 
 class ApproveBody(BaseModel):
@@ -78,9 +87,16 @@ def promote_(name: str, version: str, body: PromoteBody, ws: WS, p: Writer) -> d
     return promote(ws, name, version, body.to, actor=p.name, reason=body.reason).to_dict()
 
 
-@router.post("/models/{name}/rollback", summary="Roll back to a known-good version")
-def rollback_(name: str, body: RollbackBody, ws: WS, p: Writer) -> dict[str, Any]:
+@router.post(
+    "/models/{name}/rollback", summary="Roll back to a known-good version (admin/approver, MFA)"
+)
+def rollback_(name: str, body: RollbackBody, ws: WS, p: Privileged) -> dict[str, Any]:
     return rollback(ws, name, body.to, reason=body.reason, actor=p.name).to_dict()
+
+
+@router.put("/models/{name}/aliases", summary="Point an alias at a version")
+def alias_(name: str, body: AliasBody, ws: WS, p: Writer) -> dict[str, Any]:
+    return set_alias(ws, name, body.alias, body.version, actor=p.name).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/approvals", summary="Approve (approver role, MFA)")
@@ -108,7 +124,7 @@ def policy(ws: WS, _p: Auth) -> dict[str, Any]:
 
 @router.put(
     "/gate-policy",
-    summary="Set the gate policy (YAML body)",
+    summary="Set the gate policy (YAML body; admin/approver, MFA)",
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -116,7 +132,7 @@ def policy(ws: WS, _p: Auth) -> dict[str, Any]:
         }
     },
 )
-async def set_policy_(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+async def set_policy_(request: Request, ws: WS, p: Privileged) -> dict[str, Any]:
     body = await read_body(request, 256 * 1024)
     v, changed = set_policy(ws, parse_policy(body, "request body"), actor=p.actor)
     return {"version": v, "changed": changed}

@@ -30,7 +30,12 @@ app.add_typer(board_app, name="board")
 app.add_typer(cr_app, name="cr")
 app.add_typer(esc_app, name="escalation")
 
-ActorOpt = typer.Option(None, "--actor", help="Who acts (default $BASTION_ACTOR or the OS user).")
+ActorOpt = typer.Option(
+    None,
+    "--actor",
+    help="Who acts (default $BASTION_ACTOR or the OS user). Self-declared: the CLI is for "
+    "local administrators; over the API the actor is the token's identity.",
+)
 
 
 def _actor(value: str | None) -> str:

@@ -1,7 +1,15 @@
-"""`bastion model register|list|show|history|promote|rollback|approve` and `bastion gate`.
+"""`bastion model register|list|show|history|alias|promote|rollback|approve` and
+`bastion gate`.
 
 Model commands register on the shared ``model_app``; each calls one public function of the
 registry room. Approvals authenticate a token with a TOTP code (MFA), like the API.
+
+The CLI works on the local workspace files and database: whoever can run it there is a
+local administrator, and ``--actor``/``--author`` are self-declared names recorded as such
+(``$BASTION_ACTOR`` or the OS user by default). Approvals and votes are the exception:
+they authenticate a token with a TOTP code. Over the API the actor is always the
+authenticated token's identity, and policy changes and rollbacks need admin or approver
+tokens with MFA.
 """
 
 from __future__ import annotations
@@ -29,7 +37,12 @@ def _actor(value: str | None) -> str:
     return value or os.environ.get("BASTION_ACTOR") or getpass.getuser()
 
 
-ActorOpt = typer.Option(None, "--actor", help="Who acts (default $BASTION_ACTOR or the OS user).")
+ActorOpt = typer.Option(
+    None,
+    "--actor",
+    help="Who acts (default $BASTION_ACTOR or the OS user). Self-declared: the CLI is for "
+    "local administrators; over the API the actor is the token's identity.",
+)
 
 
 def _print_gate(gate: object, title: str) -> None:
@@ -65,15 +78,46 @@ def register(
     mlflow: bool = typer.Option(
         False, "--mlflow", help="PATH is an MLflow run/model/registry dir."
     ),
+    sign_key: Path | None = typer.Option(
+        None, "--sign-key", help="With --mlflow: sign the imported files with this key."
+    ),
+    certificate: Path | None = typer.Option(
+        None, "--certificate", help="With --sign-key: the signing certificate (PEM)."
+    ),
+    chain: list[Path] = typer.Option(
+        [], "--chain", help="With --certificate: intermediate certificates (repeatable)."
+    ),
     actor: str | None = ActorOpt,
     format: Format = FormatOpt,
 ) -> None:
-    """Hash a model's files (never loading them) and register a new version in development."""
+    """Hash a model's files (never loading them) and register a new version in development.
+
+    With --mlflow, PATH is read as an MLflow run, model or registry-version directory; the
+    run's author, datasets, parameters, MLflow aliases and stage are imported (the stage as
+    provenance only), and --sign-key signs the files first."""
+    from bastion.core.errors import InputError
     from bastion.registry import import_mlflow, register_model
 
+    if not mlflow and (sign_key or certificate or chain):
+        raise InputError("--sign-key, --certificate and --chain go with --mlflow")
     with workspace() as ws, progress("Hashing model files"):
         if mlflow:
-            v = import_mlflow(ws, path, name=name, system=system, asset=asset, actor=_actor(actor))
+            v = import_mlflow(
+                ws,
+                path,
+                name=name,
+                system=system,
+                asset=asset,
+                tier=tier,
+                version=version,
+                alias=alias,
+                authors=author,
+                datasets=dataset,
+                sign_key=sign_key,
+                certificate=certificate,
+                chain=chain,
+                actor=_actor(actor),
+            )
         else:
             v = register_model(
                 ws,
@@ -157,6 +201,25 @@ def history_(name: str, format: Format = FormatOpt) -> None:
     )
 
 
+@model_app.command("alias")
+def alias_(
+    name: str,
+    alias: str = typer.Argument(..., help="Alias, e.g. champion or challenger."),
+    version: str = typer.Argument(..., help="Version (or another alias) it points at."),
+    actor: str | None = ActorOpt,
+    format: Format = FormatOpt,
+) -> None:
+    """Point an alias at a version (it leaves any other version of the model)."""
+    from bastion.registry import set_alias
+
+    with workspace() as ws:
+        v = set_alias(ws, name, alias, version, actor=_actor(actor))
+    if format is Format.JSON:
+        print_json(v.to_dict())
+    else:
+        out.print(f"{name}:{alias} -> {v.ref}")
+
+
 @model_app.command("promote")
 def promote_(
     name: str,
@@ -185,14 +248,21 @@ def rollback_(
     name: str,
     to: str = typer.Option(..., "--to", help="Version to put back in production."),
     reason: str = typer.Option(..., "--reason", help="Why (recorded in the ledger)."),
+    policy: Path | None = typer.Option(
+        None,
+        "--policy",
+        help="Verification policy for re-verifying the signature (default: the last "
+        "passing verification's signers under the workspace PKI root).",
+    ),
     actor: str | None = ActorOpt,
     format: Format = FormatOpt,
 ) -> None:
-    """Roll production back to a version that passed its gate and is still signed."""
+    """Roll production back to a version that passed its gate and whose signature verifies
+    again, now, against its files."""
     from bastion.registry import rollback
 
     with workspace() as ws:
-        t = rollback(ws, name, to, reason=reason, actor=_actor(actor))
+        t = rollback(ws, name, to, reason=reason, actor=_actor(actor), policy=policy)
     if format is Format.JSON:
         print_json(t.to_dict())
     else:

@@ -44,6 +44,7 @@ from bastion.governance._store import (
     set_escalation_matrix,
     set_raci,
     start_access_review,
+    tally,
     transition_roles,
     vote,
 )
@@ -89,6 +90,7 @@ __all__ = [
     "set_escalation_matrix",
     "set_raci",
     "start_access_review",
+    "tally",
     "transition_roles",
     "vote",
 ]

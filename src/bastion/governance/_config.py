@@ -236,12 +236,18 @@ def _cross_check(cfg: GovernanceConfig, filename: str) -> None:
                     f"{filename}: raci[{i}] ({rc.scope} {rc.ref}): {duty.value} {who!r} "
                     "is not listed under people"
                 )
+    roles_of = {p.id: set(p.roles) for p in cfg.people}
     for b in cfg.boards:
         for m in b.members:
             if known and m.person not in known:
                 raise InputError(
                     f"{filename}: boards (id: {b.id}): member {m.person!r} is not listed "
                     "under people"
+                )
+            if m.person in roles_of and m.role not in roles_of[m.person]:
+                raise InputError(
+                    f"{filename}: boards (id: {b.id}): member {m.person!r} sits as "
+                    f"{m.role!r} but holds role(s) {', '.join(sorted(roles_of[m.person]))}"
                 )
         if b.quorum > len(b.members):
             raise InputError(

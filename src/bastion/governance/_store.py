@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -71,6 +71,7 @@ __all__ = [
     "set_escalation_matrix",
     "set_raci",
     "start_access_review",
+    "tally",
     "transition_roles",
     "vote",
 ]
@@ -727,14 +728,42 @@ def list_change_requests(
         return [_cr(s, r) for r in s.scalars(stmt)]
 
 
-def _decide(board: Board, votes: Sequence[VoteRow]) -> tuple[CrStatus, dict[str, Any]]:
+class _Vote(Protocol):
+    @property
+    def voter(self) -> str: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def vote(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class _V:
+    voter: str
+    role: str
+    vote: str
+
+
+def tally(
+    board: Board, votes: Sequence[dict[str, Any]], *, exclude: Iterable[str] = ()
+) -> tuple[CrStatus, dict[str, Any]]:
+    """Decide a change request's votes again without the votes of ``exclude`` (who may not
+    count, like the authors of the model it is about); they cannot vote either."""
+    out = set(exclude)
+    kept = [_V(str(v["voter"]), str(v["role"]), str(v["vote"])) for v in votes]
+    return _decide(board, [v for v in kept if v.voter not in out], out)
+
+
+def _decide(
+    board: Board, votes: Sequence[_Vote], excluded: Iterable[str] = ()
+) -> tuple[CrStatus, dict[str, Any]]:
     """Approved: at least ``quorum`` approvals and every required role among the approvers.
     Rejected: too few members left who could still approve to reach the quorum or a
     required role."""
     approvers = [v for v in votes if v.vote == VoteChoice.APPROVE.value]
     roles = {v.role for v in approvers}
     missing = [r for r in board.required_roles if r not in roles]
-    voted = {v.voter for v in votes}
+    voted = {v.voter for v in votes} | set(excluded)
     could = len(approvers) + sum(1 for p, _r in board.members if p not in voted)
     pending_roles = {r for p, r in board.members if p not in voted}
     summary = {
@@ -788,6 +817,13 @@ def vote(
         role = board.role_of(voter.name)
         if role is None:
             raise PermissionDeniedError(f"{voter.name} is not a member of board {board.id}")
+        person = s.get(PersonRow, voter.name)
+        if person is None or not person.active or role not in person.roles:
+            held = ", ".join(person.roles) if person is not None else "none (not a person)"
+            raise PermissionDeniedError(
+                f"{voter.name} sits on board {board.id} as {role} but now holds role(s) "
+                f"{held}: update the board or the person's roles first"
+            )
         if voter.name == row.requested_by:
             raise PermissionDeniedError(
                 f"{voter.name} requested change {cr_id} and cannot vote on it "

@@ -25,7 +25,14 @@ from bastion.core.evidence import EvidenceQuery
 from bastion.core.ledger import Event
 from bastion.core.types import Evidence, Verdict
 from bastion.core.workspace import Workspace
-from bastion.governance import approved_change_request, get_person, raci_for
+from bastion.governance import (
+    CrStatus,
+    approved_change_request,
+    get_board,
+    get_person,
+    raci_for,
+    tally,
+)
 from bastion.registry._policy import (
     ApprovalRequirement,
     EvidenceRequirement,
@@ -384,6 +391,27 @@ def _check_approval(
                 f"open one: bastion governance cr open --target {v.ref} --digest {v.digest} "
                 f"--board {req.board}, and collect the board's votes",
             )
+        authors = set(v.authors) | {v.created_by}
+        conflicted = sorted({x["voter"] for x in cr.votes if x["voter"] in authors})
+        if conflicted:
+            status, summary = tally(get_board(ws, cr.board_id), cr.votes, exclude=authors)
+            if status is not CrStatus.APPROVED:
+                return RequirementResult(
+                    rid,
+                    "approval",
+                    desc,
+                    False,
+                    f"change request {cr.id} was approved with the vote of "
+                    f"{', '.join(conflicted)}, who authored {v.ref}; without it: "
+                    f"{summary['approvals']} approval(s) of quorum {summary['quorum']}"
+                    + (
+                        f", missing role(s) {', '.join(summary['missing_roles'])}"
+                        if summary["missing_roles"]
+                        else ""
+                    ),
+                    "open a new change request and collect votes from members who did not "
+                    f"author {v.ref}",
+                )
         decided = cr.decided_at or cr.created_at
         if now - decided > req.validity:
             return RequirementResult(

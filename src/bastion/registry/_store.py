@@ -504,6 +504,35 @@ def _locate_mlflow(path: Path) -> tuple[Path, Path | None]:
     )
 
 
+def _mlflow_aliases(reg_dir: Path, version: str | None) -> list[str]:
+    """Aliases pointing at ``version`` in an MLflow file-store registry: the registered
+    model's ``meta.yaml`` (``aliases: [{alias, version}]`` or ``{alias: version}``) or
+    its ``aliases/`` directory (one file per alias holding the version)."""
+    if version is None:
+        return []
+    model_dir = reg_dir.parent
+    found: list[str] = []
+    meta = model_dir / "meta.yaml"
+    if meta.is_file():
+        raw = _read_yaml(meta).get("aliases")
+        items: list[tuple[Any, Any]] = []
+        if isinstance(raw, dict):
+            items = list(raw.items())
+        elif isinstance(raw, list):
+            items = [(a.get("alias"), a.get("version")) for a in raw if isinstance(a, dict)]
+        found += [str(a) for a, ver in items if a and str(ver) == version]
+    adir = model_dir / "aliases"
+    if adir.is_dir():
+        for f in sorted(adir.iterdir())[:100]:
+            if (
+                f.is_file()
+                and f.stat().st_size <= 64
+                and f.read_text(encoding="utf-8", errors="replace").strip() == version
+            ):
+                found.append(f.name)
+    return sorted({a.lower() for a in found if _ALIAS.match(a.lower())})
+
+
 def import_mlflow(
     ws: Workspace,
     path: Path,
@@ -511,10 +540,26 @@ def import_mlflow(
     name: str | None = None,
     system: str | None = None,
     asset: str | None = None,
+    tier: int | None = None,
+    version: str | None = None,
+    alias: str | None = None,
+    authors: Sequence[str] = (),
+    datasets: Sequence[str] = (),
+    sign_key: Path | None = None,
+    certificate: Path | None = None,
+    chain: Sequence[Path] = (),
     actor: str = "cli",
 ) -> VersionInfo:
     """Register a model from an MLflow run, model or registry-version directory on disk,
-    reading MLmodel and meta.yaml as YAML (mlflow is not imported; nothing is loaded)."""
+    reading MLmodel and meta.yaml as YAML (mlflow is not imported; nothing is loaded).
+
+    With ``sign_key`` the model's files are signed first (the integrity room's
+    ``record_sign``, with ``certificate``/``chain`` for a certificate signer), so the
+    version carries integrity.sign evidence for its digest. MLflow aliases of the version
+    become registry aliases; its MLflow stage is kept as provenance only (a stage in
+    Bastion is reached through the gate, never imported). ``authors`` and ``datasets`` add
+    to what the run records; ``tier``, ``version`` and ``alias`` are as for
+    :func:`register_model`."""
     path = Path(path)
     model_dir, run_dir = _locate_mlflow(path)
     mlmodel = _read_yaml(model_dir / "MLmodel")
@@ -542,20 +587,42 @@ def import_mlflow(
             "params": params,
             "source": tags.get("mlflow.source.name"),
             "registry_version": reg_meta.get("version"),
+            "current_stage": reg_meta.get("current_stage"),
         }
     }
-    authors = [str(meta["user_id"])] if meta.get("user_id") else []
-    datasets = [d for d in (tags.get("dataset"),) if d]
-    version = str(reg_meta["version"]) if reg_meta.get("version") is not None else None
-    return register_model(
+    all_authors = sorted({*([str(meta["user_id"])] if meta.get("user_id") else []), *authors})
+    all_datasets = [*[d for d in (tags.get("dataset"),) if d], *datasets]
+    mlflow_version = str(reg_meta["version"]) if reg_meta.get("version") is not None else None
+    aliases = _mlflow_aliases(path, mlflow_version) if reg_meta else []
+    if alias is not None:
+        aliases = [alias, *[a for a in aliases if a != alias]]
+    provenance["mlflow"]["aliases"] = aliases
+    if sign_key is not None:
+        from bastion.integrity import record_sign
+
+        options: dict[str, Any] = {}
+        if certificate is not None:
+            options["certificate"] = certificate
+            options["chain"] = list(chain)
+        _res, ev = record_sign(
+            ws, model_dir, sign_key, name=f"{system}/{model_name}" if system else model_name,
+            actor=actor, **options,
+        )  # fmt: skip
+        provenance["signed"] = {"evidence": ev.id, "key": str(sign_key)}
+    v = register_model(
         ws,
         model_name,
         model_dir,
-        version=version,
+        version=version or mlflow_version,
         system=system,
         asset=asset,
-        datasets=datasets,
-        authors=authors,
+        tier=tier,
+        datasets=all_datasets,
+        authors=all_authors,
         provenance=provenance,
+        alias=aliases[0] if aliases else None,
         actor=actor,
     )
+    for extra in aliases[1:]:
+        v = set_alias(ws, model_name, extra, v.version, actor=actor)
+    return v
