@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bastion.integrity._onnx import OnnxMalformed, looks_onnx, parse_onnx
 from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict
 
 __all__ = [
@@ -119,33 +120,23 @@ def detect(buf: Any) -> str:
         return "zip"
     if n >= 512 and bytes(buf[257:262]) == b"ustar":
         return "tar"
-    if head[:1] == b"\x80" and n >= 2 and head[1] <= 5:
-        if head[2:14] == TORCH_LEGACY_MAGIC:
-            return "pytorch-legacy"
-        return "pickle"
     if n >= 10 and head[8:9] == b"{":
+        # Before pickles: a header length's low byte may be 0x80.
         hl = int.from_bytes(head[:8], "little")
         if 2 <= hl <= n - 8:
             return "safetensors"
-    if head[:1] == b"\x08" and _looks_onnx(buf):
+    if head[:1] == b"\x80":
+        # Any protocol byte: one this walker does not know is reported, never skipped.
+        if head[2:14] == TORCH_LEGACY_MAGIC:
+            return "pytorch-legacy"
+        return "pickle"
+    if looks_onnx(buf):
         return "onnx"
     if has_zip_trailer(buf):
         # A zip reader skips what precedes the archive, but pickle.load (and torch's
         # legacy loader) runs a pickle placed there: the caller walks both.
         return "pickle" if leading_pickle(buf) else "zip"
     return ""
-
-
-def _looks_onnx(buf: Any) -> bool:
-    # ir_version (field 1, varint) first, then a graph (field 7) somewhere: parse to be sure.
-    try:
-        import onnx
-
-        m = onnx.ModelProto()
-        m.ParseFromString(bytes(buf))
-    except Exception:
-        return False
-    return bool(m.ir_version) and m.HasField("graph")
 
 
 # -- numpy .npy -----------------------------------------------------------------------------
@@ -308,50 +299,31 @@ _STANDARD_DOMAINS = frozenset(
 
 
 def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
-    """Custom operator domains and external-data paths; the graph is parsed, never run."""
-    import onnx
-
-    model = onnx.ModelProto()
+    """Custom operator domains and external-data paths, read from the protobuf wire format
+    (no ``onnx`` import); the graph is parsed, never run."""
     try:
-        model.ParseFromString(bytes(buf))
-    except Exception:
-        raw.add("onnx.malformed", "not a parseable ONNX ModelProto", 0)
+        model = parse_onnx(buf)
+    except OnnxMalformed as exc:
+        raw.add("onnx.malformed", f"not a parseable ONNX ModelProto: {exc}", 0)
         return
-    for imp in model.opset_import:
-        if imp.domain not in _STANDARD_DOMAINS:
-            raw.add("onnx.custom-domain", f"opset import of non-standard domain {imp.domain!r}")
-    graphs: list[Any] = [model.graph]
-    graphs.extend(f for f in model.functions)
+    if not model.has_graph or model.ir_version <= 0:
+        raw.add("onnx.malformed", "ModelProto without an ir_version or a graph", 0)
+    for domain in model.opset_domains:
+        if domain not in _STANDARD_DOMAINS:
+            raw.add("onnx.custom-domain", f"opset import of non-standard domain {domain!r}")
     seen_domains: set[str] = set()
-    tensors: list[Any] = []
-    count = 0
-    while graphs:
-        g = graphs.pop()
-        count += 1
-        if count > 100_000:
-            raw.add("onnx.malformed", "more than 100000 nested graphs", None)
-            return
-        tensors.extend(getattr(g, "initializer", ()))
-        tensors.extend(s.values for s in getattr(g, "sparse_initializer", ()))
-        for node in g.node:
-            if node.domain not in _STANDARD_DOMAINS and node.domain not in seen_domains:
-                seen_domains.add(node.domain)
-                raw.add(
-                    "onnx.custom-domain",
-                    f"node {node.name or node.op_type!r} uses operator {node.op_type} "
-                    f"of non-standard domain {node.domain!r} (needs a custom op library)",
-                )
-            for a in node.attribute:
-                if a.HasField("g"):
-                    graphs.append(a.g)
-                graphs.extend(a.graphs)
-                if a.HasField("t"):
-                    tensors.append(a.t)
-                tensors.extend(a.tensors)
-    for t in tensors:
-        if t.data_location != onnx.TensorProto.EXTERNAL:
+    for domain, op_type, name in model.node_domains:
+        if domain not in _STANDARD_DOMAINS and domain not in seen_domains:
+            seen_domains.add(domain)
+            raw.add(
+                "onnx.custom-domain",
+                f"node {name or op_type!r} uses operator {op_type} "
+                f"of non-standard domain {domain!r} (needs a custom op library)",
+            )
+    for t in model.tensors:
+        if not t.external:
             continue
-        loc = next((e.value for e in t.external_data if e.key == "location"), "")
+        loc = t.location or ""
         why = _escapes(loc, model_dir)
         if why:
             raw.add(

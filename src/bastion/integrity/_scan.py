@@ -127,6 +127,12 @@ RULES: dict[str, ScanRule] = {
            "Links are not followed: they can point outside the model.", "Replace links with files.", "CWE-59"),
         _r("file.unreadable", "File cannot be read", _E, "The file could not be opened or mapped.",
            "Check permissions."),
+        _r("file.unrecognised", "File format not recognised", _S,
+           "No scanner applies to this content, so nothing about it is known; a loader that accepts it is not covered.",
+           "Convert the file to a format the scanner reads (safetensors, ONNX) or review it."),
+        _r("file.special", "Special file in the model directory", _S,
+           "FIFOs, sockets and devices are not model files; reading one can block or return unbounded data.",
+           "Remove it from the model directory.", "CWE-59"),
     )
 }  # fmt: skip
 
@@ -340,7 +346,23 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
     elif fmt == "":
         # Protocol 0/1 pickles have no magic: walk; only imports or a clean parse count.
         items, globs, is_pickle = _pickle_findings(ctx, buf, path, 0, strict=False)
-        fmt = "pickle" if is_pickle else ("json" if _is_json(buf) else "unknown")
+        if is_pickle:
+            fmt = "pickle"
+        elif _is_json(buf):
+            fmt = "json"
+        elif _is_text(buf):
+            fmt = "text"
+        else:
+            fmt = "unknown"
+            items.append(
+                _mk(
+                    "file.unrecognised",
+                    f"{path}: {size} bytes in no format the scanner knows (not a pickle, "
+                    "archive, numpy, safetensors, ONNX, Keras or HDF5 file): not scanned",
+                    path,
+                    0,
+                )
+            )
     for rule, msg, off, g in raw.items:
         items.append(_mk(rule, msg, path, off, g))
     _file(ctx, path, fmt, size, items, globs)
@@ -349,6 +371,18 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
 def _is_json(buf: Any) -> bool:
     head = bytes(buf[:64]).lstrip()
     return head[:1] in (b"{", b"[")
+
+
+def _is_text(buf: Any) -> bool:
+    """UTF-8 text without NULs or other control bytes (in its first 64 KiB)."""
+    head = bytes(buf[: 1 << 16])
+    if any(b < 0x20 and b not in (0x09, 0x0A, 0x0C, 0x0D) for b in head[:4096]):
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start >= len(head) - 3 and len(buf) > len(head)  # cut mid-character
+    return True
 
 
 _Front = tuple[str, list[ScanFinding], list[str]]
@@ -525,6 +559,15 @@ def _scan_file(ctx: _Ctx, f: Path, rel: str, root: Path) -> None:
             )
             return
         if not stat.S_ISREG(st.st_mode):
+            kind = (
+                "fifo"
+                if stat.S_ISFIFO(st.st_mode)
+                else "socket"
+                if stat.S_ISSOCK(st.st_mode)
+                else "device"
+            )
+            msg = f"{rel} is a {kind}: not read"
+            _file(ctx, rel, kind, 0, [_mk("file.special", msg, rel)], [])
             return
         with f.open("rb") as fh:
             if st.st_size == 0:

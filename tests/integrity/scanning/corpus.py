@@ -161,6 +161,67 @@ def _onnx(external: str | None = None, domain: str | None = None) -> bytes:
     return data
 
 
+def _pb_fields(data: bytes) -> list[tuple[int, bytes]]:
+    """Top-level protobuf fields as (field number, raw bytes of tag and value)."""
+    out = []
+    i = 0
+    while i < len(data):
+        j = i
+        tag = shift = 0
+        while True:
+            b = data[j]
+            tag |= (b & 0x7F) << shift
+            j += 1
+            shift += 7
+            if b < 0x80:
+                break
+        wt = tag & 7
+        if wt == 0:
+            while data[j] >= 0x80:
+                j += 1
+            j += 1
+        elif wt == 2:
+            ln = shift = 0
+            while True:
+                b = data[j]
+                ln |= (b & 0x7F) << shift
+                j += 1
+                shift += 7
+                if b < 0x80:
+                    break
+            j += ln
+        else:
+            j += 8 if wt == 1 else 4
+        out.append((tag >> 3, data[i:j]))
+        i = j
+    return out
+
+
+def _onnx_reordered(model: bytes) -> bytes:
+    """The same ModelProto with its fields written in reverse order (graph first):
+    protobuf readers accept any order; a detector keyed on ir_version coming first does not."""
+    return b"".join(raw for _, raw in reversed(_pb_fields(model)))
+
+
+def _onnx_subgraph(external: str) -> bytes:
+    """An If node whose then-branch holds a tensor reading external data from ``external``."""
+    from onnx import TensorProto, helper
+
+    t = TensorProto()
+    t.name, t.data_type = "w", TensorProto.FLOAT
+    t.dims.extend([1])
+    t.data_location = TensorProto.EXTERNAL
+    e = t.external_data.add()
+    e.key, e.value = "location", external
+    out = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    branch = helper.make_graph([helper.make_node("Constant", [], ["y"], value=t)], "b", [], [out])
+    cond = helper.make_tensor_value_info("c", TensorProto.BOOL, [])
+    node = helper.make_node("If", ["c"], ["y"], then_branch=branch, else_branch=branch)
+    graph = helper.make_graph([node], "g", [cond], [out])
+    data: bytes = helper.make_model(graph).SerializeToString()
+    return data
+
+
 def _joblib_object_array(payload: bytes) -> bytes:
     """A real joblib dump of an object array, its nested pickle replaced by ``payload``."""
     import joblib
@@ -355,6 +416,11 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         ),
         "bypass_proto0_second_pickle": pickle.dumps(1, protocol=2)
         + call_global0("posix", "system", cmd),
+        # ONNX read without the onnx package: fields in any order, subgraphs walked.
+        "bypass_onnx_fields_reordered": _onnx_reordered(_onnx(external="../../etc/passwd")),
+        "bypass_onnx_subgraph_external_data": _onnx_subgraph(external="/etc/shadow"),
+        # A protocol the walker does not know is reported, never taken for "unknown".
+        "pickle_unknown_protocol_6": b"\x80\x06" + evil[2:],
         "bypass_keras_config_json_only": _zip(
             {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
         ),
@@ -383,7 +449,7 @@ def _gz(data: bytes) -> bytes:
     return c.compress(data) + c.flush()
 
 
-def _safetensors(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
+def _safetensors(tensors: dict[str, tuple[str, list[int], bytes]], pad: int = 0) -> bytes:
     header: dict[str, object] = {"__metadata__": {"format": "pt"}}
     blob = b""
     for name, (dtype, shape, data) in tensors.items():
@@ -394,7 +460,7 @@ def _safetensors(tensors: dict[str, tuple[str, list[int], bytes]]) -> bytes:
         }
         blob += data
     h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
+    h += b" " * (-len(h) % 8 + pad)
     return struct.pack("<Q", len(h)) + h + blob
 
 
