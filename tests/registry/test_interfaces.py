@@ -335,9 +335,19 @@ def test_console_pages(ws: Workspace, client: TestClient, tmp_path: Path) -> Non
         actor="dana",
     )
     ids = good_evidence(ws, v)
-    from bastion.registry import promote
+    from bastion.governance import create_change_request, vote
+    from bastion.registry import approve, promote
+    from tests.registry._helpers import approver
 
-    promote(ws, "credit-gbm", "1", "production", actor="dana")
+    assert not promote(ws, "credit-gbm", "1", "production", actor="dana").promoted
+    sam = approver(ws, "sam")
+    approve(ws, "credit-gbm", "1", sam)
+    cr = create_change_request(
+        ws, title="Promote v1", target=v.ref, target_digest=v.digest, board_id="cab",
+        requested_by="dana",
+    )  # fmt: skip
+    for person in ("sam", "lee", "bo"):
+        vote(ws, cr.id, sam if person == "sam" else approver(ws, person), "approve")
     assert client.get("/ui/registry", follow_redirects=False).status_code in (302, 303, 307)
     viewer = create_token(ws, name="viewer", role="viewer")
     p = authenticate(ws, viewer.token)
@@ -347,9 +357,17 @@ def test_console_pages(ws: Workspace, client: TestClient, tmp_path: Path) -> Non
     page = client.get("/ui/registry/credit-gbm/1")
     assert page.status_code == 200
     assert "security sign-off" in page.text and f"/ui/evidence/{ids[0]}" in page.text
+    # The approval and the change request behind the approval requirements, and the refusal.
+    assert "security_signoff by sam" in page.text and "counted" in page.text
+    assert f'href="/ui/governance/cab#cr-{cr.id}"' in page.text
+    assert page.text.count('data-testid="refusal-row"') == 1
+    assert "approval:security_signoff" in page.text  # the refusal's unmet ids
+    for href in ("/ui/registry", "/ui/approvals", "/ui/governance/cab", "/ui/governance/raci"):
+        assert f'<a href="{href}"' in page.text  # in the top navigation
     assert "content-security-policy" in {k.lower() for k in page.headers}
     assert client.get("/ui/registry/credit-gbm/9").status_code == 404
     q = client.get("/ui/approvals")
     assert q.status_code == 200 and "credit-gbm@1" in q.text
-    assert "Change advisory board" in client.get("/ui/governance/cab").text
+    cab = client.get("/ui/governance/cab").text
+    assert "Change advisory board" in cab and f'id="cr-{cr.id}"' in cab
     assert "security_champion" in client.get("/ui/governance/raci").text

@@ -25,6 +25,7 @@ from bastion.registry import (
     history,
     list_approvals,
     list_models,
+    list_refusals,
     pending_promotions,
 )
 
@@ -58,6 +59,8 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
         v = get_version(ws, name, version)
     except (NotFoundError, BastionError):
         return _missing(request, p, f"There is no version {version} of model {name}.")
+    approvals = [a for a in list_approvals(ws, name) if a.version == v.version]
+    crs = list_change_requests(ws, target=v.ref)
     gates: list[dict[str, Any]] = []
     for stage in ("staging", "production"):
         try:
@@ -73,7 +76,20 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
                     ev.append(ws.evidence.get(eid))
                 except NotFoundError:
                     continue
-            rows.append({"r": r, "evidence": ev})
+            kind = r.id.split(":", 1)[1] if r.kind == "approval" else None
+            rows.append(
+                {
+                    "r": r,
+                    "evidence": ev,
+                    # The approvals and change requests behind an approval requirement:
+                    # those it counted, and those of its kind it did not (expired, revoked).
+                    "approvals": [a for a in approvals if a.kind == kind and a.stage == stage],
+                    "counted": set(r.approval_ids),
+                    "crs": [c for c in crs if kind and f"cr:{c.id}" in r.approval_ids]
+                    if kind
+                    else [],
+                }
+            )
         gates.append({"stage": stage, "gate": gate, "rows": rows})
     return _page(
         request,
@@ -83,7 +99,9 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
             "v": v,
             "gates": gates,
             "history": [t for t in history(ws, name) if t.version == v.version],
-            "approvals": [a for a in list_approvals(ws, name) if a.version == v.version],
+            "approvals": approvals,
+            "change_requests": crs,
+            "refusals": list_refusals(ws, name, v.version),
             "integrity": integrity_panel(ws, v.digest),
         },
         p,
@@ -96,7 +114,7 @@ def approvals(request: Request, ws: WS, p: Viewer) -> Response:
         request,
         "registry_approvals.html",
         {
-            "section": "registry",
+            "section": "approvals",
             "pending": pending_promotions(ws),
             "approvals": list_approvals(ws)[:100],
         },
@@ -110,7 +128,7 @@ def cab(request: Request, ws: WS, p: Viewer) -> Response:
         request,
         "governance_cab.html",
         {
-            "section": "governance",
+            "section": "cab",
             "boards": list_boards(ws),
             "requests": list_change_requests(ws)[:200],
         },
@@ -120,6 +138,4 @@ def cab(request: Request, ws: WS, p: Viewer) -> Response:
 
 @router.get("/governance/raci", response_class=HTMLResponse)
 def raci(request: Request, ws: WS, p: Viewer) -> Response:
-    return _page(
-        request, "governance_raci.html", {"section": "governance", "rows": list_raci(ws)}, p
-    )
+    return _page(request, "governance_raci.html", {"section": "raci", "rows": list_raci(ws)}, p)

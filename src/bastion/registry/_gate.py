@@ -60,6 +60,7 @@ __all__ = [
     "approve",
     "evaluate_gate",
     "list_approvals",
+    "list_refusals",
     "pending_promotions",
     "promote",
     "register_rollback_hook",
@@ -761,6 +762,23 @@ def list_approvals(ws: Workspace, name: str | None = None) -> list[Approval]:
         if name:
             stmt = stmt.where(VersionRow.model_name == name)
         return [_approval(a, v) for a, v in s.execute(stmt.order_by(ApprovalRow.created_at.desc()))]
+
+
+def list_refusals(
+    ws: Workspace, name: str, version: str | None = None, *, limit: int = 50
+) -> list[dict[str, Any]]:
+    """Past refused promotions of a model (or one version), newest first, from the ledger:
+    when, who asked, the stage, tier and the unmet requirement ids."""
+    out: list[dict[str, Any]] = []
+    for e in ws.ledger.entries(kind="registry.promotion_refused", limit=10_000, newest_first=True):
+        if e.data.get("model") != name or (
+            version is not None and e.data.get("version") != version
+        ):
+            continue
+        out.append({"seq": e.seq, "at": e.recorded_at, "actor": e.actor, **e.data})
+        if len(out) >= limit:
+            break
+    return out
 
 
 def pending_promotions(ws: Workspace) -> list[GateResult]:
