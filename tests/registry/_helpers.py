@@ -10,6 +10,7 @@ the high threats no evidence here can mitigate. Nothing is hand-built.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import uuid
 from pathlib import Path
 
@@ -32,7 +33,7 @@ SIGNER = "release@bank.example"
 
 
 def model_dir(root: Path, content: bytes = b"weights-v1") -> Path:
-    d = root / f"model-{content.hex()[:12]}"
+    d = root / f"model-{hashlib.sha256(content).hexdigest()[:12]}"
     d.mkdir(parents=True, exist_ok=True)
     (d / "model.bin").write_bytes(content)
     (d / "metadata.json").write_text('{"name": "credit-gbm"}')
