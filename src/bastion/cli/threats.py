@@ -14,6 +14,7 @@ from bastion.cli._common import Format, FormatOpt, err, out, print_json, print_t
 from bastion.core.types import Severity
 
 if TYPE_CHECKING:
+    from bastion.core.workspace import Workspace
     from bastion.threats import ThreatModel
 
 app = typer.Typer(
@@ -43,19 +44,52 @@ SuppressOpt = typer.Option(
     None, "--suppressions", "-s", help="YAML file of accepted threats (rule, element, expiry)."
 )
 RulesOpt = typer.Option(None, "--rules", help="Extra rule file(s) to load with the catalog.")
+QuestionnaireOpt = typer.Option(
+    None,
+    "--questionnaire",
+    "-q",
+    help="Third-party questionnaire ASSET=FILE (or FILE naming its asset); repeatable. "
+    "Its TP-* findings join the model; its verdict is evidence of threats.questionnaire.",
+)
+RecordOpt = typer.Option(
+    False, "--record", help="Run as check threats.model: evidence and ledger entry."
+)
 
 
 def _model(
-    manifest: Path, suppressions: Path | None = None, rules: list[Path] | None = None
+    manifest: Path,
+    suppressions: Path | None = None,
+    rules: list[Path] | None = None,
+    questionnaires: list[str] | None = None,
+    ws: Workspace | None = None,
 ) -> ThreatModel:
-    from bastion.threats import model_file
+    from bastion.threats import model_file, parse_questionnaire_arg
 
     return model_file(
         manifest,
         suppressions=suppressions,
         rule_files=rules or [],
+        questionnaires=[parse_questionnaire_arg(q) for q in questionnaires or []],
+        workspace=ws,
         max_bytes=settings().max_manifest_bytes,
     )
+
+
+def _recorded(
+    manifest: Path,
+    suppressions: Path | None,
+    rules: list[Path] | None,
+    questionnaires: list[str] | None,
+    fail_on: Severity = Severity.HIGH,
+) -> tuple[ThreatModel, str]:
+    """Model with the workspace's evidence and record the run (check threats.model)."""
+    from bastion.cli._common import workspace
+    from bastion.threats import record_model
+
+    with workspace() as ws:
+        model = _model(manifest, suppressions, rules, questionnaires, ws)
+        ev = record_model(ws, model, actor="cli", fail_on=fail_on)
+    return model, ev.id
 
 
 def _print_findings(model: ThreatModel, title: str) -> None:
@@ -81,29 +115,17 @@ def model_cmd(
     format: FindingsFormat = typer.Option(FindingsFormat.TABLE, "--format", "-f"),
     suppressions: Path | None = SuppressOpt,
     rules: list[Path] | None = RulesOpt,
-    record: bool = typer.Option(
-        False, "--record", help="Run as check threats.model: evidence and ledger entry."
-    ),
+    questionnaire: list[str] | None = QuestionnaireOpt,
+    record: bool = RecordOpt,
 ) -> None:
     """Threat-model a system manifest: every finding with why it applies and its mitigation."""
     from bastion.threats import to_sarif
 
-    model = _model(manifest, suppressions, rules)
     evidence_id = None
     if record:
-        from bastion.cli._common import workspace
-        from bastion.threats import model_file, record_model
-
-        with workspace() as ws:
-            model = model_file(
-                manifest,
-                suppressions=suppressions,
-                rule_files=rules or [],
-                workspace=ws,
-                max_bytes=settings().max_manifest_bytes,
-            )
-            ev = record_model(ws, model, actor="cli")
-            evidence_id = ev.id
+        model, evidence_id = _recorded(manifest, suppressions, rules, questionnaire)
+    else:
+        model = _model(manifest, suppressions, rules, questionnaire)
     if format is FindingsFormat.SARIF:
         print_json(to_sarif(model, str(manifest)))
     elif format is FindingsFormat.JSON:
@@ -120,12 +142,18 @@ def check_cmd(
     fail_on: Severity = typer.Option(Severity.HIGH, "--fail-on", help="Lowest failing severity."),
     suppressions: Path | None = SuppressOpt,
     rules: list[Path] | None = RulesOpt,
+    questionnaire: list[str] | None = QuestionnaireOpt,
+    record: bool = RecordOpt,
     format: FindingsFormat = typer.Option(FindingsFormat.TABLE, "--format", "-f"),
 ) -> None:
     """CI gate: exit 1 while an open, unsuppressed threat at or above --fail-on exists."""
     from bastion.threats import gate, to_sarif
 
-    model = _model(manifest, suppressions, rules)
+    evidence_id = None
+    if record:
+        model, evidence_id = _recorded(manifest, suppressions, rules, questionnaire, fail_on)
+    else:
+        model = _model(manifest, suppressions, rules, questionnaire)
     ok = gate(model, fail_on)
     failing = model.open_at_least(fail_on)
     if format is FindingsFormat.SARIF:
@@ -139,6 +167,7 @@ def check_cmd(
                 "failing": [f.to_dict() for f in failing],
                 "summary": model.summary(),
             }
+            | ({"evidence_id": evidence_id} if evidence_id else {})
         )
     else:
         rows = [(f.severity.value, f.rule.id, f.element_id, f.rule.title) for f in failing]
@@ -152,6 +181,10 @@ def check_cmd(
             f"{'PASS' if ok else 'FAIL'}: {len(failing)} open threat(s) at or above {fail_on.value}",
             highlight=False,
         )
+        if evidence_id:
+            out.print(f"recorded as evidence {evidence_id} (check threats.model)", highlight=False)
+        for n in model.notes:
+            err.print(f"note: {n}", highlight=False, markup=False)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -210,11 +243,24 @@ def diff_cmd(
         None, "--fail-on", help="Exit 1 if the change adds an open threat at or above this."
     ),
     suppressions: Path | None = SuppressOpt,
+    old_suppressions: Path | None = typer.Option(
+        None,
+        "--old-suppressions",
+        help="Suppressions of the OLD version (default: --suppressions, applied to both).",
+    ),
+    questionnaire: list[str] | None = QuestionnaireOpt,
 ) -> None:
-    """New, removed and changed threats between two versions of a manifest."""
+    """New, removed and changed threats between two versions of a manifest.
+
+    The suppressions apply to both versions, so an accepted threat that merely persists
+    is unchanged, not "newly suppressed"; an element a suppression names that the old
+    version lacks is skipped there with a note.
+    """
     from bastion.threats import diff_models
 
-    d = diff_models(_model(old), _model(new, suppressions))
+    old_m = _model_lenient(old, old_suppressions or suppressions, questionnaire)
+    new_m = _model(new, suppressions, None, questionnaire)
+    d = diff_models(old_m, new_m)
     if format is Format.JSON:
         print_json(d.to_dict())
     else:
@@ -238,6 +284,8 @@ def diff_cmd(
             f"{d.unchanged} unchanged",
             highlight=False,
         )
+    for n in (*old_m.notes, *new_m.notes):
+        err.print(f"note: {n}", highlight=False, markup=False)
     if fail_on is not None and d.new_open_at_least(fail_on):
         raise typer.Exit(1)
 
@@ -274,7 +322,9 @@ def rules_cmd(
 @app.command("questionnaire")
 def questionnaire_cmd(
     file: Path,
-    asset: str = typer.Option(..., "--asset", help="The third-party asset the answers are about."),
+    asset: str | None = typer.Option(
+        None, "--asset", help="The third-party asset the answers are about (default: the file's)."
+    ),
     manifest: Path | None = typer.Option(
         None, "--manifest", "-m", help="System manifest: checks the asset and jurisdictions."
     ),
@@ -284,11 +334,16 @@ def questionnaire_cmd(
     ),
 ) -> None:
     """Score a third-party model/API questionnaire into findings attached to the asset."""
+    from bastion.core.errors import InputError
     from bastion.manifest import load_manifest
     from bastion.threats import load_questionnaire, score_questionnaire
 
     m = load_manifest(manifest, max_bytes=settings().max_manifest_bytes) if manifest else None
-    res = score_questionnaire(load_questionnaire(file), asset, m)
+    q = load_questionnaire(file)
+    target = asset or q.asset
+    if target is None:
+        raise InputError(f"{file}: the questionnaire names no asset; fix: pass --asset ID")
+    res = score_questionnaire(q, target, m)
     if format is Format.JSON:
         print_json(res.to_dict())
     else:
@@ -301,9 +356,27 @@ def questionnaire_cmd(
             ["severity", "status", "rule", "question", "answer"],
             rows,
         )
-        out.print(f"score {res.score}/100 for asset {asset}", highlight=False)
+        out.print(f"score {res.score}/100 for asset {target}", highlight=False)
+        for n in res.notes:
+            err.print(f"note: {n}", highlight=False, markup=False)
     if fail_on is not None and any(f.open and f.severity.at_least(fail_on) for f in res.findings):
         raise typer.Exit(1)
+
+
+def _model_lenient(
+    manifest: Path, suppressions: Path | None, questionnaires: list[str] | None
+) -> ThreatModel:
+    """The old side of a diff: the suppressions file is written for the new version, so
+    entries naming an element the old version does not have are left out, not refused."""
+    from bastion.threats import model_file, parse_questionnaire_arg
+
+    return model_file(
+        manifest,
+        suppressions=suppressions,
+        questionnaires=[parse_questionnaire_arg(q) for q in questionnaires or []],
+        lenient_suppressions=True,
+        max_bytes=settings().max_manifest_bytes,
+    )
 
 
 def _emit(text: str, output: Path | None) -> None:

@@ -9,7 +9,15 @@ Typical use::
 """
 
 from bastion.threats import _checks  # noqa: F401 - registers the threats.model check
-from bastion.threats._api import model_file, model_text, record_model, system_threats
+from bastion.threats._api import (
+    QuestionnaireArg,
+    model_file,
+    model_text,
+    parse_questionnaire_arg,
+    record_model,
+    stored_suppressions,
+    system_threats,
+)
 from bastion.threats._atlas import Atlas, AtlasMitigation, AtlasTactic, AtlasTechnique, load_atlas
 from bastion.threats._graph import DATA_KINDS, ThreatGraph, build_graph
 from bastion.threats._model import (
@@ -40,6 +48,7 @@ from bastion.threats._questionnaire import (
     Questionnaire,
     QuestionnaireResult,
     load_questionnaire,
+    parse_questionnaire,
     score_questionnaire,
 )
 from bastion.threats._rules import (
@@ -67,6 +76,7 @@ __all__ = [
     "ElementType",
     "NistClass",
     "Questionnaire",
+    "QuestionnaireArg",
     "QuestionnaireResult",
     "Rule",
     "RuleSet",
@@ -94,6 +104,8 @@ __all__ = [
     "model_text",
     "model_threats",
     "navigator_layer",
+    "parse_questionnaire",
+    "parse_questionnaire_arg",
     "record_model",
     "render_dot",
     "render_mermaid",
@@ -101,6 +113,7 @@ __all__ = [
     "render_svg",
     "rule_catalog",
     "score_questionnaire",
+    "stored_suppressions",
     "system_threats",
     "to_sarif",
 ]

@@ -1,5 +1,9 @@
 """Checks of the threats room; importing this module registers them.
 
+``threats.questionnaire`` makes a scored third-party questionnaire evidence about its asset
+(subject ``asset:SYSTEM/ASSET``): it passes while no high or critical answer is open, and
+it is the evidence rule AI-THIRD-PARTY-MODEL looks for.
+
 ``threats.model`` makes a threat-model run evidence: its subject is the system pinned to
 the manifest digest, its findings the open and suppressed threats, its data the whole
 model (the risk room seeds scenarios from it), and the SARIF log is attached.
@@ -16,7 +20,7 @@ from bastion.manifest import SystemManifest
 from bastion.threats._model import Status, ThreatModel, model_threats
 from bastion.threats._outputs import to_sarif
 
-__all__ = ["ThreatModelCheck"]
+__all__ = ["QuestionnaireCheck", "ThreatModelCheck"]
 
 
 class ThreatModelCheck(Check):
@@ -72,3 +76,48 @@ class ThreatModelCheck(Check):
         data = model.to_dict() | {"fail_on": fail_on.value}
         sarif = json.dumps(to_sarif(model), indent=1).encode()
         return CheckResult(verdict, findings, data, {"threats.sarif.json": sarif})
+
+
+class QuestionnaireCheck(Check):
+    id = "threats.questionnaire"
+    title = "Third-party model/API questionnaire (vendor review)"
+    description = (
+        "Scores a vendor's answers (data sent, retention, training on customer data, "
+        "region, certifications, incidents, model provenance) into findings on the "
+        "third-party asset. Fails while a high or critical answer is open; warns on lower "
+        "open answers. Needs the scored result (params.result), as `bastion threats model "
+        "--questionnaire ID=FILE --record` gives it."
+    )
+    subject_kinds = ("asset",)
+    severity = Severity.HIGH
+    references = ("OWASP LLM03:2025", "NIST AI RMF GOVERN 6.1", "ISO/IEC 42001 A.10.3")
+
+    def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        res = ctx.params.get("result")
+        if not isinstance(res, dict) or not isinstance(res.get("findings"), list):
+            raise CheckError(
+                "threats.questionnaire needs a scored questionnaire (params.result); run "
+                "`bastion threats model MANIFEST --questionnaire ASSET=FILE --record`"
+            )
+        if not subject.ref.endswith("/" + str(res.get("asset"))):
+            raise CheckError(f"questionnaire is about {res.get('asset')}, subject is {subject}")
+        open_ = [f for f in res["findings"] if f.get("status") == "open"]
+        findings = tuple(
+            Finding(
+                rule_id=str(f["rule_id"]),
+                title=str(f["title"]),
+                severity=Severity(str(f["severity"])),
+                message=f"{f['applies_because']}; {f['mitigation']}",
+                location=subject.ref,
+                references=tuple(f.get("owasp", ())) + tuple(f.get("cwe", ())),
+                remediation=f.get("remediation"),
+            )
+            for f in open_
+        )
+        if any(x.severity.at_least(Severity.HIGH) for x in findings):
+            verdict = Verdict.FAIL
+        elif findings:
+            verdict = Verdict.WARN
+        else:
+            verdict = Verdict.PASS
+        return CheckResult(verdict, findings, dict(res))

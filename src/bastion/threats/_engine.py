@@ -28,9 +28,17 @@ Result = tuple[bool, str]
 class Evaluator:
     """Evaluates conditions against one graph, with an optional workspace for evidence."""
 
-    def __init__(self, graph: ThreatGraph, workspace: Workspace | None = None) -> None:
+    def __init__(
+        self,
+        graph: ThreatGraph,
+        workspace: Workspace | None = None,
+        local: dict[tuple[str, str], tuple[Verdict, str]] | None = None,
+    ) -> None:
         self.g = graph
         self.ws = workspace
+        # Results of checks run in this invocation, keyed (check, element), with a label
+        # saying where they come from: they count like recorded evidence.
+        self.local = local or {}
         self._evidence: dict[tuple[str, str], Verdict | None] = {}
         self._dispatch: dict[int, Callable[[Condition, Element], Result]] = {}
         self._keep: list[Condition] = []
@@ -268,6 +276,9 @@ class Evaluator:
     def _evidence_test(self, c: Condition, el: Element) -> Result:
         assert c.evidence is not None
         check, want = c.evidence.check, c.evidence.verdict
+        here = self.local.get((check, el.id))
+        if here is not None:
+            return here[0] is want, f"{here[1]} gives check {check} for {el.id}: {here[0].value}"
         if self.ws is None:
             return False, f"no evidence of check {check} (modeled without a workspace)"
         got = self._latest_verdict(check, el.id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
 from collections import Counter
@@ -16,12 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bastion.core.canonical import canonical_json
 from bastion.core.errors import InputError
-from bastion.core.types import Severity
+from bastion.core.types import Severity, Verdict
 from bastion.manifest import Asset, DataFlow, SystemManifest
 from bastion.threats._atlas import load_atlas
 from bastion.threats._engine import Evaluator
 from bastion.threats._graph import DATA_KINDS, ThreatGraph, build_graph
-from bastion.threats._rules import ElementType, Rule, RuleSet, builtin_rules, safe_yaml
+from bastion.threats._rules import (
+    QUESTIONNAIRE_RULE_IDS,
+    ElementType,
+    Rule,
+    RuleSet,
+    builtin_rules,
+    safe_yaml,
+)
 
 if TYPE_CHECKING:
     from bastion.core.workspace import Workspace
@@ -63,6 +71,18 @@ class Suppression(BaseModel):
     owner: Annotated[str, StringConstraints(min_length=3, max_length=200)]
     expires: date
 
+    def to_dict(self, today: date | None = None) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "rule": self.rule,
+            "element": self.element,
+            "justification": self.justification,
+            "owner": self.owner,
+            "expires": self.expires.isoformat(),
+        }
+        if today is not None:
+            d["expired"] = self.expires < today
+        return d
+
 
 class _SuppressionFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -72,9 +92,17 @@ class _SuppressionFile(BaseModel):
 
 
 def load_suppressions(
-    path: Path | str, manifest: SystemManifest, rules: RuleSet | None = None
+    path: Path | str,
+    manifest: SystemManifest,
+    rules: RuleSet | None = None,
+    *,
+    skipped: list[str] | None = None,
 ) -> list[Suppression]:
-    """Read a suppressions file; an unknown element or rule is an error, never ignored."""
+    """Read a suppressions file; an unknown element or rule is an error, never ignored.
+
+    With ``skipped`` (the old side of a diff, modeled with the new side's file), an entry
+    naming an element this manifest lacks is left out and described in ``skipped``.
+    """
     name = str(path)
     try:
         with open(path, "rb") as fh:
@@ -93,18 +121,26 @@ def load_suppressions(
         ) from None
     rules = rules or builtin_rules()
     ids = {a.id for a in manifest.assets} | {f.id for f in manifest.flows}
+    kept: list[Suppression] = []
     for i, s in enumerate(parsed.suppressions):
+        if s.element not in ids and skipped is not None:
+            skipped.append(
+                f"suppression of {s.rule} on {s.element} skipped: no element '{s.element}' "
+                f"in this version of system '{manifest.system.id}'"
+            )
+            continue
         if s.element not in ids:
             raise InputError(
                 f"{name}: suppressions[{i}]: unknown element '{s.element}' (rule {s.rule}); "
                 f"use the id of an asset or flow of system '{manifest.system.id}'"
             )
-        if rules.get(s.rule) is None:
+        if rules.get(s.rule) is None and s.rule not in QUESTIONNAIRE_RULE_IDS:
             raise InputError(
                 f"{name}: suppressions[{i}]: unknown rule '{s.rule}' (element {s.element}); "
                 "list the rule ids with `bastion threats rules`"
             )
-    return list(parsed.suppressions)
+        kept.append(s)
+    return kept
 
 
 def _fix_index(loc: tuple[Any, ...]) -> str:
@@ -231,6 +267,8 @@ class ThreatModel:
     graph: ThreatGraph
     findings: tuple[ThreatFinding, ...]
     notes: tuple[str, ...] = field(default=())
+    suppressions: tuple[Suppression, ...] = field(default=())
+    questionnaires: tuple[dict[str, Any], ...] = field(default=())
 
     @cached_property
     def manifest_digest(self) -> str:
@@ -246,6 +284,22 @@ class ThreatModel:
 
     def counts_by_element(self, *, only_open: bool = True) -> Counter[str]:
         return Counter(f.element_id for f in self.findings if f.open or not only_open)
+
+    def suppression_rows(self) -> list[dict[str, Any]]:
+        """Each accepted threat with who accepted it, until when, and what it now covers."""
+        by_id = {f.id: f for f in self.findings}
+        rows = []
+        for s in self.suppressions:
+            f = by_id.get(f"{s.rule}:{s.element}")
+            rows.append(
+                s.to_dict(self.evaluated_on)
+                | {
+                    "finding": f.id if f is not None else None,
+                    "finding_status": f.status.value if f is not None else None,
+                    "severity": f.severity.value if f is not None else None,
+                }
+            )
+        return rows
 
     def summary(self) -> dict[str, Any]:
         by_status = Counter(f.status.value for f in self.findings)
@@ -269,6 +323,8 @@ class ThreatModel:
             "atlas_version": load_atlas().atlas_version,
             "summary": self.summary(),
             "notes": list(self.notes),
+            "suppressions": self.suppression_rows(),
+            "questionnaires": list(self.questionnaires),
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -331,12 +387,20 @@ def model_threats(
     today: date | None = None,
     source: str | None = None,
     lines: dict[str, int] | None = None,
+    extra_findings: Sequence[ThreatFinding] = (),
+    local_evidence: dict[tuple[str, str], tuple[Verdict, str]] | None = None,
+    questionnaires: Sequence[dict[str, Any]] = (),
 ) -> ThreatModel:
-    """Apply every rule to every element of the manifest's data-flow graph."""
+    """Apply every rule to every element of the manifest's data-flow graph.
+
+    ``extra_findings`` (third-party questionnaire findings) join the rule findings, with
+    the same suppressions; ``local_evidence`` are verdicts of checks run in this call
+    (the questionnaire's ``threats.questionnaire``), counted like recorded evidence.
+    """
     rules = rules or builtin_rules()
     today = today or datetime.now(UTC).date()
     g = build_graph(manifest)
-    ev = Evaluator(g, workspace)
+    ev = Evaluator(g, workspace, local_evidence)
     lines = lines or {}
     supp = {(s.rule, s.element): s for s in suppressions}
     by_kind: dict[str, list[Rule]] = {}
@@ -350,6 +414,26 @@ def model_threats(
     used: set[tuple[str, str]] = set()
     data_cache: dict[str, DataAssetRef | None] = {}
 
+    def suppress(rule: Rule, el_id: str, status: Status) -> tuple[Status, dict[str, Any] | None]:
+        s = supp.get((rule.id, el_id))
+        if s is None:
+            return status, None
+        used.add((rule.id, el_id))
+        expired = s.expires < today
+        if expired:
+            notes.append(
+                f"suppression of {rule.id} on {el_id} by {s.owner} expired on "
+                f"{s.expires.isoformat()}; the threat is reported again"
+            )
+        elif status is Status.OPEN:
+            status = Status.SUPPRESSED
+        return status, {
+            "justification": s.justification,
+            "owner": s.owner,
+            "expires": s.expires.isoformat(),
+            "expired": expired,
+        }
+
     def apply(rule: Rule, el: Asset | DataFlow) -> None:
         ok, why = ev.eval(rule.applies_when, el)
         if not ok:
@@ -362,24 +446,7 @@ def model_threats(
             mitigation = ("mitigated: " if mit else "not mitigated: ") + reason
             if mit:
                 status = Status.MITIGATED
-        s = supp.get((rule.id, el.id))
-        sdict: dict[str, Any] | None = None
-        if s is not None:
-            used.add((rule.id, el.id))
-            expired = s.expires < today
-            sdict = {
-                "justification": s.justification,
-                "owner": s.owner,
-                "expires": s.expires.isoformat(),
-                "expired": expired,
-            }
-            if expired:
-                notes.append(
-                    f"suppression of {rule.id} on {el.id} by {s.owner} expired on "
-                    f"{s.expires.isoformat()}; the threat is reported again"
-                )
-            elif status is Status.OPEN:
-                status = Status.SUPPRESSED
+        status, sdict = suppress(rule, el.id, status)
         is_flow = isinstance(el, DataFlow)
         findings.append(
             ThreatFinding(
@@ -402,6 +469,11 @@ def model_threats(
     for f in manifest.flows:
         for r in flow_rules:
             apply(r, f)
+    for x in extra_findings:
+        st, sd = suppress(x.rule, x.element_id, x.status)
+        findings.append(
+            dataclasses.replace(x, status=st, suppression=sd, line=lines.get(x.element_id))
+        )
     notes.extend(
         f"suppression of {k[0]} on {k[1]} matched no finding; remove it"
         for k in sorted(supp.keys() - used)
@@ -417,6 +489,8 @@ def model_threats(
         g,
         tuple(findings),
         tuple(notes),
+        tuple(suppressions),
+        tuple(questionnaires),
     )
 
 

@@ -122,8 +122,11 @@ def _rule_descriptor(r: Rule) -> dict[str, Any]:
 
 def to_sarif(model: ThreatModel, artifact_uri: str | None = None) -> dict[str, Any]:
     """SARIF 2.1.0: mitigated threats are ``kind: pass``, suppressed ones carry suppressions."""
-    used = sorted({f.rule.id for f in model.findings})
+    used = {f.rule.id for f in model.findings}
     rules = [r for r in model.rules.rules if r.id in used]
+    known = {r.id for r in rules}
+    extra = {f.rule.id: f.rule for f in model.findings if f.rule.id not in known}
+    rules += [extra[k] for k in sorted(extra)]  # questionnaire (TP-*) rules
     index = {r.id: i for i, r in enumerate(rules)}
     uri = artifact_uri or model.source or "system.yaml"
     results: list[dict[str, Any]] = []

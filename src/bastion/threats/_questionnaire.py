@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bastion.core.errors import InputError
-from bastion.core.types import Severity
+from bastion.core.types import Severity, Verdict
 from bastion.manifest import AssetKind, Classification, SystemManifest
 from bastion.threats._model import DataAssetRef, Status, ThreatFinding, _data_ref
 from bastion.threats._rules import Condition, ElementType, NistClass, Rule, Stride, safe_yaml
@@ -25,6 +25,7 @@ __all__ = [
     "Questionnaire",
     "QuestionnaireResult",
     "load_questionnaire",
+    "parse_questionnaire",
     "score_questionnaire",
 ]
 
@@ -125,6 +126,9 @@ class Questionnaire(BaseModel):
     model_config = _CFG
     api_version: Literal["bastion/v1"] = Field(alias="apiVersion")
     kind: Literal["ThirdPartyQuestionnaire"]
+    # The third-party asset of the manifest the answers are about (or name it on the
+    # command line: --asset ID, --questionnaire ID=FILE).
+    asset: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")] | None = None
     vendor: Text
     service: Text
     answered_by: Text
@@ -139,7 +143,12 @@ def load_questionnaire(path: Path | str) -> Questionnaire:
             raw = fh.read(MAX_QUESTIONNAIRE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"{name}: cannot read questionnaire ({exc.strerror})") from None
-    data = safe_yaml(raw, name, MAX_QUESTIONNAIRE_BYTES)
+    return parse_questionnaire(raw, name)
+
+
+def parse_questionnaire(raw: bytes | str, name: str) -> Questionnaire:
+    """Validate questionnaire YAML (size-limited, safe loader); errors name ``name``."""
+    data = safe_yaml(raw if isinstance(raw, bytes) else raw.encode(), name, MAX_QUESTIONNAIRE_BYTES)
     try:
         return Questionnaire.model_validate(data)
     except ValidationError as exc:
@@ -193,10 +202,19 @@ class QuestionnaireResult:
     service: str
     score: int
     findings: tuple[ThreatFinding, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
         return not any(f.open and f.severity.at_least(Severity.HIGH) for f in self.findings)
+
+    @property
+    def verdict(self) -> Verdict:
+        """The verdict of check ``threats.questionnaire``: fail on an open high answer,
+        warn on any other open answer, pass when every answer is satisfactory."""
+        if not self.passed:
+            return Verdict.FAIL
+        return Verdict.WARN if any(f.open for f in self.findings) else Verdict.PASS
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -205,6 +223,8 @@ class QuestionnaireResult:
             "service": self.service,
             "score": self.score,
             "passed": self.passed,
+            "verdict": self.verdict.value,
+            "notes": list(self.notes),
             "findings": [f.to_dict() for f in self.findings],
         }
 
@@ -248,6 +268,7 @@ def score_questionnaire(
         jurisdictions = list(manifest.system.jurisdictions)
     a = q.answers
     out: list[ThreatFinding] = []
+    notes: list[str] = []
 
     def add(rule: Rule, open_: bool, why: str, mitigation: str) -> None:
         out.append(
@@ -336,7 +357,19 @@ def score_questionnaire(
             "the system has declared jurisdictions" if jurisdictions else f"sent: {sent}",
             "processing region unanswered",
         )
-    elif jurisdictions:
+    elif not jurisdictions:
+        why = (
+            "no manifest was given (pass --manifest)"
+            if manifest is None
+            else f"system '{manifest.system.id}' declares no jurisdictions "
+            "(set system.jurisdictions)"
+        )
+        notes.append(
+            f"TP-REGION not evaluated for {asset_id}: vendor regions "
+            f"{', '.join(sorted(set(a.region.processing) | set(a.region.storage)))} cannot be "
+            f"compared with the system's jurisdictions because {why}"
+        )
+    else:
         allowed = set(jurisdictions) | (EEA if {"EU", "EEA"} & set(jurisdictions) else set())
         regions = sorted(set(a.region.processing) | set(a.region.storage))
         outside = [x for x in regions if x.split("-")[0] not in allowed and x not in allowed]
@@ -420,4 +453,4 @@ def score_questionnaire(
         "; ".join(problems) if problems else "provider, model and pinned version are declared",
     )
     score = max(0, 100 - sum(_WEIGHT[f.severity] for f in out if f.open))
-    return QuestionnaireResult(asset_id, q.vendor, q.service, score, tuple(out))
+    return QuestionnaireResult(asset_id, q.vendor, q.service, score, tuple(out), tuple(notes))

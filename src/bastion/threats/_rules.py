@@ -45,6 +45,7 @@ from bastion.threats._atlas import load_atlas
 
 __all__ = [
     "MAX_RULE_FILE_BYTES",
+    "QUESTIONNAIRE_RULE_IDS",
     "Condition",
     "ElementType",
     "NistClass",
@@ -59,6 +60,18 @@ __all__ = [
 ]
 
 MAX_RULE_FILE_BYTES = 1024 * 1024
+# Findings of the third-party questionnaire (``_questionnaire.py``): not catalog rules, but
+# ids a suppression may name.
+QUESTIONNAIRE_RULE_IDS = frozenset(
+    {
+        "TP-RETENTION",
+        "TP-TRAINING",
+        "TP-REGION",
+        "TP-CERTIFICATIONS",
+        "TP-INCIDENTS",
+        "TP-PROVENANCE",
+    }
+)
 _CFG = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 Scalar = str | int | float | bool
 
