@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from bastion.access import Permission, Principal
-from bastion.api._deps import get_ws, needs, read_body
+from bastion.api._deps import Auth, get_ws, needs, read_body
 from bastion.core.types import Subject
 from bastion.core.workspace import Workspace
 
@@ -35,11 +35,28 @@ async def scan_upload(
     ws: WS,
     p: Annotated[Principal, Depends(needs(Permission.WRITE))],
     name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[\w.\-]+$")] = "upload",
+    attest: Annotated[
+        bool, Query(description="Also sign the verdict with the workspace attestation key")
+    ] = False,
 ) -> dict[str, Any]:
-    from bastion.integrity import record_scan, scan_bytes
+    from bastion.integrity import record_attest_scan_upload, record_scan, scan_bytes
 
     body = await read_body(request, MAX_SCAN_BODY)
     report = scan_bytes(body, name)
     digest = "sha256:" + hashlib.sha256(body).hexdigest()
     ev = record_scan(ws, report, subject=Subject("model", name, digest), actor=p.actor)
-    return report.to_dict() | {"evidence": ev.id, "digest": digest}
+    out = report.to_dict() | {"evidence": ev.id, "digest": digest}
+    if attest:
+        summary, bundle, aev = record_attest_scan_upload(ws, report, body, name, actor=p.actor)
+        out["attestation"] = summary | {"evidence": aev.id, "bundle": bundle}
+    return out
+
+
+@router.get(
+    "/models/attestation-key",
+    summary="PEM public key that verifies the attestations this server signs",
+)
+def attestation_key(ws: WS, _p: Auth) -> dict[str, str]:
+    from bastion.integrity import attestation_public_key
+
+    return {"public_key": attestation_public_key(ws)}

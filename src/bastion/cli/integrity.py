@@ -210,6 +210,10 @@ def model_attest(
     packages: bool = typer.Option(
         True, "--packages/--no-packages", help="Record installed packages."
     ),
+    certificate: Path | None = typer.Option(
+        None, "--certificate", help="Signing certificate (PEM), carried in the bundle."
+    ),
+    chain: list[Path] = typer.Option([], "--chain", help="Intermediate certificates (PEM)."),
     name: str | None = _NAME,
     format: Format = FormatOpt,
 ) -> None:
@@ -238,6 +242,8 @@ def model_attest(
             include_packages=packages,
             name=name,
             password=os.environ.get(PASSWORD_ENV),
+            certificate=certificate,
+            chain=chain,
             actor="cli",
         )
     d = summary | {"evidence": ev.id, "ledger_seq": ev.ledger_seq}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from bastion.cli._common import out, print_json, print_table, progress, workspace
+from bastion.cli._common import err, out, print_json, print_table, progress, workspace
 from bastion.core.errors import InputError
 from bastion.core.types import Severity
 
@@ -141,18 +141,59 @@ def bom(
     format: BomFormat = typer.Option(
         BomFormat.JSON, "--format", "-f", help="json: the BOM itself; table: a summary."
     ),
+    attest_key: str | None = typer.Option(
+        None,
+        "--attest",
+        help="Sign the BOM as an in-toto attestation over the model's manifest digest with "
+        "this EC private key (PEM) or pkcs11: URI.",
+    ),
+    certificate: Path | None = typer.Option(
+        None, "--certificate", help="With --attest: the signing certificate (PEM)."
+    ),
+    chain: list[Path] = typer.Option([], "--chain", help="With --attest: intermediates (PEM)."),
+    attestation: Path | None = typer.Option(
+        None,
+        "--attestation",
+        help="With --attest: where to write it (default: MODEL_DIR.bom.sigstore.json).",
+    ),
 ) -> None:
-    """Write the CycloneDX 1.6 AI bill of materials of a model directory (evidence in the ledger)."""
-    from bastion.integrity import generate_ai_bom
+    """Write the CycloneDX 1.6 AI bill of materials of a model directory (evidence in the
+    ledger). A key password for --attest is read from $BASTION_SIGNING_KEY_PASSWORD."""
+    import os
 
+    from bastion.integrity import generate_ai_bom, record_attest_bom
+
+    if attest_key is None and (certificate or chain or attestation):
+        raise InputError("--certificate, --chain and --attestation need --attest KEY")
+    attested = None
     with workspace() as ws, progress("Building AI-BOM") as bar:
         ev, document = generate_ai_bom(
             ws, model_dir, system_id=system, environment=environment, actor="cli"
         )
+        if attest_key is not None:
+            attested, aev = record_attest_bom(
+                ws,
+                model_dir,
+                document,
+                attest_key,
+                name=ev.subject.ref,
+                out=attestation,
+                certificate=certificate,
+                chain=chain,
+                password=os.environ.get("BASTION_SIGNING_KEY_PASSWORD"),
+                actor="cli",
+            )
+            attested["evidence"] = aev.id
         bar(1, 1)
     if output is not None:
         output.write_text(document, encoding="utf-8")
     summary = ev.data["bom"]
+    if attested is not None:  # stderr: stdout may be the BOM itself
+        err.print(
+            f"Attested the AI-BOM over {attested['subject']} → {attested['attestation']}; "
+            f"evidence {attested['evidence']}",
+            highlight=False,
+        )
     if format is BomFormat.TABLE or output is not None:
         print_table(
             "AI-BOM (CycloneDX 1.6)",

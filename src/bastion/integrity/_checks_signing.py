@@ -24,7 +24,14 @@ from bastion.integrity._signing import (
     verify_model,
 )
 
-__all__ = ["ModelAttestationCheck", "ModelSignCheck", "ModelSignatureCheck"]
+__all__ = [
+    "ATTESTATION_ATTACHMENT",
+    "ModelAttestationCheck",
+    "ModelSignCheck",
+    "ModelSignatureCheck",
+]
+
+ATTESTATION_ATTACHMENT = "attestation.sigstore.json"
 
 _REFS = ("NIST AI RMF MS-2.7", "ISO/IEC 42001 A.6.2.6", "SLSA v1.0", "OpenSSF model-signing v1.0")
 
@@ -114,7 +121,9 @@ class ModelAttestationCheck(Check):
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         res = ctx.params.get("result")
         if isinstance(res, dict):
-            return CheckResult(Verdict.PASS, data=res)
+            bundle = ctx.params.get("bundle")
+            attach = {ATTESTATION_ATTACHMENT: bundle} if isinstance(bundle, bytes) else {}
+            return CheckResult(Verdict.PASS, data=res, attachments=attach)
         if not isinstance(res, AttestationCheck):
             p = ctx.params
             if not p.get("attestation"):

@@ -45,6 +45,7 @@ __all__ = [
     "file_digest",
     "git_commit",
     "slsa_training_predicate",
+    "training_summary",
     "verify_attestation",
 ]
 
@@ -185,6 +186,9 @@ def slsa_training_predicate(
 class TrainingRun:
     """Context manager around a training script: on success, attest the model it wrote.
 
+    With ``workspace``, the attestation is also ``integrity.provenance`` evidence in the
+    ledger (subject ``name``, or the output path, with the model's manifest digest).
+
     >>> with TrainingRun(output=Path("model"), key=key, builder_id="ci://train") as run:
     ...     run.hyperparameters["lr"] = 0.1
     ...     train(...)
@@ -199,8 +203,14 @@ class TrainingRun:
     entry_point: str | None = None
     attestation_path: Path | None = None
     include_packages: bool = True
+    chain: Sequence[x509.Certificate] = ()
+    workspace: Any = None  # a bastion Workspace: the attestation becomes ledger evidence
+    name: str | None = None
+    actor: str = "system"
     bundle: Bundle | None = None
     manifest_digest: str | None = None
+    summary: dict[str, Any] | None = None
+    evidence: Any = None
     _started: datetime | None = None
 
     def __enter__(self) -> TrainingRun:
@@ -232,8 +242,51 @@ class TrainingRun:
         out = self.attestation_path or default_attestation_path(self.output)
         self.attestation_path = out
         self.bundle = attest(
-            SLSA_PROVENANCE_V1, predicate, {manifest.model_name: manifest.digest}, self.key, out=out
+            SLSA_PROVENANCE_V1,
+            predicate,
+            {manifest.model_name: manifest.digest},
+            self.key,
+            chain=self.chain,
+            out=out,
         )
+        self.summary = training_summary(out, predicate, manifest, self.key)
+        if self.workspace is not None:
+            from bastion.core.checks import run_check
+            from bastion.core.types import Subject
+            from bastion.integrity._checks_signing import ModelAttestationCheck
+
+            self.evidence = run_check(
+                self.workspace,
+                ModelAttestationCheck,
+                Subject("model", self.name or str(self.output), f"sha256:{manifest.digest}"),
+                actor=self.actor,
+                params={"result": self.summary},
+            )
+
+
+def training_summary(
+    path: Path, predicate: Mapping[str, Any], manifest: Any, key: SigningKey
+) -> dict[str, Any]:
+    """What ``integrity.provenance`` evidence of a training attestation records."""
+    deps = predicate["buildDefinition"]["resolvedDependencies"]
+    commit = next((d["digest"]["gitCommit"] for d in deps if "gitCommit" in d["digest"]), None)
+    return {
+        "attestation": str(path),
+        "predicate_type": SLSA_PROVENANCE_V1,
+        "subject": {"name": manifest.model_name, "digest": f"sha256:{manifest.digest}"},
+        "builder": predicate["runDetails"]["builder"]["id"],
+        "code_commit": commit,
+        "training_data": {
+            d["name"]: f"sha256:{d['digest']['sha256']}"
+            for d in deps
+            if d.get("annotations", {}).get("role") == "training-data"
+        },
+        "hyperparameters": dict(
+            predicate["buildDefinition"]["externalParameters"]["hyperparameters"]
+        ),
+        "packages": sum(1 for d in deps if str(d.get("uri", "")).startswith("pkg:")),
+        "key": key.description,
+    }
 
 
 def default_attestation_path(model: Path) -> Path:

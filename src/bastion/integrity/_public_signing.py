@@ -16,6 +16,15 @@ from bastion.core.evidence import EvidenceQuery
 from bastion.core.ledger import Event
 from bastion.core.types import Evidence, Subject
 from bastion.core.workspace import Workspace
+from bastion.integrity._attest_results import (
+    CYCLONEDX_BOM_PREDICATE,
+    SCAN_VERDICT_PREDICATE,
+    attest_bom,
+    attest_scan,
+    attest_scan_upload,
+    certificate_chain,
+    workspace_attestation_key,
+)
 from bastion.integrity._checks_signing import (
     ModelAttestationCheck,
     ModelSignatureCheck,
@@ -41,8 +50,10 @@ from bastion.integrity._provenance import (
     file_digest,
     git_commit,
     slsa_training_predicate,
+    training_summary,
     verify_attestation,
 )
+from bastion.integrity._scan import ScanReport
 from bastion.integrity._signing import (
     MODEL_SIGNATURE_PREDICATE,
     SigningKey,
@@ -57,7 +68,9 @@ from bastion.integrity._signing import (
 )
 
 __all__ = [
+    "CYCLONEDX_BOM_PREDICATE",
     "MODEL_SIGNATURE_PREDICATE",
+    "SCAN_VERDICT_PREDICATE",
     "SIGNING_CHECKS",
     "SLSA_PROVENANCE_V1",
     "AttestationCheck",
@@ -75,6 +88,7 @@ __all__ = [
     "VerifiedSignature",
     "VerifyResult",
     "attest",
+    "attestation_public_key",
     "hash_model",
     "issue_certificate",
     "list_certificates",
@@ -82,6 +96,9 @@ __all__ = [
     "load_public_key",
     "load_signing_key",
     "pki_init",
+    "record_attest_bom",
+    "record_attest_scan",
+    "record_attest_scan_upload",
     "record_attest_training",
     "record_attestation_check",
     "record_pki_init",
@@ -185,10 +202,17 @@ def record_attest_training(
     include_packages: bool = True,
     name: str | None = None,
     password: str | None = None,
+    certificate: Path | None = None,
+    chain: Sequence[Path] = (),
     actor: str = "system",
 ) -> tuple[dict[str, Any], Evidence]:
-    """Sign SLSA provenance v1 for a finished training run and record ``integrity.provenance``."""
+    """Sign SLSA provenance v1 for a finished training run and record ``integrity.provenance``.
+
+    With ``certificate`` (and its ``chain``), the bundle carries the signer's certificate,
+    so it verifies against a trust root and an identity instead of a public key.
+    """
     signing_key = load_signing_key(key, password)
+    certs = certificate_chain(certificate, chain)
     manifest = signed_manifest(model)
     code = code_dir or Path.cwd()
     predicate = slsa_training_predicate(
@@ -202,24 +226,14 @@ def record_attest_training(
     )
     path = out or default_attestation_path(model)
     attest(
-        SLSA_PROVENANCE_V1, predicate, {manifest.model_name: manifest.digest}, signing_key, out=path
+        SLSA_PROVENANCE_V1,
+        predicate,
+        {manifest.model_name: manifest.digest},
+        signing_key,
+        chain=certs,
+        out=path,
     )
-    deps = predicate["buildDefinition"]["resolvedDependencies"]
-    summary = {
-        "attestation": str(path),
-        "predicate_type": SLSA_PROVENANCE_V1,
-        "subject": {"name": manifest.model_name, "digest": f"sha256:{manifest.digest}"},
-        "builder": builder_id,
-        "code_commit": code_commit or git_commit(code),
-        "training_data": {
-            d["name"]: f"sha256:{d['digest']['sha256']}"
-            for d in deps
-            if d.get("annotations", {}).get("role") == "training-data"
-        },
-        "hyperparameters": dict(hyperparameters or {}),
-        "packages": sum(1 for d in deps if str(d.get("uri", "")).startswith("pkg:")),
-        "key": signing_key.description,
-    }
+    summary = training_summary(path, predicate, manifest, signing_key)
     ev = run_check(
         ws,
         ModelAttestationCheck,
@@ -228,6 +242,101 @@ def record_attest_training(
         params={"result": summary},
     )
     return summary, ev
+
+
+def _record_summary(
+    ws: Workspace,
+    model: Path,
+    name: str | None,
+    summary: dict[str, Any],
+    actor: str,
+    bundle: bytes | None = None,
+) -> Evidence:
+    digest = str(summary["subject"]["digest"]).removeprefix("sha256:")
+    if bundle is None and summary.get("attestation"):
+        bundle = Path(summary["attestation"]).read_bytes()
+    return run_check(
+        ws,
+        ModelAttestationCheck,
+        _subject(model, name, digest),
+        actor=actor,
+        params={"result": summary, "bundle": bundle},
+    )
+
+
+def attestation_public_key(ws: Workspace) -> str:
+    """PEM of the workspace's attestation key (what API-signed attestations verify with)."""
+    from cryptography.hazmat.primitives import serialization
+
+    key = workspace_attestation_key(ws.settings.key_dir)
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def record_attest_scan_upload(
+    ws: Workspace, report: ScanReport, data: bytes, name: str, *, actor: str = "system"
+) -> tuple[dict[str, Any], dict[str, Any], Evidence]:
+    """Attest the scan of uploaded bytes with the workspace attestation key; returns the
+    summary, the Sigstore bundle (JSON) and the ``integrity.provenance`` evidence."""
+    key = workspace_attestation_key(ws.settings.key_dir)
+    bundle, summary = attest_scan_upload(report, data, name, key)
+    ev = _record_summary(
+        ws, Path(name), name, summary, actor, bundle=bundle.dumps().encode("utf-8")
+    )
+    return summary, bundle.to_json(), ev
+
+
+def record_attest_scan(
+    ws: Workspace,
+    report: ScanReport,
+    key: str | Path,
+    *,
+    name: str | None = None,
+    out: Path | None = None,
+    certificate: Path | None = None,
+    chain: Sequence[Path] = (),
+    password: str | None = None,
+    actor: str = "system",
+) -> tuple[dict[str, Any], Evidence]:
+    """Sign a finished scan's verdict as an in-toto attestation over the scanned model's
+    manifest digest (written next to the model) and record ``integrity.provenance``."""
+    model = Path(report.target)
+    summary = attest_scan(
+        model,
+        report,
+        load_signing_key(key, password),
+        chain=certificate_chain(certificate, chain),
+        out=out,
+    )
+    return summary, _record_summary(ws, model, name, summary, actor)
+
+
+def record_attest_bom(
+    ws: Workspace,
+    model_dir: Path,
+    document: str,
+    key: str | Path,
+    *,
+    name: str | None = None,
+    out: Path | None = None,
+    certificate: Path | None = None,
+    chain: Sequence[Path] = (),
+    password: str | None = None,
+    actor: str = "system",
+) -> tuple[dict[str, Any], Evidence]:
+    """Sign a model's CycloneDX AI-BOM as an in-toto attestation over its manifest digest
+    (the digest the BOM itself names) and record ``integrity.provenance``."""
+    summary = attest_bom(
+        model_dir,
+        document,
+        load_signing_key(key, password),
+        chain=certificate_chain(certificate, chain),
+        out=out,
+    )
+    return summary, _record_summary(ws, model_dir, name, summary, actor)
 
 
 def record_attestation_check(
