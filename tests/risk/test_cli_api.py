@@ -16,10 +16,13 @@ from bastion.cli.main import main
 from bastion.core.workspace import Workspace
 from bastion.risk import load_scenarios, risk_id
 from tests.conftest import EXAMPLE_MANIFEST, ROOT
+from tests.threats.test_model import EXPECTED
 
 EX = ROOT / "examples" / "credit-scoring"
 SCEN = EX / "scenarios.yaml"
 CTRL = EX / "control-rate-limit.yaml"
+# One risk (and one seeded scenario) per open threat of the example (pinned in tests/threats).
+OPEN_THREATS = sum(1 for *_, status in EXPECTED if status == "open")
 
 
 class Run:
@@ -95,7 +98,7 @@ def test_cli_tier_and_register(run: Run) -> None:
     assert rc == 2 and f"{SCEN}: scenario 'ai-extraction.scoring-api', field 'risk'" in err
     assert "bastion risk register import" in err
     imported = run.json("risk", "register", "import", str(EXAMPLE_MANIFEST))
-    assert len(imported) == 27  # type: ignore[arg-type]
+    assert len(imported) == OPEN_THREATS  # type: ignore[arg-type]
     again = run.json("risk", "register", "import", str(EXAMPLE_MANIFEST))
     assert [x["id"] for x in again] == [x["id"] for x in imported]  # type: ignore[union-attr,index]
     rid = risk_id("credit-scoring", "AI-EXTRACTION", "scoring-api")
@@ -331,12 +334,12 @@ def test_cli_seed_and_reference_checks(run: Run, tmp_path: Path) -> None:
     )
     assert rc == 0, err
     seeded = load_scenarios(out_file)
-    assert len(seeded.scenarios) == 27 and seeded.currency == "EUR"
+    assert len(seeded.scenarios) == OPEN_THREATS and seeded.currency == "EUR"
     ext = seeded.scenario("ai-extraction.scoring-api")
     assert ext.contact_frequency is not None and ext.tef is None  # the override's way wins
     assert ext.threats == ("AI-EXTRACTION:scoring-api",)
     js = run.json("risk", "seed", str(EXAMPLE_MANIFEST))
-    assert js["apiVersion"] == "bastion/v1" and len(js["scenarios"]) == 27  # type: ignore[index,arg-type]
+    assert js["apiVersion"] == "bastion/v1" and len(js["scenarios"]) == OPEN_THREATS  # type: ignore[index,arg-type]
     # A threat id that the model does not have: file, entry, suggestion and fix.
     bad = tmp_path / "bad.yaml"
     bad.write_text(SCEN.read_text().replace('"AI-EXTRACTION:scoring-api"', "ai.model-extraction"))
@@ -361,10 +364,10 @@ def test_api_seed_and_register_import(sqlite_ws: Workspace) -> None:
     body = EXAMPLE_MANIFEST.read_bytes()
     doc = c.post("/api/v1/risk/seed", content=body, headers=viewer)
     assert doc.status_code == 200, doc.text
-    assert len(doc.json()["scenarios"]) == 27
+    assert len(doc.json()["scenarios"]) == OPEN_THREATS
     assert c.post("/api/v1/risk/register/import", content=body, headers=viewer).status_code == 403
     imp = c.post("/api/v1/risk/register/import", content=body, headers=eng)
-    assert imp.status_code == 200 and len(imp.json()) == 27
+    assert imp.status_code == 200 and len(imp.json()) == OPEN_THREATS
     sim = c.post(
         "/api/v1/risk/simulate?iterations=2000&record=true", content=SCEN.read_bytes(), headers=eng
     )

@@ -61,6 +61,17 @@ EXPECTED = {
     ("STRIDE-STORE-R", "feature-store", "open"),
     ("STRIDE-STORE-R", "model-registry", "open"),
     ("STRIDE-STORE-R", "training-snapshot", "open"),
+    ("STRIDE-ENDPOINT-T", "scoring-api", "open"),  # no signed or immutable image declared
+    ("STRIDE-EXT-R", "credit-bureau", "open"),  # the applicant-db keeps no write audit log
+    ("STRIDE-EXT-R", "llm-api", "open"),  # the agent keeps no prompt/completion log
+    ("STRIDE-EXT-R", "loan-officer", "open"),  # the scoring-api keeps no decision log
+    ("STRIDE-FLOW-D", "bureau-reports", "open"),  # no SLA with the bureau, no fallback
+    ("STRIDE-FLOW-D", "llm-completion", "open"),  # no fallback when the LLM is down
+    ("STRIDE-MODEL-R", "credit-gbm", "open"),  # the champion decides; no version log
+    ("STRIDE-PIPE-R", "training-pipeline", "open"),  # no run log or provenance
+    ("STRIDE-TOOL-R", "letter-queue", "open"),
+    ("STRIDE-TOOL-T", "letter-queue", "open"),  # arguments written by the agent's LLM
+    ("STRIDE-VSTORE-D", "policy-vector-store", "open"),
     # mitigated: the manifest declares the control
     ("AI-DATA-EXTRACTION", "llm-api", "mitigated"),  # used_for_training: false
     ("AI-EXCESSIVE-AGENCY", "adverse-action-agent", "mitigated"),
@@ -75,6 +86,15 @@ EXPECTED = {
     ("STRIDE-STORE-TI", "feature-store", "mitigated"),
     ("STRIDE-STORE-TI", "model-registry", "mitigated"),
     ("STRIDE-STORE-TI", "training-snapshot", "mitigated"),
+    ("STRIDE-AGENT-D", "adverse-action-agent", "mitigated"),  # max_tool_calls
+    ("STRIDE-EXT-S", "credit-bureau", "mitigated"),  # mTLS
+    ("STRIDE-EXT-S", "llm-api", "mitigated"),  # TLS
+    ("STRIDE-FLOW-D", "score-request", "mitigated"),  # scoring-api rate limit
+    ("STRIDE-MODEL-D", "credit-gbm", "mitigated"),  # behind the rate-limited endpoint
+    ("STRIDE-MODEL-D", "credit-mlp", "mitigated"),
+    ("STRIDE-PIPE-I", "training-pipeline", "mitigated"),  # network_egress: false
+    ("STRIDE-TOOL-D", "letter-queue", "mitigated"),  # the agent's max_tool_calls
+    ("STRIDE-TOOL-I", "letter-queue", "mitigated"),  # SSO
 }
 CROSSING_FLOWS = {
     "bureau-reports", "decline-event", "deploy-gbm", "deploy-mlp", "draft-enqueue",

@@ -39,18 +39,54 @@ def test_atlas_validation_refuses_broken_links() -> None:
         Atlas.model_validate(raw)
 
 
-def test_every_rule_cites_existing_atlas_and_every_kind_has_stride_rules() -> None:
-    rules = builtin_rules().rules
+# STRIDE per element (Microsoft SDL): which categories each element type must be examined
+# for, and which DFD element type each asset kind is. A hosted third-party model is an
+# external entity: the system cannot change its code, only how it trusts it.
+STRIDE_PER_ELEMENT = {
+    "process": "STRIDE",
+    "data_store": "TRID",
+    "external_entity": "SR",
+    "data_flow": "TID",
+}
+ELEMENT_TYPE = {
+    AssetKind.MODEL: "process",
+    AssetKind.INFERENCE_ENDPOINT: "process",
+    AssetKind.AGENT: "process",
+    AssetKind.TOOL: "process",
+    AssetKind.TRAINING_PIPELINE: "process",
+    AssetKind.DATA_STORE: "data_store",
+    AssetKind.DATASET: "data_store",
+    AssetKind.FEATURE_STORE: "data_store",
+    AssetKind.VECTOR_STORE: "data_store",
+    AssetKind.HUMAN_ACTOR: "external_entity",
+    AssetKind.EXTERNAL_SERVICE: "external_entity",
+    AssetKind.THIRD_PARTY_MODEL_API: "external_entity",
+}
+
+
+def test_every_rule_cites_existing_atlas() -> None:
     atlas = load_atlas()
-    for r in rules:
+    for r in builtin_rules().rules:
         assert all(atlas.technique(t) for t in r.atlas), r.id
         assert r.remediation and r.stride
-    kinds = set().union(*(r.kinds or set() for r in rules if r.id.startswith("STRIDE-")))
-    covered = {k for k in AssetKind}
-    # every asset kind has STRIDE-per-element coverage, either directly or through AI rules
-    all_kinds = set().union(*(r.kinds or set() for r in rules))
-    assert covered <= all_kinds | kinds
-    assert any(r.element.value == "flow" for r in rules)
+
+
+@pytest.mark.parametrize("kind", sorted(AssetKind, key=lambda k: k.value))
+def test_stride_per_element_every_kind_has_its_categories(kind: AssetKind) -> None:
+    assert set(ELEMENT_TYPE) == set(AssetKind)  # a new kind must be classified here
+    have = {
+        s.letter
+        for r in builtin_rules().rules
+        if r.element.value == "asset" and (r.kinds is None or kind in r.kinds)
+        for s in r.stride
+    }
+    want = set(STRIDE_PER_ELEMENT[ELEMENT_TYPE[kind]])
+    assert want <= have, f"{kind.value} ({ELEMENT_TYPE[kind]}) lacks {sorted(want - have)}"
+
+
+def test_stride_per_element_data_flows() -> None:
+    have = {s.letter for r in builtin_rules().rules if r.element.value == "flow" for s in r.stride}
+    assert set(STRIDE_PER_ELEMENT["data_flow"]) <= have
 
 
 AI_TOPICS = {
