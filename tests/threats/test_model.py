@@ -122,6 +122,41 @@ def test_noise_budget_example_and_generated_1000() -> None:
     assert len(big.findings) == 32 * len(m.findings)
 
 
+@pytest.mark.parametrize("seed", [1, 7, 2025])
+def test_noise_budget_on_random_1000_element_topologies(seed: int) -> None:
+    """Seeded random systems (random kinds, controls, classifications, wiring along
+    plausible edges, nested boundaries), not copies of the example: the budget holds and
+    findings respect what their rules say about applicability."""
+    from collections import Counter
+
+    from tests.threats._gen import random_system
+
+    manifest = random_system(1000, seed)
+    m = model_threats(manifest, today=TODAY)
+    assert m.element_count == 1000
+    assert len(m.findings) / m.element_count < 5
+    per_element = Counter(f.element_id for f in m.findings)
+    assert max(per_element.values()) <= 10  # no element drowns in findings
+    # Meaningful: most of the catalog fires, both open and mitigated.
+    assert len({f.rule.id for f in m.findings}) >= 35
+    assert {f.status for f in m.findings} >= {Status.OPEN, Status.MITIGATED}
+    assets = {a.id: a for a in manifest.assets}
+    for f in m.findings:
+        kinds = f.rule.kinds
+        if f.flow_id is None:
+            assert kinds is None or assets[f.element_id].kind in kinds, f.id
+        assert f.applies_because and f.mitigation, f.id
+        if f.rule.id in ("STRIDE-FLOW-TI", "STRIDE-FLOW-S", "STRIDE-FLOW-D"):
+            assert m.graph.crossings(f.element_id), f"{f.id} does not cross a boundary"
+        if f.rule.id in ("AI-EVASION", "STRIDE-MODEL-R"):
+            assert assets[f.element_id].properties.get("role") not in ("challenger", "shadow")
+        if f.rule.id == "STRIDE-PIPE-D":
+            assert "schedule" in assets[f.element_id].properties
+    # Same seed, same system, same findings.
+    again = model_threats(random_system(1000, seed), today=TODAY)
+    assert [(f.id, f.status) for f in again.findings] == [(f.id, f.status) for f in m.findings]
+
+
 def test_every_finding_explains_itself() -> None:
     m = model_file(EXAMPLE_MANIFEST, today=TODAY)
     for f in m.findings:
