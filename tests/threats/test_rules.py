@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,14 @@ import yaml
 
 from bastion.core.errors import InputError
 from bastion.manifest import AssetKind
-from bastion.threats import Atlas, builtin_rules, load_atlas, load_rules, load_scenarios
+from bastion.threats import (
+    Atlas,
+    Condition,
+    builtin_rules,
+    load_atlas,
+    load_rules,
+    load_scenarios,
+)
 
 SHARED_ATLAS = Path("/work/shared/data/atlas/ATLAS.yaml")
 
@@ -168,3 +176,79 @@ def test_custom_rule_file_loads_and_applies(tmp_path: Path) -> None:
     m = model_file(EXAMPLE_MANIFEST, rule_files=[p])
     got = {f.element_id for f in m.findings if f.rule.id == "CUSTOM-GPU-D"}
     assert got == {"credit-gbm", "credit-mlp"}
+
+
+# Check ids the catalog names (in `evidence:` conditions, `controls` and remediation text)
+# whose rooms do not register them yet. Until they do, the manifest properties in the same
+# `mitigated_when` mitigate. docs/threats.md lists the same split; a referenced id that is
+# neither registered nor listed here (a typo such as `integrity.signatur`) fails the test.
+PLANNED_CHECKS = {
+    "guard.output-validation": "guard room",
+    "guard.prompt-injection": "guard room",
+    "guard.tool-arguments": "guard room",
+    "hardening.audit-logging": "hardening room",
+    "hardening.image-signature": "hardening room",
+    "integrity.dataset-provenance": "integrity room: dataset hashing and lineage",
+    "integrity.input-validation": "integrity room: ingestion schema checks",
+    "integrity.rag-ingestion": "integrity room: retrieval-corpus ingestion",
+    "monitor.decision-log": "monitor room",
+    "monitor.extraction": "monitor room",
+    "privacy.log-redaction": "privacy room",
+    "robustness.backdoor": "robustness room",
+    "robustness.data-extraction": "robustness room",
+    "robustness.evasion": "robustness room",
+    "robustness.membership-inference": "robustness room",
+    "robustness.model-inversion": "robustness room",
+}
+_ROOMS = (
+    "access|compliance|governance|guard|hardening|incidents|integrity|inventory|monitor|"
+    "privacy|registry|risk|robustness|threats"
+)
+_CHECK_ID = re.compile(rf"\b(?:{_ROOMS})\.[a-z][a-z0-9-]*[a-z0-9]\b")
+
+
+def _referenced_checks() -> dict[str, set[str]]:
+    """Check id -> the rules that name it."""
+    out: dict[str, set[str]] = {}
+
+    def walk(c: Condition | None, rule: str) -> None:
+        if c is None:
+            return
+        if c.evidence is not None:
+            out.setdefault(c.evidence.check, set()).add(rule)
+        for sub in (*(c.all_ or ()), *(c.any_ or ())):
+            walk(sub, rule)
+        for sub2 in (c.not_, c.source, c.target, c.receives_from, c.sends_to, c.lineage):
+            walk(sub2, rule)
+
+    for r in builtin_rules().rules:
+        walk(r.applies_when, r.id)
+        walk(r.mitigated_when, r.id)
+        for text in (*r.controls, r.remediation):
+            for cid in _CHECK_ID.findall(text):
+                out.setdefault(cid, set()).add(r.id)
+    return out
+
+
+def test_referenced_check_ids_exist_or_are_planned() -> None:
+    from bastion._plugins import load_checks
+    from bastion.core.checks import all_checks
+
+    load_checks()
+    registered = {c.id for c in all_checks()}
+    referenced = _referenced_checks()
+    unknown = {cid: sorted(rules) for cid, rules in referenced.items()
+               if cid not in registered and cid not in PLANNED_CHECKS}  # fmt: skip
+    assert unknown == {}, "typo, or a new planned check to list in PLANNED_CHECKS and the docs"
+    stale = sorted(set(PLANNED_CHECKS) - set(referenced))
+    assert stale == [], "planned checks no rule names any more"
+    # The existing ones the catalog relies on (evidence mitigates through them today).
+    assert {"integrity.scan", "integrity.signature", "integrity.dependencies",
+            "integrity.provenance", "threats.questionnaire"} <= set(referenced) & registered  # fmt: skip
+    # docs/threats.md marks each planned id as planned.
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "threats.md").read_text()
+    section = docs[docs.index("### Checks the rules name") :]
+    section = section[: section.index("\n### ", 5)]
+    for cid in PLANNED_CHECKS:
+        line = next(x for x in section.splitlines() if f"`{cid}`" in x)
+        assert "planned" in line, cid
