@@ -62,7 +62,12 @@ def _pki_dir(ws: Workspace) -> Path:
 
 
 def sign_and_verify(
-    ws: Workspace, path: Path, name: str, identity: str = SIGNER, allowed: str | None = None
+    ws: Workspace,
+    path: Path,
+    name: str,
+    identity: str = SIGNER,
+    allowed: str | None = None,
+    hours: float = 1,
 ) -> Evidence:
     """Sign ``path`` with a certificate for ``identity`` from the workspace PKI, then verify
     it under a policy allowing ``allowed`` (default the signer); returns integrity.signature."""
@@ -76,7 +81,7 @@ def sign_and_verify(
 
     record_pki_init(ws, organization="Test Bank", actor="test")
     cert = record_pki_issue(
-        ws, identity, hours=1, out_dir=_pki_dir(ws) / uuid.uuid4().hex, actor="test"
+        ws, identity, hours=hours, out_dir=_pki_dir(ws) / uuid.uuid4().hex, actor="test"
     )
     record_sign(
         ws,

@@ -371,3 +371,33 @@ def test_console_pages(ws: Workspace, client: TestClient, tmp_path: Path) -> Non
     cab = client.get("/ui/governance/cab").text
     assert "Change advisory board" in cab and f'id="cr-{cr.id}"' in cab
     assert "security_champion" in client.get("/ui/governance/raci").text
+
+
+def test_console_shows_a_rolled_back_version_as_revoked(
+    ws: Workspace, client: TestClient, tmp_path: Path
+) -> None:
+    from bastion.registry import promote, rollback
+    from tests.registry._helpers import approver
+    from tests.registry.test_registry import _clear
+
+    setup(ws)
+    sec = approver(ws, "sam")
+    voters = {p: approver(ws, p) for p in ("lee", "bo")}
+    for n, content in ((1, b"one"), (2, b"two")):
+        v = register_model(
+            ws, "credit-gbm", model_dir(tmp_path, content), system="credit-scoring", actor="dana"
+        )
+        _clear(ws, v, sec, voters)
+        assert promote(ws, "credit-gbm", str(n), "production", actor="dana").promoted
+    rollback(ws, "credit-gbm", "1", reason="bias found in v2", actor="sam")
+    viewer = create_token(ws, name="viewer", role="viewer")
+    client.cookies.set(
+        SESSION_COOKIE, issue_session(ws, authenticate(ws, viewer.token)), path="/ui"
+    )
+    page = client.get("/ui/registry/credit-gbm/2").text
+    assert 'data-testid="revoked"' in page and "bias found in v2" in page
+    assert "predates the rollback" in page
+    assert 'data-testid="revoked"' not in client.get("/ui/registry/credit-gbm/1").text
+    queue = client.get("/ui/approvals").text
+    row = queue[queue.index("credit-gbm@2") :]
+    assert "blocked" in row[: row.index("</tr>")]

@@ -273,6 +273,15 @@ def test_policy_with_unknown_evidence_kind_is_refused() -> None:
         )
     with pytest.raises(InputError, match=r"not 'data\.FIELD OP VALUE'"):
         parse_policy(POLICY.read_text().replace("signers intersects", "signers ~~", 1))
+    # max_severity on threats.model would count accepted (suppressed) threats.
+    with pytest.raises(InputError, match=r"max_severity on threats\.model would count accepted"):
+        parse_policy(
+            POLICY.read_text().replace(
+                "            scope: system\n",
+                "            scope: system\n            max_severity: medium\n",
+                1,
+            )
+        )
 
 
 def test_rollback_rules_and_hook(ws: Workspace, tmp_path: Path) -> None:
@@ -504,3 +513,28 @@ def test_board_vote_of_an_author_does_not_count(ws: Workspace, tmp_path: Path) -
     assert "with the vote of bo, who authored credit-gbm@1" in r.reason
     assert "missing role(s) business" in r.reason
     assert not promote(ws, "credit-gbm", "1", "production", actor="dana").promoted
+
+
+def test_rollback_reverifies_a_short_lived_certificate_after_it_expired(
+    ws: Workspace, tmp_path: Path
+) -> None:
+    """Signing certificates live hours; a rollback weeks later still verifies the signature
+    at the certificate's issuance time (only the CAs are time-checked), as model-signing."""
+    import time
+
+    setup(ws)
+    sec = approver(ws, "sam")
+    voters = {p: approver(ws, p) for p in ("lee", "bo")}
+    v1 = _register(ws, tmp_path)
+    _clear(ws, v1, sec, voters)
+    # Re-sign v1 with a certificate valid for about two seconds (the newest evidence).
+    sign_and_verify(ws, Path(str(v1.source)), ref_of(v1), hours=2 / 3600)
+    assert promote(ws, "credit-gbm", "1", "production", actor="dana").promoted
+    v2 = _register(ws, tmp_path, b"retrained")
+    _clear(ws, v2, sec, voters)
+    assert promote(ws, "credit-gbm", "2", "production", actor="dana").promoted
+    time.sleep(3)  # the signing certificate has expired
+    t = rollback(ws, "credit-gbm", "1", reason="drift", actor="sam")
+    fresh = ws.evidence.get(t.evidence_ids[0])
+    assert fresh.check_id == "integrity.signature" and fresh.verdict is Verdict.PASS
+    assert fresh.data["valid_signers"] == ["cert:release@bank.example"]
