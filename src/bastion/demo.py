@@ -203,10 +203,13 @@ def _run_steps(
     step("Create the in-house PKI and issue a signing certificate", pki)
 
     def produce_evidence(w: Workspace, model_dir: Path, name: str) -> dict[str, str]:
-        """Sign, verify, scan and BOM one model directory; return the verdicts."""
+        """Sign, verify, attest, scan and BOM one model directory; return the verdicts."""
         from bastion.integrity import (
             VerificationPolicy,
             generate_ai_bom,
+            record_attest_bom,
+            record_attest_scan,
+            record_attest_training,
             record_scan,
             record_sign,
             record_verify,
@@ -220,10 +223,32 @@ def _run_steps(
         )  # fmt: skip
         policy = VerificationPolicy(allowed_identities=[_SIGNER], trust_roots=[str(cert.root_path)])
         _, verified = record_verify(w, model_dir, name=name, policy=policy, actor="demo")
-        scanned = record_scan(w, scan_path(model_dir), name=name, actor="demo")
-        bom, _ = generate_ai_bom(w, model_dir, system_id=system_id, actor="demo")
+        # SLSA provenance of the training run, then the scan verdict and the AI-BOM, each
+        # an attestation over the digest the signature names (files beside the model).
+        import json
+
+        chain = [cert.chain_path]
+        meta = json.loads((model_dir / "metadata.json").read_text(encoding="utf-8"))
+        _, attested = record_attest_training(
+            w, model_dir, cert.key_path, builder_id="bastion-demo://credit-scoring/train.py",
+            data=[model_dir.parent.parent / "features.csv"], name=name, actor="demo",
+            hyperparameters=meta.get("hyperparameters") or {},
+            certificate=cert.cert_path, chain=chain,
+        )  # fmt: skip
+        report = scan_path(model_dir)
+        scanned = record_scan(w, report, name=name, actor="demo")
+        record_attest_scan(
+            w, report, cert.key_path, name=name, actor="demo",
+            certificate=cert.cert_path, chain=chain,
+        )  # fmt: skip
+        bom, document = generate_ai_bom(w, model_dir, system_id=system_id, actor="demo")
+        record_attest_bom(
+            w, model_dir, document, cert.key_path, name=name, actor="demo",
+            certificate=cert.cert_path, chain=chain,
+        )  # fmt: skip
         return {
             "signature": verified.verdict.value,
+            "provenance": attested.verdict.value,
             "scan": scanned.verdict.value,
             "bom": bom.verdict.value,
         }
@@ -234,11 +259,14 @@ def _run_steps(
         parts = []
         for name in ("credit-gbm", "credit-mlp"):
             v = produce_evidence(ws, out_dir / "models" / name, f"{system_id}/{name}")
-            parts.append(f"{name}: signature {v['signature']}, scan {v['scan']}")
+            parts.append(
+                f"{name}: signature {v['signature']}, scan {v['scan']}, "
+                f"provenance {v['provenance']} (SLSA v1; scan and AI-BOM attested)"
+            )
         deps = scan_dependencies(ws, actor="demo")
         return "; ".join(parts) + f"; dependencies {deps.verdict.value}; AI-BOMs (CycloneDX 1.6)"
 
-    step("Sign, verify, scan and BOM the models; audit dependencies", integrity)
+    step("Sign, verify, attest, scan and BOM the models; audit dependencies", integrity)
 
     suppressions = home / "accepted-threats.yaml"
 

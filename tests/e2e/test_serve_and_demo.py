@@ -130,3 +130,16 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         _run(env, "evidence", "list", "--check", "integrity.signature", "--format", "json").stdout
     )
     assert digests <= {e["subject"]["digest"] for e in ev}
+    # The demo attests too: SLSA provenance, scan verdict and AI-BOM over the same digests.
+    assert "provenance pass (SLSA v1; scan and AI-BOM attested)" in r.stdout
+    att = __import__("json").loads(
+        _run(env, "evidence", "list", "--check", "integrity.provenance", "--format", "json").stdout
+    )
+    types = {(e["subject"]["digest"], e["data"]["predicate_type"]) for e in att}
+    for d in digests:
+        for t in (
+            "https://slsa.dev/provenance/v1",
+            "https://bastion.dev/attestations/model-scan/v1",
+            "https://cyclonedx.org/bom",
+        ):
+            assert (d, t) in types

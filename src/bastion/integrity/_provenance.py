@@ -269,7 +269,9 @@ def training_summary(
 ) -> dict[str, Any]:
     """What ``integrity.provenance`` evidence of a training attestation records."""
     deps = predicate["buildDefinition"]["resolvedDependencies"]
-    commit = next((d["digest"]["gitCommit"] for d in deps if "gitCommit" in d["digest"]), None)
+    commit = next(
+        (d["digest"]["gitCommit"] for d in deps if "gitCommit" in d.get("digest", {})), None
+    )
     return {
         "attestation": str(path),
         "predicate_type": SLSA_PROVENANCE_V1,

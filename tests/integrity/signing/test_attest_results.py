@@ -136,7 +136,7 @@ def test_training_run_writes_ledger_evidence(
     data.write_text("x,y\n1,0\n")
     with TrainingRun(
         output=out, key=load_signing_key(priv), builder_id="https://ci.example/train",
-        data=[data], include_packages=False, workspace=ws, name="cs/model", actor="ci",
+        data=[data], workspace=ws, name="cs/model", actor="ci",
     ) as tr:  # fmt: skip
         tr.hyperparameters["lr"] = 0.1
         out.mkdir()
@@ -146,6 +146,7 @@ def test_training_run_writes_ledger_evidence(
     assert ev.subject.ref == "cs/model" and ev.subject.digest == f"sha256:{tr.manifest_digest}"
     assert ev.data["predicate_type"] == SLSA_PROVENANCE_V1
     assert ev.data["hyperparameters"] == {"lr": 0.1}
+    assert ev.data["packages"] > 10  # the environment, as pkg:pypi dependencies
     assert ev.data["training_data"] == {
         "train.csv": f"sha256:{tr.summary['training_data']['train.csv'].removeprefix('sha256:')}"
     }  # type: ignore[index]
