@@ -401,3 +401,45 @@ def test_console_shows_a_rolled_back_version_as_revoked(
     queue = client.get("/ui/approvals").text
     row = queue[queue.index("credit-gbm@2") :]
     assert "blocked" in row[: row.index("</tr>")]
+
+
+def test_cli_mlflow_import_honours_every_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    assert _cli(home, capsys, "init")[0] == 0
+    run = tmp_path / "mlruns" / "0" / "r1"
+    art = run / "artifacts" / "model"
+    art.mkdir(parents=True)
+    (art / "MLmodel").write_text("artifact_path: model\nflavors: {sklearn: {}}\nrun_id: r1\n")
+    (art / "model.pkl").write_bytes(b"\x80\x04not-loaded")
+    (run / "meta.yaml").write_text("run_id: r1\nexperiment_id: '0'\nuser_id: rui\n")
+    rc, out, err = _cli(
+        home,
+        capsys,
+        "model",
+        "register",
+        "credit-mlp",
+        str(run),
+        "--mlflow",
+        "--tier",
+        "1",
+        "--alias",
+        "challenger",
+        "--author",
+        "dana",
+        "--dataset",
+        "applicants.parquet",
+        "--version",
+        "7",
+        "--actor",
+        "dana",
+        "--format",
+        "json",
+    )
+    assert rc == 0, err
+    v = json.loads(out)
+    assert (v["model"], v["version"], v["tier"]) == ("credit-mlp", "7", 1)
+    assert v["aliases"] == ["challenger"] and v["datasets"] == ["applicants.parquet"]
+    assert set(v["authors"]) == {"dana", "rui"}
+    assert v["provenance"]["mlflow"]["run_id"] == "r1"
