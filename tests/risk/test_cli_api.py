@@ -362,7 +362,8 @@ def test_api_seed_and_register_import(sqlite_ws: Workspace) -> None:
     c = TestClient(create_app(ws.settings, workspace=ws))
     viewer, eng = _hdr(ws, "viewer"), _hdr(ws, "engineer")
     body = EXAMPLE_MANIFEST.read_bytes()
-    doc = c.post("/api/v1/risk/seed", content=body, headers=viewer)
+    assert c.post("/api/v1/risk/seed", content=body, headers=viewer).status_code == 403
+    doc = c.post("/api/v1/risk/seed", content=body, headers=eng)
     assert doc.status_code == 200, doc.text
     assert len(doc.json()["scenarios"]) == OPEN_THREATS
     assert c.post("/api/v1/risk/register/import", content=body, headers=viewer).status_code == 403

@@ -104,7 +104,8 @@ async def tier_route(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
     summary="Seed a scenarios document from a manifest's open threats (YAML manifest body)",
     openapi_extra=_YAML,
 )
-async def seed_route(request: Request, ws: WS, _p: Auth) -> dict[str, Any]:
+async def seed_route(request: Request, ws: WS, _p: Writer) -> dict[str, Any]:
+    """Stores nothing, but needs write: the house rule is that a POST denies viewers."""
     from bastion.risk import scenario_document, seed_scenarios
     from bastion.threats import model_text
 
