@@ -190,6 +190,11 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     )
     assert r.status_code == 200 and r.json()["promoted"] is False
     assert client.get("/api/v1/promotions/pending", headers=h).json()[0]["version"] == "1"
+    # A move with no gate (archiving) is privileged over the API, like a rollback.
+    r = client.post(
+        "/api/v1/models/credit-gbm/versions/1/promote", headers=h, json={"to": "archived"}
+    )
+    assert r.status_code == 403
     r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=h, json={})
     assert r.status_code == 403
     sam = create_token(ws, name="sam", role="approver")
@@ -211,6 +216,17 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
     r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs_mfa, json=rb)
     assert r.status_code == 409  # authorised; refused because 1 never passed its gate
+    adm = create_token(ws, name="ops-admin", role="admin")
+    ha = {"Authorization": f"Bearer {adm.token}"}
+    r = client.post(
+        "/api/v1/models/credit-gbm/versions/1/promote", headers=ha, json={"to": "archived"}
+    )
+    assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
+    ha["X-Bastion-OTP"] = pyotp.TOTP(adm.totp_secret).now()
+    r = client.post(
+        "/api/v1/models/credit-gbm/versions/1/promote", headers=ha, json={"to": "archived"}
+    )
+    assert r.status_code == 200 and r.json()["transitions"][0]["to"] == "archived"
     assert client.get("/api/v1/gate-policy", headers=h).json()["version"] == 1
     looser = POLICY.read_text().replace("count: 1", "count: 2", 1)
     assert client.put("/api/v1/gate-policy", headers=h, content=looser).status_code == 403

@@ -7,10 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 
-from bastion.access import Permission, Principal
+from bastion.access import Permission, Principal, require
 from bastion.api._deps import Auth, get_ws, needs, needs_any, read_body
 from bastion.core.workspace import Workspace
 from bastion.registry import (
+    Stage,
     approve,
     current_policy,
     evaluate_gate,
@@ -34,6 +35,7 @@ Approver = Annotated[Principal, Depends(needs(Permission.APPROVE))]
 # Separation of duties: the gate policy and rollbacks are for admins or approvers, with MFA
 # (both permissions need a current TOTP code); engineers who promote cannot change them.
 Privileged = Annotated[Principal, Depends(needs_any(Permission.ADMIN, Permission.APPROVE))]
+_GATED = (Stage.STAGING.value, Stage.PRODUCTION.value)
 
 
 class PromoteBody(BaseModel):
@@ -84,6 +86,10 @@ def gate(name: str, version: str, ws: WS, _p: Auth, stage: str = "production") -
 
 @router.post("/models/{name}/versions/{version}/promote", summary="Promote through the gate")
 def promote_(name: str, version: str, body: PromoteBody, ws: WS, p: Writer) -> dict[str, Any]:
+    if body.to not in _GATED:
+        # A move with no gate (demoting or archiving, e.g. taking production down) is an
+        # admin action, with MFA.
+        require(p, Permission.ADMIN)
     return promote(ws, name, version, body.to, actor=p.name, reason=body.reason).to_dict()
 
 
