@@ -761,8 +761,12 @@ def _parse_predicate(
         raise InputError(
             f"{source}: serialization {ser.get('method')!r}/{ser.get('hash_type')!r} is not supported (files|shards with sha256|blake3)"
         )
+    size = ser.get("shard_size")
+    if isinstance(size, float) and size.is_integer() and 0 < size < 2**53:
+        # model_signing writes it through a protobuf Struct: a JSON number, as a double.
+        ser = {**ser, "shard_size": int(size)}
     if ser.get("method") == "shards" and not (
-        isinstance(ser.get("shard_size"), int) and ser["shard_size"] > 0
+        type(ser.get("shard_size")) is int and ser["shard_size"] > 0
     ):
         raise InputError(f"{source}: shard serialization without a valid shard_size")
     expected: dict[str, str] = {}
