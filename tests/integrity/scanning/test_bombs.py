@@ -133,3 +133,21 @@ def test_gzip_bomb_is_stopped_by_the_measured_ratio() -> None:
     r = scan_bytes(gz)
     (f,) = r.findings
     assert f.rule_id == "archive.bomb" and "1000:1" in f.message
+
+
+def test_stored_members_and_tar_members_spend_no_budget() -> None:
+    """A 10 GB PyTorch checkpoint stores its tensors uncompressed: views of the file, not
+    inflated bytes. Limits bound what is inflated, never what is merely stored."""
+    text = b"weights as text " * 400  # 6,400 bytes
+    tight = ArchiveLimits(max_member_bytes=1000, max_total_bytes=1000)
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", compression=zipfile.ZIP_STORED) as zf:
+        zf.writestr("a.txt", text)
+        zf.writestr("b.txt", text)
+    assert scan_bytes(b.getvalue(), limits=tight).verdict is ScanVerdict.SAFE
+    from tests.integrity.scanning.corpus import _tar
+
+    assert scan_bytes(_tar({"a.txt": text}), limits=tight).verdict is ScanVerdict.SAFE
+    deflated = _zip({"a.txt": text})
+    r = scan_bytes(deflated, limits=tight)
+    assert [f.rule_id for f in r.findings] == ["archive.bomb"]
