@@ -95,6 +95,12 @@ def test_recorded_suppressions_show_in_api_and_console(
     assert mlp.suppression["owner"] == "credit-model-dev@bank.example"
     assert gbm.status is Status.OPEN and gbm.suppression and gbm.suppression["expired"]
     assert any(ev.id in n for n in stored.notes)
+    # Re-running the check from the inventory keeps the acceptances of the latest run.
+    from bastion.core.checks import run_check
+    from bastion.core.types import Subject
+
+    again = run_check(ws, "threats.model", Subject("system", "credit-scoring"), actor="t")
+    assert [s["rule"] for s in again.data["suppressions"]] == ["AI-MODEL-FILE", "AI-EVASION"]
     # API: the model JSON and the suppressions route.
     d = client.get(url, headers=viewer).json()
     f = next(x for x in d["findings"] if x["id"] == "AI-MODEL-FILE:credit-mlp")

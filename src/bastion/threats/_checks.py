@@ -45,7 +45,14 @@ class ThreatModelCheck(Check):
 
                 rec = get_system(ctx.workspace, subject.ref)
                 manifest = SystemManifest.model_validate(rec.manifest)
-            model = model_threats(manifest, workspace=ctx.workspace, source=subject.ref)
+            from bastion.threats._api import stored_suppressions
+
+            # Keep the acceptances of the latest recorded run: re-running the check from
+            # the inventory must not silently drop them.
+            sup, _ = stored_suppressions(ctx.workspace, subject.ref)
+            model = model_threats(
+                manifest, workspace=ctx.workspace, source=subject.ref, suppressions=sup
+            )
         if model.system_id != subject.ref:
             raise CheckError(f"model is of system {model.system_id}, subject is {subject.ref}")
         if subject.digest is not None and subject.digest != model.manifest_digest:
