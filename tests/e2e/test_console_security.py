@@ -280,6 +280,14 @@ def test_risk_register_and_filter(viewer: TestClient, sd: SecurityDemo) -> None:
     for r in risks:
         assert f'href="/ui/risk/{r.id}"' in body
     assert body.count(f'href="{THREATS}"') == len(risks)
+    # The example's scenarios cite five of these risks: each shows its P90 in money.
+    priced = [r for r in risks if r.summary]
+    assert len(priced) == 5
+    for r in priced:
+        assert r.summary is not None
+        row = body[body.index(f'href="/ui/risk/{r.id}"') :]
+        row = row[: row.index("</tr>")]
+        assert f"{float(r.summary['p90']):,.0f} EUR" in row
     other = next(r for r in risks if r.id != sd.risk_id)
     update_risk(sd.demo.ws, other.id, status="analyzed", note="looked at", actor="test")
     only = viewer.get("/ui/risk?status=analyzed").text
