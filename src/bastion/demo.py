@@ -153,11 +153,21 @@ def _run_steps(
     step("Run the inventory hygiene check", hygiene)
 
     def threats() -> str:
-        from bastion.threats import model_threats, record_model
+        from bastion.threats import model_file, record_model
 
-        model = model_threats(manifest, workspace=ws)
+        # The vendor questionnaire's TP-* findings join the model; recording it makes the
+        # questionnaire threats.questionnaire evidence about the hosted LLM.
+        questionnaire = example / "llm-vendor-questionnaire.yaml"
+        model = model_file(
+            example / "system.yaml", questionnaires=[(None, questionnaire)], workspace=ws
+        )
         record_model(ws, model, manifest, actor="demo")
-        return _threat_counts(model) + " (before any model evidence)"
+        q = model.questionnaires[0]
+        return (
+            _threat_counts(model)
+            + f" (before any model evidence); vendor questionnaire on {q['asset']}: "
+            + f"score {q['score']}/100, {q['verdict']}"
+        )
 
     step("Threat-model the system (STRIDE + MITRE ATLAS)", threats)
 
