@@ -496,23 +496,46 @@ def test_concurrent_promotions_and_approvals_never_double_apply(
 
 def test_board_vote_of_an_author_does_not_count(ws: Workspace, tmp_path: Path) -> None:
     setup(ws)
-    # bo (the business member of the CAB) co-authored this version.
+    md = model_dir(tmp_path)
+    digest = hash_model_dir(md).digest
+    voters = {p: approver(ws, p) for p in ("sam", "lee", "bo")}
+    # A change request decided before the version was registered with bo (the business
+    # member of the CAB) among its authors: at the gate, bo's vote is left out.
+    early = create_change_request(
+        ws, title="promote", target="credit-gbm@1", target_digest=digest, board_id="cab",
+        requested_by="dana",
+    )  # fmt: skip
+    for p in ("sam", "lee", "bo"):
+        early = vote(ws, early.id, voters[p], "approve")
+    assert early.status.value == "approved"
     v = register_model(
         ws,
         "credit-gbm",
-        model_dir(tmp_path),
+        md,
         system="credit-scoring",
         asset="credit-gbm",
         authors=["dana", "bo"],
         actor="dana",
     )
-    sec = approver(ws, "sam")
-    _clear(ws, v, sec, {p: approver(ws, p) for p in ("lee", "bo")})
+    good_evidence(ws, v)
+    approve(ws, "credit-gbm", "1", voters["sam"])
     r = {x.id: x for x in evaluate_gate(ws, "credit-gbm", "1").requirements}["approval:cab"]
     assert not r.satisfied
     assert "with the vote of bo, who authored credit-gbm@1" in r.reason
     assert "missing role(s) business" in r.reason
     assert not promote(ws, "credit-gbm", "1", "production", actor="dana").promoted
+    # Now that the version exists, bo cannot vote on a change request about it at all.
+    cr = create_change_request(
+        ws, title="again", target=v.ref, target_digest=v.digest, board_id="cab",
+        requested_by="dana",
+    )  # fmt: skip
+    size = ws.ledger.size()
+    with pytest.raises(PermissionDeniedError, match="bo authored credit-gbm@1 and cannot vote"):
+        vote(ws, cr.id, voters["bo"], "approve")
+    assert ws.ledger.size() == size
+    cr = vote(ws, cr.id, voters["sam"], "approve")
+    # bo was the only business member and may not vote: the request can never pass.
+    assert cr.status.value == "rejected"
 
 
 def test_rollback_reverifies_a_short_lived_certificate_after_it_expired(

@@ -10,7 +10,7 @@ import fnmatch
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -55,6 +55,7 @@ __all__ = [
     "apply_config",
     "approved_change_request",
     "complete_access_review",
+    "conflicted_voters",
     "create_change_request",
     "escalation_for",
     "get_board",
@@ -68,6 +69,7 @@ __all__ = [
     "list_people",
     "list_raci",
     "raci_for",
+    "register_conflict_check",
     "set_escalation_matrix",
     "set_raci",
     "start_access_review",
@@ -779,6 +781,34 @@ def _decide(
     return CrStatus.OPEN, summary
 
 
+ConflictCheck = Callable[[Workspace, str, str | None], Iterable[str]]
+_CONFLICT_CHECKS: list[ConflictCheck] = []
+
+
+def register_conflict_check(check: ConflictCheck) -> Callable[[], None]:
+    """Let another room name who has a conflict of interest in a change request's target
+    (``check(ws, target, target_digest)`` -> people): the registry names a model version's
+    authors. They may not vote on it. Returns a function that unregisters the check."""
+    _CONFLICT_CHECKS.append(check)
+
+    def _remove() -> None:
+        if check in _CONFLICT_CHECKS:
+            _CONFLICT_CHECKS.remove(check)
+
+    return _remove
+
+
+def conflicted_voters(ws: Workspace, target: str, digest: str | None) -> set[str]:
+    """Everyone a registered conflict check names for ``target``."""
+    from bastion._plugins import load_checks
+
+    load_checks()  # every room's module is imported, so its conflict check is registered
+    out: set[str] = set()
+    for check in _CONFLICT_CHECKS:
+        out.update(check(ws, target, digest))
+    return out
+
+
 def vote(
     ws: Workspace,
     cr_id: str,
@@ -789,7 +819,8 @@ def vote(
     condition: str | None = None,
 ) -> ChangeRequest:
     """Cast one board member's vote; needs MFA. The requester cannot vote on their own
-    request; nobody votes twice; a decided request takes no more votes."""
+    request, nor anyone with a conflict of interest in its target (a model version's
+    authors); nobody votes twice; a decided request takes no more votes."""
     try:
         choice = VoteChoice(choice)
     except ValueError:
@@ -797,6 +828,13 @@ def vote(
     if not voter.can(Permission.APPROVE) or not voter.mfa_verified:
         raise PermissionDeniedError(
             "votes need an approver role and multi-factor authentication (a current TOTP code)"
+        )
+    current = get_change_request(ws, cr_id)
+    conflicted = conflicted_voters(ws, current.target, current.target_digest)
+    if voter.name in conflicted:
+        raise PermissionDeniedError(
+            f"{voter.name} authored {current.target} and cannot vote on change {cr_id} "
+            "(separation of duties)"
         )
     with ws.db.session() as s:
         # First statement a write: the row lock that serialises concurrent votes.
@@ -864,7 +902,7 @@ def vote(
             voter.actor,
         )
         votes = list(s.scalars(select(VoteRow).where(VoteRow.cr_id == cr_id)))
-        status, summary = _decide(board, votes)
+        status, summary = _decide(board, votes, conflicted)
         if status is not CrStatus.OPEN:
             row.status = status.value
             row.decision = summary | {"conditions": list(row.conditions)}

@@ -31,6 +31,7 @@ from bastion.governance import (
     get_board,
     get_person,
     raci_for,
+    register_conflict_check,
     tally,
 )
 from bastion.registry._policy import (
@@ -913,6 +914,21 @@ def promote(
             )
         )
         return PromotionResult(True, gate, tuple(transitions))
+
+
+def _authors_of(ws: Workspace, target: str, digest: str | None) -> set[str]:
+    """Who may not vote on a change request about ``NAME@VERSION``: its authors."""
+    name, sep, version = target.partition("@")
+    if not sep:
+        return set()
+    try:
+        v = get_version(ws, name, version)
+    except NotFoundError:
+        return set()
+    return set(v.authors) | {v.created_by}
+
+
+register_conflict_check(_authors_of)
 
 
 RollbackHook = Callable[[Transition], None]
