@@ -90,6 +90,7 @@ def test_registry_version_and_approvals_flow(
     refusal = page.get_by_test_id("refusal-row")
     expect(refusal).to_have_count(1)
     expect(refusal).to_contain_text("approval:cab")
+    page.screenshot(path="/tmp/bastion-registry-version.png", full_page=True)
 
     # The change request link lands on its row of the CAB page.
     gate.get_by_test_id("req-cr").click()

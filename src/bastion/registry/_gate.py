@@ -429,7 +429,9 @@ def _check_approval(
             "approval",
             desc,
             True,
-            f"change request {cr.id} approved ({cr.decision})",
+            f"change request {cr.id} approved on {decided:%Y-%m-%d} by "
+            + ", ".join(f"{x['voter']} ({x['role']})" for x in cr.votes if x["vote"] == "approve")
+            + (f"; conditions: {'; '.join(cr.conditions)}" if cr.conditions else ""),
             approval_ids=(f"cr:{cr.id}",),
         )
     excluded = _excluded(v, requester)
