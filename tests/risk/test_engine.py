@@ -334,3 +334,11 @@ def test_bad_files(tmp_path: Path) -> None:
         )
     with pytest.raises(InputError, match="iterations 0 out of range"):
         simulate(parse_scenarios(one(), "t.yaml"), iterations=0)
+
+
+def test_uppercase_finding_id_as_scenario_id_gets_the_lowercase_fix() -> None:
+    with pytest.raises(InputError) as exc:
+        parse_scenarios(one(id="AI-EXTRACTION:scoring-api"), "s.yaml")
+    msg = exc.value.message
+    assert "s.yaml: scenarios[0], field 'id'" in msg
+    assert "write id: ai-extraction.scoring-api" in msg

@@ -292,6 +292,15 @@ def _scenario(ctx: _Ctx, raw: Any) -> Scenario:
     if not isinstance(raw, Mapping):
         raise ctx.fail("", "expected a mapping", "write each scenario as a mapping with an id")
     sid = raw.get("id")
+    if isinstance(sid, str) and not _ID.match(sid) and _ID.match(sid.lower().replace(":", ".")):
+        # A finding id (AI-EXTRACTION:scoring-api) where the scenario id is expected.
+        low = sid.lower().replace(":", ".")
+        raise ctx.fail(
+            "id",
+            f"id {sid!r} is not lowercase",
+            f"scenario ids are lowercase, write id: {low} (the seeded scenario of a finding "
+            "RULE:element is rule.element lowercased; cite the finding under threats)",
+        )
     if not isinstance(sid, str) or not _ID.match(sid):
         raise ctx.fail("id", f"bad or missing id {sid!r}", "use lowercase letters, digits, . _ -")
     ctx = ctx.at(f"scenario '{sid}'")
