@@ -98,3 +98,36 @@ def test_plain_data_pickles_are_safe_in_every_protocol(obj: object, proto: int) 
     assert res.pickles == 1 and not res.issues
     r = scan_bytes(data)  # bytes in protocols 0-2 import _codecs.encode/__builtin__.bytes
     assert r.verdict is ScanVerdict.SAFE, [f.message for f in r.findings]
+
+
+def _archives() -> list[bytes]:
+    import io
+    import zipfile
+
+    from tests.integrity.scanning.corpus import _gz, _tar, call_global
+
+    b = io.BytesIO()
+    with zipfile.ZipFile(b, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("m/data.pkl", call_global("os", "system", "x"))
+        zf.writestr("m/config.json", b'{"class_name": "Dense"}')
+    z = b.getvalue()
+    return [z, _tar({"a/data.pkl": pickle.dumps([1, 2])}), _gz(pickle.dumps({"a": 1}))]
+
+
+_ARCHIVES = _archives()
+
+
+@_SETTINGS
+@given(
+    st.sampled_from(range(len(_ARCHIVES))),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=6),
+    st.integers(0, 10**6),
+)
+def test_mutated_archives_never_crash(which: int, edits: list[tuple[int, int]], cut: int) -> None:
+    data = bytearray(_ARCHIVES[which])
+    for pos, val in edits:
+        data[pos % len(data)] = val
+    data = data[: max(1, cut % (len(data) + 1))]
+    r = scan_bytes(bytes(data))
+    assert r.verdict in ScanVerdict
+    assert r.files  # every input gets a report
