@@ -13,7 +13,7 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -270,13 +270,28 @@ class _Sink:
         return mm
 
 
-def _bounded(dec: Any, raw: Any, limit: int, max_ratio: int | None = None) -> Any:
+def _bounded(
+    dec: Any,
+    raw: Any,
+    limit: int,
+    max_ratio: int | None = None,
+    *,
+    again: Callable[[], Any] | None = None,
+    magic: bytes = b"",
+    require_end: bool = True,
+) -> Any:
     """Inflate ``raw`` in steps, measuring what comes out against what went in: stop past
-    ``limit`` bytes or past ``max_ratio``:1 (declared sizes are never trusted)."""
+    ``limit`` bytes or past ``max_ratio``:1 (declared sizes are never trusted).
+
+    With ``again``, streams that follow the first one (and start with ``magic``) are
+    inflated too, as gzip, bz2 and xz readers do: a payload in a second gzip member is
+    seen. A stream that ends before its end marker raises ``EOFError``.
+    """
     view = memoryview(raw)
+    n = len(view)
     sink = _Sink()
-    fed = 0
     is_zlib = not isinstance(dec, bz2.BZ2Decompressor | lzma.LZMADecompressor)
+    fed = 0  # input bytes handed to decompressors, all streams
 
     def check() -> None:
         if sink.size > limit:
@@ -288,24 +303,35 @@ def _bounded(dec: Any, raw: Any, limit: int, max_ratio: int | None = None) -> An
             )
 
     try:
-        for i in range(0, max(len(view), 1), _IN_STEP):
-            chunk = bytes(view[i : i + _IN_STEP])
-            fed += len(chunk)
-            if is_zlib:
-                sink.write(dec.decompress(chunk, _OUT_STEP))
-                check()
-                while dec.unconsumed_tail:
-                    sink.write(dec.decompress(dec.unconsumed_tail, _OUT_STEP))
+        pos = 0
+        while True:
+            for i in range(pos, max(n, pos + 1), _IN_STEP):
+                chunk = bytes(view[i : i + _IN_STEP])
+                fed += len(chunk)
+                if is_zlib:
+                    sink.write(dec.decompress(chunk, _OUT_STEP))
                     check()
-            else:
-                while True:
-                    sink.write(dec.decompress(chunk, max_length=_OUT_STEP))
-                    check()
-                    chunk = b""
-                    if dec.eof or dec.needs_input:
-                        break
-            if getattr(dec, "eof", False):
+                    while dec.unconsumed_tail:
+                        sink.write(dec.decompress(dec.unconsumed_tail, _OUT_STEP))
+                        check()
+                else:
+                    while True:
+                        sink.write(dec.decompress(chunk, max_length=_OUT_STEP))
+                        check()
+                        chunk = b""
+                        if dec.eof or dec.needs_input:
+                            break
+                if dec.eof:
+                    pos = i + len(bytes(view[i : i + _IN_STEP])) - len(dec.unused_data)
+                    fed -= len(dec.unused_data)
+                    break
+            if not dec.eof:
+                if require_end:
+                    raise EOFError("compressed data ends before the end-of-stream marker")
                 break
+            if again is None or pos >= n or bytes(view[pos : pos + len(magic)]) != magic:
+                break
+            dec = again()  # the next stream (gzip member, bz2/xz stream)
     except BaseException:
         if sink.file is not None:
             sink.file.close()
@@ -321,16 +347,20 @@ def _zip_lzma(raw: Any, limit: int, max_ratio: int | None = None) -> Any:
     props = bytes(raw[4 : 4 + psize])
     filt = lzma._decode_filter_properties(lzma.FILTER_LZMA1, props)  # type: ignore[attr-defined]
     dec = lzma.LZMADecompressor(lzma.FORMAT_RAW, filters=[filt])
-    return _bounded(dec, raw[4 + psize :], limit, max_ratio)
+    # Zip's LZMA may omit the end marker (general-purpose flag bit 1 says which).
+    return _bounded(dec, raw[4 + psize :], limit, max_ratio, require_end=False)
 
 
 def decompress(kind: str, buf: Any, limit: int, max_ratio: int | None = None) -> Any:
     """gzip, bz2 or xz, stopping past ``limit`` bytes or ``max_ratio`` (raises _TooBig)."""
+    make: Callable[[], Any]
     if kind == "gzip":
-        return _bounded(zlib.decompressobj(16 + zlib.MAX_WBITS), buf, limit, max_ratio)
-    if kind == "bz2":
-        return _bounded(bz2.BZ2Decompressor(), buf, limit, max_ratio)
-    return _bounded(lzma.LZMADecompressor(), buf, limit, max_ratio)
+        make, magic = (lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)), b"\x1f\x8b"
+    elif kind == "bz2":
+        make, magic = bz2.BZ2Decompressor, b"BZh"
+    else:
+        make, magic = lzma.LZMADecompressor, b"\xfd7zXZ\x00"
+    return _bounded(make(), buf, limit, max_ratio, again=make, magic=magic)
 
 
 def iter_tar(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:

@@ -421,6 +421,9 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "bypass_onnx_subgraph_external_data": _onnx_subgraph(external="/etc/shadow"),
         # A protocol the walker does not know is reported, never taken for "unknown".
         "pickle_unknown_protocol_6": b"\x80\x06" + evil[2:],
+        # gzip readers read every member as one stream; the pickle's import is in the
+        # second member, which a scanner stopping at the first never sees.
+        "bypass_pickle_split_across_gzip_members": _gz(evil[:6]) + _gz(evil[6:]),
         "bypass_keras_config_json_only": _zip(
             {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
         ),

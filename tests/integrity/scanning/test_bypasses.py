@@ -101,3 +101,28 @@ def test_scanning_a_directory_of_bypasses_runs_nothing(
     r = scan_path(tmp_path)
     assert r.verdict is ScanVerdict.DANGEROUS
     assert not marker.exists()
+
+
+def test_bypass_pickle_split_across_gzip_members(evil: dict[str, bytes]) -> None:
+    """gzip readers (gzip.open, joblib) read every member as one stream; a scanner that
+    stops at the first member sees a truncated pickle and misses the import after it."""
+    import gzip
+
+    data = evil["bypass_pickle_split_across_gzip_members"]
+    assert gzip.decompress(data) == evil["stack_global_builtins_exec"]
+    r = scan_bytes(data, "m.pkl.gz")
+    assert r.verdict is ScanVerdict.DANGEROUS
+    assert "builtins.exec" in {g for f in r.files for g in f.globals}
+
+
+def test_truncated_compressed_streams_are_errors() -> None:
+    import bz2
+    import gzip
+    import lzma
+
+    payload = pickle.dumps(list(range(1000)))
+    for data in (gzip.compress(payload), bz2.compress(payload), lzma.compress(payload)):
+        assert scan_bytes(data).verdict is ScanVerdict.SAFE
+        r = scan_bytes(data[: len(data) // 2])
+        assert r.verdict is ScanVerdict.ERROR
+        assert r.findings[0].rule_id == "archive.malformed"
