@@ -43,7 +43,18 @@ def _routes(client: TestClient, with_perm: bool = False) -> list[tuple[str, ...]
         concrete = re.sub(r"\{[^}]+\}", "x", path)
         for m, op in ops.items():
             perm = op.get("x-bastion-permission")
-            assert perm in {"read", "write", "approve", "admin", "write|approve"}, (m, path, perm)
+            assert perm in {
+                "read",
+                "write",
+                "approve",
+                "admin",
+                "write|approve",
+                "admin|approve",
+            }, (
+                m,
+                path,
+                perm,
+            )
             out.append((m, concrete, perm, path) if with_perm else (m, concrete))
     return out
 
