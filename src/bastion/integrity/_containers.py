@@ -352,8 +352,13 @@ def _zip_lzma(raw: Any, limit: int, max_ratio: int | None = None) -> Any:
 
 
 def decompress(kind: str, buf: Any, limit: int, max_ratio: int | None = None) -> Any:
-    """gzip, bz2 or xz, stopping past ``limit`` bytes or ``max_ratio`` (raises _TooBig)."""
+    """gzip, bz2, xz, zlib or lzma-alone, stopping past ``limit`` bytes or ``max_ratio``
+    (raises _TooBig)."""
     make: Callable[[], Any]
+    if kind == "zlib":
+        return _bounded(zlib.decompressobj(), buf, limit, max_ratio)
+    if kind == "lzma":  # the .lzma "alone" format
+        return _bounded(lzma.LZMADecompressor(lzma.FORMAT_ALONE), buf, limit, max_ratio)
     if kind == "gzip":
         make, magic = (lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)), b"\x1f\x8b"
     elif kind == "bz2":

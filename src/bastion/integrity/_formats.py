@@ -30,6 +30,7 @@ __all__ = [
     "has_zip_trailer",
     "is_zip",
     "leading_pickle",
+    "weak_compressed",
 ]
 
 ZIP_LOCAL = b"PK\x03\x04"
@@ -61,6 +62,40 @@ def is_zip(buf: Any) -> bool:
     if head in (ZIP_LOCAL, ZIP_EMPTY):
         return True
     return has_zip_trailer(buf)
+
+
+def weak_compressed(buf: Any) -> str:
+    """ "zlib" or "lzma" (the .lzma alone format) when the data starts like one and its
+    first block inflates: joblib's compressed dumps. Their headers are weak (two or three
+    bytes a text pickle can start with), so the caller tries a pickle walk first."""
+    if _looks_zlib(buf):
+        return "zlib"
+    if bytes(buf[:3]) == b"\x5d\x00\x00" and _looks_lzma_alone(buf):
+        return "lzma"
+    return ""
+
+
+def _looks_zlib(buf: Any) -> bool:
+    """A zlib header (CM 8, window <= 32 KiB, check bits) whose first block inflates."""
+    import zlib
+
+    h = bytes(buf[:2])
+    if len(h) < 2 or h[0] & 0x0F != 8 or h[0] >> 4 > 7 or (h[0] << 8 | h[1]) % 31:
+        return False
+    try:
+        return len(zlib.decompressobj().decompress(bytes(buf[:4096]), 64)) > 0
+    except zlib.error:
+        return False
+
+
+def _looks_lzma_alone(buf: Any) -> bool:
+    import lzma
+
+    try:
+        d = lzma.LZMADecompressor(lzma.FORMAT_ALONE)
+        return len(d.decompress(bytes(buf[:4096]), 64)) > 0
+    except lzma.LZMAError:
+        return False
 
 
 def has_zip_trailer(buf: Any) -> bool:
@@ -101,7 +136,8 @@ def leading_pickle(buf: Any) -> bool:
 
 def detect(buf: Any) -> str:
     """A format name from content: zip, tar, gzip, bz2, xz, npy, safetensors, hdf5,
-    pytorch-legacy, pickle, onnx, or "" (unrecognised: the caller tries a pickle walk)."""
+    pytorch-legacy, pickle, onnx, or "" (unrecognised: the caller tries a pickle walk,
+    then :func:`weak_compressed`)."""
     n = len(buf)
     if n == 0:
         return "empty"
@@ -118,6 +154,7 @@ def detect(buf: Any) -> str:
         return "xz"
     if head[:4] in (ZIP_LOCAL, ZIP_EMPTY):
         return "zip"
+
     if n >= 512 and bytes(buf[257:262]) == b"ustar":
         return "tar"
     if n >= 10 and head[8:9] == b"{":

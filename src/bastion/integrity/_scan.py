@@ -312,7 +312,7 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
     raw = _formats.Raw()
     items: list[ScanFinding] = []
     globs: list[str] = []
-    if fmt in ("zip", "tar", "gzip", "bz2", "xz"):
+    if fmt in ("zip", "tar", "gzip", "bz2", "xz", "zlib", "lzma"):
         if depth >= ctx.limits.max_depth:
             _file(
                 ctx, path, fmt, size, [_mk("archive.too-deep", f"{fmt} at depth {depth}", path)], []
@@ -348,6 +348,13 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
         items, globs, is_pickle = _pickle_findings(ctx, buf, path, 0, strict=False)
         if is_pickle:
             fmt = "pickle"
+        elif packed := _formats.weak_compressed(buf):
+            if depth >= ctx.limits.max_depth:
+                items.append(_mk("archive.too-deep", f"{packed} at depth {depth}", path))
+                _file(ctx, path, packed, size, items, globs)
+            else:
+                _scan_archive(ctx, buf, path, packed, model_dir, depth)
+            return
         elif _is_json(buf):
             fmt = "json"
         elif _is_text(buf):
@@ -408,7 +415,7 @@ def _scan_archive(
         # Everything inflated from one top-level file is bounded by its size too.
         lim = ctx.limits
         ctx.budget[1:] = [max(lim.max_ratio * len(buf), lim.min_expansion)]
-    if fmt in ("gzip", "bz2", "xz"):
+    if fmt in ("gzip", "bz2", "xz", "zlib", "lzma"):
         limit = min(ctx.limits.max_member_bytes, *ctx.budget)
         try:
             data = _containers.decompress(fmt, buf, limit, ctx.limits.max_ratio)

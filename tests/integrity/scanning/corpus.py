@@ -424,6 +424,11 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         # gzip readers read every member as one stream; the pickle's import is in the
         # second member, which a scanner stopping at the first never sees.
         "bypass_pickle_split_across_gzip_members": _gz(evil[:6]) + _gz(evil[6:]),
+        # joblib's compressed dumps: a bare zlib stream (compress=3) and .lzma "alone".
+        "joblib_zlib_compressed_payload": zlib.compress(evil, 3),
+        "joblib_lzma_compressed_payload": __import__("lzma").compress(
+            evil, format=__import__("lzma").FORMAT_ALONE
+        ),
         "bypass_keras_config_json_only": _zip(
             {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
         ),
@@ -502,6 +507,10 @@ def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, by
     b = io.BytesIO()
     joblib.dump({"w": np.ones((4, 4)), "name": "m", "ids": np.arange(5)}, b)
     out["joblib_arrays"] = b.getvalue()
+    for c in (3, "lzma", "gzip", "bz2", "xz"):
+        b = io.BytesIO()
+        joblib.dump({"w": np.ones((4, 4)), "ids": np.arange(5)}, b, compress=c)
+        out[f"joblib_compressed_{c}"] = b.getvalue()
     for p in range(6):
         out[f"pickle_data_protocol{p}"] = pickle.dumps(
             {"a": [1, 2.5, "x", None, True], "b": (1, 2), "c": {3, 4}, "d": b"\x00\x01",

@@ -126,3 +126,25 @@ def test_truncated_compressed_streams_are_errors() -> None:
         r = scan_bytes(data[: len(data) // 2])
         assert r.verdict is ScanVerdict.ERROR
         assert r.findings[0].rule_id == "archive.malformed"
+
+
+def test_joblib_compressed_dumps_are_opened(
+    evil: dict[str, bytes], benign: dict[str, bytes]
+) -> None:
+    """joblib compresses with a bare zlib stream by default (or .lzma alone): weak magic,
+    so they are tried after the pickle walk; before, both came back 'unknown'."""
+    for kind in ("zlib", "lzma"):
+        r = scan_bytes(evil[f"joblib_{kind}_compressed_payload"], "m.joblib")
+        assert r.files[0].format == kind
+        assert r.verdict is ScanVerdict.DANGEROUS
+    for c in ("3", "lzma", "gzip", "bz2", "xz"):
+        r = scan_bytes(benign[f"joblib_compressed_{c}"], "m.joblib")
+        assert r.verdict is ScanVerdict.SAFE, (c, [f.message for f in r.findings])
+        assert "joblib" in {f.format for f in r.files}
+
+
+def test_a_text_pickle_with_a_zlib_like_header_is_walked_first(evil: dict[str, bytes]) -> None:
+    data = evil["inst_opcode"]  # "(S'..." : 0x28 0x53 is also a valid zlib header
+    assert (data[0] << 8 | data[1]) % 31 == 0 and data[0] & 0x0F == 8
+    r = scan_bytes(data)
+    assert r.files[0].format == "pickle" and "os.system" in r.files[0].globals
