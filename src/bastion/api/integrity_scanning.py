@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
 from bastion.access import Permission, Principal
 from bastion.api._deps import Auth, get_ws, needs, read_body
-from bastion.core.types import Subject
 from bastion.core.workspace import Workspace
 
 router = APIRouter(tags=["integrity"])
@@ -39,17 +37,10 @@ async def scan_upload(
         bool, Query(description="Also sign the verdict with the workspace attestation key")
     ] = False,
 ) -> dict[str, Any]:
-    from bastion.integrity import record_attest_scan_upload, record_scan, scan_bytes
+    from bastion.integrity import record_scan_upload
 
     body = await read_body(request, MAX_SCAN_BODY)
-    report = scan_bytes(body, name)
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    ev = record_scan(ws, report, subject=Subject("model", name, digest), actor=p.actor)
-    out = report.to_dict() | {"evidence": ev.id, "digest": digest}
-    if attest:
-        summary, bundle, aev = record_attest_scan_upload(ws, report, body, name, actor=p.actor)
-        out["attestation"] = summary | {"evidence": aev.id, "bundle": bundle}
-    return out
+    return record_scan_upload(ws, body, name, attest=attest, actor=p.actor)
 
 
 @router.get(

@@ -29,9 +29,11 @@ __all__ = [
     "ScanVerdict",
     "load_allowlist",
     "record_scan",
+    "record_scan_upload",
     "scan_bytes",
     "scan_path",
     "to_sarif",
+    "upload_digest",
 ]
 
 
@@ -69,3 +71,44 @@ def record_scan(
         "model", name or Path(report.target).name or report.target, _digest_of(report.target)
     )
     return run_check(ws, ScanCheck(report), subj, actor=actor, params={"path": report.target})
+
+
+def upload_digest(data: bytes) -> str:
+    """The model-signing digest of ``data`` as a one-file model (hex): what
+    ``signed_manifest`` gives for that file, and a registry version of it stores."""
+    import hashlib
+
+    from bastion.integrity._hashing import root_digest
+
+    return root_digest([hashlib.sha256(data).hexdigest()])
+
+
+def record_scan_upload(
+    ws: Workspace,
+    data: bytes,
+    name: str,
+    *,
+    attest: bool = False,
+    actor: str = "system",
+) -> dict[str, object]:
+    """Scan uploaded bytes and record ``integrity.scan`` evidence whose subject digest is
+    the upload's model-signing digest; with ``attest``, also sign the verdict with the
+    workspace attestation key (see ``record_attest_scan_upload``). Returns the report's
+    JSON with ``evidence``, ``digest`` (model-signing), ``sha256`` (the bytes) and, when
+    attested, ``attestation``."""
+    import hashlib
+
+    report = scan_bytes(data, name)
+    digest = "sha256:" + upload_digest(data)
+    ev = record_scan(ws, report, subject=Subject("model", name, digest), actor=actor)
+    out: dict[str, object] = report.to_dict() | {
+        "evidence": ev.id,
+        "digest": digest,
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if attest:
+        from bastion.integrity._public_signing import record_attest_scan_upload
+
+        summary, bundle, aev = record_attest_scan_upload(ws, report, data, name, actor=actor)
+        out["attestation"] = summary | {"evidence": aev.id, "bundle": bundle}
+    return out

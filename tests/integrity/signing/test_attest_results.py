@@ -115,6 +115,13 @@ def test_api_scan_upload_attested_with_the_workspace_key(ws: Workspace, tmp_path
     (tmp_path / "w.pkl").write_bytes(body)
     digest = signed_manifest(tmp_path / "w.pkl").digest
     assert att["subject"] == {"name": "w.pkl", "digest": f"sha256:{digest}"}
+    # The scan evidence names the same digest: what a registry version of this file stores.
+    assert doc["digest"] == f"sha256:{digest}"
+    scan_ev = ws.evidence.get(doc["evidence"])
+    assert scan_ev.subject.digest == f"sha256:{digest}"
+    import hashlib
+
+    assert doc["sha256"] == hashlib.sha256(body).hexdigest()
     (tmp_path / "key.pub").write_text(pem)
     (tmp_path / "b.json").write_text(json.dumps(att["bundle"]))
     chk = verify_attestation(
