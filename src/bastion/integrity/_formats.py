@@ -445,10 +445,34 @@ def _keras_module(mod: str) -> bool:
 # -- HDF5 -------------------------------------------------------------------------------------
 
 _H5_LAMBDA = re.compile(rb'"class_name":\s*"(Lambda|TFOpLambda)"')
+_H5_CONFIG = re.compile(rb'\{\s*"class_name"\s*:')
+_H5_MAX_CONFIGS = 16
+_H5_WINDOW = 16 * 1024 * 1024
 
 
-def check_hdf5(buf: Any, raw: Raw) -> None:
-    """Keras .h5 models keep their config as a JSON attribute: look for Lambda layers."""
+def check_hdf5(buf: Any, raw: Raw, policy: GlobalPolicy | None = None) -> None:
+    """Keras .h5 models keep their config as a JSON attribute: look for Lambda layers, and
+    decode each embedded JSON config to check the objects it imports (CVE-2025-1550)."""
     m = _H5_LAMBDA.search(buf)
     if m:
         raw.add("keras.lambda", f"{m.group(1).decode()} layer in an HDF5 model config", m.start())
+    if policy is None:
+        return
+    decoder = json.JSONDecoder()
+    end = 0
+    for k, c in enumerate(_H5_CONFIG.finditer(buf)):
+        if k >= _H5_MAX_CONFIGS:
+            break
+        if c.start() < end:
+            continue  # inside a config already decoded
+        text = bytes(buf[c.start() : c.start() + _H5_WINDOW]).decode("utf-8", "replace")
+        try:
+            doc, used = decoder.raw_decode(text)
+        except (ValueError, RecursionError):
+            continue
+        end = c.start() + len(text[:used].encode("utf-8", "replace"))
+        sub = Raw()
+        check_keras_config(json.dumps(doc).encode(), sub, policy)
+        for rule, msg, _, g in sub.items:
+            if rule != "keras.lambda" or not m:  # the Lambda search above already said so
+                raw.add(rule, f"{msg} (HDF5 config at offset {c.start()})", c.start(), g)

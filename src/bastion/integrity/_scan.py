@@ -342,7 +342,7 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
     elif fmt == "onnx":
         _formats.check_onnx(buf, raw, model_dir)
     elif fmt == "hdf5":
-        _formats.check_hdf5(buf, raw)
+        _formats.check_hdf5(buf, raw, ctx.policy)
     elif fmt == "":
         # Protocol 0/1 pickles have no magic: walk; only imports or a clean parse count.
         items, globs, is_pickle = _pickle_findings(ctx, buf, path, 0, strict=False)

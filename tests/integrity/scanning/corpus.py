@@ -429,6 +429,11 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "joblib_lzma_compressed_payload": __import__("lzma").compress(
             evil, format=__import__("lzma").FORMAT_ALONE
         ),
+        # Legacy Keras .h5: the config is a JSON attribute; a module function in it runs.
+        "hdf5_keras_module_function": b"\x89HDF\r\n\x1a\n"
+        + b"\x00" * 40
+        + json.dumps(_keras_function_config("subprocess", "getoutput")).encode()
+        + b"\x00" * 16,
         "bypass_keras_config_json_only": _zip(
             {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
         ),

@@ -148,3 +148,13 @@ def test_a_text_pickle_with_a_zlib_like_header_is_walked_first(evil: dict[str, b
     assert (data[0] << 8 | data[1]) % 31 == 0 and data[0] & 0x0F == 8
     r = scan_bytes(data)
     assert r.files[0].format == "pickle" and "os.system" in r.files[0].globals
+
+
+def test_hdf5_keras_module_function(evil: dict[str, bytes]) -> None:
+    r = scan_bytes(evil["hdf5_keras_module_function"], "model.h5")
+    assert r.files[0].format == "hdf5"
+    (f,) = r.findings
+    assert f.rule_id == "keras.dangerous-import" and f.global_name == "subprocess.getoutput"
+    assert r.verdict is ScanVerdict.DANGEROUS
+    benign = b"\x89HDF\r\n\x1a\n" + b'{"class_name": "Sequential", "config": {"layers": []}}'
+    assert scan_bytes(benign).verdict is ScanVerdict.SAFE
