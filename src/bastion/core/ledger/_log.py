@@ -9,6 +9,7 @@ lock on SQLite and a row lock on PostgreSQL), so two writers can never interleav
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import time
 import uuid
@@ -275,22 +276,12 @@ def _as_bytes(v: object) -> bytes:
 
 
 _SEQ_MARK = b',"seq":'
+_SEQ_LEN = len(_SEQ_MARK)
 
 
-def _embedded_seq(data: bytes) -> int | None:
-    """The top-level ``seq`` of canonical event bytes, without a full JSON parse.
-
-    Canonical key order puts ``seq`` after ``actor``, ``data``, ``id`` and ``kind`` and before
-    ``time``; ``id``, ``kind`` and ``time`` cannot contain the marker, so the last one is ours.
-    """
-    i = data.rfind(_SEQ_MARK)
-    if i < 0:
-        return None
-    j = data.find(b",", i + len(_SEQ_MARK))
-    try:
-        return int(data[i + len(_SEQ_MARK) : j])
-    except ValueError:
-        return None
+def _fold(nodes: Sequence[bytes]) -> bytes:
+    """The root of a frontier given as its perfect-subtree roots, largest first."""
+    return fold_subtrees(nodes)
 
 
 class Ledger:
@@ -591,17 +582,23 @@ class Ledger:
 
     # -- verification ----------------------------------------------------------------------
 
-    def _stream(self, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
+    def _batches(self, batch: int = 20_000) -> Iterator[Sequence[Any]]:
+        """Stored rows ``(seq, event_id, data, leaf_hash)`` in position order, a batch at a
+        time, straight from the driver (verify's loop normalises types only when needed)."""
         raw = self.db.engine.raw_connection()
         try:
             cur = raw.cursor()
             cur.execute("SELECT seq, event_id, data, leaf_hash FROM ledger_entries ORDER BY seq")
             while rows := cur.fetchmany(batch):
-                for seq, eid, data, lh in rows:
-                    yield int(seq), str(eid), _as_bytes(data), _as_bytes(lh)
+                yield rows
             cur.close()
         finally:
             raw.close()
+
+    def _stream(self, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
+        for rows in self._batches(batch):
+            for seq, eid, data, lh in rows:
+                yield int(seq), str(eid), _as_bytes(data), _as_bytes(lh)
 
     def verify(
         self,
@@ -651,7 +648,10 @@ class Ledger:
             cp_roots[cp.size] = (cp.root_hash, note)
         rep.checkpoints = len(cp_roots)
 
-        frontier = Frontier()
+        # The frontier is inlined (one perfect-subtree root per set bit of ``fsize``): this
+        # loop runs once per event, and function calls are most of its cost in CPython.
+        sha = hashlib.sha256
+        fnodes: list[bytes] = []
         expected = 0
         seen_ids: set[str] = set()
         prev_cp = 0
@@ -659,7 +659,16 @@ class Ledger:
         runs: list[_Run] = []
         recent: deque[tuple[int, str]] = deque(maxlen=_MAX_SHIFT)
         run: _Run | None = None
-        for seq, eid, data, lh in self._stream():
+        rows_in_order = (row for rows in self._batches() for row in rows)
+        for fsize, (seq, eid, data, lh) in enumerate(rows_in_order):
+            if type(seq) is not int:
+                seq = int(seq)
+            if type(eid) is not str:
+                eid = str(eid)
+            if type(data) is not bytes:
+                data = _as_bytes(data)
+            if type(lh) is not bytes:
+                lh = _as_bytes(lh)
             if seq != expected:
                 if seq > expected:
                     rep.problems.append(
@@ -674,7 +683,16 @@ class Ledger:
                         LedgerProblem("duplicate", f"position {seq} appears twice", seq=seq)
                     )
                 expected = seq
-            emb = _embedded_seq(data)
+            # The event's own top-level "seq", without a JSON parse: canonical key order puts
+            # it after actor, data, id and kind and before time, none of which can hold the
+            # marker, so the last occurrence is ours.
+            i = data.rfind(_SEQ_MARK)
+            emb: int | None = None
+            if i >= 0:
+                try:
+                    emb = int(data[i + _SEQ_LEN : data.find(b",", i + _SEQ_LEN)])
+                except ValueError:
+                    emb = None
             shift = None if emb is None else seq - emb
             if run is None or run.shift != shift:
                 run = _Run(seq, shift, eid, emb, tuple(recent))
@@ -697,7 +715,7 @@ class Ledger:
                     )
                 )
             seen_ids.add(eid)
-            actual = leaf_hash(data)
+            actual = sha(b"\x00" + data).digest()
             if actual != lh:
                 rep.problems.append(
                     LedgerProblem(
@@ -710,10 +728,14 @@ class Ledger:
                 )
             if deep:
                 self._deep_check(seq, eid, data, rep)
-            frontier.append(actual)
+            h, c = actual, fsize
+            while c & 1:
+                h = sha(b"\x01" + fnodes.pop() + h).digest()
+                c >>= 1
+            fnodes.append(h)
             expected += 1
             if expected in cp_roots:
-                if frontier.root() != cp_roots[expected][0]:
+                if _fold(fnodes) != cp_roots[expected][0]:
                     bad_roots.append(prev_cp)
                     bad_roots.append(expected)
                 prev_cp = expected
@@ -733,7 +755,7 @@ class Ledger:
                 )
             )
         rep.size = expected
-        rep.root_hash = frontier.root()
+        rep.root_hash = _fold(fnodes)
         if progress is not None:
             progress(expected, total)
         if cp_roots:
