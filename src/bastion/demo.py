@@ -281,12 +281,15 @@ def _run_steps(
     suppressions = home / "accepted-threats.yaml"
 
     def rethreat() -> str:
-        from bastion.threats import model_threats, record_model
+        from bastion.threats import model_file, record_model
 
-        before = model_threats(manifest, workspace=ws)
+        # The same model as the first run (vendor questionnaire included), now with the
+        # integrity evidence and the risk owner's time-limited acceptances.
+        vendor = [(None, example / "llm-vendor-questionnaire.yaml")]
+        before = model_file(example / "system.yaml", questionnaires=vendor, workspace=ws)
         _write_suppressions(before, suppressions)
-        model = model_threats(
-            manifest, workspace=ws, suppressions=_load_suppressions(suppressions, manifest)
+        model = model_file(
+            example / "system.yaml", suppressions=suppressions, questionnaires=vendor, workspace=ws
         )
         record_model(ws, model, manifest, actor="demo")
         still = sorted(
@@ -395,12 +398,6 @@ def _write_suppressions(model: Any, path: Path) -> None:
         )
     doc = {"apiVersion": "bastion/v1", "kind": "ThreatSuppressions", "suppressions": entries}
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-
-def _load_suppressions(path: Path, manifest: Any) -> Any:
-    from bastion.threats import load_suppressions
-
-    return load_suppressions(path, manifest)
 
 
 def _registry_story(steps: list[dict[str, Any]]) -> str:
