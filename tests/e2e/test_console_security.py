@@ -288,6 +288,13 @@ def test_risk_register_and_filter(viewer: TestClient, sd: SecurityDemo) -> None:
         row = body[body.index(f'href="/ui/risk/{r.id}"') :]
         row = row[: row.index("</tr>")]
         assert f"{float(r.summary['p90']):,.0f} EUR" in row
+    # Largest exposure first, unpriced risks after every priced one.
+    order = re.findall(r'href="/ui/risk/(risk-[0-9a-f]+)"', body)
+    p90 = {r.id: float(r.summary["p90"]) for r in priced if r.summary}
+    shown = [p90[i] for i in dict.fromkeys(order) if i in p90]
+    assert shown == sorted(p90.values(), reverse=True)
+    first_unpriced = next(i for i, rid in enumerate(dict.fromkeys(order)) if rid not in p90)
+    assert first_unpriced == len(p90)
     other = next(r for r in risks if r.id != sd.risk_id)
     update_risk(sd.demo.ws, other.id, status="analyzed", note="looked at", actor="test")
     only = viewer.get("/ui/risk?status=analyzed").text

@@ -340,7 +340,11 @@ def risk_register(request: Request, ws: WS, p: Viewer, status: str | None = None
     if wanted is not None and wanted not in {s.value for s in RiskStatus}:
         notice = f"Unknown status {wanted!r}: showing every status."
         wanted = None
-    risks = list_risks(ws, status=wanted)
+    # Largest exposure first: what a risk owner reads the register for. Unpriced risks last.
+    risks = sorted(
+        list_risks(ws, status=wanted),
+        key=lambda r: -float((r.summary or {}).get("p90") or -1.0),
+    )
     tiers = _appetites(ws, {r.system_id for r in risks})
     return _page(
         request,
