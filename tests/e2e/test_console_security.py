@@ -288,6 +288,7 @@ def test_risk_register_and_filter(viewer: TestClient, sd: SecurityDemo) -> None:
         row = body[body.index(f'href="/ui/risk/{r.id}"') :]
         row = row[: row.index("</tr>")]
         assert f"{float(r.summary['p90']):,.0f} EUR" in row
+        assert f"{float(r.summary['mean']):,.0f} EUR" in row  # the mean beside the P90
     # Largest exposure first, unpriced risks after every priced one.
     order = re.findall(r'href="/ui/risk/(risk-[0-9a-f]+)"', body)
     p90 = {r.id: float(r.summary["p90"]) for r in priced if r.summary}
