@@ -279,11 +279,6 @@ _SEQ_MARK = b',"seq":'
 _SEQ_LEN = len(_SEQ_MARK)
 
 
-def _fold(nodes: Sequence[bytes]) -> bytes:
-    """The root of a frontier given as its perfect-subtree roots, largest first."""
-    return fold_subtrees(nodes)
-
-
 class Ledger:
     """Append, read, prove and verify. ``private_key`` is needed only to append."""
 
@@ -735,7 +730,7 @@ class Ledger:
             fnodes.append(h)
             expected += 1
             if expected in cp_roots:
-                if _fold(fnodes) != cp_roots[expected][0]:
+                if fold_subtrees(fnodes) != cp_roots[expected][0]:
                     bad_roots.append(prev_cp)
                     bad_roots.append(expected)
                 prev_cp = expected
@@ -755,7 +750,7 @@ class Ledger:
                 )
             )
         rep.size = expected
-        rep.root_hash = _fold(fnodes)
+        rep.root_hash = fold_subtrees(fnodes)
         if progress is not None:
             progress(expected, total)
         if cp_roots:
