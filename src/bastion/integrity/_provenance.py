@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
+import re
 import subprocess
 import sys
+import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +47,9 @@ __all__ = [
     "environment_packages",
     "file_digest",
     "git_commit",
+    "normalise_remote",
     "slsa_training_predicate",
+    "source_uri",
     "training_summary",
     "verify_attestation",
 ]
@@ -102,20 +107,126 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def git_commit(directory: Path) -> str | None:
-    """The checked-out commit, read by git itself (no hooks run); None outside a repo."""
+#: Git configuration that could run a program is switched off for every git we start;
+#: the commands below (rev-parse, config --get) run no hooks, and these make sure of it.
+_GIT_SAFE = ("-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null")
+_GIT_ENV = {"GIT_TERMINAL_PROMPT": "0", "GIT_OPTIONAL_LOCKS": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+MAX_URI = 2048
+
+
+def _git(directory: Path, *args: str) -> str | None:
+    """Stdout of a read-only git command in ``directory``; None when git fails or is absent."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")} | _GIT_ENV
     try:
         r = subprocess.run(
-            ["git", "-C", str(directory), "rev-parse", "HEAD"],
+            ["git", *_GIT_SAFE, "-C", str(directory), *args],
             capture_output=True,
             text=True,
             timeout=10,
             check=False,
+            env=env,
         )
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.TimeoutExpired, UnicodeDecodeError):
         return None
-    out = r.stdout.strip()
-    return out if r.returncode == 0 and len(out) in (40, 64) else None
+    return r.stdout if r.returncode == 0 else None
+
+
+def git_commit(directory: Path) -> str | None:
+    """The checked-out commit, read by git itself (no hooks run); None outside a repo."""
+    out = (_git(directory, "rev-parse", "HEAD") or "").strip()
+    return out if len(out) in (40, 64) and all(c in "0123456789abcdef" for c in out) else None
+
+
+_SCP_LIKE = re.compile(r"(?:[^@/:\s]+@)?(?P<host>[A-Za-z0-9.-]+):(?P<path>(?!//)[^\s]+)")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+def _quote_path(path: str) -> str:
+    # Keep what RFC 3986 allows in a path; percent-encode the rest (spaces, '@', ...).
+    return urllib.parse.quote(urllib.parse.unquote(path), safe="/-._~!$&'()*+,;=:")
+
+
+def normalise_remote(url: str) -> str | None:
+    """A git remote as an ``https://`` (or ``file://``) URI without credentials.
+
+    ``git@host:org/repo`` and ``ssh://user@host[:port]/org/repo`` become
+    ``https://host/org/repo``; ``https://user:token@host/...`` loses its user
+    information, query and fragment; a local path becomes a ``file://`` URI. None when
+    the remote is not one of these (the caller then names the checkout itself).
+    """
+    url = url.strip()
+    if not url or len(url) > MAX_URI or any(c.isspace() or ord(c) < 32 for c in url):
+        return None
+    parsed = urllib.parse.urlsplit(url)
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https", "ssh", "git", "git+ssh", "ssh+git"):
+        try:
+            host, port = parsed.hostname, parsed.port
+        except ValueError:
+            return None
+        if not host or not _HOST.fullmatch(host if ":" not in host else f"[{host}]"):
+            return None
+        if ":" in host:
+            host = f"[{host}]"
+        path = parsed.path or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+        if scheme in ("http", "https"):
+            netloc = host + (f":{port}" if port is not None else "")
+            return urllib.parse.urlunsplit((scheme, netloc, _quote_path(path), "", ""))
+        # ssh/git transports: the same repository over https (ssh ports do not carry over)
+        return urllib.parse.urlunsplit(("https", host, _quote_path(path), "", ""))
+    if scheme == "file":
+        return Path(urllib.parse.unquote(parsed.path)).resolve().as_uri() if parsed.path else None
+    m = _SCP_LIKE.fullmatch(url)
+    if m and "/" not in url.split(":", 1)[0]:
+        host, path = str(m["host"]), str(m["path"])
+        if not _HOST.fullmatch(host):
+            return None
+        return urllib.parse.urlunsplit(("https", host, _quote_path("/" + path.lstrip("/")), "", ""))
+    return None  # a path remote (resolved against the checkout by source_uri) or unknown
+
+
+def _remote_url(directory: Path) -> str | None:
+    """The fetch URL of ``origin``, else of the first remote by name (git config only)."""
+    listing = _git(directory, "config", "--get-regexp", r"^remote\..*\.url$")
+    if not listing:
+        return None
+    urls: dict[str, str] = {}
+    for line in listing.splitlines():
+        key, _, value = line.partition(" ")
+        name = key[len("remote.") : -len(".url")]
+        urls.setdefault(name, value)
+    if not urls:
+        return None
+    return urls.get("origin") or urls[sorted(urls)[0]]
+
+
+def source_uri(directory: Path) -> str:
+    """The URI of the repository checked out in ``directory``, for SLSA provenance.
+
+    Its remote (``origin`` first) when it has one, normalised by :func:`normalise_remote`;
+    a ``file://`` URI of the checkout's top level (or of ``directory``) otherwise.
+    Git's configuration is read by ``git config``; no hook or fsmonitor runs.
+    """
+    directory = directory.resolve()
+    top = (_git(directory, "rev-parse", "--show-toplevel") or "").strip()
+    checkout = Path(top) if top else directory
+    remote = _remote_url(directory)
+    if remote:
+        uri = normalise_remote(remote)
+        if uri is None and remote.startswith(("/", "./", "../")):
+            uri = (checkout / remote).resolve().as_uri()
+        if uri is not None:
+            return uri
+    return checkout.as_uri()
+
+
+def _rfc3339_utc(ts: datetime) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: in-toto's Timestamp type (RFC 3339, UTC, "Z")."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise InputError("provenance timestamps must be timezone-aware datetimes")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def environment_packages() -> list[dict[str, Any]]:
@@ -143,15 +254,19 @@ def slsa_training_predicate(
     finished: datetime | None = None,
     invocation_id: str | None = None,
 ) -> dict[str, Any]:
-    """SLSA provenance v1 for a training run: builder, code, data digests, parameters, env."""
+    """SLSA provenance v1 for a training run: builder, code, data digests, parameters, env.
+
+    ``code_repo`` is a repository URL or a local checkout (its remote, else a ``file://``
+    URI, see :func:`source_uri`); the code dependency's ``uri`` is ``git+URI@COMMIT``.
+    Times are written as RFC 3339 in UTC with "Z", as in-toto's Timestamp requires.
+    """
     deps: list[dict[str, Any]] = []
     if code_commit:
-        deps.append(
-            {
-                "uri": f"git+{code_repo or 'local'}@{code_commit}",
-                "digest": {"gitCommit": code_commit},
-            }
-        )
+        dep: dict[str, Any] = {"digest": {"gitCommit": code_commit}}
+        repo = _repo_uri(code_repo)
+        if repo is not None:
+            dep = {"uri": f"git+{repo}@{code_commit}"} | dep
+        deps.append(dep)
     for name, digest in sorted((training_data or {}).items()):
         deps.append(
             {"name": name, "digest": {"sha256": digest}, "annotations": {"role": "training-data"}}
@@ -175,11 +290,24 @@ def slsa_training_predicate(
             "builder": {"id": builder_id},
             "metadata": {
                 "invocationId": invocation_id or str(uuid.uuid4()),
-                "startedOn": (started or now).isoformat(timespec="seconds"),
-                "finishedOn": (finished or now).isoformat(timespec="seconds"),
+                "startedOn": _rfc3339_utc(started or now),
+                "finishedOn": _rfc3339_utc(finished or now),
             },
         },
     }
+
+
+def _repo_uri(code_repo: str | None) -> str | None:
+    if not code_repo:
+        return None
+    if Path(code_repo).is_dir():
+        return source_uri(Path(code_repo))
+    uri = normalise_remote(code_repo)
+    if uri is None:
+        raise InputError(
+            "code repository: expected a local checkout or an https, ssh, git or file URL"
+        )
+    return uri
 
 
 @dataclass
