@@ -372,3 +372,60 @@ def test_event_encoding_is_the_canonical_json_of_the_event() -> None:
         "actor": 'act"or\\', "data": data, "id": "0b7e6c1e-8c39-4a43-9d59-0c2a6a4f2f11",
         "kind": "a.kind", "seq": 7, "time": "2026-01-02T03:04:05.678901Z",
     })  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("kind", "registry.promoted"),
+        ("actor", "someone-else"),
+        ("recorded_at", datetime(2020, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_finding_07_edited_index_columns_are_named_and_not_trusted(
+    ws: Workspace, column: str, value: object
+) -> None:
+    """The kind, actor and recorded_at columns are not hashed: an edit of any of them is
+    named by verify, and readers keep what the hashed entry says (a refusal whose kind
+    column was edited is still listed as a refusal)."""
+    _fill(ws, batches=2, per=2)
+    (target,) = ws.ledger.append(
+        [Event("registry.promotion_refused", {"model": "m", "unmet": ["x"]}, "eng")]
+    )
+    _fill(ws, batches=1, per=2)
+    assert ws.ledger.verify().ok
+    _exec(ws, f"UPDATE ledger_entries SET {column} = :v WHERE seq = :s", v=value, s=target.seq)
+    rep = ws.ledger.verify()
+    assert not rep.ok
+    named = [p for p in rep.problems if p.event_id == target.event_id]
+    assert len(named) == 1 and named[0].kind == "edited" and named[0].seq == target.seq
+    assert f"its {column} column" in named[0].message
+    assert all(p.event_id == target.event_id for p in rep.problems)  # nothing else blamed
+    # Readers use the hashed entry, not the column.
+    got = ws.ledger.get(target.event_id)
+    assert (got.kind, got.actor, got.recorded_at) == (
+        target.kind,
+        target.actor,
+        target.recorded_at,
+    )
+    refusals = ws.ledger.entries(kind="registry.promotion_refused", newest_first=True)
+    assert [e.event_id for e in refusals] == [target.event_id]
+    assert ws.ledger.entries(kind="registry.promoted") == []
+
+
+def test_finding_07_cli_ledger_verify_names_an_edited_kind(
+    sqlite_ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bastion.cli.main import main
+
+    ws = sqlite_ws
+    (target,) = ws.ledger.append([Event("registry.promotion_refused", {"model": "m"}, "eng")])
+    _exec(ws, "UPDATE ledger_entries SET kind = 'test.event' WHERE seq = :s", s=target.seq)
+    capsys.readouterr()
+    rc = main(["--home", str(ws.settings.home), "ledger", "verify", "--format", "json"])
+    import json
+
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 1 and not rep["ok"]
+    assert [p["event_id"] for p in rep["problems"]] == [target.event_id]
+    assert "kind column" in rep["problems"][0]["message"]

@@ -275,6 +275,48 @@ def _as_bytes(v: object) -> bytes:
     return b""
 
 
+def _parse_iso(v: object) -> datetime | None:
+    if not isinstance(v, str):
+        return None
+    try:
+        return datetime.strptime(v, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _column_iso(v: object) -> bytes:
+    """A ``recorded_at`` column value as the event's own time string (b"" if unreadable):
+    a datetime on PostgreSQL, text on SQLite."""
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v)
+        except ValueError:
+            return b""
+    if not isinstance(v, datetime):
+        return b""
+    return _iso(v).encode()
+
+
+def _column_json(v: object) -> bytes:
+    if not isinstance(v, str):
+        return b"\x00"  # matches nothing
+    try:
+        return _actor_json(v)
+    except InputError:
+        return b"\x00"
+
+
+def _column_problem(column: str, value: object, seq: int, eid: str) -> LedgerProblem:
+    shown = repr(value if not isinstance(value, bytes) else value.decode("utf-8", "replace"))
+    return LedgerProblem(
+        "edited",
+        f"event {eid} at position {seq}: its {column} column ({shown[:120]}) does not match "
+        "its hashed content: the column was edited",
+        seq=seq,
+        event_id=eid,
+    )
+
+
 _SEQ_MARK = b',"seq":'
 _SEQ_LEN = len(_SEQ_MARK)
 
@@ -391,15 +433,21 @@ class Ledger:
 
     @staticmethod
     def _entry(row: LedgerEntryRow) -> Entry:
+        """An entry as its hashed content says: ``kind``, ``actor`` and time come from the
+        canonical JSON the leaf hash covers, never from the unhashed index columns (an edited
+        column changes nothing a reader sees; ``verify`` names it)."""
         import json
 
-        body = json.loads(row.data)
+        body = json.loads(_as_bytes(row.data))
+        if not isinstance(body, dict):
+            body = {}
+        kind, actor = body.get("kind"), body.get("actor")
         return Entry(
             row.seq,
             row.event_id,
-            row.kind,
-            row.actor,
-            _utc(row.recorded_at),
+            kind if isinstance(kind, str) else "",
+            actor if isinstance(actor, str) else "",
+            _parse_iso(body.get("time")) or _utc(row.recorded_at),
             body.get("data", {}),
             row.leaf_hash,
         )
@@ -427,12 +475,22 @@ class Ledger:
         with self.db.session() as s:
             q = select(LedgerEntryRow)
             if kind:
-                q = q.where(LedgerEntryRow.kind == kind)
+                # The kind column is an unhashed index: match the hashed envelope too, so an
+                # event whose column was edited away from its kind is still found.
+                mark = b'","kind":"' + kind.encode("utf-8", "replace") + b'","seq":'
+                content = (
+                    func.instr(LedgerEntryRow.data, mark) > 0
+                    if self.db.is_sqlite
+                    else LedgerEntryRow.data.op("LIKE")(b"%" + mark + b"%")
+                )
+                q = q.where(or_(LedgerEntryRow.kind == kind, content))
             if newest_first:
                 q = q.order_by(LedgerEntryRow.seq.desc()).offset(start)
             else:
                 q = q.where(LedgerEntryRow.seq >= start).order_by(LedgerEntryRow.seq)
-            return [self._entry(r) for r in s.scalars(q.limit(limit))]
+            out = [self._entry(r) for r in s.scalars(q.limit(limit))]
+        # The kind column is an index only: an event whose hashed kind differs is not one.
+        return [e for e in out if e.kind == kind] if kind else out
 
     def _leaf_hashes(self, size: int) -> list[bytes]:
         with self.db.session() as s:
@@ -578,12 +636,16 @@ class Ledger:
     # -- verification ----------------------------------------------------------------------
 
     def _batches(self, batch: int = 20_000) -> Iterator[Sequence[Any]]:
-        """Stored rows ``(seq, event_id, data, leaf_hash)`` in position order, a batch at a
-        time, straight from the driver (verify's loop normalises types only when needed)."""
+        """Stored rows ``(seq, event_id, data, leaf_hash, kind, actor, recorded_at)`` in
+        position order, a batch at a time, straight from the driver (verify's loop
+        normalises types only when needed)."""
         raw = self.db.engine.raw_connection()
         try:
             cur = raw.cursor()
-            cur.execute("SELECT seq, event_id, data, leaf_hash FROM ledger_entries ORDER BY seq")
+            cur.execute(
+                "SELECT seq, event_id, data, leaf_hash, kind, actor, recorded_at "
+                "FROM ledger_entries ORDER BY seq"
+            )
             while rows := cur.fetchmany(batch):
                 yield rows
             cur.close()
@@ -592,7 +654,7 @@ class Ledger:
 
     def _stream(self, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
         for rows in self._batches(batch):
-            for seq, eid, data, lh in rows:
+            for seq, eid, data, lh, *_columns in rows:
                 yield int(seq), str(eid), _as_bytes(data), _as_bytes(lh)
 
     def verify(
@@ -601,13 +663,17 @@ class Ledger:
         *,
         deep: bool = False,
         witness: str | None = None,
+        visit: Callable[[int, dict[str, Any]], None] | None = None,
     ) -> VerifyReport:
         """Recompute the tree from storage and check every signed checkpoint against it.
 
         Names each edited, missing, inserted, reordered or uncovered event and each forged or
-        inconsistent checkpoint. ``witness`` is a checkpoint saved elsewhere earlier: the log
-        must still contain it (catches truncation of the tail, which storage alone cannot).
-        ``deep`` also re-parses every event and checks its canonical form.
+        inconsistent checkpoint, and each event whose ``kind``, ``actor`` or ``recorded_at``
+        column disagrees with its hashed content. ``witness`` is a checkpoint saved
+        elsewhere earlier: the log must still contain it (catches truncation of the tail,
+        which storage alone cannot). ``deep`` also re-parses every event and checks its
+        canonical form; ``visit(seq, event)`` then sees each parsed event (the evidence
+        store cross-checks its table with it).
         """
         started = time.perf_counter()
         rep = VerifyReport()
@@ -654,8 +720,10 @@ class Ledger:
         runs: list[_Run] = []
         recent: deque[tuple[int, str]] = deque(maxlen=_MAX_SHIFT)
         run: _Run | None = None
+        last_ts: Any = None
+        last_iso = b""
         rows_in_order = (row for rows in self._batches() for row in rows)
-        for fsize, (seq, eid, data, lh) in enumerate(rows_in_order):
+        for fsize, (seq, eid, data, lh, kcol, acol, tcol) in enumerate(rows_in_order):
             if type(seq) is not int:
                 seq = int(seq)
             if type(eid) is not str:
@@ -710,6 +778,17 @@ class Ledger:
                     )
                 )
             seen_ids.add(eid)
+            if emb is not None:
+                # The unhashed columns against the hashed envelope: actor opens it; kind
+                # closes it just before the seq found above; time ends it.
+                if tcol != last_ts:
+                    last_ts, last_iso = tcol, _column_iso(tcol)
+                if not data.startswith(b'{"actor":' + _column_json(acol) + b',"data":'):
+                    rep.problems.append(_column_problem("actor", acol, seq, eid))
+                if not data.endswith(b'","kind":"' + _as_bytes(kcol) + b'"', 0, i):
+                    rep.problems.append(_column_problem("kind", kcol, seq, eid))
+                if not last_iso or not data.endswith(b',"time":"' + last_iso + b'"}'):
+                    rep.problems.append(_column_problem("recorded_at", tcol, seq, eid))
             actual = sha(b"\x00" + data).digest()
             if actual != lh:
                 rep.problems.append(
@@ -722,7 +801,9 @@ class Ledger:
                     )
                 )
             if deep:
-                self._deep_check(seq, eid, data, rep)
+                body = self._deep_check(seq, eid, data, rep)
+                if visit is not None and body is not None:
+                    visit(seq, body)
             h, c = actual, fsize
             while c & 1:
                 h = sha(b"\x01" + fnodes.pop() + h).digest()
@@ -823,7 +904,9 @@ class Ledger:
                     )
                 )
 
-    def _deep_check(self, seq: int, eid: str, data: bytes, rep: VerifyReport) -> None:
+    def _deep_check(
+        self, seq: int, eid: str, data: bytes, rep: VerifyReport
+    ) -> dict[str, Any] | None:
         import json
 
         try:
@@ -839,6 +922,8 @@ class Ledger:
                     event_id=eid,
                 )
             )
+            return None
+        return body if isinstance(body, dict) else None
 
 
 _MAX_SHIFT = 64
