@@ -81,10 +81,19 @@ class SubjectIn(BaseModel):
 class RunCheckIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     subject: SubjectIn
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict, max_length=32)
 
 
-@router.post("/checks/{check_id}/run", summary="Run a check; its evidence is stored and ledgered")
+@router.post(
+    "/checks/{check_id}/run",
+    summary="Run a check; its evidence is stored and ledgered",
+    description=(
+        "Only the parameters the check lists in `remote_params` (GET /checks) are accepted; "
+        "paths must lie under the operator's check roots (BASTION_CHECK_ROOTS) and never in "
+        "Bastion's home. A subject digest other than the digest of what the check examined "
+        "is refused and nothing is recorded; without one, the examined digest is filled in."
+    ),
+)
 def run(
     check_id: str,
     body: RunCheckIn,
@@ -93,4 +102,5 @@ def run(
 ) -> dict[str, Any]:
     load_checks()
     subject = Subject(body.subject.kind, body.subject.ref, body.subject.digest)
-    return evidence_dict(run_check(ws, check_id, subject, actor=p.actor, params=body.params))
+    ev = run_check(ws, check_id, subject, actor=p.actor, params=body.params, remote=True)
+    return evidence_dict(ev)

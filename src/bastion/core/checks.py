@@ -4,23 +4,53 @@ A check subclasses :class:`Check`, sets ``id`` and metadata as class attributes,
 registered by defining it (``__init_subclass__``). :func:`run_check` runs it, stores the
 evidence and ledgers its digest. A check that raises is recorded as ``Verdict.ERROR``: the
 gate then fails closed rather than missing the result.
+
+Evidence is bound to what the check examined: a check returns the digest of what it
+actually looked at (``CheckResult.examined_digest``) and :func:`run_check` refuses a
+subject digest that differs (recording nothing), or fills it in when the caller gave none.
+
+Remote callers (the API) are not trusted with the server's filesystem: with
+``remote=True`` only the parameters a check declares in ``remote_params`` are accepted,
+each validated and size-limited, and every path is confined by :func:`confine_path` to
+the operator's ``check_roots``, never inside the Bastion home, ``/proc``, ``/sys`` or
+``/dev``. Precomputed results (``params["result"]``, a ready ``model``) therefore only
+come from in-process callers.
 """
 
 from __future__ import annotations
 
+import enum
+import logging
+import math
+import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from bastion.core.errors import BastionError, CheckError, NotFoundError
+from bastion.core.errors import BastionError, CheckError, InputError, NotFoundError
 from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
 
 if TYPE_CHECKING:
+    from bastion.core.settings import Settings
     from bastion.core.workspace import Workspace
 
-__all__ = ["Check", "CheckContext", "CheckResult", "all_checks", "get_check", "run_check"]
+__all__ = [
+    "Check",
+    "CheckContext",
+    "CheckResult",
+    "ParamKind",
+    "ParamSpec",
+    "all_checks",
+    "confine_path",
+    "get_check",
+    "run_check",
+    "validate_remote_params",
+]
+
+_log = logging.getLogger(__name__)
 
 _ID = re.compile(r"^[a-z][a-z0-9_.-]{2,99}$")
 _REGISTRY: dict[str, type[Check]] = {}
@@ -28,22 +58,86 @@ _REGISTRY: dict[str, type[Check]] = {}
 
 @dataclass(frozen=True)
 class CheckResult:
+    """What a check concluded. ``examined_digest`` is the digest of what it actually looked
+    at (a model's model-signing manifest digest, a file's sha256); ``None`` when it cannot
+    tell, which only in-process callers may combine with a subject digest of their own."""
+
     verdict: Verdict
     findings: tuple[Finding, ...] = ()
     data: Mapping[str, Any] = field(default_factory=dict)
     attachments: Mapping[str, bytes] = field(default_factory=dict)
+    examined_digest: str | None = None
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a running check may use: the workspace (blob store, database) and parameters."""
+    """What a running check may use: the workspace (blob store, database) and parameters.
+
+    ``remote`` is true for an API caller's run: ``params`` then holds only validated,
+    declared values (paths already confined and resolved)."""
 
     workspace: Workspace
     params: Mapping[str, Any]
     actor: str
+    remote: bool = False
+
+
+class ParamKind(enum.StrEnum):
+    """What a remote caller may pass for a parameter."""
+
+    STR = "str"
+    STRS = "strs"  # a list of strings, or one comma-separated string
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    ENUM = "enum"
+    PATH = "path"  # confined to the configured check roots
+    PATHS = "paths"  # a list of confined paths, or one comma-separated string
+
+
+MAX_REMOTE_PARAMS = 32
+MAX_PATH_LENGTH = 4096
+# Never readable through a check parameter, whatever the roots say.
+_SYSTEM_DIRS = (Path("/proc"), Path("/sys"), Path("/dev"))
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter a remote caller may set. ``subject_ref``: when the caller leaves it
+    out, the subject's ref is used, validated as this parameter (so a check that reads
+    ``params.path or subject.ref`` never reads an unconfined ref)."""
+
+    kind: ParamKind
+    description: str = ""
+    choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    max_length: int = 500
+    max_items: int = 16
+    subject_ref: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind.value, "description": self.description}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.minimum is not None:
+            d["minimum"] = self.minimum
+        if self.maximum is not None:
+            d["maximum"] = self.maximum
+        if self.subject_ref:
+            d["default"] = "the subject's ref"
+        return d
 
 
 class Check(ABC):
+    """Base of every check.
+
+    ``remote_params`` says which parameters an API caller may set (deny by default:
+    none); ``remote`` False keeps the check off the API entirely (it needs in-process
+    input such as a precomputed result, or server keys). A check that reads files must
+    take their paths only from parameters declared with a path kind."""
+
     id: ClassVar[str]
     title: ClassVar[str]
     description: ClassVar[str] = ""
@@ -51,6 +145,8 @@ class Check(ABC):
     severity: ClassVar[Severity] = Severity.MEDIUM
     references: ClassVar[tuple[str, ...]] = ()
     abstract: ClassVar[bool] = False
+    remote: ClassVar[bool] = True
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -75,6 +171,10 @@ class Check(ABC):
             "subject_kinds": list(cls.subject_kinds),
             "severity": cls.severity.value,
             "references": list(cls.references),
+            "remote": cls.remote,
+            "remote_params": {k: v.to_dict() for k, v in cls.remote_params.items()}
+            if cls.remote
+            else {},
         }
 
     @abstractmethod
@@ -93,6 +193,144 @@ def all_checks() -> list[type[Check]]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
 
+def _forbidden(settings: Settings) -> list[Path]:
+    out = [Path(os.path.realpath(settings.home)), *_SYSTEM_DIRS]
+    out += [Path(os.path.realpath(p)) for p in (settings.key_dir, settings.blob_dir)]
+    url = settings.effective_database_url
+    if url.startswith("sqlite:///"):
+        out.append(Path(os.path.realpath(url.removeprefix("sqlite:///"))))
+    return out
+
+
+def confine_path(value: object, settings: Settings, *, name: str = "path") -> Path:
+    """Resolve a remote caller's path parameter, or refuse it (``InputError``).
+
+    The real path (every symlink resolved) must lie under one of ``settings.check_roots``
+    and never inside the Bastion home (keys, database, blobs), ``/proc``, ``/sys`` or
+    ``/dev``. A relative path is taken under the first root. Without configured roots
+    every path is refused. Messages name the parameter and the value given, never what a
+    file holds, and the same refusal is given whether the path exists or not.
+    """
+    if not isinstance(value, str) or not value or len(value) > MAX_PATH_LENGTH:
+        raise InputError(f"params.{name}: expected a path of 1-{MAX_PATH_LENGTH} characters")
+    if _CONTROL.search(value):
+        raise InputError(f"params.{name}: control characters are not allowed in a path")
+    roots = [Path(os.path.realpath(r)) for r in settings.check_roots]
+    if not roots:
+        raise InputError(
+            f"params.{name}: API callers may not name server files here; no check roots are "
+            "configured (the operator sets BASTION_CHECK_ROOTS)"
+        )
+    given = Path(value)
+    real = Path(os.path.realpath(given if given.is_absolute() else roots[0] / given))
+    for bad in _forbidden(settings):
+        if real == bad or real.is_relative_to(bad):
+            raise InputError(
+                f"params.{name}: {value!r} is not readable by checks (Bastion's own state "
+                "and system pseudo-files are off limits)"
+            )
+    if not any(real == r or real.is_relative_to(r) for r in roots):
+        raise InputError(
+            f"params.{name}: {value!r} is not under a configured check root "
+            f"({os.pathsep.join(str(r) for r in roots)})"
+        )
+    return real
+
+
+def _text(value: object, name: str, spec: ParamSpec) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"params.{name}: expected a string")
+    if len(value) > spec.max_length:
+        raise InputError(f"params.{name}: longer than {spec.max_length} characters")
+    if _CONTROL.search(value):
+        raise InputError(f"params.{name}: control characters are not allowed")
+    return value
+
+
+def _items(value: object, name: str, spec: ParamSpec) -> list[object]:
+    if isinstance(value, str):
+        items: list[object] = [v for v in value.split(",") if v]
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        raise InputError(f"params.{name}: expected a list of strings or a comma-separated string")
+    if len(items) > spec.max_items:
+        raise InputError(f"params.{name}: more than {spec.max_items} items")
+    return items
+
+
+def _number(value: object, name: str, spec: ParamSpec, kind: type) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"params.{name}: expected a number")
+    if kind is int and not isinstance(value, int):
+        raise InputError(f"params.{name}: expected an integer")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InputError(f"params.{name}: expected a finite number")
+    if (spec.minimum is not None and value < spec.minimum) or (
+        spec.maximum is not None and value > spec.maximum
+    ):
+        raise InputError(f"params.{name}: must lie in [{spec.minimum}, {spec.maximum}]")
+    return value if kind is int else float(value)
+
+
+def _validate(value: object, name: str, spec: ParamSpec, settings: Settings) -> object:
+    kind = spec.kind
+    if kind is ParamKind.STR:
+        return _text(value, name, spec)
+    if kind is ParamKind.STRS:
+        return [_text(v, name, spec) for v in _items(value, name, spec)]
+    if kind is ParamKind.INT:
+        return _number(value, name, spec, int)
+    if kind is ParamKind.FLOAT:
+        return _number(value, name, spec, float)
+    if kind is ParamKind.BOOL:
+        if not isinstance(value, bool):
+            raise InputError(f"params.{name}: expected true or false")
+        return value
+    if kind is ParamKind.ENUM:
+        if not isinstance(value, str) or value not in spec.choices:
+            raise InputError(f"params.{name}: expected one of {', '.join(spec.choices)}")
+        return value
+    if kind is ParamKind.PATH:
+        return str(confine_path(value, settings, name=name))
+    if kind is ParamKind.PATHS:
+        return [str(confine_path(v, settings, name=name)) for v in _items(value, name, spec)]
+    raise AssertionError(kind)  # pragma: no cover
+
+
+def validate_remote_params(
+    check: type[Check], subject: Subject, params: Mapping[str, Any], settings: Settings
+) -> dict[str, Any]:
+    """The parameters of a remote run, reduced to what ``check`` declares and validated.
+
+    An undeclared parameter is refused by name (``InputError``, HTTP 422), never ignored.
+    """
+    if not check.remote:
+        raise CheckError(
+            f"check {check.id} cannot be run by an API caller (it needs in-process input); "
+            "run it through its own command or route"
+        )
+    if not isinstance(params, Mapping):
+        raise InputError("params: expected an object")
+    if len(params) > MAX_REMOTE_PARAMS:
+        raise InputError(f"params: more than {MAX_REMOTE_PARAMS} parameters")
+    specs = check.remote_params
+    for key in params:
+        if key not in specs:
+            allowed = ", ".join(sorted(specs)) or "none"
+            raise InputError(
+                f"params.{str(key)[:64]}: check {check.id} does not accept this parameter "
+                f"from an API caller (it accepts: {allowed})"
+            )
+    out: dict[str, Any] = {}
+    for key, spec in specs.items():
+        if key in params and params[key] is not None:
+            out[key] = _validate(params[key], key, spec, settings)
+        elif spec.subject_ref:
+            out[key] = _validate(subject.ref, key, spec, settings)
+    return out
+
+
 def run_check(
     workspace: Workspace,
     check: Check | type[Check] | str,
@@ -100,22 +338,53 @@ def run_check(
     *,
     actor: str = "system",
     params: Mapping[str, Any] | None = None,
+    remote: bool = False,
 ) -> Evidence:
-    """Run a check, persist its evidence (attachments into the blob store) and ledger it."""
+    """Run a check, persist its evidence (attachments into the blob store) and ledger it.
+
+    ``remote`` marks an API caller's run: parameters are validated against the check's
+    ``remote_params`` (see :func:`validate_remote_params`), an exception outside Bastion's
+    own errors is recorded by type only, and a subject digest is accepted only when the
+    check vouches for it. For every caller, a subject digest that differs from the digest
+    of what the check examined is refused (``CheckError``) and nothing is recorded.
+    """
     if isinstance(check, str):
         check = get_check(check)
+    if remote and not isinstance(check, type):
+        raise CheckError("a remote run names a registered check, not a prepared instance")
     inst = check() if isinstance(check, type) else check
     if inst.subject_kinds and subject.kind not in inst.subject_kinds:
         raise CheckError(
             f"check {inst.id} examines {', '.join(inst.subject_kinds)}, not {subject.kind}"
         )
-    ctx = CheckContext(workspace, dict(params or {}), actor)
+    if remote:
+        run_params = validate_remote_params(type(inst), subject, params or {}, workspace.settings)
+    else:
+        run_params = dict(params or {})
+    ctx = CheckContext(workspace, run_params, actor, remote)
     try:
         result = inst.run(subject, ctx)
     except BastionError as exc:
+        if remote and subject.digest is not None:
+            raise  # nothing vouches for the caller's digest: refuse, record nothing
         result = CheckResult(Verdict.ERROR, data={"error": exc.message})
     except Exception as exc:
-        result = CheckResult(Verdict.ERROR, data={"error": f"{type(exc).__name__}: {exc}"[:500]})
+        if remote:
+            # Never echo what a library put in its message (file contents, paths, values).
+            _log.exception("check %s failed on a remote run", inst.id)
+            if subject.digest is not None:
+                raise CheckError(
+                    f"check {inst.id} failed ({type(exc).__name__}); nothing was recorded"
+                ) from None
+            result = CheckResult(
+                Verdict.ERROR,
+                data={"error": f"{type(exc).__name__}: the check failed (see the server log)"},
+            )
+        else:
+            result = CheckResult(
+                Verdict.ERROR, data={"error": f"{type(exc).__name__}: {exc}"[:500]}
+            )
+    subject = _bind(inst, subject, result, remote)
     blobs = [workspace.blobs.put(content) for _name, content in sorted(result.attachments.items())]
     data = dict(result.data)
     if result.attachments:
@@ -129,3 +398,23 @@ def run_check(
         blobs=blobs,
         actor=actor,
     )
+
+
+def _bind(inst: Check, subject: Subject, result: CheckResult, remote: bool) -> Subject:
+    """The subject the evidence is recorded under: pinned to what the check examined."""
+    examined = result.examined_digest
+    if examined is None:
+        if remote and subject.digest is not None:
+            raise CheckError(
+                f"check {inst.id} cannot vouch for subject digest {subject.digest[:80]}: it "
+                "reports no digest of what it examined; leave subject.digest out"
+            )
+        return subject
+    if subject.digest is None:
+        return replace(subject, digest=examined)
+    if subject.digest != examined:
+        raise CheckError(
+            f"subject digest {subject.digest[:80]} is not the digest of what check {inst.id} "
+            f"examined ({examined}); evidence is only recorded about what was examined"
+        )
+    return subject

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -28,6 +31,21 @@ class Settings(BaseSettings):
     ledger_origin: str = Field(default="bastion.local/ledger", max_length=200)
     max_manifest_bytes: int = 2 * 1024 * 1024
     session_secret: str | None = None
+    check_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Directories under which an API caller's check parameters may name files "
+            "(BASTION_CHECK_ROOTS, os.pathsep-separated); none by default, so remote path "
+            "parameters are refused until an operator configures a root"
+        ),
+    )
+
+    @field_validator("check_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(Path(p) for p in value.split(os.pathsep) if p.strip())
+        return value
 
     @classmethod
     def settings_customise_sources(

@@ -4,14 +4,20 @@ Each check records one operation (sign, verify, attest) as evidence. The public
 ``record_*`` functions do the work first (so the subject carries the manifest digest)
 and pass the result in ``params["result"]``; without it, the check does the work itself
 from string parameters, so ``bastion checks run`` works too.
+
+Each check's evidence is bound to the digest of what it examined: the manifest a
+signature was made over or verified against, or the digest an attestation names. API
+callers never pass a result; they may not sign (that uses the server's keys) and may not
+pass a verification policy (it names further files); their paths are confined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
 from bastion.core.errors import BastionError, CheckError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.integrity._policy import load_policy
@@ -21,6 +27,7 @@ from bastion.integrity._signing import (
     VerifyResult,
     load_signing_key,
     sign_model,
+    signed_manifest,
     verify_model,
 )
 
@@ -44,6 +51,17 @@ def _paths(value: Any) -> list[Path]:
     return [Path(v) for v in value]
 
 
+def _sha(digest: str | None) -> str | None:
+    return f"sha256:{digest.removeprefix('sha256:')}" if digest else None
+
+
+_TRUST = {
+    "public_key": ParamSpec(ParamKind.PATHS, "PEM public keys under a check root"),
+    "trust_root": ParamSpec(ParamKind.PATHS, "PEM CA certificates under a check root"),
+    "identity": ParamSpec(ParamKind.STRS, "allowed certificate identities", max_length=320),
+}
+
+
 def _strs(value: Any) -> list[str]:
     if value is None or value == "":
         return []
@@ -59,9 +77,12 @@ class ModelSignCheck(Check):
     subject_kinds = ("model",)
     severity = Severity.HIGH
     references = _REFS
+    remote = False  # signs with keys on the server: `bastion model sign`, never the API
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         res = ctx.params.get("result")
+        if ctx.remote:
+            raise CheckError("integrity.sign cannot be run by an API caller")
         if not isinstance(res, SignResult):
             key = ctx.params.get("key")
             if not key:
@@ -73,7 +94,9 @@ class ModelSignCheck(Check):
                 if ctx.params.get("signature")
                 else None,
             )
-        return CheckResult(Verdict.PASS, data=res.to_dict())
+        return CheckResult(
+            Verdict.PASS, data=res.to_dict(), examined_digest=_sha(res.manifest.digest)
+        )
 
 
 class ModelSignatureCheck(Check):
@@ -87,6 +110,11 @@ class ModelSignatureCheck(Check):
     subject_kinds = ("model",)
     severity = Severity.CRITICAL
     references = _REFS
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "model": ParamSpec(ParamKind.PATH, "model directory or file", subject_ref=True),
+        "signature": ParamSpec(ParamKind.PATHS, "Sigstore bundles (default: model.sig)"),
+        **_TRUST,
+    }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         res = ctx.params.get("result")
@@ -104,7 +132,13 @@ class ModelSignatureCheck(Check):
                 policy=load_policy(Path(str(p["policy"]))) if p.get("policy") else None,
             )
         verdict = Verdict.PASS if res.ok else Verdict.FAIL
-        return CheckResult(verdict, findings=res.all_findings, data=res.to_dict())
+        # The digest the signatures were checked against: the model's files, rehashed.
+        examined = _sha(res.manifest_digest)
+        if examined is None and not isinstance(ctx.params.get("result"), VerifyResult):
+            examined = _sha(signed_manifest(res.model).digest)
+        return CheckResult(
+            verdict, findings=res.all_findings, data=res.to_dict(), examined_digest=examined
+        )
 
 
 class ModelAttestationCheck(Check):
@@ -117,10 +151,14 @@ class ModelAttestationCheck(Check):
     subject_kinds = ("model",)
     severity = Severity.MEDIUM
     references = _REFS
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "attestation": ParamSpec(ParamKind.PATH, "Sigstore bundle of an in-toto statement"),
+        **_TRUST,
+    }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         res = ctx.params.get("result")
-        if isinstance(res, dict):
+        if isinstance(res, dict) and not ctx.remote:
             bundle = ctx.params.get("bundle")
             attach = {ATTESTATION_ATTACHMENT: bundle} if isinstance(bundle, bytes) else {}
             return CheckResult(Verdict.PASS, data=res, attachments=attach)
@@ -136,6 +174,16 @@ class ModelAttestationCheck(Check):
                 expected_digest=subject.digest,
             )
         findings: tuple[Finding, ...] = res.findings
+        # The attestation was checked against the subject's digest (it passes only when it
+        # attests that digest); without one, it is about its one subject's digest (several
+        # subjects and no choice: nothing to vouch for).
+        attested = {_sha(d) for d in res.subjects.values() if d}
+        examined = subject.digest
+        if examined is None:
+            examined = next(iter(attested)) if len(attested) == 1 else None
         return CheckResult(
-            Verdict.PASS if res.ok else Verdict.FAIL, findings=findings, data=res.to_dict()
+            Verdict.PASS if res.ok else Verdict.FAIL,
+            findings=findings,
+            data=res.to_dict(),
+            examined_digest=examined,
         )

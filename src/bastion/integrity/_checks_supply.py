@@ -2,15 +2,21 @@
 
 ``integrity.dependencies`` matches Python packages against an offline OSV database;
 ``integrity.bom`` writes a CycloneDX 1.6 AI-BOM of a model directory into the blob store.
+
+Evidence is bound to what was examined: the sha256 of the requirements/SBOM file or of
+the installed-package listing (or, with ``model``, that model's manifest digest), and
+the model-signing manifest digest of a BOM's model directory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
 from bastion.core.errors import InputError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.integrity._osv import (
@@ -37,17 +43,27 @@ def _packages(params: dict[str, Any]) -> tuple[list[PackageVersion], dict[str, A
     path = params.get("path")
     if source == "installed":
         pkgs = _sbom.installed_packages(params.get("sys_path") or None)
-        return pkgs, {"kind": "installed", "packages": len(pkgs)}
+        return pkgs, {"kind": "installed", "packages": len(pkgs), "sha256": listing_digest(pkgs)}
     if source not in ("requirements", "sbom") or not path:
         raise InputError("params: source must be installed, requirements or sbom (with path)")
     p = Path(str(path))
+    data = _sbom.read_input(p)
     pkgs = _sbom.read_requirements(p) if source == "requirements" else _sbom.read_sbom(p)
+    if _sbom.read_input(p) != data:
+        raise InputError(f"{p}: the file changed while it was read")
     return pkgs, {
         "kind": source,
         "path": str(p),
-        "sha256": _sbom.digest(_sbom.read_input(p)),
+        "sha256": _sbom.digest(data),
         "packages": len(pkgs),
     }
+
+
+def listing_digest(packages: list[PackageVersion]) -> str:
+    """The sha256 of an installed-package listing (``name==version`` lines, sorted), the
+    digest ``audit_dependencies`` names an environment by."""
+    listing = "".join(f"{p.canonical}=={p.version}\n" for p in packages).encode()
+    return "sha256:" + hashlib.sha256(listing).hexdigest()
 
 
 def _finding(m: VulnerabilityMatch) -> Finding:
@@ -79,6 +95,13 @@ class DependencyCheck(Check):
     subject_kinds = ("environment", "model")
     severity = Severity.HIGH
     references = ("CWE-1395", "ATLAS:AML.T0010", "OWASP-LLM05")
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "source": ParamSpec(ParamKind.ENUM, "what to audit", ("installed", "requirements", "sbom")),
+        "path": ParamSpec(ParamKind.PATH, "requirements/lock file or CycloneDX SBOM"),
+        "osv_db": ParamSpec(ParamKind.PATH, "OSV database directory or zip export"),
+        "max_age_days": ParamSpec(ParamKind.FLOAT, "database age limit", minimum=0, maximum=30),
+        "model": ParamSpec(ParamKind.PATH, "the model whose environment this is"),
+    }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         params = dict(ctx.params)
@@ -86,6 +109,16 @@ class DependencyCheck(Check):
         max_age = float(params.get("max_age_days", DEFAULT_MAX_AGE_DAYS))
         db = load_osv_database(db_path)
         packages, source = _packages(params)
+        examined: str | None = source["sha256"]
+        if subject.kind == "model":
+            # About a model version: the evidence names the model's digest, computed here
+            # from its files; without them the check cannot vouch for one.
+            examined = None
+            if params.get("model"):
+                from bastion.integrity._signing import signed_manifest
+
+                examined = "sha256:" + signed_manifest(Path(str(params["model"]))).digest
+                source["model_digest"] = examined
         matches = match_packages(db, packages)
         findings = [_finding(m) for m in matches]
         unpinned = [p for p in packages if p.version is None]
@@ -145,6 +178,7 @@ class DependencyCheck(Check):
                     "unpinned": len(unpinned),
                 },
             },
+            examined_digest=examined,
         )
 
 
@@ -161,6 +195,11 @@ class BomCheck(Check):
     subject_kinds = ("model",)
     severity = Severity.INFO
     references = ("CycloneDX-1.6", "NIST-AI-RMF:MAP-4.1")
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "model_dir": ParamSpec(ParamKind.PATH, "model directory", subject_ref=True),
+        "system_id": ParamSpec(ParamKind.STR, "inventory system the model belongs to"),
+        "environment": ParamSpec(ParamKind.BOOL, "describe the server's Python environment"),
+    }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         from bastion.integrity._bom import ModelFile, build_ai_bom
@@ -192,4 +231,5 @@ class BomCheck(Check):
             Verdict.PASS,
             data={"bom": bom.summary(), "model_dir": os.fspath(model_dir), "system": info},
             attachments={BOM_ATTACHMENT: bom.document.encode("utf-8")},
+            examined_digest="sha256:" + bom.manifest_sha256.removeprefix("sha256:"),
         )

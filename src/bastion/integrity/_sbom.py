@@ -122,13 +122,22 @@ def _read_pip(path: Path, text: str) -> list[PackageVersion]:
         try:
             req = Requirement(spec)
         except InvalidRequirement as exc:
+            # The reason and column only: the line itself may be anything (a key, a secret).
             raise InputError(
-                f"{where}: {line[:80]!r} is not a PEP 508 requirement ({exc}); fix or remove the line"
+                f"{where}: not a PEP 508 requirement ({_reason(exc)}); fix or remove the line"
             ) from None
         if req.marker is not None and not req.marker.evaluate({"extra": ""}):
             continue
         out.append(PackageVersion(req.name, _pinned(req), where))
     return out
+
+
+def _reason(exc: InvalidRequirement) -> str:
+    """packaging's first message line (what it expected), and the column of its caret."""
+    lines = str(exc).splitlines()
+    reason = lines[0][:120] if lines else "invalid"
+    caret = next((ln.find("^") for ln in reversed(lines) if "^" in ln), -1)
+    return f"{reason}, column {caret - 3}" if caret >= 4 else reason
 
 
 def _pinned(req: Requirement) -> str | None:
@@ -141,11 +150,16 @@ def _pinned(req: Requirement) -> str | None:
     return None
 
 
+_TOML_AT = re.compile(r"\(at (line \d+, column \d+|end of document)\)")
+
+
 def _read_lock(path: Path, text: str) -> list[PackageVersion]:
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{path}: not valid TOML ({exc}); expected a lock file") from None
+        at = _TOML_AT.search(str(exc))  # the position only: messages quote keys
+        where = at.group(1) if at else "not parsable"
+        raise InputError(f"{path}: not valid TOML ({where}); expected a lock file") from None
     entries = doc.get("package", doc.get("packages"))
     if not isinstance(entries, list):
         raise InputError(f"{path}: no [[package]] or [[packages]] tables; not a lock file we read")
@@ -155,7 +169,7 @@ def _read_lock(path: Path, text: str) -> list[PackageVersion]:
             raise InputError(f"{path}: package entry {i} has no name")
         ver = e.get("version")
         if ver is not None and not isinstance(ver, str):
-            raise InputError(f"{path}: package {e['name']} has a non-string version")
+            raise InputError(f"{path}: package entry {i} has a non-string version")
         out.append(PackageVersion(e["name"], ver, f"{path}:{e['name']}"))
     return out
 
@@ -169,7 +183,12 @@ def read_sbom(path: Path) -> list[PackageVersion]:
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not valid JSON ({exc}); expected a CycloneDX SBOM") from None
+        where = (
+            f"line {exc.lineno}, column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else "not UTF-8 text"
+        )
+        raise InputError(f"{path}: not valid JSON ({where}); expected a CycloneDX SBOM") from None
     if not isinstance(doc, dict) or doc.get("bomFormat") != "CycloneDX":
         raise InputError(f"{path}: not a CycloneDX SBOM (bomFormat must be 'CycloneDX')")
     out: list[PackageVersion] = []
@@ -193,14 +212,14 @@ def read_sbom(path: Path) -> list[PackageVersion]:
             purl = c.get("purl")
             if purl is not None:
                 label = c.get("bom-ref") or c.get("name") or where
+                # Errors name the component's position, never its values.
                 if not isinstance(purl, str):
-                    raise InputError(f"{path}: {where} ({label}): purl must be a string")
+                    raise InputError(f"{path}: {where}: purl must be a string")
                 try:
                     p = PackageURL.from_string(purl)
-                except ValueError as exc:
+                except ValueError:
                     raise InputError(
-                        f"{path}: {where} ({label}): invalid purl {purl[:80]!r} ({exc}); "
-                        "expected pkg:pypi/NAME@VERSION"
+                        f"{path}: {where}: invalid purl; expected pkg:pypi/NAME@VERSION"
                     ) from None
                 if p.type == "pypi":
                     out.append(PackageVersion(p.name, p.version, f"{path}:{label}"))

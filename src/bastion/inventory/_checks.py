@@ -82,4 +82,5 @@ class InventoryHygieneCheck(Check):
                 "flows": len(manifest.flows),
                 "boundary_crossing_flows": len(manifest.flows_crossing_boundaries()),
             },
+            examined_digest=record.digest,
         )

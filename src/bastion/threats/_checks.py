@@ -7,13 +7,22 @@ it is the evidence rule AI-THIRD-PARTY-MODEL looks for.
 ``threats.model`` makes a threat-model run evidence: its subject is the system pinned to
 the manifest digest, its findings the open and suppressed threats, its data the whole
 model (the risk room seeds scenarios from it), and the SARIF log is attached.
+
+A precomputed model, manifest or questionnaire result is accepted from in-process callers
+only; an API caller's ``threats.model`` models the inventory's current manifest, and
+``threats.questionnaire`` is not an API check at all (``POST /threats/model`` scores
+questionnaires). Both bind their evidence to the digest of what they examined.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections.abc import Mapping
+from typing import ClassVar
 
-from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.canonical import canonical_json
+from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
 from bastion.core.errors import CheckError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.manifest import SystemManifest
@@ -35,11 +44,16 @@ class ThreatModelCheck(Check):
     subject_kinds = ("system",)
     severity = Severity.HIGH
     references = ("MITRE ATLAS", "STRIDE", "OWASP LLM Top 10 2025", "NIST AI 100-2")
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "fail_on": ParamSpec(
+            ParamKind.ENUM, "lowest failing severity", tuple(s.value for s in Severity)
+        ),
+    }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
-        model = ctx.params.get("model")
+        model = None if ctx.remote else ctx.params.get("model")
         if not isinstance(model, ThreatModel):
-            manifest = ctx.params.get("manifest")
+            manifest = None if ctx.remote else ctx.params.get("manifest")
             if not isinstance(manifest, SystemManifest):
                 from bastion.inventory import get_system
 
@@ -82,7 +96,9 @@ class ThreatModelCheck(Check):
             verdict = Verdict.PASS
         data = model.to_dict() | {"fail_on": fail_on.value}
         sarif = json.dumps(to_sarif(model), indent=1).encode()
-        return CheckResult(verdict, findings, data, {"threats.sarif.json": sarif})
+        return CheckResult(
+            verdict, findings, data, {"threats.sarif.json": sarif}, model.manifest_digest
+        )
 
 
 class QuestionnaireCheck(Check):
@@ -98,9 +114,10 @@ class QuestionnaireCheck(Check):
     subject_kinds = ("asset",)
     severity = Severity.HIGH
     references = ("OWASP LLM03:2025", "NIST AI RMF GOVERN 6.1", "ISO/IEC 42001 A.10.3")
+    remote = False  # its input is a scored result, which only in-process callers may pass
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
-        res = ctx.params.get("result")
+        res = None if ctx.remote else ctx.params.get("result")
         if not isinstance(res, dict) or not isinstance(res.get("findings"), list):
             raise CheckError(
                 "threats.questionnaire needs a scored questionnaire (params.result); run "
@@ -127,4 +144,5 @@ class QuestionnaireCheck(Check):
             verdict = Verdict.WARN
         else:
             verdict = Verdict.PASS
-        return CheckResult(verdict, findings, dict(res))
+        digest = "sha256:" + hashlib.sha256(canonical_json(res)).hexdigest()
+        return CheckResult(verdict, findings, dict(res), examined_digest=digest)

@@ -36,8 +36,10 @@ def test_requirements_pinned_unpinned_hashes_markers_and_continuations(tmp_path:
 def test_unparsable_requirement_names_the_line(tmp_path: Path) -> None:
     req = tmp_path / "requirements.txt"
     req.write_text("requests==2.31.0\nfoo==>1 bar\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"requirements\.txt:2: 'foo==>1 bar' is not a PEP 508"):
+    # The line number and the reason, never the line (it could be a key or a secret).
+    with pytest.raises(InputError, match=r"requirements\.txt:2: not a PEP 508") as err:
         read_requirements(req)
+    assert "foo" not in err.value.message and "bar" not in err.value.message
 
 
 def test_lock_files(tmp_path: Path) -> None:
@@ -94,7 +96,7 @@ def test_sbom_pypi_purls_including_nested(tmp_path: Path) -> None:
     [
         (
             _sbom([{"bom-ref": "c1", "name": "x", "purl": "pypi/requests@1"}]),
-            r"components\[0\] \(c1\): invalid purl",
+            r"components\[0\]: invalid purl",
         ),
         (_sbom([{"name": "x", "purl": 7}]), "purl must be a string"),
         (_sbom([{"name": "x", "components": {"a": 1}}]), "must be a list of components"),
