@@ -54,6 +54,15 @@ QuestionnaireOpt = typer.Option(
 RecordOpt = typer.Option(
     False, "--record", help="Run as check threats.model: evidence and ledger entry."
 )
+SourceRootOpt = typer.Option(
+    None,
+    "--source-root",
+    exists=True,
+    file_okay=False,
+    dir_okay=True,
+    help="With --format sarif: the directory %SRCROOT% stands for (default: the manifest's "
+    "git top level, else its directory).",
+)
 
 
 def _model(
@@ -117,6 +126,7 @@ def model_cmd(
     rules: list[Path] | None = RulesOpt,
     questionnaire: list[str] | None = QuestionnaireOpt,
     record: bool = RecordOpt,
+    source_root: Path | None = SourceRootOpt,
 ) -> None:
     """Threat-model a system manifest: every finding with why it applies and its mitigation."""
     from bastion.threats import to_sarif
@@ -127,7 +137,7 @@ def model_cmd(
     else:
         model = _model(manifest, suppressions, rules, questionnaire)
     if format is FindingsFormat.SARIF:
-        print_json(to_sarif(model, str(manifest)))
+        print_json(to_sarif(model, str(manifest), source_root=source_root))
     elif format is FindingsFormat.JSON:
         print_json(model.to_dict() | ({"evidence_id": evidence_id} if evidence_id else {}))
     else:
@@ -145,6 +155,7 @@ def check_cmd(
     questionnaire: list[str] | None = QuestionnaireOpt,
     record: bool = RecordOpt,
     format: FindingsFormat = typer.Option(FindingsFormat.TABLE, "--format", "-f"),
+    source_root: Path | None = SourceRootOpt,
 ) -> None:
     """CI gate: exit 1 while an open, unsuppressed threat at or above --fail-on exists."""
     from bastion.threats import gate, to_sarif
@@ -157,7 +168,7 @@ def check_cmd(
     ok = gate(model, fail_on)
     failing = model.open_at_least(fail_on)
     if format is FindingsFormat.SARIF:
-        print_json(to_sarif(model, str(manifest)))
+        print_json(to_sarif(model, str(manifest), source_root=source_root))
     elif format is FindingsFormat.JSON:
         print_json(
             {

@@ -9,11 +9,13 @@ import shutil
 import subprocess
 from collections import Counter
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bastion.core.errors import BastionError, InputError
+from bastion.core.sarif import SRCROOT, SarifRoot, default_source_root
 from bastion.core.types import Severity
 from bastion.manifest import AssetKind
 from bastion.threats._atlas import AtlasTactic, load_atlas
@@ -120,18 +122,49 @@ def _rule_descriptor(r: Rule) -> dict[str, Any]:
     }
 
 
-def to_sarif(model: ThreatModel, artifact_uri: str | None = None) -> dict[str, Any]:
-    """SARIF 2.1.0: mitigated threats are ``kind: pass``, suppressed ones carry suppressions."""
+def _manifest_location(
+    model: ThreatModel, artifact_uri: str | None, source_root: Path | str | None
+) -> tuple[dict[str, str], SarifRoot, str | None]:
+    """Where the manifest is, relative to ``%SRCROOT%`` when it is a file under the root.
+
+    A manifest that is no file on disk (a request body, an inventory version) is named
+    ``system.yaml`` under ``%SRCROOT%``, with no root to resolve it to; its source stays
+    in the run's properties.
+    """
+    source = artifact_uri or model.source
+    path = Path(source) if source else None
+    try:
+        is_file = path is not None and path.is_file()
+    except (OSError, ValueError):
+        is_file = False
+    if path is not None and is_file:
+        root = SarifRoot(source_root if source_root is not None else default_source_root(path))
+        return root.artifact_location(path), root, None
+    return {"uri": "system.yaml", "uriBaseId": SRCROOT}, SarifRoot(source_root), source
+
+
+def to_sarif(
+    model: ThreatModel,
+    artifact_uri: str | None = None,
+    *,
+    source_root: Path | str | None = None,
+) -> dict[str, Any]:
+    """SARIF 2.1.0: mitigated threats are ``kind: pass``, suppressed ones carry suppressions.
+
+    ``artifact_uri`` is the manifest's path (default: the model's source). Its
+    ``artifactLocation`` is relative to ``%SRCROOT%``: ``source_root``, or the manifest's
+    git top level, or its directory; ``originalUriBaseIds`` says where that root is.
+    """
     used = {f.rule.id for f in model.findings}
     rules = [r for r in model.rules.rules if r.id in used]
     known = {r.id for r in rules}
     extra = {f.rule.id: f.rule for f in model.findings if f.rule.id not in known}
     rules += [extra[k] for k in sorted(extra)]  # questionnaire (TP-*) rules
     index = {r.id: i for i, r in enumerate(rules)}
-    uri = artifact_uri or model.source or "system.yaml"
+    artifact, root, not_a_file = _manifest_location(model, artifact_uri, source_root)
     results: list[dict[str, Any]] = []
     for f in model.findings:
-        loc: dict[str, Any] = {"artifactLocation": {"uri": uri}}
+        loc: dict[str, Any] = {"artifactLocation": dict(artifact)}
         if f.line is not None:
             loc["region"] = {"startLine": f.line}
         res: dict[str, Any] = {
@@ -171,29 +204,29 @@ def to_sarif(model: ThreatModel, artifact_uri: str | None = None) -> dict[str, A
                 }
             ]
         results.append(res)
-    return {
-        "$schema": SARIF_SCHEMA,
-        "version": "2.1.0",
-        "runs": [
-            {
-                "tool": {
-                    "driver": {
-                        "name": "bastion-threats",
-                        "version": _version(),
-                        "informationUri": "https://bastion.dev/docs/threats",
-                        "rules": [_rule_descriptor(r) for r in rules],
-                    }
-                },
-                "automationDetails": {"id": f"bastion-threats/{model.system_id}"},
-                "artifacts": [{"location": {"uri": uri}}],
-                "results": results,
-                "properties": {
-                    "manifest_digest": model.manifest_digest,
-                    "rules_digest": model.rules.digest,
-                },
+    run: dict[str, Any] = {
+        "tool": {
+            "driver": {
+                "name": "bastion-threats",
+                "version": _version(),
+                "informationUri": "https://bastion.dev/docs/threats",
+                "rules": [_rule_descriptor(r) for r in rules],
             }
-        ],
+        },
+        "automationDetails": {"id": f"bastion-threats/{model.system_id}"},
     }
+    if base := root.original_uri_base_ids():
+        run["originalUriBaseIds"] = base
+    run |= {
+        "artifacts": [{"location": dict(artifact)}],
+        "results": results,
+        "properties": {
+            "manifest_digest": model.manifest_digest,
+            "rules_digest": model.rules.digest,
+        }
+        | ({"source": not_a_file} if not_a_file else {}),
+    }
+    return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
 # -- diagrams ----------------------------------------------------------------------------
