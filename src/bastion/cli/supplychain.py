@@ -60,6 +60,15 @@ def deps_scan(
     fail_on: Severity = typer.Option(
         Severity.HIGH, "--fail-on", help="Exit 1 on a finding at or above this severity."
     ),
+    source_root: Path | None = typer.Option(
+        None,
+        "--source-root",
+        exists=True,
+        file_okay=False,
+        dir_okay=True,
+        help="With --format sarif: the directory %SRCROOT% stands for (default: the scanned "
+        "file's git top level, else its directory).",
+    ),
 ) -> None:
     """Check installed packages (default), a requirements/lock file or an SBOM for known
     vulnerabilities. The result is evidence in the ledger."""
@@ -80,7 +89,7 @@ def deps_scan(
         )
         bar(1, 1)
     if format is FindingFormat.SARIF:
-        print_json(dependencies_sarif(ev))
+        print_json(dependencies_sarif(ev, source_root=source_root))
     elif format is FindingFormat.JSON:
         print_json(
             {

@@ -8,12 +8,14 @@ readers and builders are public for Python users who only want the data.
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bastion.core.checks import run_check
 from bastion.core.errors import CheckError, InputError
+from bastion.core.sarif import SarifRoot, default_source_root
 from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
 from bastion.integrity._bom import (
     AiBom,
@@ -177,29 +179,61 @@ _LEVEL = {
 }
 
 
-def dependencies_sarif(ev: Evidence) -> dict[str, Any]:
-    """SARIF 2.1.0 of a dependency scan's findings, for code-scanning dashboards."""
+_LINE = re.compile(r":(\d{1,9})(?: \(not followed\))?")
+
+
+def _dependency_location(location: str, scanned: str | None, root: SarifRoot) -> dict[str, Any]:
+    """A finding's ``path[:line|:package]`` location as a SARIF location object."""
+    if scanned and (location == scanned or location.startswith(scanned + ":")):
+        rest = location[len(scanned) :]
+        phys: dict[str, Any] = {"artifactLocation": root.artifact_location(scanned)}
+        line = _LINE.fullmatch(rest)
+        if line:
+            phys["region"] = {"startLine": max(1, int(line[1]))}
+        loc: dict[str, Any] = {"physicalLocation": phys}
+        if rest and not line:  # a lock-file package or an SBOM component
+            loc["logicalLocations"] = [{"name": rest[1:][:200]}]
+        return loc
+    p = Path(location) if location.startswith("/") else None
+    try:
+        on_disk = p is not None and p.exists()
+    except (OSError, ValueError):
+        on_disk = False
+    if p is not None and on_disk:  # the OSV database, an installed distribution's metadata
+        return {"physicalLocation": {"artifactLocation": root.artifact_location(p)}}
+    return {"logicalLocations": [{"name": (location or "environment")[:200]}]}
+
+
+def dependencies_sarif(ev: Evidence, *, source_root: Path | str | None = None) -> dict[str, Any]:
+    """SARIF 2.1.0 of a dependency scan's findings, for code-scanning dashboards.
+
+    The scanned requirements, lock or SBOM file is named relative to ``%SRCROOT%``:
+    ``source_root``, else the file's git top level, else its directory; the run's
+    ``originalUriBaseIds`` says where that is. Files outside the root (the OSV database,
+    installed distributions) keep absolute ``file://`` URIs.
+    """
     from bastion import __version__
 
+    inp = ev.data.get("input") or {}
+    scanned = str(inp["path"]) if isinstance(inp, dict) and inp.get("path") else None
+    if source_root is not None:
+        root = SarifRoot(source_root)
+    else:
+        root = SarifRoot(default_source_root(Path(scanned)) if scanned else None)
     rules: dict[str, Finding] = {}
     results = []
     for f in ev.findings:
         rules.setdefault(f.rule_id, f)
-        uri, _, line = (f.location or "").rpartition(":")
-        if not line.isdigit():
-            uri, line = f.location or "", ""
-        loc: dict[str, Any] = {"artifactLocation": {"uri": uri or "environment"}}
-        if line:
-            loc["region"] = {"startLine": int(line)}
         results.append(
             {
                 "ruleId": f.rule_id,
                 "level": _LEVEL[f.severity],
                 "message": {"text": f"{f.title}: {f.message}"},
-                "locations": [{"physicalLocation": loc}],
+                "locations": [_dependency_location(f.location or "", scanned, root)],
                 "properties": {"severity": f.severity.value, "references": list(f.references)},
             }
         )
+    base = root.original_uri_base_ids()
     return {
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
@@ -222,6 +256,7 @@ def dependencies_sarif(ev: Evidence) -> dict[str, Any]:
                         ],
                     }
                 },
+                **({"originalUriBaseIds": base} if base else {}),
                 "results": results,
                 "properties": {"evidence": ev.id, "ledger_seq": ev.ledger_seq},
             }
