@@ -9,6 +9,7 @@ from fastapi.responses import PlainTextResponse
 
 from bastion.api._deps import Auth, get_ws
 from bastion.core.errors import NotFoundError
+from bastion.core.ledger import ledger_key
 from bastion.core.workspace import Workspace
 
 router = APIRouter(tags=["ledger"], prefix="/ledger")
@@ -44,6 +45,15 @@ def checkpoint(ws: WS, _p: Auth) -> PlainTextResponse:
     if note is None:
         raise NotFoundError("the ledger has no checkpoint yet")
     return PlainTextResponse(note, media_type="text/plain; charset=utf-8")
+
+
+@router.get(
+    "/key",
+    summary="The ledger's public verifier key (C2SP name+hash+key) and PEM public key",
+)
+def key(ws: WS, _p: Auth) -> dict[str, Any]:
+    """Public: what a witness configures to check checkpoints without Bastion installed."""
+    return ledger_key(ws.ledger).to_dict()
 
 
 @router.get("/proof/{event_id}", summary="Inclusion proof of an event against a signed checkpoint")

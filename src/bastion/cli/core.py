@@ -118,6 +118,25 @@ def ledger_checkpoint() -> None:
     sys.stdout.write(note)
 
 
+@ledger_app.command("key")
+def ledger_key_cmd(
+    as_json: bool = typer.Option(
+        False, "--json", help="Origin, key name, key hash, verifier key and PEM public key."
+    ),
+    format: Format = FormatOpt,
+) -> None:
+    """Print the ledger's public verifier key (C2SP name+hash+key): what a witness needs
+    to check checkpoints without Bastion (docs/ledger.md shows how)."""
+    from bastion.core.ledger import ledger_key
+
+    with workspace() as ws:
+        key = ledger_key(ws.ledger)
+    if as_json or format is Format.JSON:
+        print_json(key.to_dict())
+    else:
+        sys.stdout.write(key.vkey + "\n")
+
+
 @ledger_app.command("list")
 def ledger_list(
     limit: int = typer.Option(20, min=1, max=10_000),

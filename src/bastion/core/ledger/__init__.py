@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bastion.core.ledger._key import LedgerKey, ledger_key
 from bastion.core.ledger._log import (
     Entry,
     Event,
@@ -47,9 +48,11 @@ __all__ = [
     "Event",
     "InclusionProof",
     "Ledger",
+    "LedgerKey",
     "LedgerProblem",
     "VerifyReport",
     "encode_event",
+    "ledger_key",
 ]
 
 # --- Merkle math and signed checkpoints ---
