@@ -9,6 +9,7 @@ import itertools
 import lzma
 import mmap
 import posixpath
+import stat
 import tarfile
 import tempfile
 import zipfile
@@ -152,6 +153,11 @@ def iter_zip_members(
         why = unsafe_path(name)
         if why:
             probs.append(("archive.path-traversal", f"member {name!r}: {why}"))
+        kind = _zip_special(info)
+        if kind:
+            # unzip and other extractors create the link (or node); torch reads the bytes
+            # as a file all the same, so they are still scanned below.
+            probs.append(("archive.link", f"member {name!r} is a {kind} (zip file mode)"))
         off = info.header_offset
         if off + 30 > n or bytes(view[off : off + 4]) != b"PK\x03\x04":
             probs.append(("archive.malformed", f"member {name!r}: no local header at {off}"))
@@ -215,6 +221,18 @@ def iter_zip_members(
         if _crc(data) != info.CRC:
             probs.append(("zip.crc-mismatch", f"member {name!r}: CRC does not match"))
         yield Member(name, data, tuple(probs))
+
+
+def _zip_special(info: zipfile.ZipInfo) -> str:
+    """ "symbolic link", "device or fifo" when the member's Unix mode (the high half of
+    its external attributes) says so, else ""."""
+    mode = info.external_attr >> 16
+    fmt = stat.S_IFMT(mode)
+    if fmt == stat.S_IFLNK:
+        return "symbolic link"
+    if fmt in (stat.S_IFCHR, stat.S_IFBLK, stat.S_IFIFO, stat.S_IFSOCK):
+        return "device or fifo"
+    return ""
 
 
 def _why(msg: str, limit: int, limits: ArchiveLimits) -> str:

@@ -130,8 +130,7 @@ def leading_pickle(buf: Any) -> bool:
     """A pickle (any protocol, text ones included) parses or imports from offset 0."""
     from bastion.integrity._pickle import walk_pickles
 
-    res = walk_pickles(buf, max_pickles=1)
-    return res.pickles > 0 or bool(res.globals)
+    return walk_pickles(buf, max_pickles=1).is_pickle
 
 
 def detect(buf: Any) -> str:
@@ -388,8 +387,18 @@ def _escapes(loc: str, model_dir: Path | None) -> str | None:
 # -- Keras ------------------------------------------------------------------------------------
 
 
+_KERAS_LAMBDAS = frozenset({"Lambda", "TFOpLambda", "__lambda__"})
+# Layers whose deserialisation loads code or a saved model from outside the config.
+_KERAS_LOADERS = frozenset({"TFSMLayer", "TorchModuleWrapper", "JaxLayer", "FlaxLayer"})
+# Preprocessing layers that read their vocabulary from a file named in the config.
+_KERAS_VOCAB_FILES = frozenset({"StringLookup", "IntegerLookup", "TextVectorization"})
+
+
 def check_keras_config(text: bytes, raw: Raw, policy: GlobalPolicy) -> None:
-    """Lambda layers (serialised code) and objects from non-Keras modules in config.json."""
+    """Every object a Keras config names (``module``, ``class_name``, ``registered_name``):
+    Lambda layers (serialised code), layers that load code, files or SavedModels,
+    denylisted modules and functions (``keras.*`` included), and anything that is not an
+    ordinary Keras object on the Keras allowlist."""
     if len(text) > _MAX_JSON:
         raw.add("keras.malformed", "config.json larger than the limit")
         return
@@ -407,38 +416,72 @@ def check_keras_config(text: bytes, raw: Raw, policy: GlobalPolicy) -> None:
         if not isinstance(node, dict):
             continue
         todo.extend(node.values())
-        cls = node.get("class_name")
-        mod = node.get("module")
-        if cls in ("Lambda", "TFOpLambda", "__lambda__"):
-            name = (
-                (node.get("config") or {}).get("name")
-                if isinstance(node.get("config"), dict)
-                else None
-            )
+        _keras_node(node, raw, policy)
+
+
+def _keras_node(node: dict[str, Any], raw: Raw, policy: GlobalPolicy) -> None:
+    cls = node.get("class_name")
+    mod = node.get("module")
+    reg = node.get("registered_name")
+    config = node.get("config")
+    if not isinstance(cls, str):
+        return
+    label = (config.get("name") if isinstance(config, dict) else None) or ""
+    if cls in _KERAS_LAMBDAS:
+        raw.add(
+            "keras.lambda",
+            f"{cls} layer {label} carries serialised Python code".replace("  ", " "),
+        )
+    names = {cls, reg.rpartition(">")[2] if isinstance(reg, str) else cls}
+    loader = sorted(names & _KERAS_LOADERS)
+    if loader:
+        where = f"{mod}.{cls}" if isinstance(mod, str) else cls
+        raw.add(
+            "keras.dangerous-import",
+            f"config.json uses {loader[0]} ({where}): it loads code or a saved model "
+            "from outside the config",
+            None,
+            where,
+        )
+        return
+    if (
+        cls in _KERAS_VOCAB_FILES
+        and isinstance(config, dict)
+        and isinstance(config.get("vocabulary"), str)
+    ):
+        raw.add(
+            "keras.file-reference",
+            f"{cls} layer {label} reads its vocabulary from a file named in the config".replace(
+                "  ", " "
+            ),
+        )
+    if not isinstance(mod, str) or cls in _KERAS_LAMBDAS:
+        return  # legacy configs name built-in layers by class only; Lambda said above
+    target = config if cls == "function" and isinstance(config, str) else cls
+    qual = f"{mod}.{target}"
+    verdict, why = policy.classify(mod, str(target))
+    if verdict is ScanVerdict.DANGEROUS:
+        raw.add("keras.dangerous-import", f"config.json loads {qual} ({why})", None, qual)
+        return
+    if verdict is ScanVerdict.SAFE:
+        return  # allowlisted (shipped or the user's --allow)
+    if _keras_module(mod):
+        if qual not in policy.keras_allow:
             raw.add(
-                "keras.lambda",
-                f"{cls} layer {name or ''} carries serialised Python code".replace("  ", " "),
+                "keras.unknown-object",
+                f"config.json loads {qual}: not an ordinary Keras object on the allowlist",
+                None,
+                qual,
             )
-        if isinstance(mod, str) and isinstance(cls, str) and not _keras_module(mod):
-            target = (
-                node.get("config")
-                if cls == "function" and isinstance(node.get("config"), str)
-                else cls
-            )
-            verdict, why = policy.classify(mod, str(target))
-            if verdict is ScanVerdict.SAFE:
-                continue
-            rule = (
-                "keras.dangerous-import"
-                if verdict is ScanVerdict.DANGEROUS
-                else "keras.custom-object"
-            )
-            raw.add(rule, f"config.json loads {mod}.{target} ({why})", None, f"{mod}.{target}")
+        return
+    if mod == "builtins" and cls == "function" and target in policy.keras_functions:
+        return  # Keras resolves it among its own activations, losses, metrics...
+    raw.add("keras.custom-object", f"config.json loads {qual} ({why})", None, qual)
 
 
 def _keras_module(mod: str) -> bool:
-    return mod in ("keras", "tf_keras") or mod.startswith(
-        ("keras.", "keras_hub.", "keras_nlp.", "tf_keras.")
+    return mod in ("keras", "tf_keras", "keras_hub", "keras_nlp", "keras_cv") or mod.startswith(
+        ("keras.", "keras_hub.", "keras_nlp.", "keras_cv.", "tf_keras.")
     )
 
 

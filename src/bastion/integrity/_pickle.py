@@ -6,20 +6,30 @@ can import something (GLOBAL, STACK_GLOBAL, INST, EXT1/2/4): a pickle without th
 pure data and nothing in it can run. Only then does the precise pass model the stack,
 the mark stack and the memo, so STACK_GLOBAL is resolved through PUT/GET/MEMOIZE exactly
 as the unpickler would, and the callables of REDUCE, NEWOBJ(_EX), OBJ, INST and BUILD are
-known. Neither pass recurses, so a pickle that nests a million levels is reported, not
+known. Neither pass recurses, so a pickle that nests a million levels is walked, not
 crashed on. Every pickle in the data is walked (several back to back, as the legacy
 PyTorch format writes them); joblib's raw array bytes between opcodes are skipped.
+
+The walker accepts everything CPython's unpickler accepts: text lines of any length,
+marks nested without a cap, memo indexes and integers parsed as ``int()`` parses them.
+What it cannot follow (a total budget of modelled items, joblib nesting) is a ``limit``
+issue, which is always an error: a walk that stops early never makes a file "not a
+pickle". When a pickle that must parse fails before it imports anything, the bytes after
+the failure are still lexed: imports found there are reported (``hidden_imports``).
 """
 
 from __future__ import annotations
 
+import codecs
 import math
 import mmap
 import re
+import warnings
+from array import array
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["GlobalRef", "PickleIssue", "PickleScan", "walk_pickles"]
+__all__ = ["MAX_ITEMS", "GlobalRef", "PickleIssue", "PickleScan", "walk_pickles"]
 
 # Operand kinds of the fast pass. A value >= 1 is the whole opcode size (fixed operand).
 _LEN1: Final = -1
@@ -29,19 +39,15 @@ _LEN8: Final = -8
 _LINE: Final = -10
 _STOP: Final = -30
 _IMPORT: Final = -40
-_MARK: Final = -50
-_POPMARK: Final = -51
 _FRAME: Final = -60
 _PROTO: Final = -70
 _BAD: Final = -99
 
 _KIND: list[int] = [_BAD] * 256
-for _c in b"(":
-    _KIND[_c] = _MARK
-for _c in b"0N2QRabs}])\x81\x85\x86\x87\x88\x89\x8f\x92\x94\x97\x98":
+for _c in b"(0N2QRabs}])\x81\x85\x86\x87\x88\x89\x8f\x92\x94\x97\x98":
     _KIND[_c] = 1
 for _c in b"\x90\x91etlud1":  # ADDITEMS FROZENSET APPENDS TUPLE LIST SETITEMS DICT POP_MARK
-    _KIND[_c] = _POPMARK
+    _KIND[_c] = 1
 _KIND[ord("o")] = _IMPORT  # OBJ calls a class popped from the mark: precise pass
 for _ch, _n in (("K", 2), ("M", 3), ("J", 5), ("G", 9), ("h", 2), ("j", 5), ("q", 2)):
     _KIND[ord(_ch)] = _n
@@ -63,13 +69,18 @@ _KIND[0x95] = _FRAME
 _KIND[0x80] = _PROTO
 _KIND_T: Final = tuple(_KIND)
 
-_MAX_LINE: Final = 1 << 16
+# Items the precise pass may model at once (stack entries + marks + memo entries). Each
+# opcode adds at most one and reads at least one byte, so only pickles longer than this
+# can reach it; past it the walk stops with a "limit" issue (an error, never safe).
+MAX_ITEMS: Final = 16_000_000
+_NL_CHUNK: Final = 1 << 16
 _JOBLIB_WRAPPERS: Final = frozenset(
     {
         ("joblib.numpy_pickle", "NumpyArrayWrapper"),
         ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
     }
 )
+_NUMPY_DTYPE: Final = frozenset({("numpy", "dtype"), ("numpy.core.multiarray", "dtype")})
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,8 @@ class GlobalRef:
 
 @dataclass(frozen=True)
 class PickleIssue:
-    """Something wrong with the pickle's structure (malformed, too deep, unresolvable)."""
+    """Something wrong with the pickle: ``malformed`` (the unpickler fails there too),
+    ``limit`` (the walker cannot follow it: always an error) or ``trailing-data``."""
 
     kind: str
     message: str
@@ -108,10 +120,22 @@ class PickleScan:
     unresolved: list[int] = field(default_factory=list)
     ext_codes: list[tuple[int, int]] = field(default_factory=list)
     nested: list[tuple[int, int]] = field(default_factory=list)
+    # Offsets of import opcodes lexed after the point where a must-parse pickle failed.
+    hidden_imports: list[int] = field(default_factory=list)
 
     @property
     def malformed(self) -> bool:
         return any(i.kind != "trailing-data" for i in self.issues)
+
+    @property
+    def limited(self) -> bool:
+        return any(i.kind == "limit" for i in self.issues)
+
+    @property
+    def is_pickle(self) -> bool:
+        """The data is (or starts as) a pickle: one parsed, something is imported, an
+        import lies past a failure, or the walker hit a limit. Never "text" then."""
+        return self.pickles > 0 or bool(self.globals) or bool(self.hidden_imports) or self.limited
 
 
 class _Malformed(Exception):
@@ -119,6 +143,10 @@ class _Malformed(Exception):
         super().__init__(message)
         self.message = message
         self.offset = offset
+
+
+class _Limit(_Malformed):
+    """The walker cannot follow this pickle (a budget, not the unpickler, stops it)."""
 
 
 class _Global:
@@ -140,18 +168,25 @@ class _Obj:
         self.state: object = None
 
 
+class _State(dict[Any, Any]):
+    """A modelled dict; ``unknown`` when some key could not be followed (too many keys,
+    a key computed at load time): a lookup in it cannot be trusted."""
+
+    unknown = False
+
+
 _OPAQUE: Final = object()
 _MAX_JOBLIB_NEST: Final = 64  # joblib itself writes one level; each level is a Python frame
 _MAX_TUPLE: Final = 16
 _MAX_DICT: Final = 64
+_MAX_LEXED: Final = 1_000
 
 
 def walk_pickles(
     data: bytes | bytearray | memoryview | mmap.mmap,
     *,
     start: int = 0,
-    max_depth: int = 10_000,
-    max_stack: int = 5_000_000,
+    max_items: int = MAX_ITEMS,
     first_must_parse: bool = True,
     min_pickles: int = 1,
     max_pickles: int | None = None,
@@ -171,7 +206,7 @@ def walk_pickles(
     while pos < n and (max_pickles is None or res.pickles < max_pickles):
         must = res.pickles < min_pickles and first_must_parse
         lenient = res.pickles < min_pickles and not first_must_parse
-        kind, end, msg = _fast(buf, pos, n, max_depth)
+        kind, end, msg = _fast(buf, pos, n)
         if kind == "ok":
             res.pickles += 1
             pos = end
@@ -191,15 +226,21 @@ def walk_pickles(
         mark = len(res.globals)
         try:
             try:
-                pos = _precise(buf, pos, n, res, max_depth, max_stack, 0)
-            except (UnicodeDecodeError, ValueError, OverflowError, MemoryError) as exc:
+                pos = _precise(buf, pos, n, res, max_items, 0)
+            except (UnicodeDecodeError, ValueError, OverflowError) as exc:
                 raise _Malformed(f"undecodable operand ({type(exc).__name__})", pos) from None
-            except RecursionError:
-                raise _Malformed("nesting too deep to follow", pos) from None
+            except (RecursionError, MemoryError):
+                raise _Limit("nesting too deep or too large to follow", pos) from None
             res.pickles += 1
+        except _Limit as exc:
+            res.issues.append(PickleIssue("limit", exc.message, exc.offset))
+            break
         except _Malformed as exc:
             if must or lenient or len(res.globals) > mark:
-                res.issues.append(PickleIssue("malformed", exc.message, exc.offset))
+                label = "" if res.pickles == 0 else f"pickle {res.pickles + 1}: "
+                res.issues.append(PickleIssue("malformed", label + exc.message, exc.offset))
+                if len(res.globals) == mark and (must or lenient):
+                    _lex_ahead(buf, exc.offset, n, res)
             else:
                 res.trailing_bytes = n - pos
                 res.issues.append(
@@ -209,10 +250,9 @@ def walk_pickles(
     return res
 
 
-def _fast(buf: Any, i: int, n: int, max_depth: int) -> tuple[str, int, str]:
+def _fast(buf: Any, i: int, n: int) -> tuple[str, int, str]:
     """Validate opcodes up to STOP. ("ok", end) / ("import", pos) / ("error", pos, why)."""
     kinds = _KIND_T
-    depth = 0
     try:
         while True:
             k = kinds[buf[i]]
@@ -221,14 +261,6 @@ def _fast(buf: Any, i: int, n: int, max_depth: int) -> tuple[str, int, str]:
                 continue
             if k == _LEN1:
                 i += 2 + buf[i + 1]
-            elif k == _MARK:
-                depth += 1
-                if depth > max_depth:
-                    return "error", i, f"nesting deeper than {max_depth} marks"
-                i += 1
-            elif k == _POPMARK:
-                depth -= 1
-                i += 1
             elif k in (_LEN4, _LEN4S):
                 ln = int.from_bytes(bytes(buf[i + 1 : i + 5]), "little", signed=k == _LEN4S)
                 if ln < 0:
@@ -264,12 +296,17 @@ def _fast(buf: Any, i: int, n: int, max_depth: int) -> tuple[str, int, str]:
 
 
 def _find_nl(buf: Any, i: int, n: int) -> int:
-    end = min(n, i + _MAX_LINE)
-    if isinstance(buf, memoryview):
+    """The next newline at or after ``i`` (no length cap: the unpickler has none)."""
+    if not isinstance(buf, memoryview):
+        j: int = buf.find(b"\n", i, n)
+        return j
+    while i < n:  # memoryview has no find: search it in chunks, each byte once
+        end = min(n, i + _NL_CHUNK)
         k = bytes(buf[i:end]).find(b"\n")
-        return k + i if k >= 0 else -1
-    j: int = buf.find(b"\n", i, end)
-    return j
+        if k >= 0:
+            return i + k
+        i = end
+    return -1
 
 
 def _line(buf: Any, i: int, n: int) -> tuple[bytes, int]:
@@ -286,29 +323,52 @@ def _u(buf: Any, i: int, size: int, n: int, signed: bool = False) -> int:
 
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_<>][A-Za-z0-9_<>]*)*$")
-_NUM = re.compile(rb"^[+-]?\d+L?$")
 
 
-def _precise(
-    buf: Any, start: int, n: int, res: PickleScan, max_depth: int, max_stack: int, nest: int
-) -> int:
-    """Model the unpickler's stack, mark stack and memo up to STOP; return the end."""
+def _memo_index(line: bytes, at: int) -> int:
+    """A PUT/GET operand as the C unpickler reads it: ``PyLong_FromString(s, NULL, 10)``
+    on the line, which ends at a NUL byte and allows whitespace, a sign and underscores
+    (what ``int()`` allows)."""
+    text = line.split(b"\x00", 1)[0]
+    try:
+        return int(text, 10)
+    except ValueError:
+        raise _Malformed("memo index is not a number", at) from None
+
+
+def _int_literal(line: bytes) -> object:
+    """An INT/LONG operand's value when both unpicklers agree on it (``int(s, 0)``;
+    the C one also reads ``010`` as octal, where this gives up), else opaque."""
+    try:
+        return int(line, 0)
+    except ValueError:
+        return _OPAQUE
+
+
+def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest: int) -> int:
+    """Model the unpickler's stack, mark stack and memo up to STOP; return the end.
+
+    The stack is flat with the marks as indexes into it (as in ``_pickle.c``): ``fence``
+    is the top mark, and nothing below it can be popped until POP_MARK or a mark user."""
     stack: list[Any] = []
-    meta: list[list[Any]] = []
+    marks = array("q")
+    fence = 0
     memo: dict[int, Any] = {}
     i = start
-    ops = 0
+    check_at = start + max_items  # before this many bytes, the budget cannot be reached
 
     def pop_mark(at: int) -> list[Any]:
-        nonlocal stack
-        if not meta:
+        nonlocal fence
+        if not marks:
             raise _Malformed("mark stack underflow", at)
-        items = stack
-        stack = meta.pop()
+        m = marks.pop()
+        fence = marks[-1] if marks else 0
+        items = stack[m:]
+        del stack[m:]
         return items
 
     def pop(at: int) -> Any:
-        if not stack:
+        if len(stack) <= fence:
             raise _Malformed("stack underflow", at)
         return stack.pop()
 
@@ -331,12 +391,17 @@ def _precise(
     while True:
         if i >= n:
             raise _Malformed("truncated: no STOP opcode before the end of the data", n)
+        if i > check_at:
+            used = len(stack) + len(marks) + len(memo)
+            if used > max_items:
+                raise _Limit(f"more than {max_items} stack, mark and memo entries", i)
+            check_at = i + (max_items - used)
         op = buf[i]
         at = i
         i += 1
         # The commonest data opcodes first: the chain is the cost of this pass.
         if op == 0x94:  # MEMOIZE
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("MEMOIZE on an empty stack", at)
             memo[len(memo)] = stack[-1]
         elif op == 0x8C:  # SHORT_BINUNICODE
@@ -368,23 +433,21 @@ def _precise(
             stack.append(_u(buf, i, 4, n, signed=True))
             i += 4
         elif op == 0x7D:  # EMPTY_DICT
-            stack.append({})
-        elif op == 0x28:  # MARK
-            if len(meta) >= max_depth:
-                raise _Malformed(f"nesting deeper than {max_depth} marks", at)
-            meta.append(stack)
-            stack = []
+            stack.append(_State())
+        elif op == 0x28:  # MARK (no depth cap: the budget above bounds the walk)
+            marks.append(len(stack))
+            fence = len(stack)
         elif op == 0x75:  # SETITEMS
             items = pop_mark(at)
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("SETITEMS on an empty stack", at)
             _setitems(stack[-1], items, at)
         elif op == 0x65 or op == 0x90:  # APPENDS, ADDITEMS
             pop_mark(at)
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("APPENDS on an empty stack", at)
         elif op == 0x71:  # BINPUT
-            if i >= n or not stack:
+            if i >= n or len(stack) <= fence:
                 raise _Malformed("bad BINPUT", at)
             memo[buf[i]] = stack[-1]
             i += 1
@@ -402,7 +465,7 @@ def _precise(
         elif op == 0x72:  # LONG_BINPUT
             idx = _u(buf, i, 4, n)
             i += 4
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("PUT on an empty stack", at)
             memo[idx] = stack[-1]
         elif op == 0x6A:  # LONG_BINGET
@@ -411,14 +474,16 @@ def _precise(
             if idx not in memo:
                 raise _Malformed(f"memo key {idx} read before it was written", at)
             stack.append(memo[idx])
-        elif op == 0x70 or op == 0x67:  # PUT, GET (text)
+        elif op == 0x70 or op == 0x67:  # PUT, GET (text): int() of the line
             line, i = _line(buf, i, n)
-            if not line.isdigit():
-                raise _Malformed("memo index is not a number", at)
-            idx = int(line)
+            if not line:
+                raise _Malformed("empty memo index", at)
+            idx = _memo_index(line, at)
             if op == 0x70:
-                if not stack:
+                if len(stack) <= fence:
                     raise _Malformed("PUT on an empty stack", at)
+                if idx < 0:
+                    raise _Malformed("negative PUT argument", at)
                 memo[idx] = stack[-1]
             else:
                 if idx not in memo:
@@ -460,7 +525,7 @@ def _precise(
             stack.append(call(cls, args, at))
         elif op == 0x62:  # BUILD
             state = pop(at)
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("BUILD on an empty stack", at)
             target = stack[-1]
             res.calls += 1
@@ -468,7 +533,7 @@ def _precise(
                 target.state = state
                 f = target.func
                 if isinstance(f, _Global) and (f.module, f.name) in _JOBLIB_WRAPPERS:
-                    i = _skip_joblib_array(buf, i, n, state, res, max_depth, max_stack, at, nest)
+                    i = _skip_joblib_array(buf, i, n, state, res, max_items, at, nest)
                     stack[-1] = _OPAQUE
         elif op in (0x82, 0x83, 0x84):  # EXT1/2/4
             size = {0x82: 1, 0x83: 2, 0x84: 4}[op]
@@ -478,8 +543,7 @@ def _precise(
             res.globals.append(GlobalRef("<copyreg extension>", str(code), at, "EXT"))
             stack.append(_OPAQUE)
         elif op == 0x2E:  # STOP
-            pop(at)
-            res.opcodes_precise += ops
+            pop(at)  # marks left open are ignored, as by the unpickler
             return i
         elif op == 0x4D:
             stack.append(_u(buf, i, 2, n))
@@ -517,9 +581,12 @@ def _precise(
                 stack.append(_string_literal(line, at))
             elif op == 0x56:
                 stack.append(line.decode("raw-unicode-escape", "replace"))
-            elif op in (0x49, 0x4C) and _NUM.match(line):
-                v = int(line.rstrip(b"L"))
-                stack.append(bool(v) if line in (b"00", b"01") else v)
+            elif op == 0x49 and line in (b"00", b"01"):
+                stack.append(line == b"01")
+            elif op == 0x49:
+                stack.append(_int_literal(line))
+            elif op == 0x4C:
+                stack.append(_int_literal(line[:-1] if line.endswith(b"L") else line))
             else:
                 stack.append(_OPAQUE)
         elif op == 0x50:  # PERSID
@@ -536,12 +603,12 @@ def _precise(
             stack.append(() if op == 0x29 else _OPAQUE)
         elif op == 0x61:  # APPEND
             pop(at)
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("APPEND on an empty stack", at)
         elif op == 0x73:  # SETITEM
             v = pop(at)
             k = pop(at)
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("SETITEM on an empty stack", at)
             _setitems(stack[-1], [k, v], at)
         elif op in (0x74, 0x6C, 0x64, 0x91):  # TUPLE LIST DICT FROZENSET
@@ -549,27 +616,29 @@ def _precise(
             if op == 0x74:
                 stack.append(tuple(items) if len(items) <= _MAX_TUPLE else _OPAQUE)
             elif op == 0x64:
-                d: dict[Any, Any] = {}
+                d = _State()
                 _setitems(d, items, at)
                 stack.append(d)
             else:
                 stack.append(_OPAQUE)
         elif op in (0x85, 0x86, 0x87):  # TUPLE1..3
             k = op - 0x84
-            if len(stack) < k:
+            if len(stack) - fence < k:
                 raise _Malformed("stack underflow", at)
             t = tuple(stack[-k:])
             del stack[-k:]
             stack.append(t)
-        elif op == 0x30:  # POP
-            if stack:
-                stack.pop()
-            else:
+        elif op == 0x30:  # POP: the top item, or the top mark when nothing is above it
+            if marks and marks[-1] == len(stack):
                 pop_mark(at)
+            elif len(stack) <= fence:
+                raise _Malformed("stack underflow", at)
+            else:
+                stack.pop()
         elif op == 0x31:  # POP_MARK
             pop_mark(at)
         elif op == 0x32:  # DUP
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("DUP on an empty stack", at)
             stack.append(stack[-1])
         elif op == 0x80:  # PROTO
@@ -585,10 +654,71 @@ def _precise(
         elif op == 0x97:  # NEXT_BUFFER: out-of-band data the loader must supply
             stack.append(_OPAQUE)
         elif op == 0x98:  # READONLY_BUFFER
-            if not stack:
+            if len(stack) <= fence:
                 raise _Malformed("READONLY_BUFFER on an empty stack", at)
         else:
             raise _Malformed(f"invalid opcode 0x{op:02x}", at)
+
+
+def _lex_ahead(buf: Any, i: int, n: int, res: PickleScan) -> None:
+    """After a must-parse pickle failed at ``i`` before importing anything, read on
+    opcode by opcode (operand lengths only, no stack) to the STOP: GLOBAL/INST names
+    found there are reported as globals, STACK_GLOBAL/EXT as hidden imports. Only a
+    walker that agrees with the unpickler makes the failure real; this keeps a
+    disagreement from ever hiding the import behind it."""
+    kinds = _KIND_T
+    found = 0
+    try:
+        while i < n and found < _MAX_LEXED:
+            op = buf[i]
+            k = kinds[op]
+            at = i
+            if k > 0:
+                i += k
+            elif k == _LEN1:
+                i += 2 + buf[i + 1]
+            elif k in (_LEN4, _LEN4S):
+                ln = int.from_bytes(bytes(buf[i + 1 : i + 5]), "little", signed=k == _LEN4S)
+                if ln < 0:
+                    return
+                i += 5 + ln
+            elif k == _LEN8:
+                i += 9 + int.from_bytes(bytes(buf[i + 1 : i + 9]), "little")
+            elif k == _LINE:
+                j = _find_nl(buf, i + 1, n)
+                if j < 0:
+                    return
+                i = j + 1
+            elif k == _FRAME:
+                i += 9
+            elif k == _PROTO:
+                i += 2
+            elif k == _IMPORT and op in (0x63, 0x69):  # GLOBAL, INST: two lines
+                j = _find_nl(buf, i + 1, n)
+                k2 = _find_nl(buf, j + 1, n) if j >= 0 else -1
+                if k2 < 0:
+                    return
+                try:
+                    mod = bytes(buf[i + 1 : j]).decode("utf-8")
+                    name = bytes(buf[j + 1 : k2]).decode("utf-8")
+                except UnicodeDecodeError:
+                    return
+                if not (_IDENT.match(mod) and _IDENT.match(name)):
+                    return  # that import fails: the unpickler stops there
+                res.globals.append(GlobalRef(mod, name, at, "GLOBAL" if op == 0x63 else "INST"))
+                res.hidden_imports.append(at)
+                found += 1
+                i = k2 + 1
+            elif k == _IMPORT and op == 0x6F:  # OBJ imports nothing itself
+                i += 1
+            elif k == _IMPORT:  # STACK_GLOBAL, EXT1/2/4: names unknown without the stack
+                res.hidden_imports.append(at)
+                found += 1
+                i += {0x93: 1, 0x82: 2, 0x83: 3, 0x84: 5}[op]
+            else:  # STOP or an invalid opcode: the pickle ends here either way
+                return
+    except IndexError:
+        return
 
 
 def _dec(b: bytes, at: int) -> str:
@@ -599,46 +729,100 @@ def _dec(b: bytes, at: int) -> str:
 
 
 def _string_literal(line: bytes, at: int) -> object:
+    """STRING: quoted, then escape-decoded as both unpicklers do (``S'o\\x73'`` is "os")."""
     if len(line) >= 2 and line[0] == line[-1] and line[:1] in (b"'", b'"'):
-        return line[1:-1].decode("latin-1")
+        try:
+            with warnings.catch_warnings():  # "\\q" is kept as is, with a DeprecationWarning
+                warnings.simplefilter("ignore")
+                raw = codecs.escape_decode(line[1:-1])[0]
+        except ValueError:
+            raise _Malformed("STRING operand has a bad escape", at) from None
+        return raw.decode("latin-1") if len(raw) <= 4096 else _OPAQUE
     raise _Malformed("STRING operand is not quoted", at)
 
 
 def _setitems(target: object, items: list[Any], at: int) -> None:
     if len(items) % 2:
         raise _Malformed("odd number of items for a dict", at)
-    if not isinstance(target, dict) or len(target) >= _MAX_DICT:
+    if not isinstance(target, _State):
         return
     for j in range(0, len(items), 2):
         k = items[j]
-        if isinstance(k, str | int):
+        if isinstance(k, str | int) and (k in target or len(target) < _MAX_DICT):
             target[k] = items[j + 1]
+        else:
+            target.unknown = True  # a key we cannot follow may be any key at load time
 
 
-_DTYPE = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)$")
-_KIND_SIZE = {"b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "e": 2, "f": 4, "d": 8, "g": 16}
+# numpy dtype descriptors as numpy's own __reduce__ writes them (byte order is in the
+# state): kind + item size in bytes ("U": characters of 4 bytes).
+_DTYPE = re.compile(r"^[<>|=]?([biufcmMOSUV])(\d+)$")
+_FIXED_SIZES: Final = {
+    "b": {1},
+    "i": {1, 2, 4, 8},
+    "u": {1, 2, 4, 8},
+    "f": {2, 4, 8, 10, 12, 16},
+    "c": {8, 16, 20, 24, 32},
+    "m": {8},
+    "M": {8},
+    "O": {4, 8},
+}
 
 
-def _itemsize(dtype: object) -> int | None:
-    """Item size of a pickled ``numpy.dtype`` (REDUCE args + BUILD state), None if unknown."""
+def _dtype_info(dtype: object, depth: int = 0) -> tuple[bool, int]:
+    """(has objects, item size) of a pickled ``numpy.dtype``, as numpy derives them.
+
+    numpy builds the dtype from its descriptor (REDUCE args) and then applies the BUILD
+    state; the state's element size replaces the descriptor's only for the flexible
+    kinds (S, U, V), so a mismatch for any other kind is ignored by numpy. A dtype this
+    cannot read exactly is malformed: the bytes to skip would be a guess."""
+    if depth > 8:
+        raise _Malformed("joblib dtype nested too deeply", 0)
     if not isinstance(dtype, _Obj):
-        return None
-    state = dtype.state
-    if isinstance(state, tuple) and len(state) >= 6 and isinstance(state[5], int) and state[5] > 0:
-        return state[5]
+        raise _Malformed("joblib array wrapper with an unreadable dtype", 0)
+    f = dtype.func
+    if not (isinstance(f, _Global) and (f.module, f.name) in _NUMPY_DTYPE):
+        raise _Malformed("joblib array dtype is not built by numpy.dtype", 0)
     args = dtype.args
     if not (isinstance(args, tuple) and args and isinstance(args[0], str)):
-        return None
+        raise _Malformed("joblib array wrapper with an unreadable dtype", 0)
     m = _DTYPE.match(args[0])
     if not m:
-        return None
-    kind, num = m.group(1), m.group(2)
-    if kind == "O":
-        return 0
-    if num:
-        size = int(num)
-        return size * 4 if kind == "U" else size
-    return _KIND_SIZE.get(kind)
+        raise _Malformed(f"joblib array dtype {args[0][:40]!r} not understood", 0)
+    kind, size = m.group(1), int(m.group(2))
+    state = dtype.state
+    elsize: int | None = None
+    subarray: object = None
+    fields: object = None
+    if state is not None:
+        if not (isinstance(state, tuple) and len(state) >= 8 and isinstance(state[5], int)):
+            raise _Malformed("joblib array dtype state not understood", 0)
+        subarray, fields, elsize = state[2], state[4], state[5]
+    if kind in _FIXED_SIZES:
+        if size not in _FIXED_SIZES[kind]:
+            raise _Malformed(f"joblib array dtype {args[0][:40]!r} not understood", 0)
+        if subarray is not None or fields is not None:
+            raise _Malformed("joblib array dtype state not understood", 0)
+        return kind == "O", size
+    # Flexible kinds: numpy takes the state's element size (when there is a state).
+    itemsize = size * 4 if kind == "U" else size
+    if elsize is not None and elsize >= 0:
+        if kind == "U" and elsize % 4:
+            raise _Malformed("joblib array dtype state not understood", 0)
+        itemsize = elsize
+    has_obj = False
+    if subarray is not None:
+        if not (isinstance(subarray, tuple) and len(subarray) == 2):
+            raise _Malformed("joblib array dtype subarray not understood", 0)
+        has_obj = _dtype_info(subarray[0], depth + 1)[0]
+    if fields is not None:
+        if not isinstance(fields, _State) or fields.unknown:
+            raise _Malformed("joblib array dtype fields not understood", 0)
+        for v in fields.values():
+            if not (isinstance(v, tuple) and len(v) >= 2):
+                raise _Malformed("joblib array dtype fields not understood", 0)
+            has_obj = _dtype_info(v[0], depth + 1)[0] or has_obj
+    return has_obj, itemsize
 
 
 def _skip_joblib_array(
@@ -647,25 +831,28 @@ def _skip_joblib_array(
     n: int,
     state: object,
     res: PickleScan,
-    max_depth: int,
-    max_stack: int,
+    max_items: int,
     at: int,
     nest: int,
 ) -> int:
-    """joblib writes an array's raw bytes (or a nested pickle) right after its BUILD."""
-    if not isinstance(state, dict):
-        raise _Malformed("joblib array wrapper without a state dict", at)
+    """joblib writes an array's raw bytes (or a nested pickle) right after its BUILD:
+    ``prod(shape) * dtype.itemsize`` bytes, the item size as numpy derives it."""
+    if not isinstance(state, _State) or state.unknown:
+        raise _Malformed("joblib array wrapper without a readable state dict", at)
     shape = state.get("shape")
-    size = _itemsize(state.get("dtype"))
-    if not isinstance(shape, tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
+    if not isinstance(shape, tuple) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in shape
+    ):
         raise _Malformed("joblib array wrapper with an unreadable shape", at)
-    if size is None:
-        raise _Malformed("joblib array wrapper with an unreadable dtype", at)
-    if size == 0:  # object array: a whole pickle follows in the stream
+    try:
+        has_obj, size = _dtype_info(state.get("dtype"))
+    except _Malformed as exc:
+        raise _Malformed(exc.message, at) from None
+    if has_obj:  # object array: a whole pickle follows in the stream
         if nest >= _MAX_JOBLIB_NEST:
-            raise _Malformed(f"joblib object arrays nested deeper than {_MAX_JOBLIB_NEST}", at)
+            raise _Limit(f"joblib object arrays nested deeper than {_MAX_JOBLIB_NEST}", at)
         res.nested.append((i, 0))
-        return _precise(buf, i, n, res, max_depth, max_stack, nest + 1)
+        return _precise(buf, i, n, res, max_items, nest + 1)
     if state.get("numpy_array_alignment_bytes") is not None:
         if i >= n:
             raise _Malformed("truncated joblib array padding", at)

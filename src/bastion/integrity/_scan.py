@@ -71,6 +71,12 @@ RULES: dict[str, ScanRule] = {
         _r("pickle.malformed", "Pickle cannot be parsed", _E,
            "The unpickler would fail here, after running whatever came before; the file is not shown safe.",
            "Obtain the file again from its source and verify its signature."),
+        _r("pickle.limit", "Pickle exceeds what the scanner follows", _E,
+           "The walk stopped at a budget of its own (modelled stack, mark and memo entries, nested joblib arrays); the unpickler may read on, so nothing after it is known.",
+           "Inspect the file by other means or convert it to safetensors."),
+        _r("pickle.hidden-import", "Import opcodes after the point where the pickle fails", _E,
+           "The pickle fails to parse before it imports anything, and import opcodes follow: an unpickler that reads it differently would run them.",
+           "Do not load this file; obtain it again from its source."),
         _r("pickle.trailing-data", "Bytes after the last pickle", _I,
            "Data after the final STOP opcode (normal for the legacy PyTorch format).", "None needed."),
         _r("npy.object-array", "NumPy object array (holds a pickle)", _I,
@@ -97,6 +103,12 @@ RULES: dict[str, ScanRule] = {
            "Do not load this model.", "CWE-94", "CVE-2025-1550"),
         _r("keras.custom-object", "Keras config uses a custom object", _S,
            "Objects from non-Keras modules are imported on load.", "Review the module.", "CWE-829"),
+        _r("keras.unknown-object", "Keras config names a Keras object not on the allowlist", _S,
+           "A keras.* module or class that is not an ordinary layer, model, initializer, optimizer, loss or metric: Keras imports and builds it on load.",
+           "Review the object; if you trust it, allow it per model (--allow).", "CWE-829"),
+        _r("keras.file-reference", "Keras layer reads a file named in its config", _S,
+           "Lookup and text-vectorisation layers given a vocabulary path read that file when the model is loaded.",
+           "Store the vocabulary inside the model.", "CWE-73"),
         _r("keras.malformed", "Keras config cannot be parsed", _E, "config.json is not valid JSON.",
            "Obtain the file again."),
         _r("archive.path-traversal", "Archive member escapes the extraction directory", _D,
@@ -271,7 +283,9 @@ def _pickle_findings(
     res = walk_pickles(buf, start=start, first_must_parse=True, min_pickles=min_pickles)
     items: list[ScanFinding] = []
     globs: list[str] = []
-    is_pickle = res.pickles > 0 or bool(res.globals)
+    # A walk that fails is a pickle all the same when it failed at its own limit or an
+    # import follows the failure: only a clean "not a pickle" lets other tests decide.
+    is_pickle = res.is_pickle
     if not strict and not is_pickle:
         return [], [], False
     seen: set[tuple[str, str]] = set()
@@ -297,8 +311,20 @@ def _pickle_findings(
             _mk(rule, f"{g.opcode} imports {g.qualname}: {why}", path, g.offset, g.qualname)
         )
     for issue in res.issues:
-        rule = "pickle.trailing-data" if issue.kind == "trailing-data" else "pickle.malformed"
+        rule = {"trailing-data": "pickle.trailing-data", "limit": "pickle.limit"}.get(
+            issue.kind, "pickle.malformed"
+        )
         items.append(_mk(rule, issue.message, path, issue.offset))
+    if res.hidden_imports:
+        offs = ", ".join(str(o) for o in res.hidden_imports[:8])
+        items.append(
+            _mk(
+                "pickle.hidden-import",
+                f"{len(res.hidden_imports)} import opcode(s) after the parse failure, at {offs}",
+                path,
+                res.hidden_imports[0],
+            )
+        )
     return items, globs, True
 
 

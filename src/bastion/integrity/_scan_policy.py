@@ -91,6 +91,10 @@ class GlobalPolicy:
     allow: frozenset[str]
     deny_modules: tuple[str, ...]
     deny_globals: frozenset[str]
+    # Ordinary Keras objects (``module.ClassName`` as config.json names them) and the
+    # function names Keras resolves from its own modules for ``"module": "builtins"``.
+    keras_allow: frozenset[str] = frozenset()
+    keras_functions: frozenset[str] = frozenset()
 
     def classify(self, module: str, name: str) -> tuple[ScanVerdict, str]:
         """The verdict for importing ``module.name`` and why."""
@@ -116,7 +120,13 @@ class GlobalPolicy:
         return ScanVerdict.SUSPICIOUS, "not on the allowlist"
 
     def with_allowed(self, extra: frozenset[str]) -> GlobalPolicy:
-        return GlobalPolicy(self.allow | extra, self.deny_modules, self.deny_globals)
+        return GlobalPolicy(
+            self.allow | extra,
+            self.deny_modules,
+            self.deny_globals,
+            self.keras_allow,
+            self.keras_functions,
+        )
 
 
 def _read_yaml(text: str, where: str) -> dict[str, Any]:
@@ -135,10 +145,13 @@ def shipped_policy() -> GlobalPolicy:
     base = resources.files("bastion.integrity") / "data" / "scan"
     allow = _read_yaml((base / "allowlist.yaml").read_text("utf-8"), "allowlist.yaml")
     deny = _read_yaml((base / "denylist.yaml").read_text("utf-8"), "denylist.yaml")
+    keras = _read_yaml((base / "keras_allowlist.yaml").read_text("utf-8"), "keras_allowlist.yaml")
     return GlobalPolicy(
         allow=frozenset(str(g) for g in allow.get("globals") or ()),
         deny_modules=tuple(str(m) for m in deny.get("modules") or ()),
         deny_globals=frozenset(str(g) for g in deny.get("globals") or ()),
+        keras_allow=frozenset(str(g) for g in keras.get("objects") or ()),
+        keras_functions=frozenset(str(g) for g in keras.get("builtin_functions") or ()),
     )
 
 

@@ -42,11 +42,24 @@ def test_newobj_ex_and_build_are_modelled() -> None:
     assert not res.issues
 
 
-def test_pickle_nesting_a_million_marks_is_refused_without_recursion() -> None:
+def test_pickle_nesting_a_million_marks_is_walked_without_recursion() -> None:
+    """CPython's unpickler has no mark-depth cap (finding 2): neither has the walker.
+    Before, over 10,000 marks was an error, and in a protocol 0 file "not a pickle"."""
     data = b"\x80\x02" + b"(" * 1_000_000 + b"t" * 1_000_000 + b"."
+    assert pickle.loads(data) is not None  # the real unpickler reads it
     r = scan_bytes(data)
-    assert r.verdict is ScanVerdict.ERROR
-    assert "nesting deeper" in r.findings[0].message
+    assert r.verdict is ScanVerdict.SAFE, [f.message for f in r.findings]
+    evil = b"(" * 1_000_000 + b"t" * 1_000_000 + b"0" + call_global("os", "system", "x")[2:]
+    assert scan_bytes(evil).verdict is ScanVerdict.DANGEROUS
+
+
+def test_the_walkers_item_budget_is_an_error_never_safe() -> None:
+    data = b"(" * 5_000 + b"cos\nsystem\n(S'id'\ntR."
+    res = walk_pickles(data, max_items=1_000)
+    assert res.limited and res.is_pickle and not res.globals
+    assert [i.kind for i in res.issues] == ["limit"]
+    ok = walk_pickles(data)
+    assert [g.qualname for g in ok.globals] == ["os.system"]
 
 
 @pytest.mark.parametrize(
