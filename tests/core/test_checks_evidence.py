@@ -95,3 +95,70 @@ def test_wrong_subject_kind_is_refused(ws: Workspace) -> None:
     with pytest.raises(CheckError, match="model_version"):
         run_check(ws, "test.sample", Subject("dataset", "d"))
     assert ws.ledger.size() == before
+
+
+def _rec(ws: Workspace, verdict: Verdict = Verdict.FAIL) -> str:
+    return ws.evidence.record(
+        check_id="test.sample",
+        subject=Subject("model_version", "m@1", "sha256:" + "cd" * 32),
+        verdict=verdict,
+        data={"n": 1},
+        actor="alice",
+    ).id
+
+
+def test_finding_08_deep_verify_cross_checks_the_evidence_table(ws: Workspace) -> None:
+    """``ledger verify --deep``: every row's recomputed digest equals the ledgered one, and
+    every ledgered evidence has its row (edits, deletions and insertions are named)."""
+    ids = [_rec(ws) for _ in range(4)]
+    assert ws.evidence.deep_verify().ok
+
+    def run(sql: str, **p: object) -> None:
+        with ws.db.engine.begin() as conn:
+            conn.execute(text(sql), p)
+
+    run("UPDATE evidence SET verdict = 'pass' WHERE id = :i", i=ids[0])
+    run("UPDATE evidence SET digest = :d WHERE id = :i", d="sha256:" + "00" * 32, i=ids[1])
+    run("DELETE FROM evidence WHERE id = :i", i=ids[2])
+    run(
+        "INSERT INTO evidence (id, check_id, subject_kind, subject_ref, subject_digest, verdict,"
+        " max_severity, findings, data, blobs, digest, actor, created_at, ledger_seq)"
+        " SELECT 'forged-0000', check_id, subject_kind, subject_ref, subject_digest, 'pass',"
+        " max_severity, findings, data, blobs, digest, actor, created_at, ledger_seq"
+        " FROM evidence WHERE id = :i",
+        i=ids[3],
+    )
+    assert ws.ledger.verify().ok  # the ledger itself is intact
+    rep = ws.evidence.deep_verify()
+    by_id: dict[str, list[str]] = {}
+    for p in rep.problems:
+        assert p.kind == "evidence"
+        eid = p.message.split(":", 1)[0].removeprefix("evidence ")
+        by_id.setdefault(eid, []).append(p.message)
+    assert set(by_id) == {ids[0], ids[1], ids[2], "forged-0000"}
+    assert "edited in the database" in by_id[ids[0]][0]
+    assert any("differs from the digest ledgered" in m for m in by_id[ids[1]])
+    assert "row is missing" in by_id[ids[2]][0]
+    assert "inserted outside Bastion" in by_id["forged-0000"][0]
+    assert not ws.evidence.verify_digest(ws.evidence.get("forged-0000"))
+
+
+def test_finding_08_cli_deep_verify_names_an_edited_row(
+    sqlite_ws: Workspace, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from bastion.cli.main import main
+
+    ws = sqlite_ws
+    eid = _rec(ws)
+    with ws.db.engine.begin() as conn:
+        conn.execute(text("UPDATE evidence SET verdict = 'pass' WHERE id = :i"), {"i": eid})
+    home = str(ws.settings.home)
+    capsys.readouterr()
+    assert main(["--home", home, "ledger", "verify", "--format", "json"]) == 0
+    capsys.readouterr()
+    rc = main(["--home", home, "ledger", "verify", "--deep", "--format", "json"])
+    rep = json.loads(capsys.readouterr().out)
+    assert rc == 1 and [p["kind"] for p in rep["problems"]] == ["evidence"]
+    assert eid in rep["problems"][0]["message"]

@@ -57,10 +57,9 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert json.loads(out)[0]["name"] == "credit-gbm"
     rc, out, _ = run("model", "show", "credit-gbm", "1", "--format", "json")
     assert json.loads(out)["digest"] == v["digest"]
+    # Version 1 passed no gate: an alias on it is a privileged action (finding 11).
     rc, out, err = run("model", "alias", "credit-gbm", "champion", "1", "--format", "json")
-    assert rc == 0 and json.loads(out)["aliases"] == ["champion"], err
-    rc, out, _ = run("model", "show", "credit-gbm", "champion", "--format", "json")
-    assert json.loads(out)["version"] == "1"
+    assert rc == 2 and "passed no gate" in err, err
     rc, _o, err = run("model", "alias", "credit-gbm", "champion", "7")
     assert rc == 2 and "no version or alias '7'" in err
     rc, _o, err = run("model", "register", "other", str(md), "--sign-key", str(md / "k"))
@@ -130,6 +129,11 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "model", "promote", "credit-gbm", "1", "--to", "production", "--actor", "dana"
     )
     assert rc == 0 and "Promoted" in out, err
+    # Now gated: the alias needs no privilege.
+    rc, out, err = run("model", "alias", "credit-gbm", "champion", "1", "--format", "json")
+    assert rc == 0 and json.loads(out)["aliases"] == ["champion"], err
+    rc, out, _ = run("model", "show", "credit-gbm", "champion", "--format", "json")
+    assert json.loads(out)["version"] == "1"
     rc, out, _ = run("model", "history", "credit-gbm")
     assert "promote" in out
     rc, _o, err = run("model", "rollback", "credit-gbm", "--to", "1", "--reason", "x")
@@ -243,9 +247,17 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     assert client.put("/api/v1/governance/config", headers=h, content=gov).status_code == 403
     r = client.put("/api/v1/governance/config", headers=hs_mfa, content=gov)
     assert r.status_code == 200
-    # Aliases
+    # Aliases: version 1 passed no gate, so an engineer may not alias it; an approver with
+    # MFA may (a privileged action, finding 11).
     r = client.put(
         "/api/v1/models/credit-gbm/aliases", headers=h, json={"alias": "champion", "version": "1"}
+    )
+    assert r.status_code == 403 and "passed no gate" in r.json()["detail"]
+    hs_mfa["X-Bastion-OTP"] = pyotp.TOTP(sam.totp_secret).now()
+    r = client.put(
+        "/api/v1/models/credit-gbm/aliases",
+        headers=hs_mfa,
+        json={"alias": "champion", "version": "1"},
     )
     assert r.status_code == 200 and r.json()["aliases"] == ["champion"]
     assert (
@@ -430,6 +442,15 @@ def test_cli_mlflow_import_honours_every_option(
     (art / "MLmodel").write_text("artifact_path: model\nflavors: {sklearn: {}}\nrun_id: r1\n")
     (art / "model.pkl").write_bytes(b"\x80\x04not-loaded")
     (run / "meta.yaml").write_text("run_id: r1\nexperiment_id: '0'\nuser_id: rui\n")
+    from bastion.core.settings import get_settings
+    from bastion.core.workspace import open_workspace
+
+    ws = open_workspace(get_settings(home=home))
+    try:
+        adm = create_token(ws, name="ops-admin", role="admin")
+    finally:
+        ws.close()
+    assert adm.totp_secret is not None
     rc, out, err = _cli(
         home,
         capsys,
@@ -442,6 +463,10 @@ def test_cli_mlflow_import_honours_every_option(
         "1",
         "--alias",
         "challenger",
+        "--token",
+        adm.token,
+        "--otp",
+        pyotp.TOTP(adm.totp_secret).now(),
         "--author",
         "dana",
         "--dataset",

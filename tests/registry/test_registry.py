@@ -395,6 +395,7 @@ def test_mlflow_import(ws: Workspace, tmp_path: Path) -> None:
         sign_key=cert.key_path,
         certificate=cert.cert_path,
         chain=[cert.chain_path],
+        principal=approver(ws, "ops", Role.ADMIN),
     )
     assert (v.model, v.version, v.tier) == ("credit-gbm", "3", 2)
     assert v.provenance["mlflow"]["run_id"] == "abc123"
@@ -402,7 +403,8 @@ def test_mlflow_import(ws: Workspace, tmp_path: Path) -> None:
     assert set(v.authors) >= {"dana", "rui"}
     assert v.datasets == ("features.csv", "applicants.parquet")
     assert {f["path"] for f in v.files} == {"MLmodel", "model.pkl"}
-    # MLflow aliases of this version become registry aliases; its stage is provenance only.
+    # MLflow aliases of this version become registry aliases (applied by a privileged
+    # caller: the new version passed no gate); its stage is provenance only.
     assert set(v.aliases) == {"audited", "champion"}
     assert v.stage is Stage.DEVELOPMENT
     assert v.provenance["mlflow"]["current_stage"] == "Production"

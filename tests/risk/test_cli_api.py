@@ -89,6 +89,8 @@ def test_cli_bad_input_is_one_line_exit_2(run: Run, tmp_path: Path) -> None:
 
 
 def test_cli_tier_and_register(run: Run) -> None:
+    # Only a rating of the inventory's current manifest sets the appetite (finding 4).
+    assert run("inventory", "import", str(EXAMPLE_MANIFEST))[0] == 0
     t = run.json("risk", "tier", str(EXAMPLE_MANIFEST))
     assert t["tier"] == 2 and t["evidence"]  # type: ignore[index]
     rc, out, _ = run("risk", "tier", str(EXAMPLE_MANIFEST))
@@ -233,14 +235,25 @@ def test_api_routes(sqlite_ws: Workspace) -> None:
         headers=viewer,
     )
     assert w.status_code == 200 and w.json()["reduction_in_mean_ale"] > 0
-    # Tier: recording evidence needs write.
-    assert (
-        c.post(
-            "/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=viewer
-        ).status_code
-        == 403
-    )
-    t = c.post("/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=eng)
+    # Tier: a privileged rating (admin/approver with MFA) of the inventory's manifest.
+    from bastion.inventory import import_manifest
+    from bastion.manifest import load_manifest
+
+    import_manifest(ws, load_manifest(EXAMPLE_MANIFEST), actor="test")
+    for h in (viewer, eng):
+        assert (
+            c.post(
+                "/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=h
+            ).status_code
+            == 403
+        )
+    rater = create_token(ws, name="rater", role="approver")
+    assert rater.totp_secret is not None
+    rh = {
+        "Authorization": f"Bearer {rater.token}",
+        "X-Bastion-OTP": pyotp.TOTP(rater.totp_secret).now(),
+    }
+    t = c.post("/api/v1/risk/tier", content=EXAMPLE_MANIFEST.read_bytes(), headers=rh)
     assert t.status_code == 200 and t.json()["tier"] == 2
     assert c.get("/api/v1/risk/tiers/credit-scoring", headers=viewer).json()["tier"] == 2
     assert c.get("/api/v1/risk/tiers/nope", headers=viewer).status_code == 404
@@ -374,3 +387,54 @@ def test_api_seed_and_register_import(sqlite_ws: Workspace) -> None:
     )
     assert sim.status_code == 200, sim.text
     assert risk_id("credit-scoring", "AI-EVASION", "credit-gbm") in sim.json()["recorded_on"]
+
+
+def test_finding_04_api_tier_rates_only_the_inventory_manifest(sqlite_ws: Workspace) -> None:
+    """POST /risk/tier: an engineer may not rate; an approver with MFA rates the stored
+    manifest (?system=, no body) or a body equal to it; a doctored body is refused (409);
+    an engineer's risk.tier evidence through the generic check route is ignored."""
+    import yaml
+
+    from bastion.inventory import import_manifest
+    from bastion.manifest import load_manifest
+    from bastion.risk import trusted_tier
+
+    ws = sqlite_ws
+    c = TestClient(create_app(ws.settings, workspace=ws))
+    eng = _hdr(ws, "engineer")
+    doc = yaml.safe_load(EXAMPLE_MANIFEST.read_text())
+    doc["system"]["decision_impact"] = ["none"]
+    doc["system"]["data_sensitivity"] = "public"
+    doc["system"]["regulatory_scope"] = []
+    doc["system"].get("tags", {}).pop("risk-tier", None)
+    doctored = yaml.safe_dump(doc).encode()
+    assert c.post("/api/v1/risk/tier", content=doctored, headers=eng).status_code == 403
+    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=eng).status_code == 403
+    ap = create_token(ws, name="rater", role="approver")
+    assert ap.totp_secret is not None
+    ah = {"Authorization": f"Bearer {ap.token}"}
+    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah).status_code == 403
+    otp = {"X-Bastion-OTP": pyotp.TOTP(ap.totp_secret).now()}
+    # Not in the inventory yet: nothing to rate.
+    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah | otp).status_code == 404
+    import_manifest(ws, load_manifest(EXAMPLE_MANIFEST), actor="test")
+    r = c.post("/api/v1/risk/tier", content=doctored, headers=ah | otp)
+    assert r.status_code == 409 and "not the inventory's current manifest" in r.text
+    r = c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah | otp)
+    assert r.status_code == 200, r.text
+    assert r.json()["tier"] == 2
+    ev = ws.evidence.get(r.json()["evidence"])
+    assert ev.actor.startswith("token:") and ev.data["rated_by"]["mfa"] is True
+    trusted, _ = trusted_tier(ws, "credit-scoring")
+    assert trusted is not None and trusted.id == ev.id
+    # The generic check route: an engineer runs risk.tier (it rates the stored manifest);
+    # the evidence is recorded but never trusted, so the approver's rating stays in force.
+    run = c.post(
+        "/api/v1/checks/risk.tier/run",
+        json={"subject": {"kind": "system", "ref": "credit-scoring"}},
+        headers=eng,
+    )
+    assert run.status_code in (200, 201), run.text
+    trusted, notes = trusted_tier(ws, "credit-scoring")
+    assert trusted is not None and trusted.id == ev.id
+    assert any("engineer token" in n for n in notes)

@@ -12,7 +12,8 @@ from bastion.access import Principal, Role, authenticate, create_token
 from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.workspace import Workspace, open_workspace
-from bastion.manifest import load_manifest
+from bastion.inventory import get_system, import_manifest
+from bastion.manifest import SystemManifest, load_manifest
 from bastion.risk import (
     ALLOWED_TRANSITIONS,
     RiskStatus,
@@ -126,6 +127,7 @@ def test_stale_version_is_a_conflict(ws: Workspace) -> None:
 
 
 def test_tier_assignment_is_evidence(ws: Workspace) -> None:
+    import_manifest(ws, MANIFEST, actor="test")
     a, ev_id = assign_tier(ws, MANIFEST, actor="test")
     assert a.tier == 2
     ev = ws.evidence.get(ev_id)
@@ -136,6 +138,12 @@ def test_tier_assignment_is_evidence(ws: Workspace) -> None:
     t = latest_tier(ws, "credit-scoring")
     assert t is not None and t["evidence_id"] == ev_id and t["appetite_p90"] == 1_000_000
     assert [e.id for e in ws.evidence.list(EvidenceQuery(check_id="risk.tier"))] == [ev_id]
+    # Bound to the inventory's manifest digest; who rated it is recorded.
+    assert ev.subject.digest == get_system(ws, "credit-scoring").digest
+    assert ev.data["rated_by"] == {"actor": "test", "role": "local", "mfa": False}
+    # Rating without the inventory (or with the stored one): the stored manifest is rated.
+    a2, ev2 = assign_tier(ws, system="credit-scoring", actor="test")
+    assert a2.tier == 2 and ws.evidence.get(ev2).subject.digest == ev.subject.digest
 
 
 def _approver(ws: Workspace) -> tuple[Principal, Principal]:
@@ -147,6 +155,7 @@ def _approver(ws: Workspace) -> tuple[Principal, Principal]:
 
 
 def test_acceptance_within_and_above_appetite(ws: Workspace) -> None:
+    import_manifest(ws, MANIFEST, actor="test")
     assign_tier(ws, MANIFEST, actor="test")  # tier 2, appetite P90 1,000,000
     small, big = _add(ws, "rule.small"), _add(ws, "rule.big")
     for rid, loss in ((small, 10_000.0), (big, 2_000_000.0)):
@@ -268,3 +277,74 @@ def test_concurrent_status_changes_do_not_double_apply(ws: Workspace) -> None:
     assert r.version == 2 and len([h for h in r.history if h.change == "status_changed"]) == 1
     assert _kinds(ws).count("risk.status_changed") == 1
     assert ws.ledger.verify().ok
+
+
+def _doctored() -> SystemManifest:
+    """The example with the tier criteria an attacker wants: no decision impact, public data,
+    no regulation: tier 4, appetite far above any risk here."""
+    doc = MANIFEST.model_dump(mode="json", by_alias=True, exclude_none=True)
+    doc["system"]["decision_impact"] = ["none"]
+    doc["system"]["data_sensitivity"] = "public"
+    doc["system"]["regulatory_scope"] = []
+    doc["system"].get("tags", {}).pop("risk-tier", None)
+    return SystemManifest.model_validate(doc)
+
+
+def test_finding_04_doctored_tier_does_not_lift_the_appetite(ws: Workspace) -> None:
+    """An engineer's tier-4 rating of a doctored manifest (or any rating that is not of the
+    inventory's current manifest by a privileged rater) never sets the appetite: accepting
+    a 2.3M P90 risk still needs an approver with MFA."""
+    from bastion.core.types import Subject, Verdict
+    from bastion.risk import rate_system, trusted_tier
+
+    import_manifest(ws, MANIFEST, actor="test")
+    doctored = _doctored()
+    assert rate_system(doctored).tier == 4
+    eng = authenticate(ws, create_token(ws, name="eng", role=Role.ENGINEER).token)
+    # The API path refuses an engineer outright, and a doctored manifest from anyone.
+    with pytest.raises(PermissionDeniedError, match="may not rate risk tiers"):
+        assign_tier(ws, doctored, principal=eng)
+    mfa, no_mfa = _approver(ws)
+    with pytest.raises(PermissionDeniedError, match="multi-factor"):
+        assign_tier(ws, system="credit-scoring", principal=no_mfa)
+    with pytest.raises(ConflictError, match="not the inventory's current manifest"):
+        assign_tier(ws, doctored, principal=mfa)
+    # Evidence an engineer could still produce: a rating of the doctored manifest (the
+    # local CLI rates drafts) and one of the current digest recorded under their token.
+    assign_tier(ws, doctored, actor="cli")
+    a4 = rate_system(doctored)
+    ws.evidence.record(
+        check_id="risk.tier",
+        subject=Subject("system", "credit-scoring", get_system(ws, "credit-scoring").digest),
+        verdict=Verdict.PASS,
+        data=a4.to_dict(),
+        actor=eng.actor,
+    )
+    ev, notes = trusted_tier(ws, "credit-scoring")
+    assert ev is None
+    assert any("only the local administrator or an admin/approver" in n for n in notes)
+    assert any("another manifest than the inventory's current" in n for n in notes)
+    assert latest_tier(ws, "credit-scoring") is None
+    rid = _add(ws, "rule.huge")
+    _simulate_onto(ws, rid, 2_300_000.0)
+    update_risk(ws, rid, status="analyzed")
+    until = date.today() + timedelta(days=30)
+    for who in (None, eng, no_mfa):
+        with pytest.raises(PermissionDeniedError, match="no tier assigned"):
+            accept_risk(ws, rid, expires=until, approver=who)
+    # A privileged rating of the stored manifest: tier 2, appetite 1M; 2.3M is above it,
+    # so the acceptance still needs the approver's MFA.
+    a, ev_id = assign_tier(ws, system="credit-scoring", principal=mfa)
+    assert a.tier == 2 and ws.evidence.get(ev_id).data["rated_by"]["mfa"] is True
+    t = latest_tier(ws, "credit-scoring")
+    assert t is not None and t["evidence_id"] == ev_id
+    for who in (None, eng, no_mfa):
+        with pytest.raises(PermissionDeniedError, match="exceeds the tier 2 appetite"):
+            accept_risk(ws, rid, expires=until, approver=who)
+    r = accept_risk(ws, rid, expires=until, approver=mfa)
+    assert r.status is RiskStatus.ACCEPTED and r.accepted_by == mfa.actor
+    # A re-import that changes the manifest makes the rating stale: no tier again.
+    changed = MANIFEST.model_dump(mode="json", by_alias=True, exclude_none=True)
+    changed["system"]["description"] = "changed"
+    import_manifest(ws, SystemManifest.model_validate(changed), actor="test")
+    assert latest_tier(ws, "credit-scoring") is None

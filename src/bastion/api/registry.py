@@ -100,9 +100,19 @@ def rollback_(name: str, body: RollbackBody, ws: WS, p: Privileged) -> dict[str,
     return rollback(ws, name, body.to, reason=body.reason, actor=p.name).to_dict()
 
 
-@router.put("/models/{name}/aliases", summary="Point an alias at a version")
-def alias_(name: str, body: AliasBody, ws: WS, p: Writer) -> dict[str, Any]:
-    return set_alias(ws, name, body.alias, body.version, actor=p.name).to_dict()
+@router.put(
+    "/models/{name}/aliases",
+    summary="Point an alias at a gated version (an ungated one: admin/approver, MFA)",
+)
+def alias_(
+    name: str,
+    body: AliasBody,
+    ws: WS,
+    p: Annotated[Principal, Depends(needs_any(Permission.WRITE, Permission.APPROVE))],
+) -> dict[str, Any]:
+    # A writer may move an alias among versions that passed a gate; an ungated version
+    # needs an admin or approver with MFA (set_alias decides, for the CLI too).
+    return set_alias(ws, name, body.alias, body.version, actor=p.name, principal=p).to_dict()
 
 
 @router.post("/models/{name}/versions/{version}/approvals", summary="Approve (approver role, MFA)")

@@ -86,16 +86,33 @@ async def whatif_route(
 
 @router.post(
     "/risk/tier",
-    summary="Rate a system manifest (YAML body) into tier 1-4; records evidence",
-    openapi_extra=_YAML,
+    summary="Rate a system's inventory manifest into tier 1-4; records evidence "
+    "(admin/approver, MFA)",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/yaml": {"schema": {"type": "string"}}},
+        }
+    },
 )
-async def tier_route(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+async def tier_route(
+    request: Request,
+    ws: WS,
+    p: Annotated[Principal, Depends(needs_any(Permission.ADMIN, Permission.APPROVE))],
+    system: Annotated[str | None, Query(max_length=64)] = None,
+) -> dict[str, Any]:
+    """Rates the inventory's stored manifest of ``?system=ID`` (no body); a YAML manifest
+    body is accepted only when it IS the inventory's current manifest (409 otherwise)."""
     from bastion.manifest import parse_manifest
     from bastion.risk import assign_tier
 
     body = await read_body(request, ws.settings.max_manifest_bytes)
-    m = parse_manifest(body, filename="request body")
-    a, evidence_id = assign_tier(ws, m, actor=p.actor)
+    m = parse_manifest(body, filename="request body") if body.strip() else None
+    if m is None and not system:
+        raise InputError("give ?system=ID to rate its inventory manifest")
+    if m is not None and system and m.system.id != system:
+        raise InputError(f"the manifest is for system {m.system.id}, not {system}")
+    a, evidence_id = assign_tier(ws, m, system=system, principal=p)
     return a.to_dict() | {"evidence": evidence_id}
 
 

@@ -62,7 +62,9 @@ def ledger_verify(
         None, help="A checkpoint saved earlier; the log must extend it."
     ),
     deep: bool = typer.Option(
-        False, help="Also re-parse every event and check its canonical form."
+        False,
+        help="Also re-parse every event and check its canonical form, and cross-check the "
+        "evidence table against the ledger (every row's digest, every ledgered row present).",
     ),
     format: Format = FormatOpt,
 ) -> None:
@@ -72,7 +74,10 @@ def ledger_verify(
     """
     wit = witness.read_text(encoding="utf-8") if witness else None
     with workspace() as ws, progress("Verifying ledger") as bar:
-        rep = ws.ledger.verify(bar, deep=deep, witness=wit)
+        if deep:
+            rep = ws.evidence.deep_verify(bar, witness=wit)
+        else:
+            rep = ws.ledger.verify(bar, witness=wit)
     if format is Format.JSON:
         print_json(rep.to_dict())
     else:

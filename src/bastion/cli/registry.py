@@ -17,11 +17,16 @@ from __future__ import annotations
 import getpass
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bastion.cli._common import Format, FormatOpt, out, print_json, print_table, progress, workspace
 from bastion.cli._groups import model_app
+
+if TYPE_CHECKING:
+    from bastion.access import Principal
+    from bastion.core.workspace import Workspace
 
 __all__ = ["gate_app", "model_app"]
 
@@ -43,6 +48,29 @@ ActorOpt = typer.Option(
     help="Who acts (default $BASTION_ACTOR or the OS user). Self-declared: the CLI is for "
     "local administrators; over the API the actor is the token's identity.",
 )
+
+
+def _privileged(ws: Workspace, token: str | None, otp: str | None) -> Principal | None:
+    """The principal of ``--token``/``--otp`` (None without a token); set_alias decides
+    whether it is privileged (an admin or approver with MFA)."""
+    if token is None:
+        return None
+    from bastion.access import authenticate
+    from bastion.core.errors import InputError
+
+    if not otp:
+        raise InputError("--token needs --otp: an alias on an ungated version needs MFA")
+    return authenticate(ws, token, otp)
+
+
+TokenOpt = typer.Option(
+    None,
+    "--token",
+    envvar="BASTION_TOKEN",
+    help="An admin's or approver's API token: needed (with --otp) to point an alias at a "
+    "version that passed no gate.",
+)
+OtpOpt = typer.Option(None, "--otp", help="Current TOTP code of --token.")
 
 
 def _print_gate(gate: object, title: str) -> None:
@@ -87,6 +115,8 @@ def register(
     chain: list[Path] = typer.Option(
         [], "--chain", help="With --certificate: intermediate certificates (repeatable)."
     ),
+    token: str | None = TokenOpt,
+    otp: str | None = OtpOpt,
     actor: str | None = ActorOpt,
     format: Format = FormatOpt,
 ) -> None:
@@ -94,13 +124,16 @@ def register(
 
     With --mlflow, PATH is read as an MLflow run, model or registry-version directory; the
     run's author, datasets, parameters, MLflow aliases and stage are imported (the stage as
-    provenance only), and --sign-key signs the files first."""
+    provenance only), and --sign-key signs the files first. A new version has passed no
+    gate: --alias (and applying MLflow aliases) needs --token of an admin or approver with
+    --otp; without it MLflow aliases are kept as provenance only."""
     from bastion.core.errors import InputError
     from bastion.registry import import_mlflow, register_model
 
     if not mlflow and (sign_key or certificate or chain):
         raise InputError("--sign-key, --certificate and --chain go with --mlflow")
     with workspace() as ws, progress("Hashing model files"):
+        p = _privileged(ws, token, otp)
         if mlflow:
             v = import_mlflow(
                 ws,
@@ -117,6 +150,7 @@ def register(
                 certificate=certificate,
                 chain=chain,
                 actor=_actor(actor),
+                principal=p,
             )
         else:
             v = register_model(
@@ -131,6 +165,7 @@ def register(
                 authors=author,
                 alias=alias,
                 actor=_actor(actor),
+                principal=p,
             )
     if format is Format.JSON:
         print_json(v.to_dict())
@@ -206,14 +241,20 @@ def alias_(
     name: str,
     alias: str = typer.Argument(..., help="Alias, e.g. champion or challenger."),
     version: str = typer.Argument(..., help="Version (or another alias) it points at."),
+    token: str | None = TokenOpt,
+    otp: str | None = OtpOpt,
     actor: str | None = ActorOpt,
     format: Format = FormatOpt,
 ) -> None:
-    """Point an alias at a version (it leaves any other version of the model)."""
+    """Point an alias at a version (it leaves any other version of the model).
+
+    Only at a version that passed a gate; at any other version as a privileged action:
+    --token of an admin or approver with --otp."""
     from bastion.registry import set_alias
 
     with workspace() as ws:
-        v = set_alias(ws, name, alias, version, actor=_actor(actor))
+        p = _privileged(ws, token, otp)
+        v = set_alias(ws, name, alias, version, actor=_actor(actor), principal=p)
     if format is Format.JSON:
         print_json(v.to_dict())
     else:

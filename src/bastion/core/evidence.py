@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -14,7 +14,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.core.canonical import canonical_json
 from bastion.core.errors import InputError, NotFoundError
-from bastion.core.ledger import Event, Ledger
+from bastion.core.ledger import Event, Ledger, LedgerProblem, VerifyReport
 from bastion.core.storage import Base, Database
 from bastion.core.types import Evidence, Finding, Subject, Verdict
 
@@ -207,8 +207,108 @@ class EvidenceStore:
             return [self._from_row(r) for r in s.scalars(stmt)]
 
     def verify_digest(self, evidence: Evidence) -> bool:
-        """Does the stored evidence still hash to the digest the ledger holds?"""
-        body = _body(
+        """Does the stored evidence still hash to the digest the ledger holds?
+
+        The evidence's fields must hash to its digest, and its ``evidence.recorded`` event
+        (by position) must be intact, in the signed tree, and name this evidence and this
+        digest. A few indexed reads: gates call it for every evidence they rely on."""
+        if _digest_of(evidence) != evidence.digest:
+            return False
+        if evidence.ledger_seq is None:
+            return False
+        entry = self.ledger.verified_entry(evidence.ledger_seq)
+        return (
+            entry is not None
+            and entry.kind == "evidence.recorded"
+            and entry.data.get("evidence_id") == evidence.id
+            and entry.data.get("digest") == evidence.digest
+        )
+
+    def deep_verify(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        witness: str | None = None,
+    ) -> VerifyReport:
+        """``ledger verify --deep``: the ledger's deep verification, then the evidence table
+        against it. Every row must hash to its digest and match its ``evidence.recorded``
+        event (digest and position); every ledgered evidence must still have its row."""
+        ledgered: dict[str, tuple[int, str]] = {}
+
+        def visit(seq: int, event: dict[str, Any]) -> None:
+            if event.get("kind") != "evidence.recorded":
+                return
+            d = event.get("data")
+            if isinstance(d, dict) and isinstance(d.get("evidence_id"), str):
+                ledgered[d["evidence_id"]] = (seq, str(d.get("digest")))
+
+        rep = self.ledger.verify(progress, deep=True, witness=witness, visit=visit)
+        rep.problems.extend(self._cross_check(ledgered))
+        return rep
+
+    def _cross_check(self, ledgered: Mapping[str, tuple[int, str]]) -> Sequence[LedgerProblem]:
+        out: list[LedgerProblem] = []
+        seen: set[str] = set()
+
+        def problem(eid: str, seq: int | None, message: str) -> None:
+            out.append(LedgerProblem("evidence", f"evidence {eid}: {message}", seq=seq))
+
+        with self.db.session() as s:
+            rows = s.scalars(
+                select(EvidenceRow).order_by(EvidenceRow.id).execution_options(yield_per=2000)
+            )
+            for r in rows:
+                seen.add(r.id)
+                where = f"({r.check_id} on {r.subject_kind}:{r.subject_ref})"[:300]
+                rec = ledgered.get(r.id)
+                if rec is None:
+                    problem(
+                        r.id,
+                        None,
+                        f"{where} has no evidence.recorded event in the ledger: the row was "
+                        "inserted outside Bastion",
+                    )
+                    continue
+                seq, ledgered_digest = rec
+                try:
+                    recomputed = _digest_of(self._from_row(r))
+                except (ValueError, KeyError, TypeError, AttributeError, InputError):
+                    recomputed = None
+                if recomputed != r.digest:
+                    problem(
+                        r.id,
+                        seq,
+                        f"{where} was edited in the database: its stored fields no longer "
+                        "hash to its digest",
+                    )
+                if r.digest != ledgered_digest:
+                    problem(
+                        r.id,
+                        seq,
+                        f"{where}: its digest column differs from the digest ledgered at "
+                        f"position {seq}",
+                    )
+                if r.ledger_seq != seq:
+                    problem(
+                        r.id,
+                        seq,
+                        f"{where}: its ledger position column says {r.ledger_seq}, the "
+                        f"ledger records it at position {seq}",
+                    )
+        for eid, (seq, _d) in sorted(ledgered.items(), key=lambda x: x[1][0]):
+            if eid not in seen:
+                problem(
+                    eid,
+                    seq,
+                    f"ledgered at position {seq}, but its row is missing from the evidence "
+                    "table: it was deleted",
+                )
+        return out
+
+
+def _digest_of(evidence: Evidence) -> str:
+    return evidence_digest(
+        _body(
             evidence.id,
             evidence.check_id,
             evidence.subject,
@@ -219,7 +319,4 @@ class EvidenceStore:
             evidence.actor,
             evidence.created_at,
         )
-        if evidence_digest(body) != evidence.digest:
-            return False
-        entry = self.ledger.entries(start=evidence.ledger_seq or 0, limit=1)
-        return bool(entry) and entry[0].data.get("digest") == evidence.digest
+    )

@@ -19,7 +19,7 @@ from bastion.core.workspace import Workspace
 from bastion.governance import apply_config, create_change_request, load_config, vote
 from bastion.registry._gate import approve, promote, rollback
 from bastion.registry._policy import Stage, load_policy, set_policy
-from bastion.registry._store import VersionInfo, register_model
+from bastion.registry._store import VersionInfo, register_model, set_alias
 
 __all__ = ["DemoReport", "registry_demo"]
 
@@ -77,7 +77,6 @@ def registry_demo(
         asset=name,
         authors=[author],
         actor=author,
-        alias="champion",
         tier=tier,
     )
     rep.add("registered", model=name, version=v1.version, digest=v1.digest)
@@ -119,6 +118,8 @@ def registry_demo(
         promoted=ok.promoted,
         evidence=ok.gate.evidence_ids if ok.gate else [],
     )
+    # An alias follows the gate: champion points at v1 once it passed it.
+    set_alias(ws, name, "champion", v1.version, actor=author)
     v2 = register_model(
         ws, name, retrained_dir, system=system, asset=name, authors=[author], actor=author
     )

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bastion.access import Permission, Principal
+from bastion.access import Permission, Principal, list_tokens
 from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.ledger import Event
@@ -91,6 +91,8 @@ class RequirementResult:
     remedy: str | None = None
     evidence_ids: tuple[str, ...] = ()
     approval_ids: tuple[str, ...] = ()
+    #: Who produced each of ``evidence_ids`` (its actor), in the same order.
+    producers: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -102,6 +104,7 @@ class RequirementResult:
             "remedy": self.remedy,
             "evidence_ids": list(self.evidence_ids),
             "approval_ids": list(self.approval_ids),
+            "evidence_producers": dict(zip(self.evidence_ids, self.producers, strict=False)),
         }
 
 
@@ -116,6 +119,9 @@ class GateResult:
     policy_version: int
     requirements: tuple[RequirementResult, ...]
     evaluated_at: datetime
+    #: The risk.tier evidence the tier came from and its producer (None otherwise).
+    tier_evidence: str | None = None
+    tier_producer: str | None = None
 
     @property
     def satisfied(self) -> bool:
@@ -133,6 +139,19 @@ class GateResult:
     def approval_ids(self) -> list[str]:
         return [a for r in self.requirements for a in r.approval_ids]
 
+    @property
+    def evidence_producers(self) -> dict[str, str]:
+        """Evidence id -> who produced it, for every evidence the gate looked at (the tier's
+        included): what each gate result and promotion event records."""
+        out = {
+            e: p
+            for r in self.requirements
+            for e, p in zip(r.evidence_ids, r.producers, strict=False)
+        }
+        if self.tier_evidence and self.tier_producer:
+            out[self.tier_evidence] = self.tier_producer
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "model": self.model,
@@ -144,6 +163,8 @@ class GateResult:
             "policy_version": self.policy_version,
             "satisfied": self.satisfied,
             "evaluated_at": self.evaluated_at.isoformat(),
+            "tier_evidence": self.tier_evidence,
+            "evidence_producers": self.evidence_producers,
             "requirements": [r.to_dict() for r in self.requirements],
         }
 
@@ -204,22 +225,25 @@ def _approval(a: ApprovalRow, v: VersionRow) -> Approval:
 # -- evaluation ----------------------------------------------------------------------------
 
 
-def _tier(ws: Workspace, m: ModelRow, default: int) -> tuple[int, str]:
-    """Explicit model tier, else the latest risk.tier evidence of its system, else the
-    policy's default tier (fail closed: the example policy defaults to tier 1)."""
+def _tier(ws: Workspace, m: ModelRow, default: int) -> tuple[int, str, Evidence | None]:
+    """Explicit model tier, else the system's trusted risk.tier evidence, else the policy's
+    default tier (fail closed: the example policy defaults to tier 1).
+
+    Trusted means (``bastion.risk.trusted_tier``): a rating of the system's CURRENT
+    inventory manifest, by the local administrator or an admin/approver token with MFA,
+    that still matches its ledgered digest. Other ratings are ignored, and the source says
+    why."""
     if m.tier is not None:
-        return m.tier, "model registration"
-    if m.system_id:
-        ev = ws.evidence.list(
-            EvidenceQuery(
-                check_id="risk.tier", subject_kind="system", subject_ref=m.system_id, limit=1
-            )
-        )
-        if ev and ev[0].verdict is not Verdict.ERROR:
-            t = ev[0].data.get("tier")
-            if isinstance(t, int) and 1 <= t <= 4:
-                return t, f"risk.tier evidence {ev[0].id}"
-    return default, "policy default_tier"
+        return m.tier, "model registration", None
+    if not m.system_id:
+        return default, "policy default_tier (the model belongs to no system)", None
+    from bastion.risk import trusted_tier
+
+    ev, notes = trusted_tier(ws, m.system_id)
+    why = f" (ignored: {'; '.join(notes[:5])})" if notes else ""
+    if ev is not None:
+        return int(ev.data["tier"]), f"risk.tier evidence {ev.id} by {ev.actor}{why}", ev
+    return default, f"policy default_tier{why}", None
 
 
 def _system_digest(ws: Workspace, system_id: str) -> str | None:
@@ -231,24 +255,64 @@ def _system_digest(ws: Workspace, system_id: str) -> str | None:
         return None
 
 
+@dataclass
+class _Producers:
+    """Who produced evidence, by role: a token actor ``token:<id>:<name>`` has its token's
+    role (from the access room's token table; a revoked or unknown token has none); any
+    other actor (``cli``, ``system``, ``demo``, in-process callers) is the local
+    administrator, role ``admin`` (and ``local``). Read once per gate evaluation."""
+
+    ws: Workspace
+    _tokens: dict[str, Any] | None = None
+
+    def role(self, actor: str) -> str | None:
+        if not actor.startswith("token:"):
+            return "local"
+        if self._tokens is None:
+            self._tokens = {t.id: t for t in list_tokens(self.ws)}
+        tid = actor.split(":", 2)[1] if actor.count(":") >= 2 else ""
+        tok = self._tokens.get(tid)
+        return None if tok is None or tok.revoked else str(tok.role.value)
+
+    def allowed(self, req: EvidenceRequirement, actor: str) -> bool:
+        return req.producer_allowed(actor, self.role(actor))
+
+    def describe(self, actor: str) -> str:
+        role = self.role(actor)
+        if role == "local":
+            return f"{actor} (local administrator)"
+        return f"{actor} ({role + ' token' if role else 'unknown or revoked token'})"
+
+
+_FETCH = 20  # evidence looked at per requirement when producers filter it
+
+
 def _check_evidence(
     ws: Workspace,
     v: VersionInfo,
     req: EvidenceRequirement,
     now: datetime,
     earlier: Sequence[tuple[str, str]] = (),
+    who: _Producers | None = None,
 ) -> RequirementResult:
     """``earlier``: (version, digest) of the model's other versions, so evidence about one
-    of them is named as stale rather than simply missing."""
+    of them is named as stale rather than simply missing.
+
+    Only evidence from a producer the requirement allows counts (all, without
+    ``producers``); the evidence relied on must still match its ledgered digest."""
     rid = f"evidence:{req.kind}" + (":system" if req.scope is Scope.SYSTEM else "")
     desc = req.describe()
+    who = who or _Producers(ws)
+    limit = _FETCH if req.producers else 1
 
-    def bad(reason: str, remedy: str, ids: tuple[str, ...] = ()) -> RequirementResult:
-        return RequirementResult(rid, "evidence", desc, False, reason, remedy, ids)
+    def bad(
+        reason: str, remedy: str, ids: tuple[str, ...] = (), by: tuple[str, ...] = ()
+    ) -> RequirementResult:
+        return RequirementResult(rid, "evidence", desc, False, reason, remedy, ids, (), by)
 
     if req.scope is Scope.MODEL:
         latest = ws.evidence.list(
-            EvidenceQuery(check_id=req.kind, subject_digest=v.digest, limit=1)
+            EvidenceQuery(check_id=req.kind, subject_digest=v.digest, limit=limit)
         )
         subject = f"{v.ref} ({v.digest[:19]}…)"
         run_hint = f"run {req.kind} on {v.ref}"
@@ -262,6 +326,7 @@ def _check_evidence(
                     f"version's {v.digest[:19]}…",
                     run_hint + " again on the current files",
                     (e_old.id,),
+                    (e_old.actor,),
                 )
     else:
         if not v.system_id:
@@ -283,19 +348,37 @@ def _check_evidence(
                 subject_kind="system",
                 subject_ref=v.system_id,
                 subject_digest=sdigest,
-                limit=1,
+                limit=limit,
             )
         )
     if not latest:
         return bad(f"no {req.kind} evidence about {subject}", run_hint)
-    e: Evidence = latest[0]
-    ids = (e.id,)
+    allowed = [x for x in latest if who.allowed(req, x.actor)]
+    if not allowed:
+        x = latest[0]
+        return bad(
+            f"no {req.kind} evidence about {subject} from an allowed producer "
+            f"({', '.join(req.producers)}); ignored {x.id[:8]} by {who.describe(x.actor)}"
+            + (f" and {len(latest) - 1} more" if len(latest) > 1 else ""),
+            f"{run_hint} as one of: {', '.join(req.producers)}",
+        )
+    e: Evidence = allowed[0]
+    ids, by = (e.id,), (e.actor,)
+    if not ws.evidence.verify_digest(e):
+        return bad(
+            f"{req.kind} evidence {e.id} does not match its ledgered digest: its stored row "
+            "was altered after it was recorded, so it cannot count",
+            "investigate with 'bastion ledger verify --deep', then " + run_hint + " again",
+            ids,
+            by,
+        )
     if e.verdict not in req.verdicts:
         return bad(
             f"latest {req.kind} evidence {e.id} has verdict {e.verdict.value} "
             f"(needs {'/'.join(x.value for x in req.verdicts)})",
             f"fix the findings and {run_hint} again",
             ids,
+            by,
         )
     if req.max_severity is not None:
         over = [f for f in e.findings if f.severity.rank > req.max_severity.rank]
@@ -306,6 +389,7 @@ def _check_evidence(
                 f"{worst.severity.value} {worst.rule_id}: {worst.title}",
                 f"mitigate them and {run_hint} again",
                 ids,
+                by,
             )
     age = req.max_age_delta
     if age is not None and now - e.created_at > age:
@@ -314,6 +398,7 @@ def _check_evidence(
             f"older than {req.max_age}",
             run_hint + " again",
             ids,
+            by,
         )
     for cond in req.conditions:
         ok, seen = cond.holds(e.data)
@@ -322,15 +407,18 @@ def _check_evidence(
                 f"condition '{cond.text}' does not hold in {e.id}: {seen}",
                 f"produce {req.kind} evidence where {cond.text}",
                 ids,
+                by,
             )
     return RequirementResult(
         rid,
         "evidence",
         desc,
         True,
-        f"{e.id}: {e.verdict.value} on {e.created_at:%Y-%m-%d}",
+        f"{e.id}: {e.verdict.value} on {e.created_at:%Y-%m-%d} by {e.actor}",
         None,
         ids,
+        (),
+        by,
     )
 
 
@@ -504,8 +592,9 @@ def _evaluate(
     ws: Workspace, s: Session, m: ModelRow, v: VersionRow, stage: Stage, now: datetime
 ) -> GateResult:
     pversion, policy = current_policy(ws)
-    tier, source = _tier(ws, m, policy.default_tier)
+    tier, source, tier_ev = _tier(ws, m, policy.default_tier)
     info = version_info(v, m)
+    by_whom = _Producers(ws)
     sp = policy.for_stage(tier, stage)
     reqs: list[RequirementResult] = []
     if sp is None:
@@ -527,7 +616,7 @@ def _evaluate(
             )
             if o.digest != v.digest
         ]
-        reqs.extend(_check_evidence(ws, info, ereq, now, earlier) for ereq in sp.evidence)
+        reqs.extend(_check_evidence(ws, info, ereq, now, earlier, by_whom) for ereq in sp.evidence)
         approvals = _approvals(s, v)
         requester = _requester(s, v, stage)
         reqs.extend(
@@ -556,7 +645,19 @@ def _evaluate(
                     f"{duty.value} PERSON",
                 )
             )
-    return GateResult(m.name, v.version, v.digest, stage, tier, source, pversion, tuple(reqs), now)
+    return GateResult(
+        m.name,
+        v.version,
+        v.digest,
+        stage,
+        tier,
+        source,
+        pversion,
+        tuple(reqs),
+        now,
+        tier_ev.id if tier_ev else None,
+        tier_ev.actor if tier_ev else None,
+    )
 
 
 def evaluate_gate(
@@ -662,7 +763,7 @@ def approve(
         s.execute(
             update(VersionRow).where(VersionRow.id == v.id).values(lock_seq=VersionRow.lock_seq + 1)
         )
-        tier, _src = _tier(ws, m, policy.default_tier)
+        tier, _src, _ev = _tier(ws, m, policy.default_tier)
         sp = policy.for_stage(tier, stage)
         req = next(
             (a for a in (sp.approvals if sp else ()) if a.kind == kind and not a.board), None
@@ -864,6 +965,8 @@ def promote(
                             "policy_version": gate.policy_version,
                             "unmet": [r.id for r in gate.unmet],
                             "evidence_ids": gate.evidence_ids,
+                            "evidence_producers": gate.evidence_producers,
+                            "tier_source": gate.tier_source[:500],
                         },
                         actor,
                     )
@@ -897,6 +1000,7 @@ def promote(
             "policy_version": gate.policy_version,
             "tier": gate.tier,
             "evidence_ids": gate.evidence_ids,
+            "evidence_producers": gate.evidence_producers,
             "approval_ids": gate.approval_ids,
         }
         v.gate_passed = passed
@@ -912,7 +1016,11 @@ def promote(
                 evidence_ids=gate.evidence_ids,
                 approval_ids=gate.approval_ids,
                 policy_version=gate.policy_version,
-                extra={"tier": gate.tier},
+                extra={
+                    "tier": gate.tier,
+                    "tier_evidence": gate.tier_evidence,
+                    "evidence_producers": gate.evidence_producers,
+                },
             )
         )
         return PromotionResult(True, gate, tuple(transitions))
@@ -956,7 +1064,9 @@ def _signature_ok(ws: Workspace, digest: str) -> Evidence | None:
     latest = ws.evidence.list(
         EvidenceQuery(check_id="integrity.signature", subject_digest=digest, limit=1)
     )
-    return latest[0] if latest and latest[0].verdict is Verdict.PASS else None
+    if not latest or latest[0].verdict is not Verdict.PASS:
+        return None
+    return latest[0] if ws.evidence.verify_digest(latest[0]) else None
 
 
 def _reverify(

@@ -8,6 +8,7 @@ Policies are versioned in the database; each new version is a ledger event.
 from __future__ import annotations
 
 import enum
+import fnmatch
 import hashlib
 import json
 import operator
@@ -22,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
+from bastion.access import Role
 from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.types import Severity, Verdict
@@ -88,6 +90,9 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
     "in": lambda a, b: a in b,
     "intersects": lambda a, b: bool(set(a) & set(b)),
 }
+_PRODUCER = re.compile(r"^[A-Za-z0-9:._@*?-]{1,200}$")
+#: Producer entries that name a role rather than an actor pattern.
+PRODUCER_ROLES = frozenset({r.value for r in Role} | {"local"})
 _COND = re.compile(
     r"^\s*(?:data\.)?([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*"
     r"(>=|<=|==|!=|>|<|\bin\b|\bintersects\b)\s*(.+?)\s*$"
@@ -147,6 +152,38 @@ class EvidenceRequirement(_Strict):
     max_severity: Severity | None = None
     max_age: str | None = None
     where: tuple[str, ...] = ()
+    #: Who may produce it: role names (viewer, engineer, security, compliance, approver,
+    #: admin; ``local`` for the local administrator, who also counts as admin) and/or
+    #: actor patterns (``token:abc123def456:*``, ``cli``; shell-style ``*``/``?``).
+    #: Empty: anyone. Evidence from anyone else is ignored by the gate.
+    producers: tuple[str, ...] = ()
+
+    @field_validator("producers")
+    @classmethod
+    def _producers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if len(v) > 50:
+            raise ValueError("at most 50 producers")
+        for p in v:
+            if not _PRODUCER.match(p):
+                raise ValueError(
+                    f"producer {p!r} must be a role name or an actor pattern of 1-200 "
+                    "letters, digits and :._@*?-"
+                )
+        return v
+
+    def producer_allowed(self, actor: str, role: str | None) -> bool:
+        """``role``: the producer's role (``local`` for the local administrator; None for
+        an unknown or revoked token)."""
+        if not self.producers:
+            return True
+        roles = {role, "admin"} if role == "local" else {role}
+        for p in self.producers:
+            if p in PRODUCER_ROLES:
+                if p in roles:
+                    return True
+            elif fnmatch.fnmatchcase(actor, p):
+                return True
+        return False
 
     @field_validator("verdicts")
     @classmethod
@@ -185,6 +222,8 @@ class EvidenceRequirement(_Strict):
         if self.max_age:
             parts.append(f"at most {self.max_age} old")
         parts.extend(self.where)
+        if self.producers:
+            parts.append("produced by " + " or ".join(self.producers))
         return self.title or ", ".join(parts)
 
 

@@ -15,7 +15,8 @@ import yaml
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bastion.core.errors import ConflictError, InputError, NotFoundError
+from bastion.access import Permission, Principal
+from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from bastion.core.ledger import Event
 from bastion.core.workspace import Workspace
 from bastion.registry._digest import hash_model_dir
@@ -303,10 +304,13 @@ def register_model(
     provenance: dict[str, Any] | None = None,
     alias: str | None = None,
     actor: str = "cli",
+    principal: Principal | None = None,
 ) -> VersionInfo:
     """Hash the model's files (never load them) and register a new version in development.
 
     The same digest registered twice under one model is a conflict: it is the same version.
+    A new version has passed no gate, so ``alias`` needs a privileged ``principal`` (an
+    admin or approver with MFA), as :func:`set_alias` does.
     """
     if not _NAME.match(name):
         raise InputError(f"model name {name!r} must be lowercase letters, digits and ._- (1-100)")
@@ -316,6 +320,8 @@ def register_model(
         raise InputError(f"tier must be 1 (highest risk) to 4, not {tier}")
     if alias is not None and not _ALIAS.match(alias):
         raise InputError(f"alias {alias!r} must be lowercase letters, digits, _ or - (1-40)")
+    if alias is not None and not privileged(principal):
+        raise _refuse_alias(f"the new version of {name}", alias)
     manifest = hash_model_dir(path)
     now = _now()
     with ws.db.session() as s:
@@ -434,15 +440,50 @@ def history(ws: Workspace, name: str) -> list[Transition]:
         ]
 
 
+def privileged(principal: Principal | None) -> bool:
+    """An admin or approver who verified MFA: who may point an alias at an ungated version."""
+    return (
+        principal is not None
+        and principal.mfa_verified
+        and (principal.can(Permission.ADMIN) or principal.can(Permission.APPROVE))
+    )
+
+
+def _gated(v: VersionRow) -> bool:
+    """Has the version passed a gate (staging or production) that was not revoked since?"""
+    return any(k in (v.gate_passed or {}) for k in (Stage.STAGING.value, Stage.PRODUCTION.value))
+
+
+def _refuse_alias(ref: str, alias: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"{ref} has passed no gate: pointing the alias {alias!r} at it is a privileged "
+        "action (an admin or approver with MFA: --token and --otp, or X-Bastion-OTP); "
+        "promote it through a gate first"
+    )
+
+
 def set_alias(
-    ws: Workspace, name: str, alias: str, version: str, *, actor: str = "cli"
+    ws: Workspace,
+    name: str,
+    alias: str,
+    version: str,
+    *,
+    actor: str = "cli",
+    principal: Principal | None = None,
 ) -> VersionInfo:
-    """Point an alias (``champion``, ``challenger``) at a version; it leaves any other."""
+    """Point an alias (``champion``, ``challenger``) at a version; it leaves any other.
+
+    Only a version that passed a gate (staging or production), or as a privileged action:
+    ``principal`` an admin or approver with MFA. Deployers follow aliases, so an alias on
+    an ungated version would route around the gate."""
     if not _ALIAS.match(alias):
         raise InputError(f"alias {alias!r} must be lowercase letters, digits, _ or - (1-40)")
     with ws.db.session() as s:
         lock_model(s, name)
         m, v = find_version(s, name, version)
+        gated = _gated(v)
+        if not gated and not privileged(principal):
+            raise _refuse_alias(f"{name}@{v.version}", alias)
         for other in s.scalars(select(VersionRow).where(VersionRow.model_name == name)):
             if alias in other.aliases and other.id != v.id:
                 other.aliases = [a for a in other.aliases if a != alias]
@@ -453,7 +494,14 @@ def set_alias(
             [
                 Event(
                     "registry.alias_set",
-                    {"model": name, "alias": alias, "version": v.version},
+                    {
+                        "model": name,
+                        "alias": alias,
+                        "version": v.version,
+                        "digest": v.digest,
+                        "gated": gated,
+                        "privileged_by": principal.actor if principal and not gated else None,
+                    },
                     actor,
                 )
             ],
@@ -549,6 +597,7 @@ def import_mlflow(
     certificate: Path | None = None,
     chain: Sequence[Path] = (),
     actor: str = "cli",
+    principal: Principal | None = None,
 ) -> VersionInfo:
     """Register a model from an MLflow run, model or registry-version directory on disk,
     reading MLmodel and meta.yaml as YAML (mlflow is not imported; nothing is loaded).
@@ -557,9 +606,11 @@ def import_mlflow(
     ``record_sign``, with ``certificate``/``chain`` for a certificate signer), so the
     version carries integrity.sign evidence for its digest. MLflow aliases of the version
     become registry aliases; its MLflow stage is kept as provenance only (a stage in
-    Bastion is reached through the gate, never imported). ``authors`` and ``datasets`` add
-    to what the run records; ``tier``, ``version`` and ``alias`` are as for
-    :func:`register_model`."""
+    Bastion is reached through the gate, never imported). MLflow aliases are applied only
+    for a privileged ``principal`` (the new version has passed no gate, see
+    :func:`set_alias`); otherwise they are kept as provenance only. ``authors`` and
+    ``datasets`` add to what the run records; ``tier``, ``version`` and ``alias`` are as
+    for :func:`register_model`."""
     path = Path(path)
     model_dir, run_dir = _locate_mlflow(path)
     mlmodel = _read_yaml(model_dir / "MLmodel")
@@ -597,6 +648,10 @@ def import_mlflow(
     if alias is not None:
         aliases = [alias, *[a for a in aliases if a != alias]]
     provenance["mlflow"]["aliases"] = aliases
+    if alias is not None and not privileged(principal):
+        raise _refuse_alias(f"the new version of {model_name}", alias)
+    if not privileged(principal):
+        aliases = []  # recorded above as provenance; applying them needs a privileged caller
     if sign_key is not None:
         from bastion.integrity import record_sign
 
@@ -622,7 +677,8 @@ def import_mlflow(
         provenance=provenance,
         alias=aliases[0] if aliases else None,
         actor=actor,
+        principal=principal,
     )
     for extra in aliases[1:]:
-        v = set_alias(ws, model_name, extra, v.version, actor=actor)
+        v = set_alias(ws, model_name, extra, v.version, actor=actor, principal=principal)
     return v

@@ -8,7 +8,7 @@ on the ledger, and accepting a risk above appetite needs an approver with MFA.
 """
 
 from bastion.risk._charts import lec_svg, tornado_svg
-from bastion.risk._checks import RiskTierCheck, assign_tier
+from bastion.risk._checks import RiskTierCheck, assign_tier, manifest_digest, trusted_tier
 from bastion.risk._dist import Dist, DistKind
 from bastion.risk._engine import (
     LossSummary,
@@ -100,6 +100,7 @@ __all__ = [
     "load_control",
     "load_scenarios",
     "load_tier_policy",
+    "manifest_digest",
     "parse_control",
     "parse_scenarios",
     "rate_system",
@@ -114,6 +115,7 @@ __all__ = [
     "simulate_scenario",
     "tornado",
     "tornado_svg",
+    "trusted_tier",
     "update_risk",
     "what_if",
 ]

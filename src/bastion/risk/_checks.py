@@ -7,15 +7,42 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bastion.access import Principal, Role, list_tokens
 from bastion.core.canonical import canonical_json
-from bastion.core.checks import Check, CheckContext, CheckResult, run_check
-from bastion.core.errors import CheckError, InputError
-from bastion.core.types import Finding, Severity, Subject, Verdict
+from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.errors import (
+    BastionError,
+    CheckError,
+    ConflictError,
+    InputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from bastion.core.evidence import EvidenceQuery
+from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
 from bastion.core.workspace import Workspace
 from bastion.manifest import SystemManifest
 from bastion.risk._tiers import TierAssignment, TierPolicy, load_tier_policy, rate_system
 
-__all__ = ["RiskTierCheck", "assign_tier"]
+__all__ = ["TIER_RATER_ROLES", "RiskTierCheck", "assign_tier", "manifest_digest", "trusted_tier"]
+
+#: Token roles whose risk.tier ratings count (with MFA), besides the local administrator.
+TIER_RATER_ROLES = frozenset({Role.ADMIN.value, Role.APPROVER.value})
+
+
+def manifest_digest(manifest: SystemManifest) -> str:
+    """The digest the inventory stores for a manifest (its JSON form without nulls)."""
+    return _digest(manifest.model_dump(mode="json", exclude_none=True))
+
+
+def _stored(ws: Workspace, system_id: str) -> tuple[str, SystemManifest] | None:
+    from bastion.inventory import get_system
+
+    try:
+        rec = get_system(ws, system_id)
+    except NotFoundError:
+        return None
+    return rec.digest, SystemManifest.model_validate(rec.manifest)
 
 
 class RiskTierCheck(Check):
@@ -34,12 +61,28 @@ class RiskTierCheck(Check):
     references = ("EU AI Act Art. 6", "NIST AI RMF MAP 1.5", "ISO/IEC 42001 6.1.2")
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        """Rates ``params.manifest``, or without it the inventory's stored manifest of the
+        system. The subject's digest must be the digest of the manifest rated."""
         raw = ctx.params.get("manifest")
-        if not isinstance(raw, dict):
-            raise CheckError("risk.tier needs the manifest (params.manifest)")
-        manifest = SystemManifest.model_validate(raw)
+        if raw is None:
+            stored = _stored(ctx.workspace, subject.ref)
+            if stored is None:
+                raise CheckError(
+                    f"system {subject.ref} is not in the inventory: import its manifest or "
+                    "give params.manifest"
+                )
+            manifest = stored[1]
+        elif isinstance(raw, dict):
+            manifest = SystemManifest.model_validate(raw)
+        else:
+            raise CheckError("params.manifest must be a system manifest (a mapping)")
         if manifest.system.id != subject.ref:
             raise CheckError(f"manifest is for system {manifest.system.id}, not {subject.ref}")
+        digest = manifest_digest(manifest)
+        if subject.digest is not None and subject.digest != digest:
+            raise CheckError(
+                f"the manifest rated has digest {digest}, not the subject's {subject.digest}"
+            )
         pol_raw = ctx.params.get("policy")
         policy = TierPolicy.model_validate(pol_raw) if pol_raw is not None else load_tier_policy()
         a = rate_system(manifest, policy)
@@ -66,7 +109,12 @@ class RiskTierCheck(Check):
                     remediation="Correct the tag or the system metadata it derives from.",
                 )
             )
-        return CheckResult(verdict, tuple(findings), data=a.to_dict())
+        return CheckResult(
+            verdict,
+            tuple(findings),
+            data=a.to_dict() | {"manifest_digest": digest},
+            examined_digest=digest,
+        )
 
 
 def _digest(obj: Any) -> str:
@@ -75,28 +123,78 @@ def _digest(obj: Any) -> str:
 
 def assign_tier(
     ws: Workspace,
-    manifest: SystemManifest,
+    manifest: SystemManifest | None = None,
     *,
+    system: str | None = None,
     policy: str | Path | TierPolicy | None = None,
     actor: str = "cli",
+    principal: Principal | None = None,
 ) -> tuple[TierAssignment, str]:
     """Rate the system, record the evidence (check ``risk.tier``) and the assignment.
 
-    Returns the assignment and the evidence id.
+    Without ``manifest`` the inventory's stored manifest of ``system`` is rated. With a
+    ``principal`` (an API caller) the rating is privileged: the principal must be an admin
+    or approver with MFA, and a ``manifest`` is accepted only when its digest equals the
+    inventory's current one (no caller can have a doctored manifest rated). The evidence
+    records who rated it (``data.rated_by``); gates and acceptances use only ratings of the
+    current inventory manifest by the local administrator or such a principal
+    (:func:`trusted_tier`). Returns the assignment and the evidence id.
     """
     from bastion.risk._register import TierAssignmentRow
 
+    if principal is not None:
+        if principal.role.value not in TIER_RATER_ROLES:
+            raise PermissionDeniedError(
+                f"role {principal.role.value} may not rate risk tiers: an admin or approver "
+                "with MFA rates them"
+            )
+        if not principal.mfa_verified:
+            raise PermissionDeniedError(
+                "rating a risk tier needs multi-factor authentication: send a current TOTP "
+                "code in the X-Bastion-OTP header"
+            )
+        actor = principal.actor
+    sid = manifest.system.id if manifest is not None else system
+    if not sid:
+        raise InputError("give a system manifest or a system id to rate")
+    stored = _stored(ws, sid)
+    if manifest is None:
+        if stored is None:
+            raise NotFoundError(
+                f"system {sid} is not in the inventory: import its manifest first "
+                "(bastion inventory import MANIFEST)"
+            )
+        digest, manifest = stored
+    else:
+        digest = manifest_digest(manifest)
+        if principal is not None and (stored is None or stored[0] != digest):
+            raise ConflictError(
+                f"the manifest sent for system {sid} is not the inventory's current manifest"
+                + (f" ({stored[0][:19]}…)" if stored else " (the system is not in the inventory)")
+                + ": import it first, or send no manifest to rate the stored one"
+            )
     pol = policy if isinstance(policy, TierPolicy) else load_tier_policy(policy)
     raw = manifest.model_dump(mode="json", by_alias=True)
-    ev = run_check(
-        ws,
-        RiskTierCheck,
-        Subject("system", manifest.system.id, _digest(raw)),
+    subject = Subject("system", sid, digest)
+    params = {"manifest": raw, "policy": pol.model_dump(mode="json", by_alias=True)}
+    try:
+        result = RiskTierCheck().run(subject, CheckContext(ws, params, actor))
+    except BastionError as exc:
+        raise InputError(f"risk tier could not be assigned: {exc.message}") from None
+    rated_by = {
+        "actor": actor,
+        "role": principal.role.value if principal is not None else "local",
+        "mfa": principal.mfa_verified if principal is not None else False,
+    }
+    current = stored is not None and stored[0] == digest
+    ev = ws.evidence.record(
+        check_id=RiskTierCheck.id,
+        subject=subject,
+        verdict=result.verdict,
+        findings=result.findings,
+        data=dict(result.data) | {"rated_by": rated_by, "inventory_current": current},
         actor=actor,
-        params={"manifest": raw, "policy": pol.model_dump(mode="json", by_alias=True)},
     )
-    if ev.verdict is Verdict.ERROR:
-        raise InputError(f"risk tier could not be assigned: {ev.data.get('error')}")
     a = rate_system(manifest, pol)
     with ws.db.session() as s:
         s.add(
@@ -113,3 +211,83 @@ def assign_tier(
             )
         )
     return a, ev.id
+
+
+def _token_role(ws: Workspace, actor: str) -> tuple[str | None, str]:
+    """(role, description) of an evidence producer: a token actor ``token:<id>:<name>``
+    resolves through the token table (a revoked token has no role); any other actor is
+    the local administrator (the CLI, the demo, in-process callers)."""
+    if not actor.startswith("token:"):
+        return "local", f"{actor} (local administrator)"
+    tid = actor.split(":", 2)[1] if actor.count(":") >= 2 else ""
+    tok = next((t for t in list_tokens(ws) if t.id == tid), None)
+    if tok is None:
+        return None, f"{actor} (unknown token)"
+    if tok.revoked:
+        return None, f"{actor} (revoked token)"
+    return tok.role.value, f"{actor} ({tok.role.value} token)"
+
+
+def _rater_ok(ws: Workspace, e: Evidence) -> tuple[bool, str]:
+    role, who = _token_role(ws, e.actor)
+    if role == "local":
+        return True, who
+    rated = e.data.get("rated_by")
+    if role not in TIER_RATER_ROLES:
+        return False, who
+    if (
+        not isinstance(rated, dict)
+        or rated.get("actor") != e.actor
+        or rated.get("role") not in TIER_RATER_ROLES
+        or rated.get("mfa") is not True
+    ):
+        return False, f"{who}, not recorded as rated with MFA"
+    return True, who
+
+
+def trusted_tier(ws: Workspace, system_id: str) -> tuple[Evidence | None, list[str]]:
+    """The newest ``risk.tier`` evidence of a system that gates and risk acceptances may
+    use, and why newer ratings were ignored.
+
+    It must rate the system's CURRENT inventory manifest (subject digest equal to the
+    inventory's), be produced by the local administrator or by an admin/approver token
+    that rated with MFA (through :func:`assign_tier`), and still match its ledgered
+    digest. Anything else (an engineer's rating, a doctored manifest, an edited row) is
+    ignored, with the reason."""
+    stored = _stored(ws, system_id)
+    if stored is None:
+        return None, [f"system {system_id} is not in the inventory"]
+    current = stored[0]
+    notes: list[str] = []
+    other = 0
+    for e in ws.evidence.list(
+        EvidenceQuery(check_id="risk.tier", subject_kind="system", subject_ref=system_id, limit=100)
+    ):
+        if e.subject.digest != current:
+            other += 1
+            continue
+        if e.verdict is Verdict.ERROR:
+            continue
+        ok, who = _rater_ok(ws, e)
+        if not ok:
+            notes.append(
+                f"risk.tier evidence {e.id[:8]} by {who}: only the local administrator or an "
+                "admin/approver with MFA may rate tiers"
+            )
+            continue
+        if not ws.evidence.verify_digest(e):
+            notes.append(
+                f"risk.tier evidence {e.id[:8]} does not match its ledgered digest (the row "
+                "was altered)"
+            )
+            continue
+        tier = e.data.get("tier")
+        if not isinstance(tier, int) or not 1 <= tier <= 4:
+            continue
+        return e, notes
+    if other:
+        notes.append(
+            f"{other} risk.tier rating(s) of another manifest than the inventory's current "
+            f"{current[:19]}…"
+        )
+    return None, notes

@@ -464,21 +464,22 @@ def update_risk(
 
 
 def latest_tier(ws: Workspace, system_id: str) -> dict[str, Any] | None:
-    """The system's most recent tier assignment (recorded by ``assign_tier``), or None."""
-    with ws.db.session() as s:
-        return _latest_tier(s, system_id)
+    """The system's tier as gates and acceptances use it: the newest trusted ``risk.tier``
+    rating of its current inventory manifest (see :func:`trusted_tier`), or None."""
+    from bastion.risk._checks import trusted_tier
 
-
-def _latest_tier(s: Session, system_id: str) -> dict[str, Any] | None:
-    row = s.scalars(
-        select(TierAssignmentRow)
-        .where(TierAssignmentRow.system_id == system_id)
-        .order_by(TierAssignmentRow.id.desc())
-        .limit(1)
-    ).first()
-    if row is None:
+    ev, _notes = trusted_tier(ws, system_id)
+    if ev is None:
         return None
-    return dict(row.data) | {"evidence_id": row.evidence_id}
+    keep = (
+        *("system", "tier", "name", "scores", "rule", "why", "policy_version"),
+        *("appetite_p90", "acceptance_max_days", "required_controls", "required_approvals"),
+    )
+    return {k: ev.data[k] for k in keep if k in ev.data} | {
+        "evidence_id": ev.id,
+        "rated_by": ev.actor,
+        "manifest_digest": ev.subject.digest,
+    }
 
 
 def accept_risk(
@@ -510,9 +511,13 @@ def accept_risk(
             f"acceptance expiry {until.date()} is not in the future; fix: give a later date"
         )
     with ws.db.session() as s:
+        system_id = _load(s, risk_id).system_id
+    # Only a trusted rating of the system's current manifest sets the appetite: an
+    # engineer's rating of a doctored manifest is no tier at all (fail closed).
+    tier = latest_tier(ws, system_id)
+    with ws.db.session() as s:
         row = _load(s, risk_id)
         _check_transition(row, RiskStatus.ACCEPTED)
-        tier = _latest_tier(s, row.system_id)
         p90 = (row.summary or {}).get("p90")
         appetite = tier.get("appetite_p90") if tier else None
         over = p90 is None or appetite is None or float(p90) > float(appetite)
@@ -526,7 +531,8 @@ def accept_risk(
             why = (
                 "no simulation summary"
                 if p90 is None
-                else "no tier assigned to the system"
+                else "no tier assigned to the system (by a trusted rating of its current "
+                "inventory manifest)"
                 if appetite is None
                 else f"P90 annual loss {float(p90):,.0f} exceeds the tier {tier['tier'] if tier else '?'} appetite {float(appetite):,.0f}"
             )
@@ -560,6 +566,8 @@ def accept_risk(
                 "p90": p90,
                 "appetite_p90": appetite,
                 "over_appetite": over,
+                "tier_evidence": tier.get("evidence_id") if tier else None,
+                "mfa": bool(approver is not None and approver.mfa_verified),
             },
         )
         return _record(row)
