@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
 from bastion.access import Role, create_token, revoke_token
 from bastion.api import create_app
 from bastion.core.workspace import Workspace
+from tests._otp import fresh
 from tests.conftest import EXAMPLE_MANIFEST
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
@@ -113,12 +113,12 @@ def test_admin_actions_need_mfa(client: TestClient, ws: Workspace) -> None:
     assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
     bad = client.get("/api/v1/tokens", headers=headers | {"X-Bastion-OTP": "000000"})
     assert bad.status_code == 401
-    ok = client.get("/api/v1/tokens", headers=headers | {"X-Bastion-OTP": pyotp.TOTP(seed).now()})
+    ok = client.get("/api/v1/tokens", headers=headers | {"X-Bastion-OTP": fresh(seed)})
     assert ok.status_code == 200
     assert all("secret" not in k for t in ok.json() for k in t)
     created = client.post(
         "/api/v1/tokens",
-        headers=headers | {"X-Bastion-OTP": pyotp.TOTP(seed).now()},
+        headers=headers | {"X-Bastion-OTP": fresh(seed)},
         json={"name": "ci", "role": "engineer"},
     )
     assert created.status_code == 201 and created.json()["token"].startswith("bst_")

@@ -1,6 +1,7 @@
 """Access to Bastion itself: API tokens, roles, TOTP MFA and authorisation."""
 
 from bastion.access._tokens import (
+    MFA_LOCKOUT_AFTER,
     NewToken,
     Permission,
     Principal,
@@ -8,7 +9,10 @@ from bastion.access._tokens import (
     TokenInfo,
     authenticate,
     create_token,
+    end_session,
     list_tokens,
+    open_session,
+    principal_for_session,
     principal_for_token_id,
     require,
     revoke_token,
@@ -16,6 +20,7 @@ from bastion.access._tokens import (
 )
 
 __all__ = [
+    "MFA_LOCKOUT_AFTER",
     "NewToken",
     "Permission",
     "Principal",
@@ -23,7 +28,10 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "create_token",
+    "end_session",
     "list_tokens",
+    "open_session",
+    "principal_for_session",
     "principal_for_token_id",
     "require",
     "revoke_token",

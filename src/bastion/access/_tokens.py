@@ -4,7 +4,14 @@ A token is ``bst_<id>_<secret>``: the id finds the row, the secret is checked ag
 SHA-256 in constant time (the secret is 256 random bits, so a slow hash buys nothing).
 Tokens are shown once and stored hashed. Admin and approver tokens get a TOTP secret,
 stored encrypted (AES-GCM under the workspace secret key); their privileged actions need a
-current code.
+current code. Each code is good once: the token's row remembers the last time step used
+and refuses that step or an earlier one (a replay). Wrong codes are ledgered (never the code)
+and counted; from the fifth in a row the token refuses every code, right or wrong, for a
+window that doubles with each further failure. The state lives in the database, so it holds
+across processes and replicas.
+
+Console sessions are rows too (``console_sessions``): signing out ends one at once, and
+every console request checks its row.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from typing import Any
 
 import pyotp
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import DateTime, LargeBinary, String, select
+from sqlalchemy import BigInteger, DateTime, Integer, LargeBinary, String, select, update
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bastion.core.errors import AuthError, InputError, NotFoundError, PermissionDeniedError
@@ -30,17 +37,28 @@ from bastion.core.storage import Base
 from bastion.core.workspace import Workspace
 
 __all__ = [
+    "MFA_LOCKOUT_AFTER",
     "Principal",
     "Role",
     "TokenInfo",
     "authenticate",
     "create_token",
+    "end_session",
     "list_tokens",
+    "open_session",
+    "principal_for_session",
     "principal_for_token_id",
     "require",
     "revoke_token",
     "verify_totp",
 ]
+
+#: Wrong TOTP codes in a row after which a token refuses every code for a while.
+MFA_LOCKOUT_AFTER = 5
+#: The first lockout; each further failure doubles it, up to the maximum.
+MFA_LOCKOUT_BASE = timedelta(seconds=30)
+MFA_LOCKOUT_MAX = timedelta(hours=1)
+_STEP = 30
 
 
 class Role(enum.StrEnum):
@@ -90,6 +108,24 @@ class TokenRow(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # TOTP state (migration 0005_access_hardening): replay and brute-force defences.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    totp_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    totp_locked_until: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), nullable=True
+    )
+
+
+class SessionRow(Base):
+    """A console session: the cookie names it; signing out or revoking the token ends it."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token_id: Mapped[str] = mapped_column(String(24), index=True)
+    mfa: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -255,17 +291,32 @@ def _totp_secret(ws: Workspace, row: TokenRow) -> str | None:
     return _aead(ws).decrypt(blob[:12], blob[12:], row.id.encode()).decode()
 
 
-def authenticate(ws: Workspace, token: str | None, otp: str | None = None) -> Principal:
-    """Resolve a bearer token to a principal; one generic message for every failure."""
+def authenticate(
+    ws: Workspace, token: str | None, otp: str | None = None, *, now: datetime | None = None
+) -> Principal:
+    """Resolve a bearer token to a principal; one generic message for every failure.
+
+    With ``otp``, the code must be right, newer than the last code this token used, and the
+    token must not be locked out; a refusal is ledgered and committed before it is raised.
+    """
     if not token:
         raise AuthError("authentication required: send 'Authorization: Bearer <token>'")
     m = _TOKEN.match(token.strip())
     if m is None:
         raise AuthError("invalid or expired token")
     tid, secret = m.groups()
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
+    refusal: str | None = None
     with ws.db.session() as s:
-        row = s.get(TokenRow, tid)
+        if otp is not None:
+            # First statement a write: the row lock that serialises concurrent codes of one
+            # token, so two requests cannot both spend the same code.
+            s.execute(
+                update(TokenRow)
+                .where(TokenRow.id == tid)
+                .values(totp_failures=TokenRow.totp_failures)
+            )
+        row = s.get(TokenRow, tid, populate_existing=True)
         if row is None or not hmac.compare_digest(row.secret_hash, _hash(secret)):
             raise AuthError("invalid or expired token")
         expires = _utc(row.expires_at)
@@ -273,19 +324,89 @@ def authenticate(ws: Workspace, token: str | None, otp: str | None = None) -> Pr
             raise AuthError("invalid or expired token")
         mfa = False
         if otp is not None:
-            seed = _totp_secret(ws, row)
-            mfa = seed is not None and verify_totp(seed, otp)
-            if not mfa:
-                raise AuthError("invalid one-time code")
-        row.last_used_at = now
-        return Principal(row.id, row.name, Role(row.role), mfa_verified=mfa)
+            refusal = _check_totp(ws, s, row, otp, now)
+            mfa = refusal is None
+        if refusal is None:
+            row.last_used_at = now
+            principal = Principal(row.id, row.name, Role(row.role), mfa_verified=mfa)
+    if refusal is not None:
+        # Outside the transaction, which has committed the failure and its ledger event.
+        raise AuthError(refusal)
+    return principal
+
+
+def _check_totp(ws: Workspace, s: Any, row: TokenRow, otp: str, now: datetime) -> str | None:
+    """None when ``otp`` is a fresh, right code; else the message to refuse with (the
+    failure counted and ledgered in ``s``)."""
+    locked = _utc(row.totp_locked_until)
+    if locked is not None and locked > now:
+        _mfa_failed(ws, s, row, "locked_out", now, count=False)
+        return (
+            "invalid one-time code: too many wrong codes, this token refuses codes until "
+            f"{locked.isoformat(timespec='seconds')}"
+        )
+    seed = _totp_secret(ws, row)
+    step = _matching_step(seed, otp, now) if seed is not None else None
+    if seed is None:
+        return "invalid one-time code"
+    if step is None:
+        _mfa_failed(ws, s, row, "wrong_code", now, count=True)
+        return "invalid one-time code"
+    if row.totp_last_step is not None and step <= row.totp_last_step:
+        _mfa_failed(ws, s, row, "replayed_code", now, count=True)
+        return "invalid one-time code: this code (or a newer one) was already used"
+    row.totp_last_step = step
+    row.totp_failures = 0
+    row.totp_locked_until = None
+    return None
+
+
+def _mfa_failed(
+    ws: Workspace, s: Any, row: TokenRow, reason: str, now: datetime, *, count: bool
+) -> None:
+    if count:
+        row.totp_failures = (row.totp_failures or 0) + 1
+        over = row.totp_failures - MFA_LOCKOUT_AFTER
+        if over >= 0:
+            window = min(MFA_LOCKOUT_BASE * (2 ** min(over, 20)), MFA_LOCKOUT_MAX)
+            row.totp_locked_until = now + window
+    s.flush()
+    locked = _utc(row.totp_locked_until)
+    ws.ledger.append(
+        [
+            Event(
+                "access.mfa_failed",
+                {
+                    "token_id": row.id,
+                    "reason": reason,
+                    "failures": row.totp_failures,
+                    "locked_until": locked.isoformat() if locked and locked > now else None,
+                },
+                f"token:{row.id}:{row.name}",
+            )
+        ],
+        session=s,
+    )
+
+
+def _matching_step(seed: str, code: str, now: datetime) -> int | None:
+    """The time step (of now-1, now, now+1) whose code ``code`` is, compared in constant time."""
+    code = code.strip()
+    if not re.fullmatch(r"\d{6}", code):
+        return None
+    totp = pyotp.TOTP(seed, interval=_STEP)
+    current = int(now.timestamp()) // _STEP
+    found = None
+    for step in (current - 1, current, current + 1):
+        if hmac.compare_digest(totp.at(step * _STEP), code):
+            found = step
+    return found
 
 
 def verify_totp(seed: str, code: str) -> bool:
-    code = code.strip()
-    if not re.fullmatch(r"\d{6}", code):
-        return False
-    return bool(pyotp.TOTP(seed).verify(code, valid_window=1))
+    """Is ``code`` a current code of ``seed``? Stateless: :func:`authenticate` adds the
+    replay and lockout checks, and is what every privileged path uses."""
+    return _matching_step(seed, code, datetime.now(UTC)) is not None
 
 
 def require(principal: Principal, perm: Permission) -> None:
@@ -312,3 +433,79 @@ def principal_for_token_id(
         if expires is not None and expires <= now:
             raise AuthError("session expired: sign in again")
         return Principal(row.id, row.name, Role(row.role), mfa_verified=mfa_verified)
+
+
+def open_session(ws: Workspace, principal: Principal, ttl: timedelta) -> str:
+    """Start a console session for a principal that has just signed in; returns its id.
+
+    The id is 256 random bits; the cookie carries it inside a signed value, and every
+    request looks the row up, so :func:`end_session` ends the session everywhere at once.
+    """
+    now = datetime.now(UTC)
+    sid = secrets.token_urlsafe(32)
+    with ws.db.session() as s:
+        s.add(
+            SessionRow(
+                id=sid,
+                token_id=principal.token_id,
+                mfa=principal.mfa_verified,
+                created_at=now,
+                expires_at=now + ttl,
+            )
+        )
+        s.flush()
+        ws.ledger.append(
+            [
+                Event(
+                    "access.session_opened",
+                    {
+                        "session": _session_ref(sid),
+                        "token_id": principal.token_id,
+                        "mfa": principal.mfa_verified,
+                    },
+                    principal.actor,
+                )
+            ],
+            session=s,
+        )
+    return sid
+
+
+def _session_ref(sid: str) -> str:
+    # The ledger names a session by a digest of its id: the id itself is a bearer secret.
+    return "sha256:" + hashlib.sha256(sid.encode()).hexdigest()[:32]
+
+
+def principal_for_session(ws: Workspace, session_id: str, token_id: str) -> Principal:
+    """The principal of a live console session: not ended, not expired, its token valid."""
+    now = datetime.now(UTC)
+    with ws.db.session() as s:
+        row = s.get(SessionRow, session_id)
+        if row is None or row.token_id != token_id or row.ended_at is not None:
+            raise AuthError("session expired: sign in again")
+        expires = _utc(row.expires_at)
+        if expires is None or expires <= now:
+            raise AuthError("session expired: sign in again")
+        mfa = bool(row.mfa)
+    return principal_for_token_id(ws, token_id, mfa_verified=mfa)
+
+
+def end_session(ws: Workspace, session_id: str, actor: str = "console") -> bool:
+    """End a console session (sign-out). True when a live session was ended."""
+    with ws.db.session() as s:
+        row = s.get(SessionRow, session_id)
+        if row is None or row.ended_at is not None:
+            return False
+        row.ended_at = datetime.now(UTC)
+        s.flush()
+        ws.ledger.append(
+            [
+                Event(
+                    "access.session_ended",
+                    {"session": _session_ref(session_id), "token_id": row.token_id},
+                    actor,
+                )
+            ],
+            session=s,
+        )
+        return True

@@ -1,0 +1,110 @@
+"""Regression tests for issue 14 (security review), findings 6, 10 and 12, over the API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pyotp
+import pytest
+from fastapi.testclient import TestClient
+
+from bastion.access import MFA_LOCKOUT_AFTER, Role, authenticate, create_token
+from bastion.api import create_app
+from bastion.core.errors import AuthError
+from bastion.core.workspace import Workspace
+from tests._otp import fresh
+
+
+@pytest.fixture
+def client(ws: Workspace) -> Iterator[TestClient]:
+    with TestClient(create_app(ws.settings, workspace=ws)) as c:
+        yield c
+
+
+def _wrong(seed: str) -> str:
+    return _wrong_at(seed, datetime.now(UTC))
+
+
+def _wrong_at(seed: str, when: datetime) -> str:
+    """A well-formed code that is none of the codes the server accepts at ``when``."""
+    totp = pyotp.TOTP(seed)
+    now = when.timestamp()
+    valid = {totp.at(now + d) for d in (-60, -30, 0, 30, 60)}
+    return next(c for c in (f"{i:06d}" for i in range(1_000_000)) if c not in valid)
+
+
+# -- finding 12: TOTP back-off, replay, ledgered failures -------------------------------------
+
+
+def test_finding_12_totp_lockout(client: TestClient, ws: Workspace) -> None:
+    adm = create_token(ws, name="ops-admin", role=Role.ADMIN)
+    assert adm.totp_secret
+    h = {"Authorization": f"Bearer {adm.token}"}
+    bad = _wrong(adm.totp_secret)
+    for _ in range(MFA_LOCKOUT_AFTER):
+        r = client.get("/api/v1/tokens", headers=h | {"X-Bastion-OTP": bad})
+        assert r.status_code == 401
+    # Locked out: even the right code is refused now (this was a 200 before the fix).
+    right = pyotp.TOTP(adm.totp_secret).now()
+    r = client.get("/api/v1/tokens", headers=h | {"X-Bastion-OTP": right})
+    assert r.status_code == 401 and "too many wrong codes" in r.json()["detail"]
+    failures = [e for e in ws.ledger.entries(limit=1000) if e.kind == "access.mfa_failed"]
+    assert [e.data["reason"] for e in failures] == ["wrong_code"] * MFA_LOCKOUT_AFTER + [
+        "locked_out"
+    ]
+    assert all(e.data["token_id"] == adm.info.id for e in failures)
+    text = json.dumps([e.data for e in failures])
+    assert bad not in text and right not in text  # codes are never ledgered
+    assert failures[-1].data["locked_until"] is not None
+    # The first window is 30 s; one more wrong code after it doubles the window to 60 s.
+    t0 = datetime.now(UTC)
+    at = t0 + timedelta(seconds=35)
+    with pytest.raises(AuthError):
+        authenticate(ws, adm.token, _wrong_at(adm.totp_secret, at), now=at)
+    at = t0 + timedelta(seconds=80)
+    with pytest.raises(AuthError, match="too many wrong codes"):
+        authenticate(ws, adm.token, pyotp.TOTP(adm.totp_secret).at(at), now=at)
+    # Once the window has passed a right code works again.
+    at = t0 + timedelta(seconds=100)
+    assert authenticate(ws, adm.token, pyotp.TOTP(adm.totp_secret).at(at), now=at).mfa_verified
+
+
+def test_finding_12_totp_replay_refused(client: TestClient, ws: Workspace) -> None:
+    adm = create_token(ws, name="ops-admin", role=Role.ADMIN)
+    assert adm.totp_secret
+    h = {"Authorization": f"Bearer {adm.token}"}
+    code = fresh(adm.totp_secret)
+    assert client.get("/api/v1/tokens", headers=h | {"X-Bastion-OTP": code}).status_code == 200
+    again = client.get("/api/v1/tokens", headers=h | {"X-Bastion-OTP": code})
+    assert again.status_code == 401 and "already used" in again.json()["detail"]
+    # An earlier step's code is a replay too, even if it was never used.
+    old = pyotp.TOTP(adm.totp_secret).at(datetime.now(UTC) - timedelta(seconds=30))
+    assert client.get("/api/v1/tokens", headers=h | {"X-Bastion-OTP": old}).status_code == 401
+    # The next step's code is fresh and accepted.
+    assert (
+        client.get(
+            "/api/v1/tokens", headers=h | {"X-Bastion-OTP": fresh(adm.totp_secret)}
+        ).status_code
+        == 200
+    )
+    reasons = [
+        e.data["reason"] for e in ws.ledger.entries(limit=1000) if e.kind == "access.mfa_failed"
+    ]
+    assert reasons == ["replayed_code", "replayed_code"]
+
+
+def test_finding_12_totp_state_shared_across_workspaces(ws: Workspace) -> None:
+    """The state is in the database: a second process (another Workspace) sees the spent code."""
+    from bastion.core.workspace import open_workspace
+
+    adm = create_token(ws, name="ops-admin", role=Role.ADMIN)
+    code = fresh(adm.totp_secret)
+    assert authenticate(ws, adm.token, code).mfa_verified
+    other = open_workspace(ws.settings)
+    try:
+        with pytest.raises(AuthError, match="already used"):
+            authenticate(other, adm.token, code)
+    finally:
+        other.close()
