@@ -488,14 +488,18 @@ def _keras_module(mod: str) -> bool:
 # -- HDF5 -------------------------------------------------------------------------------------
 
 _H5_LAMBDA = re.compile(rb'"class_name":\s*"(Lambda|TFOpLambda)"')
-_H5_CONFIG = re.compile(rb'\{\s*"class_name"\s*:')
-_H5_MAX_CONFIGS = 16
+# A JSON object whose first key is "class_name" (Keras 2) or "module" (Keras 3).
+_H5_CONFIG = re.compile(rb'\{\s*"(?:class_name|module)"\s*:')
+_H5_MAX_CONFIGS = 64  # decoded configs (nested objects of one config do not count)
+_H5_MAX_LONG = 16  # decodes that needed the large window
+_H5_SHORT = 1 << 16
 _H5_WINDOW = 16 * 1024 * 1024
 
 
 def check_hdf5(buf: Any, raw: Raw, policy: GlobalPolicy | None = None) -> None:
     """Keras .h5 models keep their config as a JSON attribute: look for Lambda layers, and
-    decode each embedded JSON config to check the objects it imports (CVE-2025-1550)."""
+    decode each embedded JSON config to check the objects it names (CVE-2025-1550).
+    More configs than the limits allow is an error: the one not decoded may be the model's."""
     m = _H5_LAMBDA.search(buf)
     if m:
         raw.add("keras.lambda", f"{m.group(1).decode()} layer in an HDF5 model config", m.start())
@@ -503,19 +507,39 @@ def check_hdf5(buf: Any, raw: Raw, policy: GlobalPolicy | None = None) -> None:
         return
     decoder = json.JSONDecoder()
     end = 0
-    for k, c in enumerate(_H5_CONFIG.finditer(buf)):
-        if k >= _H5_MAX_CONFIGS:
-            break
-        if c.start() < end:
+    decoded = long = 0
+    n = len(buf)
+    for c in _H5_CONFIG.finditer(buf):
+        at = c.start()
+        if at < end:
             continue  # inside a config already decoded
-        text = bytes(buf[c.start() : c.start() + _H5_WINDOW]).decode("utf-8", "replace")
-        try:
-            doc, used = decoder.raw_decode(text)
-        except (ValueError, RecursionError):
+        if decoded >= _H5_MAX_CONFIGS or long > _H5_MAX_LONG:
+            raw.add(
+                "keras.malformed",
+                f"more embedded JSON configs than the scanner checks (from offset {at}): "
+                "not all of them were checked",
+                at,
+            )
+            return
+        doc: Any = None
+        used = 0
+        for window in (_H5_SHORT, _H5_WINDOW):
+            if window == _H5_WINDOW:
+                if at + _H5_SHORT >= n:
+                    break  # the short window held everything there is
+                long += 1
+            text = bytes(buf[at : at + window]).decode("utf-8", "replace")
+            try:
+                doc, used = decoder.raw_decode(text)
+                break
+            except (ValueError, RecursionError):
+                continue
+        if doc is None:
             continue
-        end = c.start() + len(text[:used].encode("utf-8", "replace"))
+        decoded += 1
+        end = at + len(text[:used].encode("utf-8", "replace"))
         sub = Raw()
         check_keras_config(json.dumps(doc).encode(), sub, policy)
         for rule, msg, _, g in sub.items:
             if rule != "keras.lambda" or not m:  # the Lambda search above already said so
-                raw.add(rule, f"{msg} (HDF5 config at offset {c.start()})", c.start(), g)
+                raw.add(rule, f"{msg} (HDF5 config at offset {at})", at, g)

@@ -33,7 +33,23 @@ MARKER_CASES = (
     "builtins_getattr_import_chain",
     "inst_opcode",
     "obj_opcode",
+    "bypass_proto0_memo_index_with_space",
+    "bypass_proto0_line_over_64k",
+    "bypass_proto0_over_10000_marks",
+    "bypass_proto0_signed_memo_index",
+    "bypass_proto0_nul_terminated_memo_index",
 )
+
+# Protocol 0 prefixes CPython's unpickler reads and the walker once refused (finding 2):
+# a failed walk fell through to the text test and the file came back "text", safe.
+PROTO0_PREFIXES = {
+    "memo_index_with_space": b"Vx\np 0\n0",
+    "line_over_64k": b"V" + b"A" * 70_000 + b"\n0",
+    "over_10000_marks": b"(" * 10_001 + b"1" * 10_001,
+    "signed_memo_index": b"Vx\np+0\n0",
+    # _pickle.c reads the index with PyLong_FromString, which stops at a NUL byte.
+    "nul_terminated_memo_index": b"Vx\np0\x00junk\n0",
+}
 
 
 def sbu(s: str) -> bytes:
@@ -220,6 +236,116 @@ def _onnx_subgraph(external: str) -> bytes:
     graph = helper.make_graph([node], "g", [cond], [out])
     data: bytes = helper.make_model(graph).SerializeToString()
     return data
+
+
+def joblib_element_size_differential(payload: bytes) -> bytes:
+    """A real ``joblib.dump(np.arange(4.))`` whose dtype state claims 4096-byte elements
+    (finding 5). numpy ignores a state's element size for float64 and joblib reads the
+    32 data bytes; ``payload`` (opcodes, no STOP) follows them, padded with no-op
+    opcodes to where a scanner trusting the state would land on the STOP."""
+    import joblib
+    import numpy as np
+
+    buf = io.BytesIO()
+    joblib.dump(np.arange(4.0), buf)
+    data = buf.getvalue()
+    state = b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00t"
+    assert data.count(state) == 1 and data.endswith(b".")
+    body = data[:-1].replace(state, b"J\x00\x10\x00\x00J\xff\xff\xff\xffK\x00t")
+    pad = (len(body) - 32 + 4096 * 4) - len(body) - len(payload)
+    filler = (b"K\x000" if pad % 2 else b"") + b"N0" * ((pad - 3 * (pad % 2)) // 2)
+    return body + payload + filler + b"."
+
+
+def zip_with_symlink(name: str, target: bytes) -> bytes:
+    """A zip whose member ``name`` is a symbolic link to ``target`` (Unix mode bits)."""
+    import stat
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("model/config.txt", b"layers: 2\n")
+        info = zipfile.ZipInfo(name)
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, target)
+    return buf.getvalue()
+
+
+def keras_zip(config: dict[str, object]) -> bytes:
+    return _keras(config)
+
+
+def keras_layer_config(layer: dict[str, object]) -> dict[str, object]:
+    """A Keras 3 Sequential config (as keras 3.15 writes it) holding ``layer``."""
+    return {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "sequential",
+            "trainable": True,
+            "dtype": {
+                "module": "keras",
+                "class_name": "DTypePolicy",
+                "config": {"name": "float32"},
+                "registered_name": None,
+            },
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, 4], "dtype": "float32", "name": "input"},
+                    "registered_name": None,
+                },
+                layer,
+            ],
+        },
+        "registered_name": None,
+        "build_config": {"input_shape": [None, 4]},
+        "compile_config": {
+            "optimizer": {
+                "module": "keras.optimizers",
+                "class_name": "Adam",
+                "config": {"name": "adam", "learning_rate": 0.001},
+                "registered_name": None,
+            },
+            "loss": {
+                "module": "keras.losses",
+                "class_name": "MeanSquaredError",
+                "config": {"name": "mean_squared_error", "reduction": "sum_over_batch_size"},
+                "registered_name": None,
+            },
+            "metrics": [
+                {
+                    "module": "builtins",
+                    "class_name": "function",
+                    "config": "mean_absolute_error",
+                    "registered_name": "function",
+                }
+            ],
+        },
+    }
+
+
+def keras_dense() -> dict[str, object]:
+    init = {"module": "keras.initializers", "registered_name": None}
+    return {
+        "module": "keras.layers",
+        "class_name": "Dense",
+        "config": {
+            "name": "dense",
+            "units": 2,
+            "activation": "gelu",
+            "kernel_initializer": init | {"class_name": "GlorotUniform", "config": {"seed": None}},
+            "bias_initializer": init | {"class_name": "Zeros", "config": {}},
+            "kernel_regularizer": {
+                "module": "keras.regularizers",
+                "class_name": "L2",
+                "config": {"l2": 0.01},
+                "registered_name": None,
+            },
+        },
+        "registered_name": None,
+    }
 
 
 def _joblib_object_array(payload: bytes) -> bytes:
@@ -437,6 +563,46 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
         "bypass_keras_config_json_only": _zip(
             {"config.json": json.dumps(_keras_function_config("os", "system")).encode()}
         ),
+        # Finding 2: protocol 0 prefixes the walker refused, alone and in a torch zip.
+        **{
+            f"bypass_proto0_{k}": v + call_global0("os", "system", cmd)
+            for k, v in PROTO0_PREFIXES.items()
+        },
+        **{
+            f"bypass_torch_zip_proto0_{k}": _torch_zip(v + call_global0("os", "system", cmd))
+            for k, v in PROTO0_PREFIXES.items()
+        },
+        "bypass_proto0_import_after_a_parse_failure": b"t" + call_global0("os", "system", cmd),
+        # Finding 5: joblib dtype state with a lying element size.
+        "bypass_joblib_element_size_differential": joblib_element_size_differential(
+            call_global0("os", "system", cmd)[:-1] + b"0"
+        ),
+        # Finding 9: keras.* references that load files, code or SavedModels.
+        "bypass_keras_get_file": _keras(_keras_function_config("keras.utils", "get_file")),
+        "bypass_keras_src_file_utils": _keras(
+            _keras_function_config("keras.src.utils.file_utils", "get_file")
+        ),
+        "bypass_keras_tfsmlayer": _keras(
+            keras_layer_config(
+                {
+                    "module": "keras.layers",
+                    "class_name": "TFSMLayer",
+                    "config": {"filepath": "/tmp/saved_model", "call_endpoint": "serve"},
+                    "registered_name": None,
+                }
+            )
+        ),
+        "bypass_keras_enable_unsafe_deserialization": _keras(
+            _keras_function_config("keras.config", "enable_unsafe_deserialization")
+        ),
+        "bypass_hdf5_keras_tfsmlayer": b"\x89HDF\r\n\x1a\n"
+        + b"\x00" * 40
+        + json.dumps(
+            {"class_name": "Sequential", "config": {"layers": [{"class_name": "TFSMLayer"}]}}
+        ).encode()
+        + b"\x00" * 16,
+        # Finding 13: a zip member that is a symbolic link.
+        "bypass_zip_symlink_member": zip_with_symlink("model/weights.bin", b"/etc/passwd"),
         "bypass_keras_config_with_npz_weights": _zip(
             {
                 "config.json": json.dumps(_keras_lambda_config()).encode(),
@@ -544,5 +710,66 @@ def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, by
         joblib.dump(lr, b)
         out["sklearn_logreg_joblib"] = b.getvalue()
         out["sklearn_logreg_pickle"] = pickle.dumps(lr)
+    out.update(review_benign())
     _ = work
+    return out
+
+
+def review_benign() -> dict[str, bytes]:
+    """Ordinary files the review found flagged (finding 14) or that the finding 2, 5, 9
+    and 13 fixes must keep safe: built with the real libraries, never loaded."""
+    import warnings
+
+    import joblib
+    import numpy as np
+    import torch
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import IsolationForest
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Lasso, LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.preprocessing import StandardScaler
+
+    out: dict[str, bytes] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # sparse CSR is "beta"
+        tensors = {
+            "sparse_coo": torch.eye(3).to_sparse(),
+            "sparse_csr": torch.eye(3).to_sparse_csr(),
+            "float8_e4m3fn": torch.zeros(3, dtype=torch.float8_e4m3fn),
+            "float8_e5m2": torch.zeros(3, dtype=torch.float8_e5m2),
+            "uint16": torch.zeros(3, dtype=torch.uint16),
+            "uint32": torch.zeros(3, dtype=torch.uint32),
+        }
+        for name, t in tensors.items():
+            for legacy in (False, True):
+                b = io.BytesIO()
+                torch.save({"t": t}, b, _use_new_zipfile_serialization=not legacy)
+                out[f"torch_{name}{'_legacy' if legacy else ''}"] = b.getvalue()
+    rng = np.random.RandomState(0)
+    x, y = rng.rand(20, 3), np.array([0, 1] * 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = {
+            "lasso": Lasso().fit(x, y),
+            "isolation_forest": IsolationForest(n_estimators=3, random_state=0).fit(x),
+            "column_transformer": ColumnTransformer(
+                [("imp", SimpleImputer(), [0, 1]), ("sc", StandardScaler(), [2])]
+            ).fit(x),
+            "tfidf": TfidfVectorizer().fit(["a b c", "b c d", "hello world"]),
+            "grid_search": GridSearchCV(LogisticRegression(), {"C": [0.1, 1]}, cv=2).fit(x, y),
+        }
+    for name, m in models.items():
+        out[f"sklearn_{name}_pickle"] = pickle.dumps(m)
+        b = io.BytesIO()
+        joblib.dump(m, b)
+        out[f"sklearn_{name}_joblib"] = b.getvalue()
+    b = io.BytesIO()
+    joblib.dump({"s": np.array(["ab", "cde"]), "v": np.zeros(2, dtype=[("a", "<f8")])}, b)
+    out["joblib_string_and_structured_arrays"] = b.getvalue()
+    out["keras3_dense_sequential"] = _keras(keras_layer_config(keras_dense()))
+    out["text_license"] = b"MIT License\n\nCopyright (c) 2026 Example\n"
+    out["text_readme"] = b"Model card\n==========\n\nVersion 2\nlicense: mit\n"
+    out["text_vocab"] = b"[PAD]\n[UNK]\ntacos\nburrito\ncos\nsystem\n"
     return out
