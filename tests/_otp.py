@@ -12,6 +12,9 @@ import time
 
 import pyotp
 
+from bastion.access import create_token
+from bastion.core.workspace import Workspace
+
 _STEP = 30
 _last: dict[str, int] = {}
 
@@ -25,3 +28,12 @@ def fresh(seed: str | None) -> str:
             _last[seed] = step
             return pyotp.TOTP(seed).at(step * _STEP)
         time.sleep(1)
+
+
+def mfa_headers(ws: Workspace, name: str, role: str = "approver") -> dict[str, str]:
+    """Headers for ONE privileged request as ``name``: a new token of that person with its
+    current code. A code is good once and a token's next code comes 30 s later, so a test
+    making many privileged requests as one person uses one token (of the same name) each."""
+    t = create_token(ws, name=name, role=role, actor="test")
+    assert t.totp_secret
+    return {"Authorization": f"Bearer {t.token}", "X-Bastion-OTP": pyotp.TOTP(t.totp_secret).now()}

@@ -108,3 +108,66 @@ def test_finding_12_totp_state_shared_across_workspaces(ws: Workspace) -> None:
             authenticate(other, adm.token, code)
     finally:
         other.close()
+
+
+# -- finding 10: heavy work off the event loop, with a sample budget and a concurrency cap ----
+
+
+def test_finding_10_simulation_off_the_event_loop(ws: Workspace) -> None:
+    import threading
+
+    from bastion.api.risk import MAX_SIMULATION_SAMPLES, SIMULATIONS
+    from tests.conftest import ROOT
+
+    body = (ROOT / "examples" / "credit-scoring" / "scenarios.yaml").read_bytes()
+    viewer = create_token(ws, name="v", role=Role.VIEWER)
+    h = {"Authorization": f"Bearer {viewer.token}"}
+    iterations = MAX_SIMULATION_SAMPLES // 5 // 2  # 5 scenarios: half the budget, some seconds
+    order: list[str] = []
+    statuses: list[int] = []
+    with TestClient(create_app(ws.settings, workspace=ws)) as c:
+        # Over the budget: refused before any work, with a clear 422.
+        r = c.post("/api/v1/risk/simulate?iterations=1000000", content=body, headers=h)
+        assert r.status_code == 422 and "over the budget" in r.json()["detail"]
+
+        def simulate() -> None:
+            r = c.post(f"/api/v1/risk/simulate?iterations={iterations}", content=body, headers=h)
+            statuses.append(r.status_code)
+            order.append("simulation")
+
+        runs = [threading.Thread(target=simulate) for _ in range(SIMULATIONS.limit)]
+        for t in runs:
+            t.start()
+        deadline = threading.Event()
+        for _ in range(500):  # until every slot is taken (the simulations are running)
+            if not SIMULATIONS._slots.acquire(blocking=False):
+                break
+            SIMULATIONS._slots.release()
+            deadline.wait(0.01)
+        # One more is refused at once rather than queued.
+        r = c.post("/api/v1/risk/simulate?iterations=1000", content=body, headers=h)
+        assert r.status_code == 503 and r.headers["retry-after"].isdigit()
+        # The event loop is free: the health check answers while the simulations run.
+        assert c.get("/healthz").text == "ok"
+        order.append("healthz")
+        for t in runs:
+            t.join()
+    assert statuses == [200] * SIMULATIONS.limit
+    assert order[0] == "healthz", order
+
+
+def test_finding_10_model_scans_capped(client: TestClient, ws: Workspace) -> None:
+    from bastion.api.integrity_scanning import SCANS
+
+    eng = create_token(ws, name="e", role=Role.ENGINEER)
+    h = {"Authorization": f"Bearer {eng.token}"}
+    for _ in range(SCANS.limit):  # every slot busy, as with that many scans running
+        assert SCANS._slots.acquire(blocking=False)
+    try:
+        r = client.post("/api/v1/models/scan?name=m.pkl", content=b"\x80\x04N.", headers=h)
+        assert r.status_code == 503 and r.headers["retry-after"] == str(SCANS.retry_after)
+    finally:
+        for _ in range(SCANS.limit):
+            SCANS._slots.release()
+    r = client.post("/api/v1/models/scan?name=m.pkl", content=b"\x80\x04N.", headers=h)
+    assert r.status_code == 200, r.text

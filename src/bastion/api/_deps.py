@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from starlette.concurrency import run_in_threadpool
 
 from bastion.access import Permission, Principal, authenticate, require
-from bastion.core.errors import InputError, PermissionDeniedError
+from bastion.core.errors import BastionError, InputError, PermissionDeniedError
 from bastion.core.workspace import Workspace
 
-__all__ = ["Auth", "get_ws", "needs", "needs_any", "read_body"]
+__all__ = ["Auth", "Busy", "HeavyWork", "get_ws", "needs", "needs_any", "read_body"]
+
+T = TypeVar("T")
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -91,3 +95,58 @@ class BodyTooLarge(InputError):
 
     def __init__(self, limit: int) -> None:
         super().__init__(f"request body exceeds {limit} bytes")
+
+
+class Busy(BastionError):
+    """Every slot for this kind of heavy work is taken: try again later (HTTP 503)."""
+
+    http_status = 503
+    title = "Server busy"
+
+    def __init__(self, what: str, retry_after: int) -> None:
+        super().__init__(
+            f"too many {what} are running; retry in {retry_after} s (requests are not queued)"
+        )
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+class HeavyWork:
+    """Run CPU-heavy work off the event loop, at most ``limit`` at a time.
+
+    The event loop must stay free for every other request (health checks, sign-ins): heavy
+    work runs in the thread pool. A request that finds every slot taken is refused at once
+    with 503 and ``Retry-After`` rather than queued, so a flood cannot pile up memory. The
+    slot is released by the worker thread when the work really ends, also when the client
+    has gone away meanwhile.
+    """
+
+    def __init__(self, what: str, limit: int, retry_after: int = 5) -> None:
+        self.what = what
+        self.limit = limit
+        self.retry_after = retry_after
+        self._slots = threading.BoundedSemaphore(limit)
+
+    async def run(self, fn: Callable[..., T], /, *args: object, **kwargs: object) -> T:
+        if not self._slots.acquire(blocking=False):
+            raise Busy(self.what, self.retry_after)
+        lock = threading.Lock()
+        state = {"started": False, "abandoned": False}
+
+        def work() -> T:
+            with lock:
+                if state["abandoned"]:
+                    raise Busy(self.what, self.retry_after)
+                state["started"] = True
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._slots.release()
+
+        try:
+            return await run_in_threadpool(work)
+        finally:
+            with lock:
+                if not state["started"]:
+                    # Cancelled before a worker thread picked the job up: free the slot here.
+                    state["abandoned"] = True
+                    self._slots.release()

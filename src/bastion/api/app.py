@@ -22,11 +22,15 @@ __all__ = ["create_app"]
 PROBLEM = "application/problem+json"
 
 
-def problem(status: int, title: str, detail: str, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     """An RFC 9457 problem document."""
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail} | extra
-    headers = {"WWW-Authenticate": 'Bearer realm="bastion"'} if status == 401 else None
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="bastion"'
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers or None)
 
 
 def _permission_of(dependant: Any) -> str | None:
@@ -134,7 +138,14 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         problems = getattr(exc, "problems", None)
         if problems:
             extra["errors"] = [str(p) for p in problems]
-        return problem(exc.http_status, exc.title, exc.message, **extra)
+        headers = getattr(exc, "headers", None)
+        return problem(
+            exc.http_status,
+            exc.title,
+            exc.message,
+            headers if isinstance(headers, dict) else None,
+            **extra,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:

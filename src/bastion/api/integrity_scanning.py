@@ -7,13 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from bastion.access import Permission, Principal
-from bastion.api._deps import Auth, get_ws, needs, read_body
+from bastion.api._deps import Auth, HeavyWork, get_ws, needs, read_body
 from bastion.core.workspace import Workspace
 
 router = APIRouter(tags=["integrity"])
 WS = Annotated[Workspace, Depends(get_ws)]
 
 MAX_SCAN_BODY = 256 * 1024 * 1024
+#: Scans running at once, in the thread pool; more are refused with 503 + Retry-After.
+SCANS = HeavyWork("model scans", limit=2, retry_after=10)
 
 
 @router.post(
@@ -40,7 +42,7 @@ async def scan_upload(
     from bastion.integrity import record_scan_upload
 
     body = await read_body(request, MAX_SCAN_BODY)
-    return record_scan_upload(ws, body, name, attest=attest, actor=p.actor)
+    return await SCANS.run(record_scan_upload, ws, body, name, attest=attest, actor=p.actor)
 
 
 @router.get(

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.access import Permission, Principal, require
-from bastion.api._deps import Auth, get_ws, needs, needs_any, read_body
+from bastion.api._deps import Auth, HeavyWork, get_ws, needs, needs_any, read_body
 from bastion.core.errors import InputError
 from bastion.core.workspace import Workspace
 
@@ -24,6 +24,22 @@ _YAML = {
     }
 }
 MAX_SCENARIO_BODY = 1024 * 1024
+#: Scenarios x iterations one request may simulate (what-if counts twice: with and without
+#: the control). 4M samples is about 100 MB of working memory.
+MAX_SIMULATION_SAMPLES = 4_000_000
+#: Simulations running at once, in the thread pool; more are refused with 503 + Retry-After.
+SIMULATIONS = HeavyWork("simulations", limit=2, retry_after=5)
+
+
+def _within_budget(scenarios: int, iterations: int, runs: int = 1) -> None:
+    samples = scenarios * iterations * runs
+    if samples > MAX_SIMULATION_SAMPLES:
+        raise InputError(
+            f"{scenarios} scenario(s) x {iterations} iterations"
+            + (f" x {runs} runs" if runs > 1 else "")
+            + f" is {samples} samples, over the budget of {MAX_SIMULATION_SAMPLES} per request; "
+            "fix: lower ?iterations= or split the scenarios"
+        )
 
 
 @router.post(
@@ -41,17 +57,23 @@ async def simulate_route(
 ) -> dict[str, Any]:
     from bastion.risk import parse_scenarios, record_simulation, simulate
 
-    body = await read_body(request, MAX_SCENARIO_BODY)
-    ss = parse_scenarios(body, "request body")
-    res = simulate(ss, iterations=iterations, seed=seed)
-    doc = res.to_dict()
-    if charts:
-        doc["lec_svg"] = res.lec_svg()
-        doc["tornado_svg"] = res.tornado_svg(tornado_scenario)
     if record:
         require(p, Permission.WRITE)
-        doc["recorded_on"] = record_simulation(ws, res, actor=p.actor)
-    return doc
+    body = await read_body(request, MAX_SCENARIO_BODY)
+    ss = parse_scenarios(body, "request body")
+    _within_budget(len(ss.scenarios), iterations)
+
+    def run() -> dict[str, Any]:
+        res = simulate(ss, iterations=iterations, seed=seed)
+        doc = res.to_dict()
+        if charts:
+            doc["lec_svg"] = res.lec_svg()
+            doc["tornado_svg"] = res.tornado_svg(tornado_scenario)
+        if record:
+            doc["recorded_on"] = record_simulation(ws, res, actor=p.actor)
+        return doc
+
+    return await SIMULATIONS.run(run)
 
 
 @router.post("/risk/whatif", summary="Price a control: scenarios and control YAML in one JSON body")
@@ -81,7 +103,10 @@ async def whatif_route(
         )
     ss = parse_scenarios(doc["scenarios"], "scenarios")
     ctl = parse_control(doc["control"], "control", ss)
-    return what_if(ss, ctl, iterations=iterations, seed=seed).to_dict()
+    _within_budget(len(ss.scenarios), iterations, runs=2)
+    return await SIMULATIONS.run(
+        lambda: what_if(ss, ctl, iterations=iterations, seed=seed).to_dict()
+    )
 
 
 @router.post(
