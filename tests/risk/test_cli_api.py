@@ -410,17 +410,25 @@ def test_finding_04_api_tier_rates_only_the_inventory_manifest(sqlite_ws: Worksp
     doctored = yaml.safe_dump(doc).encode()
     assert c.post("/api/v1/risk/tier", content=doctored, headers=eng).status_code == 403
     assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=eng).status_code == 403
-    ap = create_token(ws, name="rater", role="approver")
-    assert ap.totp_secret is not None
-    ah = {"Authorization": f"Bearer {ap.token}"}
-    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah).status_code == 403
-    otp = {"X-Bastion-OTP": pyotp.TOTP(ap.totp_secret).now()}
+
+    def approver() -> dict[str, str]:
+        """A new approver's token with its current code (a code is good once)."""
+        ap = create_token(ws, name="rater", role="approver")
+        assert ap.totp_secret is not None
+        return {
+            "Authorization": f"Bearer {ap.token}",
+            "X-Bastion-OTP": pyotp.TOTP(ap.totp_secret).now(),
+        }
+
+    no_mfa = {"Authorization": approver()["Authorization"]}
+    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=no_mfa).status_code == 403
     # Not in the inventory yet: nothing to rate.
-    assert c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah | otp).status_code == 404
+    r = c.post("/api/v1/risk/tier?system=credit-scoring", headers=approver())
+    assert r.status_code == 404
     import_manifest(ws, load_manifest(EXAMPLE_MANIFEST), actor="test")
-    r = c.post("/api/v1/risk/tier", content=doctored, headers=ah | otp)
+    r = c.post("/api/v1/risk/tier", content=doctored, headers=approver())
     assert r.status_code == 409 and "not the inventory's current manifest" in r.text
-    r = c.post("/api/v1/risk/tier?system=credit-scoring", headers=ah | otp)
+    r = c.post("/api/v1/risk/tier?system=credit-scoring", headers=approver())
     assert r.status_code == 200, r.text
     assert r.json()["tier"] == 2
     ev = ws.evidence.get(r.json()["evidence"])
