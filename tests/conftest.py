@@ -21,6 +21,9 @@ from bastion.core.workspace import Workspace, init_workspace
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_MANIFEST = ROOT / "examples" / "credit-scoring" / "system.yaml"
 PG_URL = os.environ.get("BASTION_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+# The console answers only to its allowed host names; Starlette's TestClient sends
+# "Host: testserver", so the tests' settings allow it beside the localhost defaults.
+os.environ.setdefault("BASTION_ALLOWED_HOSTS", "localhost,127.0.0.1,::1,testserver")
 
 
 @pytest.fixture

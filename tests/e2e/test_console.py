@@ -576,3 +576,53 @@ def test_autoescaping(tmp_path: Path) -> None:
 def test_console_routes_are_not_in_the_openapi_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert not [p for p in paths if p.startswith("/ui")]
+
+
+# -- issue 14, finding 15: revocable sessions, allowed hosts --------------------------------
+
+
+def test_finding_15_sign_out_ends_the_session(viewer: TestClient, demo: Demo) -> None:
+    cookie = viewer.cookies.get(SESSION_COOKIE)
+    assert cookie and viewer.get("/ui/", follow_redirects=False).status_code == 200
+    r = viewer.post("/ui/logout", headers=SAME_ORIGIN, follow_redirects=False)
+    assert r.status_code == 303
+    # The old cookie, replayed after sign-out (its JWT is still within its 8 hours): refused.
+    viewer.cookies.set(SESSION_COOKIE, cookie, path="/ui")
+    r = viewer.get("/ui/", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/ui/login?ended=1"
+    kinds = [e.kind for e in demo.ws.ledger.entries(limit=50, newest_first=True)]
+    assert "access.session_ended" in kinds
+    ended = next(
+        e
+        for e in demo.ws.ledger.entries(limit=50, newest_first=True)
+        if e.kind == "access.session_ended"
+    )
+    assert cookie not in str(ended.data)  # the ledger names the session by a digest only
+
+
+def test_finding_15_unknown_host_is_refused(client: TestClient, demo: Demo) -> None:
+    evil = {"Host": "evil.example", "Origin": "http://evil.example"}
+    r = client.get("/ui/login", headers={"Host": "evil.example"})
+    assert r.status_code == 400 and "Unknown host" in r.text
+    assert r.headers["x-frame-options"] == "DENY"
+    r = _login(client, demo.viewer_token, **evil)
+    assert r.status_code == 400  # before the fix: 303, signed in
+    assert SESSION_COOKIE not in r.headers.get("set-cookie", "")
+    # The API is not the console: bearer tokens are not ambient, so no Host check there.
+    assert client.get("/healthz", headers={"Host": "evil.example"}).text == "ok"
+
+
+def test_finding_15_origin_must_be_an_allowed_host(demo: Demo) -> None:
+    """With the default setting (localhost names) and any Host header an attacker chooses,
+    the CSRF check compares the Origin with the allowed hosts, not with the Host header."""
+    settings = demo.ws.settings.model_copy(update={"allowed_hosts": ("localhost", "127.0.0.1")})
+    with TestClient(create_app(settings, workspace=demo.ws), base_url="http://localhost:8700") as c:
+        assert c.get("/ui/login").status_code == 200
+        assert c.get("/ui/login", headers={"Host": "testserver"}).status_code == 400
+        # A page on another local port is same-site for cookies, but not this origin.
+        r = _login(c, demo.viewer_token, Origin="http://localhost:9999")
+        assert r.status_code == 403
+        r = _login(c, demo.viewer_token, Origin="http://127.0.0.1:8700")
+        assert r.status_code == 403
+        r = _login(c, demo.viewer_token, Origin="http://localhost:8700")
+        assert r.status_code == 303

@@ -435,13 +435,15 @@ def principal_for_token_id(
         return Principal(row.id, row.name, Role(row.role), mfa_verified=mfa_verified)
 
 
-def open_session(ws: Workspace, principal: Principal, ttl: timedelta) -> str:
+def open_session(
+    ws: Workspace, principal: Principal, ttl: timedelta, *, now: datetime | None = None
+) -> str:
     """Start a console session for a principal that has just signed in; returns its id.
 
     The id is 256 random bits; the cookie carries it inside a signed value, and every
     request looks the row up, so :func:`end_session` ends the session everywhere at once.
     """
-    now = datetime.now(UTC)
+    now = now or datetime.now(UTC)
     sid = secrets.token_urlsafe(32)
     with ws.db.session() as s:
         s.add(

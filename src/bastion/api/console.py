@@ -1,9 +1,12 @@
 """The web console: server-rendered pages under /ui, with HTMX for the live parts.
 
-Every page but the sign-in form needs a session (deny by default). A session is a cookie
-holding an HS256 JWT (token id, MFA flag, iat, exp) signed with a key derived from the
-workspace secret; each request re-reads the token behind it, so revocation ends a session
-at once. The routes only translate HTTP: each calls the rooms' public functions and hands
+Every page but the sign-in form needs a session (deny by default). A session is a row in
+the database (``console_sessions``) and a cookie holding an HS256 JWT (session id, token id,
+iat, exp) signed with a key derived from the workspace secret; each request re-reads the
+session row and the token behind it, so signing out or revoking the token ends a session at
+once. The console answers only to the configured host names (``allowed_hosts``): any other
+Host header is refused (DNS rebinding), and a form post must carry an Origin (or Referer)
+that is one of those hosts and the host the request was sent to (CSRF). The routes only translate HTTP: each calls the rooms' public functions and hands
 the result to a template. Security headers are set by one middleware for every /ui
 response, redirects and error pages included.
 """
@@ -30,7 +33,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion import __version__
 from bastion._plugins import load_checks
-from bastion.access import Permission, Principal, authenticate, principal_for_token_id, require
+from bastion.access import (
+    Permission,
+    Principal,
+    authenticate,
+    end_session,
+    open_session,
+    principal_for_session,
+    require,
+)
 from bastion.api._deps import get_ws, read_body
 from bastion.core.checks import all_checks
 from bastion.core.errors import AuthError, InputError, NotFoundError
@@ -123,10 +134,12 @@ def _session_key(ws: Workspace) -> bytes:
 
 
 def issue_session(ws: Workspace, principal: Principal, now: datetime | None = None) -> str:
-    """The signed session value for a principal that has just signed in."""
+    """Open a session for a principal that has just signed in; returns the cookie value."""
     now = now or datetime.now(UTC)
+    sid = open_session(ws, principal, SESSION_TTL, now=now)
     claims = {
         "sub": principal.token_id,
+        "sid": sid,
         "mfa": principal.mfa_verified,
         "aud": _AUDIENCE,
         "iat": int(now.timestamp()),
@@ -135,22 +148,23 @@ def issue_session(ws: Workspace, principal: Principal, now: datetime | None = No
     return jwt.encode(claims, _session_key(ws), algorithm="HS256")
 
 
-def read_session(ws: Workspace, value: str) -> tuple[str, bool]:
-    """The token id and MFA flag of a session; SignInRequired when it is not genuine or current."""
+def read_session(ws: Workspace, value: str) -> tuple[str, str]:
+    """The token id and session id of a cookie; SignInRequired when it is not genuine or
+    current (whether the session is still open is :func:`_console_principal`'s check)."""
     try:
         claims = jwt.decode(
             value,
             _session_key(ws),
             algorithms=["HS256"],
             audience=_AUDIENCE,
-            options={"require": ["sub", "exp", "iat", "aud"]},
+            options={"require": ["sub", "sid", "exp", "iat", "aud"]},
         )
     except jwt.PyJWTError:
         raise SignInRequired(_SESSION_ENDED, ended=True) from None
-    sub, mfa = claims.get("sub"), claims.get("mfa")
-    if not isinstance(sub, str) or not isinstance(mfa, bool):
+    sub, sid = claims.get("sub"), claims.get("sid")
+    if not isinstance(sub, str) or not isinstance(sid, str) or len(sid) > 64:
         raise SignInRequired(_SESSION_ENDED, ended=True)
-    return sub, mfa
+    return sub, sid
 
 
 def _console_principal(request: Request) -> Principal:
@@ -159,13 +173,15 @@ def _console_principal(request: Request) -> Principal:
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         raise SignInRequired()
-    token_id, mfa = read_session(ws, value)
+    token_id, sid = read_session(ws, value)
     try:
-        principal = principal_for_token_id(ws, token_id, mfa_verified=mfa)
+        # The session row: signed out (ended), expired, or its token revoked ends it here.
+        principal = principal_for_session(ws, sid, token_id)
     except AuthError:
         raise SignInRequired(_SESSION_ENDED, ended=True) from None
     require(principal, Permission.READ)
     request.state.principal = principal
+    request.state.session_id = sid
     return principal
 
 
@@ -173,16 +189,55 @@ Viewer = Annotated[Principal, Depends(_console_principal)]
 WS = Annotated[Workspace, Depends(get_ws)]
 
 
+_DEFAULT_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def allowed_hosts(request: Request) -> frozenset[str]:
+    """The host names the console answers to (the ``allowed_hosts`` setting)."""
+    settings = getattr(request.app.state, "settings", None)
+    hosts = getattr(settings, "allowed_hosts", None) or _DEFAULT_HOSTS
+    return frozenset(h.lower() for h in hosts)
+
+
+def _hostname(netloc: str) -> str | None:
+    try:
+        return urlsplit("//" + netloc).hostname
+    except ValueError:
+        return None
+
+
+def host_allowed(host: str | None, allowed: frozenset[str]) -> bool:
+    """Is a Host header (``name`` or ``name:port``, IPv6 in brackets) one of ``allowed``?"""
+    if not host or len(host) > 300:
+        return False
+    name = _hostname(host.strip())
+    return name is not None and name.lower() in allowed
+
+
 def _same_origin(request: Request) -> bool:
-    """CSRF defence beside SameSite=Strict: a state-changing request must come from this host."""
+    """CSRF defence beside SameSite=Strict: a state-changing request must come from one of
+    the allowed hosts, and from the very host (and port) it was sent to. The Host header
+    alone proves nothing (an attacker's page can send any), so the allowed hosts decide."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return False
     host = request.headers.get("host")
     source = request.headers.get("origin") or request.headers.get("referer")
     if not host or not source or source == "null":
         return False
-    parts = urlsplit(source)
-    return parts.scheme in ("http", "https") and parts.netloc.lower() == host.lower()
+    allowed = allowed_hosts(request)
+    if not host_allowed(host, allowed):
+        return False
+    try:
+        parts = urlsplit(source)
+        name = parts.hostname
+    except ValueError:
+        return False
+    return (
+        parts.scheme in ("http", "https")
+        and name is not None
+        and name.lower() in allowed
+        and parts.netloc.lower() == host.lower()
+    )
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -310,6 +365,15 @@ def logout(request: Request) -> Response:
         return _error(
             request, 403, "Cross-site request refused", "Sign out from the Bastion console itself."
         )
+    value = request.cookies.get(SESSION_COOKIE)
+    if value:
+        ws = get_ws(request)
+        try:
+            token_id, sid = read_session(ws, value)
+        except SignInRequired:
+            pass  # not a genuine session: nothing to end
+        else:
+            end_session(ws, sid, actor=f"token:{token_id}")
     response = RedirectResponse("/ui/login", status_code=303)
     _clear_session(response, request)
     return response
@@ -560,7 +624,9 @@ def _unknown_page(request: Request, path: str, p: Viewer) -> Response:
 
 
 class _ConsoleHeaders:
-    """Security headers on every /ui response (pages, redirects, errors and static files)."""
+    """Security headers on every /ui response (pages, redirects, errors and static files),
+    and the Host check: a console request for a host name not in ``allowed_hosts`` is
+    refused before any route runs (DNS rebinding)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -571,6 +637,18 @@ class _ConsoleHeaders:
             await self.app(scope, receive, send)
             return
         static = path.startswith("/ui/static/")
+        request = Request(scope)
+        if not host_allowed(request.headers.get("host"), allowed_hosts(request)):
+            response = Response(
+                "Unknown host: this console answers only to its configured host names.\n",
+                status_code=400,
+                media_type="text/plain",
+            )
+            for name, value in SECURITY_HEADERS.items():
+                response.headers[name] = value
+            response.headers["Cache-Control"] = "no-store"
+            await response(scope, receive, send)
+            return
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -72,7 +72,12 @@ def serve(
     from bastion.api import create_app
     from bastion.cli._common import settings
 
-    uvicorn.run(create_app(settings()), host=host, port=port, log_level="info", proxy_headers=False)
+    cfg = settings()
+    bind = host.strip("[]").lower()
+    if bind not in ("0.0.0.0", "::") and bind not in cfg.allowed_hosts:
+        # The console answers to the bind address too (beside BASTION_ALLOWED_HOSTS).
+        cfg = cfg.model_copy(update={"allowed_hosts": (*cfg.allowed_hosts, bind)})
+    uvicorn.run(create_app(cfg), host=host, port=port, log_level="info", proxy_headers=False)
 
 
 @app.command("demo")

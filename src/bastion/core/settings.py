@@ -40,6 +40,24 @@ class Settings(BaseSettings):
         ),
     )
 
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("localhost", "127.0.0.1", "::1"),
+        description=(
+            "Host names the console answers to (BASTION_ALLOWED_HOSTS, comma-separated); "
+            "a console request with any other Host header is refused, and a form post must "
+            "come from one of them (CSRF)"
+        ),
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return tuple(str(h).strip().lower().strip("[]") for h in value if str(h).strip())
+        return value
+
     @field_validator("check_roots", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
