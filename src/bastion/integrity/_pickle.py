@@ -168,14 +168,10 @@ class _Obj:
         self.state: object = None
 
 
-class _State(dict[Any, Any]):
-    """A modelled dict; ``unknown`` when some key could not be followed (too many keys,
-    a key computed at load time): a lookup in it cannot be trusted."""
-
-    unknown = False
-
-
 _OPAQUE: Final = object()
+# Set as a key of a modelled dict when some key could not be followed (too many keys, a
+# key computed at load time): a lookup in that dict cannot be trusted.
+_UNKNOWN_KEYS: Final = object()
 _MAX_JOBLIB_NEST: Final = 64  # joblib itself writes one level; each level is a Python frame
 _MAX_TUPLE: Final = 16
 _MAX_DICT: Final = 64
@@ -433,7 +429,7 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             stack.append(_u(buf, i, 4, n, signed=True))
             i += 4
         elif op == 0x7D:  # EMPTY_DICT
-            stack.append(_State())
+            stack.append({})
         elif op == 0x28:  # MARK (no depth cap: the budget above bounds the walk)
             marks.append(len(stack))
             fence = len(stack)
@@ -616,7 +612,7 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             if op == 0x74:
                 stack.append(tuple(items) if len(items) <= _MAX_TUPLE else _OPAQUE)
             elif op == 0x64:
-                d = _State()
+                d: dict[Any, Any] = {}
                 _setitems(d, items, at)
                 stack.append(d)
             else:
@@ -744,14 +740,14 @@ def _string_literal(line: bytes, at: int) -> object:
 def _setitems(target: object, items: list[Any], at: int) -> None:
     if len(items) % 2:
         raise _Malformed("odd number of items for a dict", at)
-    if not isinstance(target, _State):
+    if not isinstance(target, dict):
         return
     for j in range(0, len(items), 2):
         k = items[j]
         if isinstance(k, str | int) and (k in target or len(target) < _MAX_DICT):
             target[k] = items[j + 1]
         else:
-            target.unknown = True  # a key we cannot follow may be any key at load time
+            target[_UNKNOWN_KEYS] = True  # such a key may be any key at load time
 
 
 # numpy dtype descriptors as numpy's own __reduce__ writes them (byte order is in the
@@ -816,7 +812,7 @@ def _dtype_info(dtype: object, depth: int = 0) -> tuple[bool, int]:
             raise _Malformed("joblib array dtype subarray not understood", 0)
         has_obj = _dtype_info(subarray[0], depth + 1)[0]
     if fields is not None:
-        if not isinstance(fields, _State) or fields.unknown:
+        if not isinstance(fields, dict) or _UNKNOWN_KEYS in fields:
             raise _Malformed("joblib array dtype fields not understood", 0)
         for v in fields.values():
             if not (isinstance(v, tuple) and len(v) >= 2):
@@ -837,7 +833,7 @@ def _skip_joblib_array(
 ) -> int:
     """joblib writes an array's raw bytes (or a nested pickle) right after its BUILD:
     ``prod(shape) * dtype.itemsize`` bytes, the item size as numpy derives it."""
-    if not isinstance(state, _State) or state.unknown:
+    if not isinstance(state, dict) or _UNKNOWN_KEYS in state:
         raise _Malformed("joblib array wrapper without a readable state dict", at)
     shape = state.get("shape")
     if not isinstance(shape, tuple) or not all(
