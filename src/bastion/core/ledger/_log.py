@@ -766,8 +766,10 @@ class Ledger:
         runs: list[_Run] = []
         recent: deque[tuple[int, str]] = deque(maxlen=_MAX_SHIFT)
         run: _Run | None = None
-        last_ts: Any = None
-        last_iso = b""
+        last_ts: Any = object()
+        time_tail = b"\x00"
+        actor_heads: dict[Any, bytes] = {}
+        kind_tails: dict[Any, bytes] = {}
         rows_in_order = (row for rows in self._batches() for row in rows)
         for fsize, (seq, eid, data, lh, kcol, acol, tcol) in enumerate(rows_in_order):
             if type(seq) is not int:
@@ -826,14 +828,27 @@ class Ledger:
             seen_ids.add(eid)
             if emb is not None:
                 # The unhashed columns against the hashed envelope: actor opens it; kind
-                # closes it just before the seq found above; time ends it.
+                # closes it just before the seq found above; time ends it. Each distinct
+                # value's bytes are built once (a batch shares one time, actors repeat).
                 if tcol != last_ts:
-                    last_ts, last_iso = tcol, _column_iso(tcol)
-                if not data.startswith(b'{"actor":' + _column_json(acol) + b',"data":'):
+                    last_ts = tcol
+                    iso = _column_iso(tcol)
+                    time_tail = b',"time":"' + iso + b'"}' if iso else b"\x00"
+                opening = actor_heads.get(acol)
+                if opening is None:
+                    opening = b'{"actor":' + _column_json(acol) + b',"data":'
+                    if len(actor_heads) < 4096:
+                        actor_heads[acol] = opening
+                if not data.startswith(opening):
                     rep.problems.append(_column_problem("actor", acol, seq, eid))
-                if not data.endswith(b'","kind":"' + _as_bytes(kcol) + b'"', 0, i):
+                kind_tail = kind_tails.get(kcol)
+                if kind_tail is None:
+                    kind_tail = b'","kind":"' + _as_bytes(kcol) + b'"'
+                    if len(kind_tails) < 4096:
+                        kind_tails[kcol] = kind_tail
+                if not data.endswith(kind_tail, 0, i):
                     rep.problems.append(_column_problem("kind", kcol, seq, eid))
-                if not last_iso or not data.endswith(b',"time":"' + last_iso + b'"}'):
+                if not data.endswith(time_tail):
                     rep.problems.append(_column_problem("recorded_at", tcol, seq, eid))
             actual = sha(b"\x00" + data).digest()
             if actual != lh:
