@@ -12,9 +12,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bastion.access import Role, create_token
+from bastion.api import create_app
+from bastion.core.types import Verdict
+from bastion.core.workspace import Workspace
 from bastion.integrity import ScanVerdict, scan_bytes
 from bastion.integrity._pickle import walk_pickles
 from bastion.integrity._scan_policy import shipped_policy
@@ -371,3 +376,19 @@ def test_finding_14_torch_globals_are_exactly_the_weights_only_ones() -> None:
 def test_finding_14_malicious_corpus_still_flagged(evil: dict[str, bytes], tmp_path: Path) -> None:
     for name, data in evil.items():
         assert scan_bytes(data, name).verdict is not ScanVerdict.SAFE, name
+
+
+def test_finding_02_api_upload_of_a_torch_zip_is_dangerous_not_pass(ws: Workspace) -> None:
+    """Through POST /models/scan: the torch zip with the protocol 0 prefix was recorded
+    as PASS; now the report is dangerous and the evidence fails."""
+    client = TestClient(create_app(ws.settings, workspace=ws))
+    writer = create_token(ws, name="w", role=Role.ENGINEER).token
+    body = _torch_zip(PROTO0_PREFIXES["memo_index_with_space"] + _SYSTEM)
+    r = client.post(
+        "/api/v1/models/scan?name=model.pt",
+        content=body,
+        headers={"Authorization": f"Bearer {writer}"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["verdict"] == "dangerous"
+    assert ws.evidence.get(r.json()["evidence"]).verdict is Verdict.FAIL
