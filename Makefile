@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 export BASTION_TEST_PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 export BASTION_TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# One pytest worker per core (2 on CI); PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
 
 .PHONY: all demo test install install-dev services system-deps bench lint format clean
 
@@ -36,7 +38,7 @@ services:
 	bash scripts/ensure-services.sh
 
 test: install-dev system-deps services
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --durations=20 $(PYTEST_ARGS)
 
 bench: install-dev services
 	@for b in benchmarks/[!_]*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
