@@ -171,3 +171,101 @@ def test_finding_10_model_scans_capped(client: TestClient, ws: Workspace) -> Non
             SCANS._slots.release()
     r = client.post("/api/v1/models/scan?name=m.pkl", content=b"\x80\x04N.", headers=h)
     assert r.status_code == 200, r.text
+
+
+# -- finding 6: two-person rule for roles, gate policy and the governance file --------------
+
+
+def test_finding_06_approver_cannot_grant_themselves_a_role(
+    client: TestClient, ws: Workspace
+) -> None:
+    from bastion.governance import apply_config, get_person, load_config
+    from bastion.registry import current_policy, load_policy, set_policy
+    from tests._otp import mfa_headers
+    from tests.registry._helpers import GOVERNANCE, POLICY
+
+    apply_config(ws, load_config(GOVERNANCE), actor="test")
+    set_policy(ws, load_policy(POLICY), actor="test")
+    # The attack: lee (approver, MFA) gives lee the security role, to sign off as security.
+    r = client.post(
+        "/api/v1/governance/people/lee/transition",
+        headers=mfa_headers(ws, "lee"),
+        json={"roles": ["legal", "security"]},
+    )
+    assert r.status_code == 403 and "their own roles" in r.json()["detail"]
+    assert get_person(ws, "lee").roles == ("legal",)
+    # Proposed by another person, the new role still counts only after a third attests.
+    r = client.post(
+        "/api/v1/governance/people/lee/transition",
+        headers=mfa_headers(ws, "bo"),
+        json={"roles": ["legal", "security"]},
+    )
+    assert r.status_code == 200
+    review = r.json()["id"]
+    assert get_person(ws, "lee").roles == ("legal",)
+    attest = f"/api/v1/governance/access-reviews/{review}/attest"
+    assert client.post(attest, headers=mfa_headers(ws, "lee"), json={}).status_code == 403
+    assert client.post(attest, headers=mfa_headers(ws, "bo"), json={}).status_code == 403
+    assert get_person(ws, "lee").roles == ("legal",)
+    assert client.post(attest, headers=mfa_headers(ws, "sam"), json={}).status_code == 200
+    assert get_person(ws, "lee").roles == ("legal", "security")
+    # Self-grants are refused too.
+    r = client.post(
+        "/api/v1/governance/people/lee/grants",
+        headers=mfa_headers(ws, "lee"),
+        json={"grant": "dataset:applicants:read"},
+    )
+    assert r.status_code == 403
+    # Gate policy: lee's proposal takes effect only when someone else approves it.
+    looser = POLICY.read_text().replace("count: 1", "count: 2", 1)
+    r = client.put("/api/v1/gate-policy", headers=mfa_headers(ws, "lee"), content=looser)
+    assert r.status_code == 202
+    prop = r.json()["id"]
+    assert current_policy(ws)[0] == 1
+    r = client.post(f"/api/v1/governance/proposals/{prop}/approve", headers=mfa_headers(ws, "lee"))
+    assert r.status_code == 403 and current_policy(ws)[0] == 1
+    listed = client.get(
+        "/api/v1/governance/proposals", headers=mfa_headers(ws, "bo"), params={"status": "pending"}
+    ).json()
+    assert [p["id"] for p in listed] == [prop]
+    r = client.post(
+        f"/api/v1/governance/proposals/{prop}/reject",
+        headers=mfa_headers(ws, "bo"),
+        json={"reason": "no"},
+    )
+    assert r.status_code == 200 and r.json()["status"] == "rejected"
+    r = client.post(f"/api/v1/governance/proposals/{prop}/approve", headers=mfa_headers(ws, "sam"))
+    assert r.status_code == 409 and current_policy(ws)[0] == 1
+    kinds = [e.kind for e in ws.ledger.entries(limit=1000)]
+    assert "governance.change_proposed" in kinds and "governance.change_rejected" in kinds
+    # The governance file: the same two steps, both ledgered.
+    r = client.put(
+        "/api/v1/governance/config", headers=mfa_headers(ws, "lee"), content=GOVERNANCE.read_bytes()
+    )
+    assert r.status_code == 202
+    prop = r.json()["id"]
+    assert (
+        client.get(f"/api/v1/governance/proposals/{prop}", headers=mfa_headers(ws, "bo")).json()[
+            "body"
+        ]["yaml"]
+        == GOVERNANCE.read_text()
+    )
+    # The file sets lee's roles back to [legal]: lee may not change lee's roles that way.
+    r = client.post(f"/api/v1/governance/proposals/{prop}/approve", headers=mfa_headers(ws, "bo"))
+    assert r.status_code == 403 and "their own roles" in r.json()["detail"]
+    failed = client.get(f"/api/v1/governance/proposals/{prop}", headers=mfa_headers(ws, "bo"))
+    assert failed.json()["status"] == "failed"
+    r = client.put(
+        "/api/v1/governance/config", headers=mfa_headers(ws, "bo"), content=GOVERNANCE.read_bytes()
+    )
+    prop = r.json()["id"]
+    r = client.post(f"/api/v1/governance/proposals/{prop}/approve", headers=mfa_headers(ws, "sam"))
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
+    (applied,) = ws.ledger.entries(kind="governance.config_applied", limit=1000)[-1:]
+    assert applied.data["approval"] == {
+        "proposal": prop,
+        "proposed_by": "bo",
+        "approved_by": "sam",
+    }
+    assert get_person(ws, "lee").roles == ("legal",)  # losing a role needs no review
+    assert applied.data["break_glass"] is False

@@ -203,3 +203,41 @@ def test_tally_without_excluded_voters(ws: Workspace) -> None:
     status, summary = tally(board, cr.votes, exclude={"bo"})
     assert status is CrStatus.REJECTED  # bo was the only business member
     assert summary["approvals"] == 2 and summary["missing_roles"] == ["business"]
+
+
+def test_finding_06_roles_two_person_rule_in_the_room(ws: Workspace) -> None:
+    """The room function itself (CLI, API and Python alike): nobody changes their own roles;
+    a new role counts only once a third person attests; losing a role is immediate."""
+    from bastion.governance import (
+        apply_config,
+        approve_change,
+        complete_access_review,
+        get_person,
+        load_config,
+        propose_change,
+        transition_roles,
+    )
+
+    apply_config(ws, load_config(GOVERNANCE), actor="test")
+    with pytest.raises(PermissionDeniedError, match="their own roles"):
+        transition_roles(ws, "lee", ["legal", "security"], actor="lee")
+    review = transition_roles(ws, "lee", ["security"], actor="bo")
+    assert get_person(ws, "lee").roles == ()  # legal dropped now, security pending
+    with pytest.raises(ConflictError, match="awaiting attestation"):
+        transition_roles(ws, "lee", ["business"], actor="bo")
+    with pytest.raises(PermissionDeniedError, match="two-person"):
+        complete_access_review(ws, review.id, attested_by="bo")
+    complete_access_review(ws, review.id, attested_by="sam")
+    assert get_person(ws, "lee").roles == ("security",)
+    # A proposal needs a second, privileged person with MFA.
+    from bastion.registry import load_policy
+    from tests.registry._helpers import POLICY
+
+    body = load_policy(POLICY).model_dump(mode="json")
+    with pytest.raises(PermissionDeniedError):
+        propose_change(ws, "gate_policy", body, proposer=_p("lee", mfa=False))
+    prop = propose_change(ws, "gate_policy", body, proposer=approver(ws, "lee"))
+    with pytest.raises(PermissionDeniedError, match="two-person"):
+        approve_change(ws, prop.id, approver=approver(ws, "lee"))
+    done = approve_change(ws, prop.id, approver=approver(ws, "sam"))
+    assert done.status.value == "applied" and done.result == {"version": 1, "changed": True}

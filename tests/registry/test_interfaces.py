@@ -15,6 +15,7 @@ from bastion.api.console import SESSION_COOKIE, issue_session
 from bastion.cli.main import main
 from bastion.core.workspace import Workspace
 from bastion.registry import get_version, register_model
+from tests._otp import fresh, mfa_headers
 from tests.conftest import EXAMPLE_MANIFEST
 from tests.registry._helpers import GOVERNANCE, POLICY, good_evidence, model_dir, setup
 
@@ -80,7 +81,7 @@ def test_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     finally:
         ws.close()
     sam = tokens["sam"]
-    otp = lambda t: pyotp.TOTP(t.totp_secret).now()  # noqa: E731
+    otp = lambda t: fresh(t.totp_secret)  # noqa: E731  (a code is good once: finding 12)
     rc, _o, err = run(
         "model", "approve", "credit-gbm", "1", "--token", sam.token, "--otp", "000000"
     )
@@ -205,10 +206,14 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     hs = {"Authorization": f"Bearer {sam.token}"}
     r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=hs, json={})
     assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
-    hs_mfa = hs | {"X-Bastion-OTP": pyotp.TOTP(sam.totp_secret).now()}
-    r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=hs_mfa, json={})
+
+    # A TOTP code is good once (finding 12): each privileged request as sam uses a new token.
+    def hs_mfa() -> dict[str, str]:
+        return mfa_headers(ws, "sam")
+
+    r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=hs_mfa(), json={})
     assert r.status_code == 200, r.text
-    r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=hs_mfa, json={})
+    r = client.post("/api/v1/models/credit-gbm/versions/1/approvals", headers=hs_mfa(), json={})
     assert r.status_code == 409
     assert len(client.get("/api/v1/approvals", headers=h).json()) == 1
     assert client.get("/api/v1/models/credit-gbm/history", headers=h).status_code == 200
@@ -218,7 +223,7 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     assert client.post("/api/v1/models/credit-gbm/rollback", headers=h, json=rb).status_code == 403
     r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs, json=rb)
     assert r.status_code == 403 and "multi-factor" in r.json()["detail"]
-    r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs_mfa, json=rb)
+    r = client.post("/api/v1/models/credit-gbm/rollback", headers=hs_mfa(), json=rb)
     assert r.status_code == 409  # authorised; refused because 1 never passed its gate
     adm = create_token(ws, name="ops-admin", role="admin")
     ha = {"Authorization": f"Bearer {adm.token}"}
@@ -237,16 +242,28 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     assert client.put("/api/v1/gate-policy", headers=hs, content=looser).status_code == 403
     assert client.get("/api/v1/gate-policy", headers=h).json()["version"] == 1
     bad = POLICY.read_text().replace("kind: integrity.scan", "kind: nope.nope", 1)
-    r = client.put("/api/v1/gate-policy", headers=hs_mfa, content=bad)
+    r = client.put("/api/v1/gate-policy", headers=hs_mfa(), content=bad)
     assert r.status_code == 422 and "unknown evidence kind" in r.json()["detail"]
-    r = client.put("/api/v1/gate-policy", headers=hs_mfa, content=looser)
-    assert r.status_code == 200 and r.json() == {"version": 2, "changed": True}
+    # Two-person rule (finding 6): sam's policy is only a proposal until lee approves it.
+    r = client.put("/api/v1/gate-policy", headers=hs_mfa(), content=looser)
+    assert r.status_code == 202 and r.json()["status"] == "pending", r.text
+    prop = r.json()["id"]
+    assert client.get("/api/v1/gate-policy", headers=h).json()["version"] == 1
+    approve_url = f"/api/v1/governance/proposals/{prop}/approve"
+    r = client.post(approve_url, headers=hs_mfa())
+    assert r.status_code == 403 and "two-person" in r.json()["detail"]
+    r = client.post(approve_url, headers=mfa_headers(ws, "lee"))
+    assert r.status_code == 200 and r.json()["result"] == {"version": 2, "changed": True}
     (ev,) = ws.ledger.entries(kind="registry.gate_policy_set", start=1, limit=5)[-1:]
-    assert ev.actor.endswith(":sam")
+    assert ev.actor.endswith(":lee") and ev.data["approval"]["proposed_by"] == "sam"
     gov = GOVERNANCE.read_bytes()
     assert client.put("/api/v1/governance/config", headers=h, content=gov).status_code == 403
-    r = client.put("/api/v1/governance/config", headers=hs_mfa, content=gov)
-    assert r.status_code == 200
+    r = client.put("/api/v1/governance/config", headers=hs_mfa(), content=gov)
+    assert r.status_code == 202
+    r = client.post(
+        f"/api/v1/governance/proposals/{r.json()['id']}/approve", headers=mfa_headers(ws, "lee")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "applied", r.text
     # Aliases: version 1 passed no gate, so an engineer may not alias it; an approver with
     # MFA may (a privileged action, finding 11).
     r = client.put(
@@ -280,7 +297,9 @@ def test_api_routes(ws: Workspace, client: TestClient, tmp_path: Path) -> None:
     )
     cr = r.json()["id"]
     r = client.post(
-        f"/api/v1/governance/change-requests/{cr}/votes", headers=hs_mfa, json={"vote": "approve"}
+        f"/api/v1/governance/change-requests/{cr}/votes",
+        headers=hs_mfa(),
+        json={"vote": "approve"},
     )
     assert r.status_code == 200 and r.json()["votes"][0]["voter"] == "sam"
     assert client.get(f"/api/v1/governance/change-requests/{cr}", headers=h).status_code == 200
@@ -302,21 +321,34 @@ def test_api_people_roles_reviews_and_raci(ws: Workspace, client: TestClient) ->
     h = {"Authorization": f"Bearer {eng.token}"}
     sam = create_token(ws, name="sam", role="approver")
     hs = {"Authorization": f"Bearer {sam.token}"}
-    hs_mfa = hs | {"X-Bastion-OTP": pyotp.TOTP(sam.totp_secret).now()}
+
+    # A TOTP code is good once (finding 12): each privileged request as sam uses a new token.
+    def hs_mfa() -> dict[str, str]:
+        return mfa_headers(ws, "sam")
+
     body = {"id": "kim", "name": "Kim Ops", "roles": ["research"], "grants": ["notebook:x"]}
     assert client.post("/api/v1/governance/people", headers=h, json=body).status_code == 403
     assert client.post("/api/v1/governance/people", headers=hs, json=body).status_code == 403
-    r = client.post("/api/v1/governance/people", headers=hs_mfa, json=body)
-    assert r.status_code == 200 and r.json()["roles"] == ["research"]
-    assert client.post("/api/v1/governance/people", headers=hs_mfa, json=body).status_code == 409
+    r = client.post("/api/v1/governance/people", headers=hs_mfa(), json=body)
+    # Finding 6: kim's roles count only once another person attests the review sam opened.
+    assert r.status_code == 200 and r.json()["roles"] == []
+    assert client.post("/api/v1/governance/people", headers=hs_mfa(), json=body).status_code == 409
+    (onboarding,) = client.get(
+        "/api/v1/governance/access-reviews", headers=h, params={"status": "open"}
+    ).json()
+    attest = f"/api/v1/governance/access-reviews/{onboarding['id']}/attest"
+    r = client.post(attest, headers=hs_mfa(), json={})
+    assert r.status_code == 403 and "two-person" in r.json()["detail"]
+    assert client.post(attest, headers=mfa_headers(ws, "lee"), json={}).status_code == 200
+    assert get_person(ws, "kim").roles == ("research",)
     r = client.post(
-        "/api/v1/governance/people/kim/grants", headers=hs_mfa, json={"grant": "dataset:x:read"}
+        "/api/v1/governance/people/kim/grants", headers=hs_mfa(), json={"grant": "dataset:x:read"}
     )
     assert [g["grant"] for g in r.json()["grants"]] == ["notebook:x", "dataset:x:read"]
     assert client.get("/api/v1/governance/people/kim", headers=h).json()["name"] == "Kim Ops"
     assert client.get("/api/v1/governance/people/nobody", headers=h).status_code == 404
     r = client.post(
-        "/api/v1/governance/people/kim/transition", headers=hs_mfa, json={"roles": ["operations"]}
+        "/api/v1/governance/people/kim/transition", headers=hs_mfa(), json={"roles": ["operations"]}
     )
     assert r.status_code == 200, r.text
     review = r.json()
@@ -328,12 +360,20 @@ def test_api_people_roles_reviews_and_raci(ws: Workspace, client: TestClient) ->
         f"/api/v1/governance/access-reviews/{review['id']}/attest", headers=h, json={"keep": keep}
     )
     assert r.status_code == 403
+    assert get_person(ws, "kim").roles == ()  # research dropped; operations pending review
     r = client.post(
         f"/api/v1/governance/access-reviews/{review['id']}/attest",
-        headers=hs_mfa,
+        headers=hs_mfa(),
         json={"keep": keep},
     )
-    assert r.status_code == 200 and r.json()["attested_by"] == "sam"
+    assert r.status_code == 403 and "two-person" in r.json()["detail"]  # sam proposed it
+    r = client.post(
+        f"/api/v1/governance/access-reviews/{review['id']}/attest",
+        headers=mfa_headers(ws, "lee"),
+        json={"keep": keep},
+    )
+    assert r.status_code == 200 and r.json()["attested_by"] == "lee"
+    assert get_person(ws, "kim").roles == ("operations",)
     assert [g for _i, g in get_person(ws, "kim").grants] == ["dataset:x:read"]
     r = client.post("/api/v1/governance/access-reviews", headers=h, json={"person": "kim"})
     assert r.status_code == 200 and r.json()["trigger"] == "periodic"
@@ -343,12 +383,14 @@ def test_api_people_roles_reviews_and_raci(ws: Workspace, client: TestClient) ->
     assert r.status_code == 403
     r = client.put(
         "/api/v1/governance/raci/system/credit-scoring/owner",
-        headers=hs_mfa,
+        headers=hs_mfa(),
         json={"person": "kim"},
     )
     assert r.status_code == 200 and r.json()["owner"] == "kim"
     r = client.put(
-        "/api/v1/governance/raci/system/credit-scoring/boss", headers=hs_mfa, json={"person": "kim"}
+        "/api/v1/governance/raci/system/credit-scoring/boss",
+        headers=hs_mfa(),
+        json={"person": "kim"},
     )
     assert r.status_code == 422 and "unknown duty" in r.json()["detail"]
     (ev,) = ws.ledger.entries(kind="governance.raci_set", limit=100)[-1:]

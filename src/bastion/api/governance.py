@@ -13,22 +13,27 @@ from bastion.core.errors import InputError
 from bastion.core.workspace import Workspace
 from bastion.governance import (
     MAX_CONFIG_BYTES,
+    ChangeKind,
     PersonSpec,
     add_person,
-    apply_config,
+    approve_change,
     complete_access_review,
     create_change_request,
     escalation_for,
     get_change_request,
     get_escalation_matrix,
     get_person,
+    get_proposal,
     grant_access,
     list_access_reviews,
     list_boards,
     list_change_requests,
     list_people,
+    list_proposals,
     list_raci,
     parse_config,
+    propose_change,
+    reject_change,
     set_raci,
     start_access_review,
     transition_roles,
@@ -89,7 +94,8 @@ class VoteBody(BaseModel):
 
 @router.put(
     "/config",
-    summary="Apply a governance file (YAML body; admin/approver, MFA)",
+    summary="Propose a governance file (YAML body; admin/approver, MFA); another person approves",
+    status_code=202,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -99,7 +105,50 @@ class VoteBody(BaseModel):
 )
 async def apply(request: Request, ws: WS, p: Privileged) -> dict[str, Any]:
     body = await read_body(request, MAX_CONFIG_BYTES)
-    return apply_config(ws, parse_config(body, "request body"), actor=p.actor)
+    parse_config(body, "request body")  # refuse a bad file now, not at approval
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError("request body: a governance file is UTF-8 text") from None
+    return propose_change(
+        ws,
+        ChangeKind.GOVERNANCE_CONFIG,
+        {"yaml": text},
+        proposer=p,
+        summary="governance file",
+    ).to_dict()
+
+
+class RejectBody(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+@router.get("/proposals", summary="Proposed privileged changes (two-person rule)")
+def proposals(
+    ws: WS, _p: Auth, status: str | None = None, kind: str | None = None
+) -> list[dict[str, Any]]:
+    return [x.to_dict() for x in list_proposals(ws, status=status, kind=kind)]
+
+
+@router.get("/proposals/{proposal_id}", summary="One proposed change, with its body")
+def proposal(proposal_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
+    return get_proposal(ws, proposal_id).to_dict()
+
+
+@router.post(
+    "/proposals/{proposal_id}/approve",
+    summary="Approve and apply a proposed change (a second admin/approver, MFA)",
+)
+def proposal_approve(proposal_id: str, ws: WS, p: Privileged) -> dict[str, Any]:
+    return approve_change(ws, proposal_id, approver=p).to_dict()
+
+
+@router.post(
+    "/proposals/{proposal_id}/reject",
+    summary="Reject (or, as its proposer, withdraw) a proposed change (admin/approver, MFA)",
+)
+def proposal_reject(proposal_id: str, body: RejectBody, ws: WS, p: Privileged) -> dict[str, Any]:
+    return reject_change(ws, proposal_id, actor=p, reason=body.reason).to_dict()
 
 
 @router.get("/people", summary="People with roles and grants")

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from bastion.access import Permission, Principal, require
 from bastion.api._deps import Auth, get_ws, needs, needs_any, read_body
 from bastion.core.workspace import Workspace
+from bastion.governance import ChangeKind, propose_change
 from bastion.registry import (
     Stage,
     approve,
@@ -25,7 +26,6 @@ from bastion.registry import (
     promote,
     rollback,
     set_alias,
-    set_policy,
 )
 
 router = APIRouter(tags=["registry"])
@@ -140,7 +140,8 @@ def policy(ws: WS, _p: Auth) -> dict[str, Any]:
 
 @router.put(
     "/gate-policy",
-    summary="Set the gate policy (YAML body; admin/approver, MFA)",
+    summary="Propose a gate policy (YAML body; admin/approver, MFA); another person approves",
+    status_code=202,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -150,5 +151,13 @@ def policy(ws: WS, _p: Auth) -> dict[str, Any]:
 )
 async def set_policy_(request: Request, ws: WS, p: Privileged) -> dict[str, Any]:
     body = await read_body(request, 256 * 1024)
-    v, changed = set_policy(ws, parse_policy(body, "request body"), actor=p.actor)
-    return {"version": v, "changed": changed}
+    policy = parse_policy(body, "request body")  # refuse a bad policy now, not at approval
+    # Two-person rule: this only proposes; a different admin/approver approves it at
+    # POST /governance/proposals/{id}/approve, and only then is it the gate policy.
+    return propose_change(
+        ws,
+        ChangeKind.GATE_POLICY,
+        policy.model_dump(mode="json"),
+        proposer=p,
+        summary="gate policy",
+    ).to_dict()

@@ -10,7 +10,7 @@ import fnmatch
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -31,6 +31,7 @@ from bastion.governance._config import (
     GovernanceConfig,
     PersonSpec,
 )
+from bastion.governance._proposals import ChangeKind, register_change_kind
 from bastion.governance._rows import (
     BoardRow,
     ChangeRequestRow,
@@ -166,20 +167,38 @@ def _keeps(grant: str, patterns: Sequence[str]) -> bool:
 
 
 def add_person(
-    ws: Workspace, spec: PersonSpec, *, actor: str = "cli", session: Session | None = None
+    ws: Workspace,
+    spec: PersonSpec,
+    *,
+    actor: str = "cli",
+    session: Session | None = None,
+    review: bool = True,
 ) -> Person:
-    """Create a person with roles and initial grants; an existing id is a conflict."""
+    """Create a person with initial grants; an existing id is a conflict.
+
+    Their roles count only once another person attests the access review this opens
+    (``review=False`` is for a governance file, itself approved by a second person or applied
+    by the local administrator). Nobody adds themselves.
+    """
 
     def _do(s: Session) -> Person:
         if s.get(PersonRow, spec.id) is not None:
             raise ConflictError(f"person {spec.id!r} already exists: use a role transition")
+        if actor == spec.id:
+            raise PermissionDeniedError(
+                f"{actor} cannot add themselves (separation of duties): another person must"
+            )
         for r in spec.roles:
             if s.get(RoleRow, r) is None:
                 raise InputError(
                     f"role {r!r} is not defined: define it under roles in the governance file"
                 )
         row = PersonRow(
-            id=spec.id, name=spec.name, roles=list(spec.roles), active=True, updated_at=_now()
+            id=spec.id,
+            name=spec.name,
+            roles=[] if review else list(spec.roles),
+            active=True,
+            updated_at=_now(),
         )
         s.add(row)
         s.flush()
@@ -190,9 +209,24 @@ def add_person(
             ws,
             s,
             "governance.person_added",
-            {"person": spec.id, "roles": list(spec.roles), "grants": list(spec.grants)},
+            {
+                "person": spec.id,
+                "roles": list(spec.roles),
+                "grants": list(spec.grants),
+                "roles_pending_review": review,
+            },
             actor,
         )
+        if review:
+            _open_review(
+                ws,
+                s,
+                row,
+                ReviewTrigger.ROLE_TRANSITION,
+                {"from": [], "to": list(spec.roles), "proposed_by": actor},
+                actor,
+                roles=spec.roles,
+            )
         return _person(s, row)
 
     if session is not None:
@@ -204,6 +238,10 @@ def add_person(
 def grant_access(ws: Workspace, person_id: str, grant: str, *, actor: str = "cli") -> Person:
     if not grant or len(grant) > 200:
         raise InputError("a grant is 1-200 characters, like 'dataset:applicants:read'")
+    if actor == person_id:
+        raise PermissionDeniedError(
+            f"{actor} cannot give themselves a grant (separation of duties): another person must"
+        )
     with ws.db.session() as s:
         row = s.get(PersonRow, person_id)
         if row is None:
@@ -275,8 +313,13 @@ def _open_review(
     trigger: ReviewTrigger,
     detail: dict[str, Any],
     actor: str,
+    *,
+    roles: Sequence[str] | None = None,
 ) -> AccessReview:
-    patterns = _allowed(s, person.roles)
+    """Open a review of ``person``'s grants against ``roles`` (default: their current ones;
+    a role transition reviews against the roles they are moving to)."""
+    roles = list(person.roles if roles is None else roles)
+    patterns = _allowed(s, roles)
     grants = s.scalars(
         select(GrantRow)
         .where(GrantRow.person_id == person.id, GrantRow.revoked_at.is_(None))
@@ -287,9 +330,9 @@ def _open_review(
             "grant_id": g.id,
             "grant": g.grant,
             "keep": _keeps(g.grant, patterns),
-            "reason": "allowed by role(s) " + ", ".join(person.roles)
+            "reason": "allowed by role(s) " + ", ".join(roles)
             if _keeps(g.grant, patterns)
-            else "not allowed by role(s) " + ", ".join(person.roles),
+            else "not allowed by role(s) " + ", ".join(roles),
         }
         for g in grants
     ]
@@ -322,32 +365,70 @@ def _open_review(
 def transition_roles(
     ws: Workspace, person_id: str, roles: Sequence[str], *, actor: str = "cli"
 ) -> AccessReview:
-    """Change a person's roles (research to operations, say) and open the access review
-    that lists every grant the new roles should not keep."""
+    """Propose a change of a person's roles (research to operations, say) and open the
+    access review that lists every grant the new roles should not keep.
+
+    Two-person rule: nobody changes their own roles, and a role the person did not hold
+    counts only once another person (neither the person nor the proposer) attests the
+    review. Roles the person is losing are dropped at once (losing access needs no
+    second opinion).
+    """
     if not roles:
         raise InputError("a role transition needs at least one new role")
+    if actor == person_id:
+        raise PermissionDeniedError(
+            f"{actor} cannot change their own roles (separation of duties): another person "
+            "must propose it and a third attest the access review"
+        )
     with ws.db.session() as s:
-        row = s.get(PersonRow, person_id)
+        # First statement a write: the row lock that serialises transitions of one person.
+        s.execute(update(PersonRow).where(PersonRow.id == person_id).values(updated_at=_now()))
+        row = s.get(PersonRow, person_id, populate_existing=True)
         if row is None:
             raise NotFoundError(f"no person {person_id!r} in governance")
         for r in roles:
             if s.get(RoleRow, r) is None:
                 raise InputError(f"role {r!r} is not defined: define it under roles first")
+        pending = s.scalars(
+            select(ReviewRow).where(
+                ReviewRow.person_id == person_id,
+                ReviewRow.trigger == ReviewTrigger.ROLE_TRANSITION.value,
+                ReviewRow.status == "open",
+            )
+        ).first()
+        if pending is not None:
+            raise ConflictError(
+                f"{person_id} has a role transition awaiting attestation (review {pending.id}): "
+                "attest it first"
+            )
         before = list(row.roles)
-        if sorted(before) == sorted(roles):
-            raise ConflictError(f"{person_id} already has role(s) {', '.join(roles)}")
-        row.roles = list(roles)
+        to = list(dict.fromkeys(roles))
+        if sorted(before) == sorted(to):
+            raise ConflictError(f"{person_id} already has role(s) {', '.join(to)}")
+        row.roles = [r for r in before if r in to]  # removals now, additions after the review
         row.updated_at = _now()
         s.flush()
         _ledger(
             ws,
             s,
             "governance.role_transition",
-            {"person": person_id, "from": before, "to": list(roles)},
+            {
+                "person": person_id,
+                "from": before,
+                "to": to,
+                "effective": list(row.roles),
+                "pending": [r for r in to if r not in before],
+            },
             actor,
         )
         return _open_review(
-            ws, s, row, ReviewTrigger.ROLE_TRANSITION, {"from": before, "to": list(roles)}, actor
+            ws,
+            s,
+            row,
+            ReviewTrigger.ROLE_TRANSITION,
+            {"from": before, "to": to, "proposed_by": actor},
+            actor,
+            roles=to,
         )
 
 
@@ -396,6 +477,12 @@ def complete_access_review(
             raise PermissionDeniedError(
                 f"{attested_by} cannot attest their own access review (separation of duties)"
             )
+        proposer = row.detail.get("proposed_by")
+        if row.trigger == ReviewTrigger.ROLE_TRANSITION.value and attested_by == proposer:
+            raise PermissionDeniedError(
+                f"{attested_by} proposed this role change and cannot attest its review: a "
+                "second person must (two-person rule)"
+            )
         if s.get(PersonRow, attested_by) is None:
             raise NotFoundError(f"attester {attested_by!r} is not a person in governance")
         unknown = keep_ids - {int(i["grant_id"]) for i in row.items}
@@ -419,6 +506,15 @@ def complete_access_review(
         row.status = "completed"
         row.attested_by = attested_by
         row.completed_at = _now()
+        granted: list[str] = []
+        if row.trigger == ReviewTrigger.ROLE_TRANSITION.value and "to" in row.detail:
+            # The attested transition takes effect now: the new roles count from here.
+            person = s.get(PersonRow, row.person_id)
+            if person is not None:
+                to = [str(r) for r in row.detail["to"]]
+                granted = [r for r in to if r not in person.roles]
+                person.roles = to
+                person.updated_at = _now()
         s.flush()
         _ledger(
             ws,
@@ -430,6 +526,7 @@ def complete_access_review(
                 "attested_by": attested_by,
                 "revoked": revoked,
                 "exceptions": sorted(keep_ids),
+                "roles_granted": granted,
             },
             actor,
         )
@@ -1018,12 +1115,46 @@ def escalation_for(
 # -- the governance file ------------------------------------------------------------------------
 
 
-def apply_config(ws: Workspace, cfg: GovernanceConfig, *, actor: str = "cli") -> dict[str, Any]:
+def apply_config(
+    ws: Workspace,
+    cfg: GovernanceConfig,
+    *,
+    actor: str = "cli",
+    approval: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """Apply a governance file: upsert roles, people, RACI, boards and the escalation matrix
     in one transaction. Existing people keep their grants; a changed role set goes through
-    :func:`transition_roles` so the access review is not skipped."""
+    :func:`transition_roles` so the access review is not skipped.
+
+    Over the API a governance file is a two-person change (``propose_change`` then
+    ``approve_change``, which passes ``approval``); a call without ``approval`` is the local
+    administrator's break-glass path, and the ledger event says so."""
+    proposer = str(approval["proposed_by"]) if approval else actor
+    with ws.db.session() as s:
+        for p in cfg.people:
+            existing = s.get(PersonRow, p.id)
+            if (
+                p.id == proposer
+                and existing is not None
+                and sorted(existing.roles) != sorted(p.roles)
+            ):
+                raise PermissionDeniedError(
+                    f"{proposer} cannot change their own roles through a governance file "
+                    "(separation of duties)"
+                )
     summary: dict[str, Any] = {"roles": 0, "people_added": [], "transitions": [], "raci": 0}
     with ws.db.session() as s:
+        _ledger(
+            ws,
+            s,
+            "governance.config_applied",
+            {
+                "digest": _digest(cfg.model_dump(mode="json")),
+                "approval": dict(approval) if approval else None,
+                "break_glass": approval is None,
+            },
+            actor,
+        )
         for name, spec in cfg.roles.items():
             row = s.get(RoleRow, name)
             if row is None:
@@ -1044,7 +1175,7 @@ def apply_config(ws: Workspace, cfg: GovernanceConfig, *, actor: str = "cli") ->
         for p in cfg.people:
             existing = s.get(PersonRow, p.id)
             if existing is None:
-                add_person(ws, p, actor=actor, session=s)
+                add_person(ws, p, actor=actor, session=s, review=False)
                 summary["people_added"].append(p.id)
             elif sorted(existing.roles) != sorted(p.roles):
                 summary["transitions"].append(p.id)
@@ -1081,6 +1212,18 @@ def apply_config(ws: Workspace, cfg: GovernanceConfig, *, actor: str = "cli") ->
     reviews = []
     for pid in summary["transitions"]:
         person = next(p for p in cfg.people if p.id == pid)
-        reviews.append(transition_roles(ws, pid, person.roles, actor=actor).id)
+        reviews.append(transition_roles(ws, pid, person.roles, actor=proposer).id)
     summary["access_reviews"] = reviews
     return summary
+
+
+def _apply_proposed_config(
+    ws: Workspace, body: dict[str, Any], actor: str, approval: dict[str, Any]
+) -> dict[str, Any]:
+    from bastion.governance._config import parse_config
+
+    cfg = parse_config(str(body["yaml"]).encode(), "proposed governance file")
+    return apply_config(ws, cfg, actor=actor, approval=approval)
+
+
+register_change_kind(ChangeKind.GOVERNANCE_CONFIG, _apply_proposed_config)

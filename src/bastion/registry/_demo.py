@@ -16,9 +16,17 @@ import pyotp
 
 from bastion.access import Role, authenticate, create_token
 from bastion.core.workspace import Workspace
-from bastion.governance import apply_config, create_change_request, load_config, vote
+from bastion.governance import (
+    ChangeKind,
+    apply_config,
+    approve_change,
+    create_change_request,
+    load_config,
+    propose_change,
+    vote,
+)
 from bastion.registry._gate import approve, promote, rollback
-from bastion.registry._policy import Stage, load_policy, set_policy
+from bastion.registry._policy import Stage, load_policy
 from bastion.registry._store import VersionInfo, register_model, set_alias
 
 __all__ = ["DemoReport", "registry_demo"]
@@ -66,9 +74,20 @@ def registry_demo(
     ``other_models`` (name -> directory) are registered beside it, in development.
     """
     rep = DemoReport()
+    # Bootstrap: the local administrator applies the governance file (break-glass path,
+    # ledgered as such). The gate policy then goes through the two-person rule: one
+    # approver proposes it, a second approves it, and only then is it in force.
     apply_config(ws, load_config(governance_file), actor="demo")
-    pversion, _ = set_policy(ws, load_policy(policy_file), actor="demo")
-    rep.add("policy", version=pversion)
+    proposed = propose_change(
+        ws,
+        ChangeKind.GATE_POLICY,
+        load_policy(policy_file).model_dump(mode="json"),
+        proposer=_approver(ws, "lee"),
+        summary="gate policy of the demo",
+    )
+    applied = approve_change(ws, proposed.id, approver=_approver(ws, security))
+    pversion = int(applied.result["version"])
+    rep.add("policy", version=pversion, proposed_by="lee", approved_by=security)
     v1 = register_model(
         ws,
         name,

@@ -13,7 +13,7 @@ import hashlib
 import json
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,7 +28,7 @@ from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.types import Severity, Verdict
 from bastion.core.workspace import Workspace
-from bastion.governance import Duty, parse_duration
+from bastion.governance import ChangeKind, Duty, parse_duration, register_change_kind
 from bastion.registry._rows import PolicyRow
 
 __all__ = [
@@ -352,8 +352,19 @@ def _digest(body: dict[str, Any]) -> str:
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-def set_policy(ws: Workspace, policy: GatePolicy, *, actor: str = "cli") -> tuple[int, bool]:
-    """Store the policy as a new version unless it is unchanged. Returns (version, changed)."""
+def set_policy(
+    ws: Workspace,
+    policy: GatePolicy,
+    *,
+    actor: str = "cli",
+    approval: Mapping[str, Any] | None = None,
+) -> tuple[int, bool]:
+    """Store the policy as a new version unless it is unchanged. Returns (version, changed).
+
+    Over the API a gate policy is a two-person change: one privileged person proposes it
+    (``propose_change``), another approves it (``approve_change``), which calls this with
+    ``approval`` (proposal, proposed_by, approved_by). A call without ``approval`` is the
+    local administrator's break-glass path (CLI, demo); the ledger event says which."""
     body = policy.model_dump(mode="json")
     digest = _digest(body)
     with ws.db.session() as s:
@@ -375,6 +386,8 @@ def set_policy(ws: Workspace, policy: GatePolicy, *, actor: str = "cli") -> tupl
                         "version": version,
                         "digest": digest,
                         "previous": cur.version if cur else None,
+                        "approval": dict(approval) if approval else None,
+                        "break_glass": approval is None,
                     },
                     actor,
                 )
@@ -382,6 +395,19 @@ def set_policy(ws: Workspace, policy: GatePolicy, *, actor: str = "cli") -> tupl
             session=s,
         )
         return version, True
+
+
+def _apply_proposed_policy(
+    ws: Workspace, body: dict[str, Any], actor: str, approval: dict[str, Any]
+) -> dict[str, Any]:
+    """What an approved ``gate_policy`` proposal does (the governance room's two-person rule)."""
+    version, changed = set_policy(
+        ws, parse_policy(json.dumps(body), "proposed gate policy"), actor=actor, approval=approval
+    )
+    return {"version": version, "changed": changed}
+
+
+register_change_kind(ChangeKind.GATE_POLICY, _apply_proposed_policy)
 
 
 def current_policy(ws: Workspace) -> tuple[int, GatePolicy]:
