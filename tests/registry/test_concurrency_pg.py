@@ -123,9 +123,13 @@ def test_two_processes_approve_the_same_version(
 
     ws, home, url = pg
     _register(ws, tmp_path, b"weights-v1")
-    sam = create_token(ws, name="sam", role="approver", actor="test")
-    args = {"version": "1", "token": sam.token, "totp": sam.totp_secret}
-    results = _race(home, url, [("approve", args)] * 2)
+    # Two tokens of sam: a TOTP code is good once per token (issue 14, finding 12), so two
+    # processes sending one token's code would race on the code, not on the approval.
+    jobs = []
+    for _ in range(2):
+        sam = create_token(ws, name="sam", role="approver", actor="test")
+        jobs.append(("approve", {"version": "1", "token": sam.token, "totp": sam.totp_secret}))
+    results = _race(home, url, jobs)
     assert sorted(r[1].split(":")[0] for r in results) == ["conflict", "ok"]
     assert len(ws.ledger.entries(kind="registry.approved", limit=10)) == 1
     assert ws.ledger.verify().ok
