@@ -11,7 +11,8 @@
     ├── ConflictError                 a state change that would break an invariant
     ├── KeyringError                  missing, unreadable or insecure keys
     ├── LedgerError                   the ledger cannot be appended to or read
-    │   └── LedgerIntegrityError      verification found tampering
+    │   ├── LedgerIntegrityError      verification found tampering
+    │   └── LedgerBusyError           the commit queue is full: back-pressure, retry (HTTP 503)
     ├── CheckError                    a check could not run
     └── AuthError                     missing or bad credentials (HTTP 401)
         └── PermissionDeniedError     authenticated but not allowed (HTTP 403)
@@ -30,6 +31,7 @@ __all__ = [
     "ConflictError",
     "InputError",
     "KeyringError",
+    "LedgerBusyError",
     "LedgerError",
     "LedgerIntegrityError",
     "ManifestError",
@@ -101,6 +103,13 @@ class LedgerError(BastionError):
 class LedgerIntegrityError(LedgerError):
     exit_code = 1
     title = "Ledger integrity violation"
+
+
+class LedgerBusyError(LedgerError):
+    """Back-pressure: more events wait for the ledger's committer than it may hold."""
+
+    http_status = 503
+    title = "Ledger busy"
 
 
 class CheckError(BastionError):

@@ -8,6 +8,7 @@ lock on SQLite and a row lock on PostgreSQL), so two writers can never interleav
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import re
@@ -15,30 +16,17 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import (
-    BigInteger,
-    DateTime,
-    Integer,
-    LargeBinary,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    or_,
-    select,
-    update,
-)
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
 
 from bastion.core.canonical import canonical_json
-from bastion.core.errors import InputError, LedgerError, NotFoundError
+from bastion.core.errors import InputError, LedgerError, NotFoundError, StorageError
+from bastion.core.ledger._commit import GroupCommitter, Ticket
 from bastion.core.ledger._merkle import (
     Frontier,
     ProofError,
@@ -53,8 +41,22 @@ from bastion.core.ledger._merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from bastion.core.ledger._note import Checkpoint, NoteError, sign_checkpoint, verify_checkpoint
-from bastion.core.storage import Base, Database
+from bastion.core.ledger._note import (
+    Checkpoint,
+    CheckpointSigner,
+    NoteError,
+    verify_checkpoint,
+)
+from bastion.core.ledger._tables import (
+    ENTRIES,
+    NODE_STRIDE,
+    NODES,
+    LedgerCheckpointRow,
+    LedgerEntryRow,
+    LedgerHeadRow,
+    LedgerNodeRow,
+)
+from bastion.core.storage import Database
 
 __all__ = [
     "Entry",
@@ -66,55 +68,11 @@ __all__ = [
     "encode_event",
 ]
 
+# The ORM tables live in _tables.py; these names stay importable from here.
+_TABLES = (LedgerCheckpointRow, LedgerEntryRow, LedgerHeadRow, LedgerNodeRow, NODE_STRIDE)
+
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 MAX_EVENT_BYTES = 256 * 1024
-
-
-class LedgerEntryRow(Base):
-    __tablename__ = "ledger_entries"
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    event_id: Mapped[str] = mapped_column(String(36), unique=True)
-    kind: Mapped[str] = mapped_column(String(100), index=True)
-    actor: Mapped[str] = mapped_column(String(200))
-    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    data: Mapped[bytes] = mapped_column(LargeBinary)
-    leaf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
-_ENTRIES = cast(Table, LedgerEntryRow.__table__)
-
-
-class LedgerHeadRow(Base):
-    __tablename__ = "ledger_head"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    size: Mapped[int] = mapped_column(BigInteger)
-    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    frontier: Mapped[bytes] = mapped_column(LargeBinary)
-
-
-class LedgerNodeRow(Base):
-    """The root of the perfect subtree ``idx`` of height ``height`` (a multiple of
-    ``NODE_STRIDE``): an index that lets a proof read O(log n) rows. Never trusted on its
-    own: every proof is checked against a signed checkpoint before it is handed out."""
-
-    __tablename__ = "ledger_nodes"
-    height: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-
-
-_NODES = cast(Table, LedgerNodeRow.__table__)
-#: Stored subtree heights are the multiples of this: subtrees of 256, 65,536, ... leaves.
-NODE_STRIDE = 8
-
-
-class LedgerCheckpointRow(Base):
-    __tablename__ = "ledger_checkpoints"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    size: Mapped[int] = mapped_column(BigInteger, unique=True)
-    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
-    note: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 @dataclass(frozen=True)
@@ -319,6 +277,14 @@ def _column_problem(column: str, value: object, seq: int, eid: str) -> LedgerPro
     )
 
 
+#: An event prepared once: kind, actor, canonical actor, data, canonical data.
+_Prepared = tuple[str, str, bytes, dict[str, Any], bytes]
+
+#: The envelope around an event's kind, actor and data at its largest (a 19-digit position).
+_ENVELOPE_BYTES = len(
+    _encode(2**63 - 1, str(uuid.UUID(int=0)), "", b"", _iso(datetime(2000, 1, 1, tzinfo=UTC)), b"")
+)
+
 _SEQ_MARK = b',"seq":'
 _SEQ_LEN = len(_SEQ_MARK)
 
@@ -341,83 +307,169 @@ class Ledger:
     # -- writing ---------------------------------------------------------------------------
 
     def append(self, events: Sequence[Event], session: Session | None = None) -> list[Entry]:
-        """Append a batch and sign a checkpoint over it, atomically.
+        """Append events (contiguously) under a signed checkpoint; durable on return.
 
         With ``session`` the caller's transaction is used (so evidence and its ledger entry
-        commit together); otherwise the append commits before returning, durably.
+        commit together, in the caller's commit). Without, the events go to the group
+        committer: concurrent callers' events share one transaction, one frontier update
+        and one signed checkpoint, and each call returns once its batch is committed
+        (fsynced), with its positions. A full commit queue raises
+        :class:`~bastion.core.errors.LedgerBusyError` and appends nothing.
         """
         if not events:
             return []
         if self.private_key is None:
             raise LedgerError("this ledger handle has no signing key; cannot append")
         prepared = [self._validate(e) for e in events]
-        ctx = nullcontext(session) if session is not None else self.db.session()
-        with ctx as s:
-            assert s is not None
-            # First statement is a write: takes the lock before we read the head.
-            s.execute(
-                update(LedgerHeadRow).where(LedgerHeadRow.id == 1).values(size=LedgerHeadRow.size)
+        if session is not None:
+            return self._append_in_session(prepared, session)
+        return self.committer.submit(prepared, sum(len(p[4]) for p in prepared))
+
+    @functools.cached_property
+    def committer(self) -> GroupCommitter[_Prepared, Entry]:
+        """This handle's group committer (one per handle; handles serialise in the database)."""
+        return GroupCommitter(self._write_batch)
+
+    def _build(
+        self, prepared: Sequence[_Prepared], frontier: Frontier, now: datetime
+    ) -> tuple[list[tuple[Any, ...]], list[Entry], list[tuple[int, int, bytes]], bytes, str]:
+        """Encode, hash and sign: the rows ``(seq, event_id, kind, actor, data, leaf_hash)``,
+        the entries, the completed index nodes, the new root and its signed checkpoint."""
+        assert self.private_key is not None
+        rows: list[tuple[Any, ...]] = []
+        entries: list[Entry] = []
+        nodes: list[tuple[int, int, bytes]] = []
+        iso = _iso(now)
+        sha = hashlib.sha256
+        uuid4 = uuid.uuid4
+        for kind, actor, actor_json, data, data_json in prepared:
+            seq = frontier.size
+            event_id = str(uuid4())
+            blob = _encode(seq, event_id, kind, actor_json, iso, data_json)
+            lh = sha(b"\x00" + blob).digest()
+            frontier.append_tracking(lh, NODE_STRIDE, nodes)
+            rows.append((seq, event_id, kind, actor, blob, lh))
+            entries.append(Entry(seq, event_id, kind, actor, now, data, lh))
+        root = frontier.root()
+        note = self._signer.sign(Checkpoint(self.origin, frontier.size, root))
+        return rows, entries, nodes, root, note
+
+    @functools.cached_property
+    def _signer(self) -> CheckpointSigner:
+        assert self.private_key is not None
+        return CheckpointSigner(self.origin, self.private_key)
+
+    def _append_in_session(self, prepared: Sequence[_Prepared], s: Session) -> list[Entry]:
+        # First statement is a write: takes the lock before we read the head.
+        s.execute(
+            update(LedgerHeadRow).where(LedgerHeadRow.id == 1).values(size=LedgerHeadRow.size)
+        )
+        head = s.get(LedgerHeadRow, 1, populate_existing=True)
+        if head is None:
+            raise LedgerError("ledger head row is missing: the database is damaged")
+        frontier = Frontier.from_bytes(head.size, head.frontier)
+        now = datetime.now(UTC)
+        rows, entries, nodes, root, note = self._build(prepared, frontier, now)
+        cols = ("seq", "event_id", "kind", "actor", "data", "leaf_hash")
+        s.execute(
+            insert(ENTRIES), [dict(zip(cols, r, strict=True)) | {"recorded_at": now} for r in rows]
+        )
+        if nodes:
+            s.execute(insert(NODES), [{"height": h, "idx": i, "hash": v} for h, i, v in nodes])
+        s.execute(
+            insert(LedgerCheckpointRow).values(
+                size=frontier.size, root_hash=root, note=note, created_at=now
             )
-            head = s.get(LedgerHeadRow, 1, populate_existing=True)
-            if head is None:
-                raise LedgerError("ledger head row is missing: the database is damaged")
-            frontier = Frontier.from_bytes(head.size, head.frontier)
-            now = datetime.now(UTC)
-            rows: list[dict[str, Any]] = []
-            entries: list[Entry] = []
-            nodes: list[tuple[int, int, bytes]] = []
-            iso = _iso(now)
-            for i, (kind, actor, actor_json, data, data_json) in enumerate(prepared):
-                seq = head.size + i
-                event_id = str(uuid.uuid4())
-                blob = _encode(seq, event_id, kind, actor_json, iso, data_json)
-                if len(blob) > MAX_EVENT_BYTES:
-                    raise InputError(
-                        f"ledger event of kind {kind!r} is {len(blob)} bytes; the limit is "
-                        f"{MAX_EVENT_BYTES}: store large data as evidence blobs and ledger digests"
-                    )
-                lh = leaf_hash(blob)
-                frontier.append_tracking(lh, NODE_STRIDE, nodes)
-                rows.append(
-                    {
-                        "seq": seq,
-                        "event_id": event_id,
-                        "kind": kind,
-                        "actor": actor,
-                        "recorded_at": now,
-                        "data": blob,
-                        "leaf_hash": lh,
-                    }
-                )
-                entries.append(Entry(seq, event_id, kind, actor, now, dict(data), lh))
-            # Core executemany: the ORM's bulk path costs more than the insert itself.
-            s.execute(insert(_ENTRIES), rows)
-            if nodes:
-                s.execute(insert(_NODES), [{"height": h, "idx": i, "hash": v} for h, i, v in nodes])
-            root = frontier.root()
-            note = sign_checkpoint(
-                Checkpoint(self.origin, frontier.size, root), self.origin, self.private_key
-            )
-            s.execute(
-                insert(LedgerCheckpointRow).values(
-                    size=frontier.size, root_hash=root, note=note, created_at=now
-                )
-            )
-            head.size = frontier.size
-            head.root_hash = root
-            head.frontier = frontier.to_bytes()
-            s.flush()
+        )
+        head.size = frontier.size
+        head.root_hash = root
+        head.frontier = frontier.to_bytes()
+        s.flush()
         return entries
 
+    def _write_batch(self, tickets: Sequence[Ticket[_Prepared, Entry]]) -> None:
+        """One transaction for a group commit, on the raw driver connection: lock the
+        head, insert every event (executemany), the index nodes and one signed checkpoint,
+        advance the head, commit. SQLite: the first UPDATE takes the database's write lock
+        (WAL, synchronous=FULL: the commit fsyncs the log). PostgreSQL: it row-locks the
+        head, which serialises writer processes; the commit waits for the WAL flush."""
+        sqlite = self.db.is_sqlite
+        ph = "?" if sqlite else "%s"
+        raw = self.db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            try:
+                cur.execute("UPDATE ledger_head SET size = size WHERE id = 1")
+                cur.execute("SELECT size, frontier FROM ledger_head WHERE id = 1")
+                got = cur.fetchone()
+                if got is None:
+                    raise LedgerError("ledger head row is missing: the database is damaged")
+                frontier = Frontier.from_bytes(int(got[0]), _as_bytes(got[1]))
+                now = datetime.now(UTC)
+                prepared = [p for t in tickets for p in t.items]
+                rows, entries, nodes, root, note = self._build(prepared, frontier, now)
+                stamp: object = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
+                cur.executemany(
+                    "INSERT INTO ledger_entries (seq, event_id, kind, actor, data, leaf_hash, "
+                    f"recorded_at) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+                    [(*r, stamp) for r in rows],
+                )
+                if nodes:
+                    cur.executemany(
+                        f"INSERT INTO ledger_nodes (height, idx, hash) VALUES ({ph}, {ph}, {ph})",
+                        nodes,
+                    )
+                cur.execute(
+                    "INSERT INTO ledger_checkpoints (size, root_hash, note, created_at) "
+                    f"VALUES ({ph}, {ph}, {ph}, {ph})",
+                    (frontier.size, root, note, stamp),
+                )
+                cur.execute(
+                    f"UPDATE ledger_head SET size = {ph}, root_hash = {ph}, frontier = {ph} "
+                    "WHERE id = 1",
+                    (frontier.size, root, frontier.to_bytes()),
+                )
+                raw.commit()
+            except BaseException as exc:
+                with contextlib.suppress(Exception):
+                    raw.rollback()
+                if isinstance(exc, self._driver_errors()):
+                    raise StorageError(
+                        f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else ''!s:.300}"
+                    ) from exc
+                raise
+            finally:
+                cur.close()
+        finally:
+            raw.close()
+        at = 0
+        for t in tickets:
+            t.result = entries[at : at + len(t.items)]
+            at += len(t.items)
+
+    def _driver_errors(self) -> tuple[type[BaseException], ...]:
+        dbapi = self.db.engine.dialect.dbapi
+        err = getattr(dbapi, "Error", None)
+        return (err,) if isinstance(err, type) else ()
+
     @staticmethod
-    def _validate(e: Event) -> tuple[str, str, bytes, dict[str, Any], bytes]:
+    def _validate(e: Event) -> _Prepared:
         """Check an event and canonicalise its parts once (raises InputError early)."""
         if not _KIND.match(e.kind):
             raise InputError(f"invalid ledger event kind {e.kind!r} (expected [a-z][a-z0-9_.-]*)")
         if not e.actor or len(e.actor) > 200:
             raise InputError("ledger event actor must be 1-200 characters")
         data = dict(e.data)
-        return e.kind, e.actor, _actor_json(e.actor), data, canonical_json(data)
+        actor_json, data_json = _actor_json(e.actor), canonical_json(data)
+        # The largest envelope this event can have (a 19-digit position): refused before it
+        # is queued, so a batch never fails for one event's size.
+        size = len(data_json) + len(actor_json) + len(e.kind) + _ENVELOPE_BYTES
+        if size > MAX_EVENT_BYTES:
+            raise InputError(
+                f"ledger event of kind {e.kind!r} is {size} bytes; the limit is "
+                f"{MAX_EVENT_BYTES}: store large data as evidence blobs and ledger digests"
+            )
+        return e.kind, e.actor, actor_json, data, data_json
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ __all__ = [
     "MAX_NOTE_SIZE",
     "MAX_SIGNATURES",
     "Checkpoint",
+    "CheckpointSigner",
     "NoteError",
     "NoteSignature",
     "key_hash",
@@ -176,6 +177,27 @@ def sign_note(text: str, name: str, private_key: Ed25519PrivateKey) -> str:
 def sign_checkpoint(cp: Checkpoint, name: str, private_key: Ed25519PrivateKey) -> str:
     """Sign a checkpoint's body as a C2SP note."""
     return sign_note(cp.body(), name, private_key)
+
+
+class CheckpointSigner:
+    """:func:`sign_checkpoint` for one origin and key, with the key name checked and the
+    key hash computed once (a group commit signs a checkpoint per batch)."""
+
+    __slots__ = ("_key", "_name", "_prefix")
+
+    def __init__(self, name: str, private_key: Ed25519PrivateKey) -> None:
+        # A full sign_note once: the name, and an origin as a checkpoint line, are valid.
+        sign_checkpoint(Checkpoint(name, 0, bytes(_ROOT_SIZE)), name, private_key)
+        self._key = private_key
+        self._name = name
+        self._prefix = key_hash(name, private_key.public_key())
+
+    def sign(self, cp: Checkpoint) -> str:
+        if cp.origin != self._name or cp.extensions:
+            return sign_checkpoint(cp, self._name, self._key)
+        text = cp.body()  # origin (checked above), decimal size, base64 root: no controls
+        signature = self._key.sign(text.encode("utf-8"))
+        return f"{text}\n{_SIG_PREFIX}{self._name} {_b64(self._prefix + signature)}\n"
 
 
 def _parse_note(note: str) -> tuple[str, list[NoteSignature]]:
