@@ -147,6 +147,14 @@ def model_verify(
         [], "--trust-root", help="Trusted root certificate (PEM)."
     ),
     identity: list[str] = typer.Option([], "--identity", help="Allowed certificate identity."),
+    sigstore_trust_root: Path | None = typer.Option(
+        None,
+        "--sigstore-trust-root",
+        help="Sigstore trusted_root.json (or ClientTrustConfig): verify keyless bundles offline.",
+    ),
+    issuer: list[str] = typer.Option(
+        [], "--issuer", help="Allowed OIDC issuer of a Sigstore (Fulcio) certificate."
+    ),
     policy: Path | None = typer.Option(None, "--policy", help="Verification policy (YAML)."),
     name: str | None = _NAME,
     allow_symlinks: bool = _SYMLINKS,
@@ -170,6 +178,8 @@ def model_verify(
             public_keys=public_key,
             trust_roots=trust_root,
             identities=identity,
+            sigstore_trust_root=sigstore_trust_root,
+            issuers=issuer,
             allow_symlinks=allow_symlinks,
             trust_cache=trust_cache,
             cache=cache,

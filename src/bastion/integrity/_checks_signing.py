@@ -104,8 +104,9 @@ class ModelSignatureCheck(Check):
     title = "Model signature verifies under its policy"
     description = (
         "Authenticates each signature (key or certificate chain, identities, revocation, "
-        "trust-root age), rehashes the model and names every modified, added, missing or "
-        "renamed file and every symlink."
+        "trust-root age; Sigstore bundles offline: Fulcio chain, SCT, Rekor inclusion proof "
+        "and checkpoint, signed entry timestamp, identity and OIDC issuer), rehashes the "
+        "model and names every modified, added, missing or renamed file and every symlink."
     )
     subject_kinds = ("model",)
     severity = Severity.CRITICAL
@@ -114,6 +115,10 @@ class ModelSignatureCheck(Check):
         "model": ParamSpec(ParamKind.PATH, "model directory or file", subject_ref=True),
         "signature": ParamSpec(ParamKind.PATHS, "Sigstore bundles (default: model.sig)"),
         **_TRUST,
+        "sigstore_trust_root": ParamSpec(
+            ParamKind.PATH, "Sigstore trusted_root.json under a check root (keyless bundles)"
+        ),
+        "issuer": ParamSpec(ParamKind.STRS, "allowed OIDC issuers (Sigstore)", max_length=320),
     }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
@@ -130,6 +135,10 @@ class ModelSignatureCheck(Check):
                 trust_roots=_paths(p.get("trust_root")),
                 identities=_strs(p.get("identity")),
                 policy=load_policy(Path(str(p["policy"]))) if p.get("policy") else None,
+                sigstore_trust_root=Path(str(p["sigstore_trust_root"]))
+                if p.get("sigstore_trust_root")
+                else None,
+                issuers=_strs(p.get("issuer")),
             )
         verdict = Verdict.PASS if res.ok else Verdict.FAIL
         # The digest the signatures were checked against: the model's files, rehashed.

@@ -41,6 +41,13 @@ class VerificationPolicy(BaseModel):
         description="Public key files (PEM) or SHA-256 key hints allowed to sign",
     )
     trust_roots: list[str] = Field(default_factory=list, description="PEM root certificates")
+    allowed_issuers: list[str] = Field(
+        default_factory=list,
+        description="OIDC issuers allowed for Sigstore (Fulcio) certificates",
+    )
+    sigstore_trust_root: str | None = Field(
+        None, description="Sigstore trusted_root.json (or ClientTrustConfig) for keyless bundles"
+    )
     required_signatures: int = Field(1, ge=1, le=16)
     max_trust_root_age_days: float | None = Field(None, gt=0)
     revoked_serials: list[str] = Field(default_factory=list)
@@ -64,6 +71,9 @@ class VerificationPolicy(BaseModel):
                 "allowed_keys": [key(k) for k in self.allowed_keys],
                 "trust_roots": [r(p) for p in self.trust_roots],
                 "crls": [r(p) for p in self.crls],
+                "sigstore_trust_root": r(self.sigstore_trust_root)
+                if self.sigstore_trust_root
+                else None,
             }
         )
 

@@ -634,6 +634,8 @@ def verify_model(
     trust_roots: Sequence[Path] = (),
     identities: Sequence[str] = (),
     policy: VerificationPolicy | None = None,
+    sigstore_trust_root: Path | None = None,
+    issuers: Sequence[str] = (),
     allow_symlinks: bool = False,
     trust_cache: bool = False,
     cache: Path | None = None,
@@ -645,6 +647,11 @@ def verify_model(
 
     The digest cache is used only with ``trust_cache`` (or the policy's ``trust_cache``),
     and the result says whether it was.
+
+    A bundle with a transparency log entry (a Sigstore, keyless signature), or any
+    certificate bundle when a Sigstore trust root is given and no in-house root is, is
+    verified offline against ``sigstore_trust_root`` (or the policy's), identities and
+    OIDC ``issuers``: see ``_sigstore.py``.
     """
     pol = policy or VerificationPolicy()
     if not model.exists():
@@ -654,6 +661,14 @@ def verify_model(
     roots = [
         c for p in [*trust_roots, *(Path(r) for r in pol.trust_roots)] for c in load_certificates(p)
     ]
+    sig_root = sigstore_trust_root or (
+        Path(pol.sigstore_trust_root) if pol.sigstore_trust_root else None
+    )
+    sig_trust = None
+    if sig_root is not None:
+        from bastion.integrity._sigstore import load_sigstore_trust
+
+        sig_trust = load_sigstore_trust(sig_root)
     use_cache = (trust_cache or pol.trust_cache) and cache is not None
     sig_rel = [r for r in (_relative_inside(p, model) for p in sig_paths) if r is not None]
     hashed: dict[str, ModelManifest] = {}
@@ -662,15 +677,18 @@ def verify_model(
     for sp in sig_paths:
         source = str(sp)
         bundle = read_bundle(sp)
-        auth = authenticate_bundle(
-            bundle,
-            source,
-            public_keys=keys,
-            roots=roots,
-            identities=identities,
-            policy=pol,
-            now=now,
-        )
+        if bundle.chain and (bundle.tlog_entries or (sig_trust is not None and not roots)):
+            auth = _authenticate_sigstore(sp, source, sig_trust, pol, identities, issuers)
+        else:
+            auth = authenticate_bundle(
+                bundle,
+                source,
+                public_keys=keys,
+                roots=roots,
+                identities=identities,
+                policy=pol,
+                now=now,
+            )
         findings = list(auth.findings)
         st = auth.statement
         subject_name: str | None = None
@@ -736,6 +754,29 @@ def verify_model(
     return VerifyResult(
         model, tuple(results), pol.required_signatures, valid, digest, use_cache, tuple(top)
     )
+
+
+def _authenticate_sigstore(
+    path: Path,
+    source: str,
+    trust: Any,
+    pol: VerificationPolicy,
+    identities: Sequence[str],
+    issuers: Sequence[str],
+) -> SignedPayload:
+    from bastion.integrity._bundle import MAX_BUNDLE_BYTES
+    from bastion.integrity._sigstore import authenticate_sigstore
+
+    with path.open("rb") as f:
+        raw = f.read(MAX_BUNDLE_BYTES + 1)
+    st, signer, signer_id, findings = authenticate_sigstore(
+        raw,
+        source,
+        trust,
+        identities=[pol.allowed_identities, list(identities)],
+        issuers=[pol.allowed_issuers, list(issuers)],
+    )
+    return SignedPayload(st, signer, signer_id, findings)
 
 
 def _parse_predicate(
