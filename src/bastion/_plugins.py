@@ -13,6 +13,7 @@ _CHECK_MODULES = (
     "bastion.integrity._checks",
     "bastion.registry._checks",
     "bastion.governance._checks",
+    "bastion.compliance._checks",
 )
 
 

@@ -26,18 +26,24 @@ from bastion.core.errors import BastionError, InputError, NotFoundError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Evidence, Severity
 from bastion.core.workspace import Workspace
+from bastion.integrity import (
+    BomCheck,
+    DependencyCheck,
+    ModelAttestationCheck,
+    ModelSignatureCheck,
+    ModelSignCheck,
+    ScanCheck,
+)
+from bastion.risk import RiskSimulationCheck
+from bastion.threats import ThreatModelCheck
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Viewer = Annotated[Principal, Depends(_console_principal)]
 WS = Annotated[Workspace, Depends(get_ws)]
 
-SIMULATION_CHECK = "risk.simulation"
-MODEL_CHECKS = (
-    "integrity.sign",
-    "integrity.signature",
-    "integrity.scan",
-    "integrity.bom",
-    "integrity.provenance",
+SIMULATION_CHECK = RiskSimulationCheck.id
+MODEL_CHECKS = tuple(
+    c.id for c in (ModelSignCheck, ModelSignatureCheck, ScanCheck, BomCheck, ModelAttestationCheck)
 )
 _PERCENTILES = ("p10", "p50", "mean", "p90", "p95", "p99")
 _MAX_PARAM = 200
@@ -163,7 +169,7 @@ def threats_index(request: Request, ws: WS, p: Viewer) -> Response:
     rows = []
     for s in list_systems(ws):
         latest = ws.evidence.list(
-            EvidenceQuery(check_id="threats.model", subject_ref=s.id, limit=1)
+            EvidenceQuery(check_id=ThreatModelCheck.id, subject_ref=s.id, limit=1)
         )
         rows.append({"s": s, "url": _threats_url(s.id), "latest": latest[0] if latest else None})
     return _page(request, "threats_index.html", {"section": "threats", "rows": rows}, p)
@@ -193,7 +199,7 @@ def threats_page(
         for sev in sorted(Severity, key=lambda s: -s.rank)
     ]
     latest = ws.evidence.list(
-        EvidenceQuery(check_id="threats.model", subject_ref=model.system_id, limit=1)
+        EvidenceQuery(check_id=ThreatModelCheck.id, subject_ref=model.system_id, limit=1)
     )
     return _page(
         request,
@@ -309,9 +315,11 @@ def _rerun(evidence_id: str, digest: str, document: str, iterations: int, seed: 
 
 def _replay(ws: Workspace, e: Evidence) -> tuple[Any, str | None]:
     """The re-run simulation of ``e``, or why it cannot be re-run (fail closed)."""
-    doc, iters, seed = e.data.get("document"), e.data.get("iterations"), e.data.get("seed")
-    if not isinstance(doc, dict) or not isinstance(iters, int) or not isinstance(seed, int):
+    try:
+        sim = RiskSimulationCheck.read(e)
+    except BastionError:
         return None, "this evidence holds no scenarios document, seed and iterations to re-run"
+    doc, iters, seed = sim.document, sim.iterations, sim.seed
     if not ws.evidence.verify_digest(e):
         return None, "this evidence does not match its recorded digest: it is not re-run"
     if iters > _MAX_RERUN_ITERATIONS:
@@ -380,8 +388,11 @@ def simulation_page(request: Request, evidence_id: str, ws: WS, p: Viewer) -> Re
     if e is None:
         return _missing(request, p, f"There is no recorded simulation {evidence_id[:_MAX_PARAM]}.")
     res, why = _replay(ws, e)
-    scenarios = [s for s in e.data.get("scenarios", []) if isinstance(s, dict)]
-    portfolio = e.data.get("portfolio") if isinstance(e.data.get("portfolio"), dict) else None
+    try:
+        sim = RiskSimulationCheck.read(e)
+        scenarios, portfolio = list(sim.scenarios), sim.portfolio
+    except BastionError:
+        scenarios, portfolio = [], None
     tornado = _param(request.query_params.get("scenario"))
     ids = [str(s.get("id")) for s in scenarios]
     if tornado not in ids:
@@ -480,16 +491,16 @@ def integrity_panel(ws: Workspace, digest: str) -> dict[str, Any]:
         found = ws.evidence.list(EvidenceQuery(check_id=check_id, limit=1, **kw))
         return found[0] if found else None
 
-    deps = latest("integrity.dependencies", subject_digest=digest)
+    deps = latest(DependencyCheck.id, subject_digest=digest)
     deps_scope = "model"
     if deps is None:
-        deps = latest("integrity.dependencies")
+        deps = latest(DependencyCheck.id)
         deps_scope = "environment"
     return {
-        "signature": latest("integrity.signature", subject_digest=digest),
-        "sign": latest("integrity.sign", subject_digest=digest),
-        "scan": latest("integrity.scan", subject_digest=digest),
-        "bom": latest("integrity.bom", subject_digest=digest),
+        "signature": latest(ModelSignatureCheck.id, subject_digest=digest),
+        "sign": latest(ModelSignCheck.id, subject_digest=digest),
+        "scan": latest(ScanCheck.id, subject_digest=digest),
+        "bom": latest(BomCheck.id, subject_digest=digest),
         "dependencies": deps,
         "dependencies_scope": deps_scope,
     }

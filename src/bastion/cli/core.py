@@ -230,19 +230,7 @@ def _evidence_dict(e: object) -> dict[str, object]:
     from bastion.core.types import Evidence
 
     assert isinstance(e, Evidence)
-    return {
-        "id": e.id,
-        "check_id": e.check_id,
-        "subject": {"kind": e.subject.kind, "ref": e.subject.ref, "digest": e.subject.digest},
-        "verdict": e.verdict.value,
-        "findings": [f.to_dict() for f in e.findings],
-        "data": e.data,
-        "digest": e.digest,
-        "actor": e.actor,
-        "created_at": e.created_at.isoformat(),
-        "blobs": list(e.blobs),
-        "ledger_seq": e.ledger_seq,
-    }
+    return e.to_dict()
 
 
 @checks_app.command("list")

@@ -15,6 +15,19 @@ each validated and size-limited, and every path is confined by :func:`confine_pa
 the operator's ``check_roots``, never inside the Bastion home, ``/proc``, ``/sys`` or
 ``/dev``. Precomputed results (``params["result"]``, a ready ``model``) therefore only
 come from in-process callers.
+
+Evidence has a typed contract: a check that others read subclasses
+:class:`TypedCheck` with a frozen pydantic model of its ``data`` (``data_model``, taken
+from the type parameter). :func:`run_check` validates a result's data against it before
+anything is recorded (a mismatch is a bug in the check: the run is recorded as
+``Verdict.ERROR`` naming the field, never its value), and ``TheCheck.read(evidence)``
+returns the typed model, refusing evidence of another check. Other rooms import the check
+class and read its model, never its id string or its keys.
+
+Evidence written outside a check's ``run`` (a recorded transformation: a simulation, an
+attestation, a rating done by a privileged function) goes through
+:func:`record_evidence`, the one typed recorder: the check must be registered and the data
+must match its model, so every evidence kind is a registered, documented check.
 """
 
 from __future__ import annotations
@@ -28,7 +41,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast, get_args, get_origin
+
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bastion.core.errors import BastionError, CheckError, InputError, NotFoundError
 from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
@@ -41,11 +56,15 @@ __all__ = [
     "Check",
     "CheckContext",
     "CheckResult",
+    "EvidenceData",
     "ParamKind",
     "ParamSpec",
+    "RecordedCheck",
+    "TypedCheck",
     "all_checks",
     "confine_path",
     "get_check",
+    "record_evidence",
     "run_check",
     "validate_remote_params",
 ]
@@ -130,6 +149,14 @@ class ParamSpec:
         return d
 
 
+class EvidenceData(BaseModel):
+    """Base of a check's typed evidence data: frozen. The fields a check declares are the
+    contract other rooms read (validated when evidence is recorded and when it is read);
+    further keys a check records for people (details, attachments) are kept as they are."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
 class Check(ABC):
     """Base of every check.
 
@@ -147,11 +174,18 @@ class Check(ABC):
     abstract: ClassVar[bool] = False
     remote: ClassVar[bool] = True
     remote_params: ClassVar[Mapping[str, ParamSpec]] = {}
+    #: The frozen pydantic model of this check's evidence ``data`` (None: untyped).
+    data_model: ClassVar[type[BaseModel] | None] = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        model = _model_parameter(cls)
+        if model is not None:
+            cls.data_model = model
         if cls.__dict__.get("abstract", False):
             return
+        if cls.data_model is not None and not cls.data_model.model_config.get("frozen"):
+            raise TypeError(f"{cls.__name__}.data_model must be a frozen pydantic model")
         cid = getattr(cls, "id", None)
         if not isinstance(cid, str) or not _ID.match(cid):
             raise TypeError(f"{cls.__name__}.id must match {_ID.pattern}")
@@ -172,6 +206,8 @@ class Check(ABC):
             "severity": cls.severity.value,
             "references": list(cls.references),
             "remote": cls.remote,
+            "recorded": issubclass(cls, RecordedCheck),
+            "data_model": cls.data_model.__name__ if cls.data_model is not None else None,
             "remote_params": {k: v.to_dict() for k, v in cls.remote_params.items()}
             if cls.remote
             else {},
@@ -180,6 +216,91 @@ class Check(ABC):
     @abstractmethod
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         """Examine ``subject``. Never execute what is examined."""
+
+    @classmethod
+    def validate_data(cls, data: Mapping[str, Any]) -> BaseModel | None:
+        """``data`` as this check's model, or ``CheckError`` naming the field that does not
+        match (never its value). None when the check declares no model."""
+        model = cls.data_model
+        if model is None:
+            return None
+        try:
+            return model.model_validate(dict(data))
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e["loc"]) or "data"
+            raise CheckError(
+                f"check {cls.id} produced data that does not match its data model "
+                f"{model.__name__} (data.{where}: {e['msg']}); this is a bug in the check"
+            ) from None
+
+    @classmethod
+    def read(cls, evidence: Evidence) -> BaseModel:
+        """The typed data of ``evidence``, which must be evidence of this check that holds
+        a result (``CheckError`` for another check's evidence, an ERROR record, or data
+        that does not match the model)."""
+        if evidence.check_id != cls.id:
+            raise CheckError(
+                f"evidence {evidence.id[:8]} is {evidence.check_id[:100]} evidence, not {cls.id}"
+            )
+        if cls.data_model is None:
+            raise CheckError(f"check {cls.id} declares no data model to read its evidence with")
+        if evidence.verdict is Verdict.ERROR:
+            raise CheckError(
+                f"{cls.id} evidence {evidence.id[:8]} records an error, not a {cls.id} result"
+            )
+        try:
+            return cls.data_model.model_validate(evidence.data)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            where = ".".join(str(p) for p in e["loc"]) or "data"
+            raise CheckError(
+                f"{cls.id} evidence {evidence.id[:8]} does not hold {cls.data_model.__name__} "
+                f"data (data.{where}: {e['msg']})"
+            ) from None
+
+
+D = TypeVar("D", bound=BaseModel)
+
+
+def _model_parameter(cls: type) -> type[BaseModel] | None:
+    """The model ``D`` of ``class X(TypedCheck[D])`` (None when ``cls`` names none)."""
+    if "TypedCheck" not in globals():
+        return None  # defining TypedCheck itself
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if isinstance(origin, type) and issubclass(origin, TypedCheck):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+                return args[0]
+    return None
+
+
+class TypedCheck(Check, Generic[D]):
+    """A check with a typed contract: ``class X(TypedCheck[XData])`` sets ``data_model``
+    to ``XData`` and types ``X.read(evidence)`` as ``XData``."""
+
+    abstract = True
+
+    @classmethod
+    def read(cls, evidence: Evidence) -> D:
+        return cast(D, super().read(evidence))
+
+
+class RecordedCheck(TypedCheck[D]):
+    """A recorded transformation: evidence written by a room's own function through
+    :func:`record_evidence` (a simulation, an attestation), never by running the check.
+    It is registered and documented like any check; running it is refused."""
+
+    abstract = True
+    remote = False
+    #: Where the evidence comes from, for the refusal and the docs.
+    recorded_by: ClassVar[str] = "its room's own command"
+
+    def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        raise CheckError(
+            f"{self.id} evidence is recorded by {self.recorded_by}, not by running a check"
+        )
 
 
 def get_check(check_id: str) -> type[Check]:
@@ -364,6 +485,8 @@ def run_check(
     ctx = CheckContext(workspace, run_params, actor, remote)
     try:
         result = inst.run(subject, ctx)
+        if result.verdict is not Verdict.ERROR:
+            type(inst).validate_data(result.data)
     except BastionError as exc:
         if remote and subject.digest is not None:
             raise  # nothing vouches for the caller's digest: refuse, record nothing
@@ -399,6 +522,41 @@ def run_check(
         data=data,
         blobs=blobs,
         actor=actor,
+    )
+
+
+def record_evidence(
+    workspace: Workspace,
+    check: type[Check],
+    subject: Subject,
+    *,
+    verdict: Verdict,
+    data: BaseModel | Mapping[str, Any],
+    findings: tuple[Finding, ...] = (),
+    actor: str = "system",
+    session: Any = None,
+) -> Evidence:
+    """The typed recorder: store evidence a room produced outside a check's ``run`` (a
+    recorded transformation), as evidence of the registered ``check``, after validating
+    ``data`` against its model (``CheckError``, nothing recorded, on a mismatch).
+    ``session``: record inside the caller's transaction."""
+    if _REGISTRY.get(check.id) is not check:
+        raise CheckError(f"{check.__qualname__} is not the registered check {check.id}")
+    if check.subject_kinds and subject.kind not in check.subject_kinds:
+        raise CheckError(
+            f"check {check.id} is about {', '.join(check.subject_kinds)}, not {subject.kind}"
+        )
+    body = data.model_dump(mode="json") if isinstance(data, BaseModel) else dict(data)
+    if verdict is not Verdict.ERROR:
+        check.validate_data(body)
+    return workspace.evidence.record(
+        check_id=check.id,
+        subject=subject,
+        verdict=verdict,
+        findings=findings,
+        data=body,
+        actor=actor,
+        session=session,
     )
 
 

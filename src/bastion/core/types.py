@@ -111,3 +111,23 @@ class Evidence:
         if not self.findings:
             return None
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON form of evidence, shared by the CLI (``--format json``) and the API."""
+        return {
+            "id": self.id,
+            "check_id": self.check_id,
+            "subject": {
+                "kind": self.subject.kind,
+                "ref": self.subject.ref,
+                "digest": self.subject.digest,
+            },
+            "verdict": self.verdict.value,
+            "findings": [f.to_dict() for f in self.findings],
+            "data": self.data,
+            "digest": self.digest,
+            "actor": self.actor,
+            "created_at": self.created_at.isoformat(),
+            "blobs": list(self.blobs),
+            "ledger_seq": self.ledger_seq,
+        }

@@ -7,13 +7,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import ClassVar
 
-from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
+from pydantic import BaseModel, ConfigDict
+
+from bastion.core.checks import (
+    CheckContext,
+    CheckResult,
+    EvidenceData,
+    ParamKind,
+    ParamSpec,
+    TypedCheck,
+)
 from bastion.core.errors import CheckError, InputError
 from bastion.core.types import Severity, Subject, Verdict
 from bastion.integrity._scan import ScanReport, scan_path, to_sarif
 from bastion.integrity._scan_policy import ScanVerdict, load_allowlist
 
-__all__ = ["ScanCheck"]
+__all__ = ["ScanCheck", "ScanData", "ScanSummary"]
 
 _VERDICT = {
     ScanVerdict.SAFE: Verdict.PASS,
@@ -35,7 +44,23 @@ def _manifest_digest(path: Path) -> str | None:
         return None
 
 
-class ScanCheck(Check):
+class ScanSummary(BaseModel):
+    """The scan report as evidence holds it (every file's report is kept as recorded)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    target: str
+    verdict: ScanVerdict
+    counts: dict[str, int]
+    files: tuple[dict[str, object], ...] = ()
+
+
+class ScanData(EvidenceData):
+    """``integrity.scan`` evidence data."""
+
+    scan: ScanSummary
+
+
+class ScanCheck(TypedCheck[ScanData]):
     """Scan a model file or directory; params: ``path`` (default: the subject ref), ``allow``.
 
     The evidence is about the model-signing manifest digest of the scanned files (the

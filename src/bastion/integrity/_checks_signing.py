@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
+from bastion.core.checks import (
+    Check,
+    CheckContext,
+    CheckResult,
+    EvidenceData,
+    ParamKind,
+    ParamSpec,
+    TypedCheck,
+)
 from bastion.core.errors import BastionError, CheckError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.integrity._policy import load_policy
@@ -36,6 +44,7 @@ __all__ = [
     "ModelAttestationCheck",
     "ModelSignCheck",
     "ModelSignatureCheck",
+    "SignatureData",
 ]
 
 ATTESTATION_ATTACHMENT = "attestation.sigstore.json"
@@ -99,7 +108,27 @@ class ModelSignCheck(Check):
         )
 
 
-class ModelSignatureCheck(Check):
+class SignatureData(EvidenceData):
+    """``integrity.signature`` evidence data. ``valid_signers`` names who verified:
+    ``cert:ID1,ID2`` (a certificate with those identities) or ``key:HINT``."""
+
+    ok: bool
+    digest: str | None = None
+    required_signatures: int = 1
+    valid_signers: tuple[str, ...] = ()
+
+    @property
+    def certificate_identities(self) -> tuple[str, ...]:
+        """The identities of the valid certificate signers, sorted (none for keys)."""
+        return tuple(
+            sorted(
+                {i for x in self.valid_signers if x.startswith("cert:") for i in x[5:].split(",")}
+                - {""}
+            )
+        )
+
+
+class ModelSignatureCheck(TypedCheck[SignatureData]):
     id = "integrity.signature"
     title = "Model signature verifies under its policy"
     description = (

@@ -1,6 +1,8 @@
-"""Gate policies: per risk tier and stage, the evidence, approvals and ownership a
-promotion needs. Data-driven: an evidence requirement names any check id, so later
-robustness, privacy and fairness checks plug in with no code change.
+"""Gate policies: per risk tier and stage, the controls, evidence, approvals and
+ownership a promotion needs. Data-driven: a stage names controls of the compliance
+room's catalog (``controls:``) and/or inline evidence requirements (``evidence:``, each an
+anonymous control naming any check id), so later robustness, privacy and fairness checks
+plug in with no code change. The compliance room evaluates both.
 
 Policies are versioned in the database; each new version is a ledger event.
 """
@@ -8,13 +10,9 @@ Policies are versioned in the database; each new version is a ledger event.
 from __future__ import annotations
 
 import enum
-import fnmatch
 import hashlib
 import json
-import operator
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 
-from bastion.access import Role
+from bastion.compliance import PLANNED_EVIDENCE_KINDS as PENDING_EVIDENCE_KINDS
+from bastion.compliance import (
+    Condition,
+    Control,
+    Scope,
+    get_control,
+    pending_evidence_kinds,
+    producer_allowed,
+)
+from bastion.compliance import known_evidence_kinds as _known_kinds
 from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.types import Severity, Verdict
@@ -49,20 +56,10 @@ __all__ = [
 
 MAX_POLICY_BYTES = 256 * 1024
 
-# Evidence kinds whose rooms are not built yet: a policy may name them today (they fail
-# closed until the evidence exists). Everything else must be a registered check id.
-PENDING_EVIDENCE_KINDS = frozenset(
-    {
-        "integrity.signature",
-        "integrity.scan",
-        "integrity.dependencies",
-        "threats.model",
-        "risk.tier",
-        "robustness.evaluation",
-        "privacy.evaluation",
-        "fairness.evaluation",
-    }
-)
+# PENDING_EVIDENCE_KINDS: evidence kinds of rooms not built yet (the compliance room's
+# planned kinds; parse_policy names those no registered check produces): a policy may
+# name them today, and they fail closed until the evidence exists. Everything else must
+# be a registered check id.
 
 
 class Stage(enum.StrEnum):
@@ -70,74 +67,6 @@ class Stage(enum.StrEnum):
     STAGING = "staging"
     PRODUCTION = "production"
     ARCHIVED = "archived"
-
-
-class Scope(enum.StrEnum):
-    """Whose evidence: the model version (by its digest) or its system (by the system's
-    current manifest digest in the inventory)."""
-
-    MODEL = "model"
-    SYSTEM = "system"
-
-
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    ">=": operator.ge,
-    "<=": operator.le,
-    ">": operator.gt,
-    "<": operator.lt,
-    "==": operator.eq,
-    "!=": operator.ne,
-    "in": lambda a, b: a in b,
-    "intersects": lambda a, b: bool(set(a) & set(b)),
-}
-_PRODUCER = re.compile(r"^[A-Za-z0-9:._@*?-]{1,200}$")
-#: Producer entries that name a role rather than an actor pattern.
-PRODUCER_ROLES = frozenset({r.value for r in Role} | {"local"})
-_COND = re.compile(
-    r"^\s*(?:data\.)?([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*"
-    r"(>=|<=|==|!=|>|<|\bin\b|\bintersects\b)\s*(.+?)\s*$"
-)
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``data.<path> <op> <YAML value>``, e.g. ``accuracy >= 0.8`` or
-    ``signers intersects [release@bank.example]``. Never evaluated as code."""
-
-    path: str
-    op: str
-    value: Any
-    text: str
-
-    @classmethod
-    def parse(cls, text: str) -> Condition:
-        m = _COND.match(text)
-        if m is None:
-            raise InputError(
-                f"condition {text!r} is not 'data.FIELD OP VALUE' with OP one of {', '.join(_OPS)}"
-            )
-        path, op, raw = m.groups()
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise InputError(f"condition {text!r}: the value {raw!r} is not YAML") from None
-        if op in ("in", "intersects") and not isinstance(value, list):
-            raise InputError(f"condition {text!r}: {op} needs a list like [a, b]")
-        return cls(path, op, value, text.strip())
-
-    def holds(self, data: dict[str, Any]) -> tuple[bool, str]:
-        node: Any = data
-        for part in self.path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return False, f"data.{self.path} is missing"
-            node = node[part]
-        if self.op == "intersects" and not isinstance(node, list):
-            return False, f"data.{self.path} is not a list"
-        try:
-            ok = bool(_OPS[self.op](node, self.value))
-        except TypeError:
-            return False, f"data.{self.path} = {node!r} cannot be compared with {self.value!r}"
-        return ok, f"data.{self.path} = {node!r}"
 
 
 class _Strict(BaseModel):
@@ -161,29 +90,29 @@ class EvidenceRequirement(_Strict):
     @field_validator("producers")
     @classmethod
     def _producers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        if len(v) > 50:
-            raise ValueError("at most 50 producers")
-        for p in v:
-            if not _PRODUCER.match(p):
-                raise ValueError(
-                    f"producer {p!r} must be a role name or an actor pattern of 1-200 "
-                    "letters, digits and :._@*?-"
-                )
-        return v
+        from bastion.compliance.interface import _check_producers
+
+        return _check_producers(v)
 
     def producer_allowed(self, actor: str, role: str | None) -> bool:
         """``role``: the producer's role (``local`` for the local administrator; None for
         an unknown or revoked token)."""
-        if not self.producers:
-            return True
-        roles = {role, "admin"} if role == "local" else {role}
-        for p in self.producers:
-            if p in PRODUCER_ROLES:
-                if p in roles:
-                    return True
-            elif fnmatch.fnmatchcase(actor, p):
-                return True
-        return False
+        return producer_allowed(self.producers, actor, role)
+
+    def to_control(self) -> Control:
+        """This requirement as the anonymous control the compliance room evaluates."""
+        return Control(
+            id=self.kind,
+            title=self.describe(),
+            check=self.kind,
+            scope=self.scope,
+            verdicts=self.verdicts,
+            max_severity=self.max_severity,
+            max_age=self.max_age,
+            where=self.where,
+            producers=self.producers,
+            anonymous=True,
+        )
 
     @field_validator("verdicts")
     @classmethod
@@ -257,6 +186,8 @@ class ApprovalRequirement(_Strict):
 
 
 class StagePolicy(_Strict):
+    #: Controls of the compliance catalog ('bastion control list'), evaluated first.
+    controls: tuple[str, ...] = Field(default=(), max_length=100)
     evidence: tuple[EvidenceRequirement, ...] = ()
     approvals: tuple[ApprovalRequirement, ...] = ()
     raci: tuple[Duty, ...] = ()
@@ -279,12 +210,8 @@ class GatePolicy(_Strict):
 
 
 def known_evidence_kinds() -> frozenset[str]:
-    """Registered check ids (after loading every room's checks) plus the pending allowlist."""
-    from bastion._plugins import load_checks
-    from bastion.core.checks import all_checks
-
-    load_checks()
-    return frozenset(c.id for c in all_checks()) | PENDING_EVIDENCE_KINDS
+    """Registered check ids (after loading every room's checks) plus the pending kinds."""
+    return _known_kinds()
 
 
 def parse_policy(text: str | bytes, filename: str = "gate policy") -> GatePolicy:
@@ -318,9 +245,25 @@ def parse_policy(text: str | bytes, filename: str = "gate policy") -> GatePolicy
                     raise InputError(
                         f"{filename}: tiers.{tier}.stages.{stage.value}.evidence[{i}]: unknown "
                         f"evidence kind {req.kind!r}: use a registered check id "
-                        "('bastion checks list') or one of "
-                        + ", ".join(sorted(PENDING_EVIDENCE_KINDS))
+                        "('bastion checks list')"
+                        + "".join(
+                            f" or one of {', '.join(sorted(p))}"
+                            for p in [pending_evidence_kinds()]
+                            if p
+                        )
                     )
+            for i, cid in enumerate(sp.controls):
+                try:
+                    get_control(cid)
+                except NotFoundError:
+                    raise InputError(
+                        f"{filename}: tiers.{tier}.stages.{stage.value}.controls[{i}]: unknown "
+                        f"control {cid[:100]!r} ('bastion control list')"
+                    ) from None
+            if len(set(sp.controls)) != len(sp.controls):
+                raise InputError(
+                    f"{filename}: tiers.{tier}.stages.{stage.value}.controls: duplicate control"
+                )
             kinds = [a.kind for a in sp.approvals]
             if len(set(kinds)) != len(kinds):
                 raise InputError(

@@ -8,7 +8,15 @@ on the ledger, and accepting a risk above appetite needs an approver with MFA.
 """
 
 from bastion.risk._charts import lec_svg, tornado_svg
-from bastion.risk._checks import RiskTierCheck, assign_tier, manifest_digest, trusted_tier
+from bastion.risk._checks import (
+    RiskSimulationCheck,
+    RiskSimulationData,
+    RiskTierCheck,
+    RiskTierData,
+    assign_tier,
+    manifest_digest,
+    trusted_tier,
+)
 from bastion.risk._dist import Dist, DistKind
 from bastion.risk._engine import (
     LossSummary,
@@ -74,8 +82,11 @@ __all__ = [
     "LossForm",
     "LossSummary",
     "RiskRecord",
+    "RiskSimulationCheck",
+    "RiskSimulationData",
     "RiskStatus",
     "RiskTierCheck",
+    "RiskTierData",
     "Scenario",
     "ScenarioResult",
     "ScenarioSet",

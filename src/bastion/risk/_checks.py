@@ -7,9 +7,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from bastion.access import Principal, Role, list_tokens
 from bastion.core.canonical import canonical_json
-from bastion.core.checks import Check, CheckContext, CheckResult
+from bastion.core.checks import (
+    CheckContext,
+    CheckResult,
+    EvidenceData,
+    RecordedCheck,
+    TypedCheck,
+    record_evidence,
+)
 from bastion.core.errors import (
     BastionError,
     CheckError,
@@ -24,7 +33,17 @@ from bastion.core.workspace import Workspace
 from bastion.manifest import SystemManifest
 from bastion.risk._tiers import TierAssignment, TierPolicy, load_tier_policy, rate_system
 
-__all__ = ["TIER_RATER_ROLES", "RiskTierCheck", "assign_tier", "manifest_digest", "trusted_tier"]
+__all__ = [
+    "TIER_RATER_ROLES",
+    "RatedBy",
+    "RiskSimulationCheck",
+    "RiskSimulationData",
+    "RiskTierCheck",
+    "RiskTierData",
+    "assign_tier",
+    "manifest_digest",
+    "trusted_tier",
+]
 
 #: Token roles whose risk.tier ratings count (with MFA), besides the local administrator.
 TIER_RATER_ROLES = frozenset({Role.ADMIN.value, Role.APPROVER.value})
@@ -45,7 +64,67 @@ def _stored(ws: Workspace, system_id: str) -> tuple[str, SystemManifest] | None:
     return rec.digest, SystemManifest.model_validate(rec.manifest)
 
 
-class RiskTierCheck(Check):
+class RatedBy(BaseModel):
+    """Who rated a tier through :func:`assign_tier` (``role`` ``local``: the local
+    administrator)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    actor: str
+    role: str
+    mfa: bool
+
+
+class RiskTierData(EvidenceData):
+    """``risk.tier`` evidence data: the gate reads ``tier``, acceptances the appetite."""
+
+    system: str
+    tier: int = Field(ge=1, le=4)
+    name: str
+    appetite_p90: float
+    acceptance_max_days: int
+    required_controls: tuple[str, ...] = ()
+    required_approvals: tuple[str, ...] = ()
+    manifest_digest: str
+    #: Set by :func:`assign_tier` (None for a plain check run, which no gate trusts).
+    rated_by: RatedBy | None = None
+    inventory_current: bool | None = None
+
+
+class RiskSimulationData(EvidenceData):
+    """``risk.simulation`` evidence data: enough to re-run the simulation exactly (it is
+    deterministic for its document, seed and iterations) and to list its results."""
+
+    source: str
+    currency: str
+    iterations: int = Field(ge=1)
+    seed: int
+    scenarios: tuple[dict[str, Any], ...]
+    portfolio: dict[str, Any] | None = None
+    tolerance_breaches: tuple[dict[str, Any], ...] = ()
+    #: The scenarios document (``kind: RiskScenarios``) the simulation ran.
+    document: dict[str, Any]
+    #: Risk register ids whose summaries this simulation updated.
+    recorded_on: tuple[str, ...] = ()
+
+
+class RiskSimulationCheck(RecordedCheck[RiskSimulationData]):
+    """A FAIR Monte Carlo simulation of a scenarios document, recorded with its seed and
+    iterations by ``bastion risk simulate --record`` (``record_simulation``)."""
+
+    id = "risk.simulation"
+    title = "FAIR risk simulation (recorded)"
+    description = (
+        "A recorded Monte Carlo simulation of risk scenarios: per-scenario and portfolio "
+        "loss percentiles and tolerance breaches; warns when the portfolio breaches its "
+        "loss tolerance. Subject: the scenarios document, by its digest."
+    )
+    subject_kinds = ("risk_scenarios",)
+    severity = Severity.INFO
+    references = ("FAIR (Open FAIR O-RA)", "NIST AI RMF MEASURE 2.6", "ISO/IEC 23894")
+    recorded_by = "bastion risk simulate --record (record_simulation)"
+
+
+class RiskTierCheck(TypedCheck[RiskTierData]):
     """Rates a system into tier 1-4 from its manifest's criteria, so gates can require
     the tier's controls and approvals on evidence rather than on a tag someone typed."""
 
@@ -187,9 +266,10 @@ def assign_tier(
         "mfa": principal.mfa_verified if principal is not None else False,
     }
     current = stored is not None and stored[0] == digest
-    ev = ws.evidence.record(
-        check_id=RiskTierCheck.id,
-        subject=subject,
+    ev = record_evidence(
+        ws,
+        RiskTierCheck,
+        subject,
         verdict=result.verdict,
         findings=result.findings,
         data=dict(result.data) | {"rated_by": rated_by, "inventory_current": current},
@@ -232,14 +312,17 @@ def _rater_ok(ws: Workspace, e: Evidence) -> tuple[bool, str]:
     role, who = _token_role(ws, e.actor)
     if role == "local":
         return True, who
-    rated = e.data.get("rated_by")
     if role not in TIER_RATER_ROLES:
         return False, who
+    try:
+        rated = RiskTierCheck.read(e).rated_by
+    except CheckError:
+        rated = None
     if (
-        not isinstance(rated, dict)
-        or rated.get("actor") != e.actor
-        or rated.get("role") not in TIER_RATER_ROLES
-        or rated.get("mfa") is not True
+        rated is None
+        or rated.actor != e.actor
+        or rated.role not in TIER_RATER_ROLES
+        or rated.mfa is not True
     ):
         return False, f"{who}, not recorded as rated with MFA"
     return True, who
@@ -261,7 +344,9 @@ def trusted_tier(ws: Workspace, system_id: str) -> tuple[Evidence | None, list[s
     notes: list[str] = []
     other = 0
     for e in ws.evidence.list(
-        EvidenceQuery(check_id="risk.tier", subject_kind="system", subject_ref=system_id, limit=100)
+        EvidenceQuery(
+            check_id=RiskTierCheck.id, subject_kind="system", subject_ref=system_id, limit=100
+        )
     ):
         if e.subject.digest != current:
             other += 1
@@ -281,9 +366,10 @@ def trusted_tier(ws: Workspace, system_id: str) -> tuple[Evidence | None, list[s
                 "was altered)"
             )
             continue
-        tier = e.data.get("tier")
-        if not isinstance(tier, int) or not 1 <= tier <= 4:
-            continue
+        try:
+            RiskTierCheck.read(e)
+        except CheckError:
+            continue  # no valid tier in it (the model requires 1-4)
         return e, notes
     if other:
         notes.append(

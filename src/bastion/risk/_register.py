@@ -31,12 +31,14 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.access import Principal, Role
 from bastion.core.canonical import canonical_json
+from bastion.core.checks import record_evidence
 from bastion.core.errors import ConflictError, InputError, NotFoundError, PermissionDeniedError
 from bastion.core.ledger import Event
 from bastion.core.storage import Base
 from bastion.core.types import Subject, Verdict
 from bastion.core.workspace import Workspace
 from bastion.manifest import SystemManifest
+from bastion.risk._checks import RiskSimulationCheck
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
@@ -622,9 +624,6 @@ def record_simulation(ws: Workspace, result: Any, *, actor: str = "cli") -> list
     return updated
 
 
-SIMULATION_CHECK = "risk.simulation"
-
-
 def scenario_document(ss: Any) -> dict[str, Any]:
     """The scenarios document a ScenarioSet was parsed from (each scenario's raw entry)."""
     doc: dict[str, Any] = {
@@ -644,15 +643,17 @@ def scenario_document(ss: Any) -> dict[str, Any]:
 def _simulation_evidence(
     ws: Workspace, s: Session, result: Any, updated: Sequence[str], actor: str
 ) -> None:
-    """``risk.simulation`` evidence: the scenarios document with its seed and iterations, so
-    the simulation can be re-run exactly (it is deterministic) to draw its charts."""
+    """``risk.simulation`` evidence (:class:`RiskSimulationCheck`, through the typed
+    recorder): the scenarios document with its seed and iterations, so the simulation can
+    be re-run exactly (it is deterministic) to draw its charts."""
     doc = scenario_document(result.scenarios)
     digest = "sha256:" + hashlib.sha256(canonical_json(doc)).hexdigest()
     out = result.to_dict()
     breaches = out["tolerance_breaches"]
-    ws.evidence.record(
-        check_id=SIMULATION_CHECK,
-        subject=Subject("risk_scenarios", str(result.scenarios.source)[:200], digest),
+    record_evidence(
+        ws,
+        RiskSimulationCheck,
+        Subject("risk_scenarios", str(result.scenarios.source)[:200], digest),
         verdict=Verdict.WARN if breaches else Verdict.PASS,
         data={**out, "document": doc, "recorded_on": list(updated)},
         actor=actor,

@@ -19,6 +19,7 @@ from bastion.threats._api import (
     system_threats,
 )
 from bastion.threats._atlas import Atlas, AtlasMitigation, AtlasTactic, AtlasTechnique, load_atlas
+from bastion.threats._checks import QuestionnaireCheck, ThreatModelCheck, ThreatModelData
 from bastion.threats._graph import DATA_KINDS, ThreatGraph, build_graph
 from bastion.threats._model import (
     DataAssetRef,
@@ -77,6 +78,7 @@ __all__ = [
     "NistClass",
     "Questionnaire",
     "QuestionnaireArg",
+    "QuestionnaireCheck",
     "QuestionnaireResult",
     "Rule",
     "RuleSet",
@@ -88,6 +90,8 @@ __all__ = [
     "ThreatFinding",
     "ThreatGraph",
     "ThreatModel",
+    "ThreatModelCheck",
+    "ThreatModelData",
     "build_graph",
     "builtin_rules",
     "diff_models",

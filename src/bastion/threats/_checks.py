@@ -21,18 +21,49 @@ import json
 from collections.abc import Mapping
 from typing import ClassVar
 
+from pydantic import BaseModel, ConfigDict
+
 from bastion.core.canonical import canonical_json
-from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
+from bastion.core.checks import (
+    Check,
+    CheckContext,
+    CheckResult,
+    EvidenceData,
+    ParamKind,
+    ParamSpec,
+    TypedCheck,
+)
 from bastion.core.errors import CheckError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.manifest import SystemManifest
 from bastion.threats._model import Status, ThreatModel, model_threats
 from bastion.threats._outputs import to_sarif
 
-__all__ = ["QuestionnaireCheck", "ThreatModelCheck"]
+__all__ = ["QuestionnaireCheck", "ThreatModelCheck", "ThreatModelData", "ThreatSummary"]
 
 
-class ThreatModelCheck(Check):
+class ThreatSummary(BaseModel):
+    """A threat model's counts. ``open_by_severity`` counts OPEN threats only (mitigated
+    and accepted ones do not)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    elements: int
+    findings: int
+    by_status: dict[str, int]
+    open_by_severity: dict[str, int]
+
+
+class ThreatModelData(EvidenceData):
+    """``threats.model`` evidence data: the whole model; gates read ``summary``."""
+
+    system: str
+    manifest_digest: str
+    summary: ThreatSummary
+    suppressions: tuple[dict[str, object], ...] = ()
+    fail_on: Severity = Severity.HIGH
+
+
+class ThreatModelCheck(TypedCheck[ThreatModelData]):
     id = "threats.model"
     title = "Threat model of an AI system (STRIDE + ATLAS rules)"
     description = (
