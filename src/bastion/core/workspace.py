@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -21,6 +22,12 @@ __all__ = ["Workspace", "init_workspace", "open_workspace"]
 class Workspace:
     settings: Settings
     db: Database
+
+    def __post_init__(self) -> None:
+        # Core depends on no room; the composition root (bastion.wiring) is the one module
+        # it reaches up to, by name, so that every workspace, however it is opened, has
+        # every room's checks and hooks wired (once per process).
+        importlib.import_module("bastion.wiring").wire()
 
     @cached_property
     def keyring(self) -> Keyring:

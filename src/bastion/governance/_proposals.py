@@ -2,7 +2,8 @@
 gate policy, a governance file), a different privileged person approves it, and only then
 does it take effect. Both steps are ledger events; the proposer can never approve their own
 change. Other rooms register what a kind of change does when approved
-(:func:`register_change_kind`), as the registry does for gate policies.
+(:func:`register_change_kind`, wired once by :func:`bastion.wiring.wire`), as the registry
+does for gate policies.
 
 The local CLI administrator (``bastion gate policy set``, ``bastion governance apply``) is
 the break-glass path: it applies at once, and the ledger event says so.
@@ -33,6 +34,7 @@ from bastion.core.errors import (
 from bastion.core.ledger import Event
 from bastion.core.workspace import Workspace
 from bastion.governance._rows import ProposalRow
+from bastion.governance.interface import ChangeApplier, ChangeKind
 
 __all__ = [
     "ChangeKind",
@@ -47,11 +49,6 @@ __all__ = [
 ]
 
 
-class ChangeKind(enum.StrEnum):
-    GATE_POLICY = "gate_policy"
-    GOVERNANCE_CONFIG = "governance_config"
-
-
 class ProposalStatus(enum.StrEnum):
     PENDING = "pending"
     APPROVED = "approved"  # approved, being applied
@@ -60,13 +57,13 @@ class ProposalStatus(enum.StrEnum):
     REJECTED = "rejected"
 
 
-#: ``apply(ws, body, actor, approval)`` -> a JSON summary of what changed.
-Applier = Callable[[Workspace, dict[str, Any], str, dict[str, Any]], dict[str, Any]]
-_APPLIERS: dict[str, Applier] = {}
+_APPLIERS: dict[str, ChangeApplier] = {}
 
 
-def register_change_kind(kind: ChangeKind | str, apply: Applier) -> Callable[[], None]:
-    """Say what an approved change of ``kind`` does. Returns a function that unregisters it."""
+def register_change_kind(kind: ChangeKind | str, apply: ChangeApplier) -> Callable[[], None]:
+    """Say what an approved change of ``kind`` does. Returns a function that unregisters it.
+
+    Called by :func:`bastion.wiring.wire` (the one place hooks are wired), or by a test."""
     key = ChangeKind(kind).value
     _APPLIERS[key] = apply
 
@@ -77,10 +74,7 @@ def register_change_kind(kind: ChangeKind | str, apply: Applier) -> Callable[[],
     return _remove
 
 
-def _applier(kind: str) -> Applier:
-    from bastion._plugins import load_checks
-
-    load_checks()  # every room's module is imported, so its change kinds are registered
+def _applier(kind: str) -> ChangeApplier:
     apply = _APPLIERS.get(kind)
     if apply is None:
         raise InputError(f"no room applies changes of kind {kind!r}")

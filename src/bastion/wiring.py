@@ -1,0 +1,44 @@
+"""The composition root: the one place rooms are plugged into each other.
+
+Rooms never register themselves by being imported, and no room imports this module.
+:func:`wire` runs once per process, when the first :class:`~bastion.core.workspace.Workspace`
+is made (so every way in, CLI, API, demo or Python, gets the same wiring):
+
+- every room's checks are imported, so they are in the check registry;
+- the registry's conflict-of-interest rule (a model version's authors may not vote on its
+  change requests) is a :class:`bastion.governance.ConflictCheck`;
+- the two-person rule's appliers (:class:`bastion.governance.ChangeApplier`): a gate policy
+  (registry) and a governance file (governance).
+"""
+
+from __future__ import annotations
+
+import threading
+
+__all__ = ["wire", "wired"]
+
+_LOCK = threading.RLock()
+_WIRED = False
+
+
+def wired() -> bool:
+    """Has :func:`wire` run in this process?"""
+    return _WIRED
+
+
+def wire() -> None:
+    """Register every room's checks and hooks; idempotent and thread-safe."""
+    global _WIRED
+    if _WIRED:
+        return
+    with _LOCK:
+        if _WIRED:
+            return
+        from bastion import governance
+        from bastion._plugins import load_checks
+
+        load_checks()
+        governance.register_change_kind(
+            governance.ChangeKind.GOVERNANCE_CONFIG, governance.apply_proposed_config
+        )
+        _WIRED = True
