@@ -446,6 +446,8 @@ def _parse(raw: bytes) -> tuple[Any, Any] | tuple[str, str, str]:
         )
     try:
         bundle = Bundle(inner)
+    except ValueError:
+        return "bundle", "Not a Sigstore bundle", "the bundle's certificate is not valid DER"
     except SigstoreError as exc:
         msg = str(exc)
         if "inclusion promise" in msg:
@@ -534,8 +536,12 @@ def authenticate_sigstore(
         ptype, payload = Verifier(trusted_root=trust.root).verify_dsse(bundle, policy)
     except _PolicyError:
         pass  # already reported, reason by reason
-    except (SigstoreError, ValueError) as exc:
-        rule, title, msg = _classify(exc)
+    except Exception as exc:  # every refusal, expected or not, fails closed with a reason
+        if isinstance(exc, SigstoreError | ValueError):
+            rule, title, msg = _classify(exc)
+        else:
+            rule, title = "sigstore", "Sigstore verification failed"
+            msg = f"the bundle could not be verified ({type(exc).__name__})"
         shadowed = rule in rules or (rule == "certificate" and "timestamp" in rules)
         if not shadowed:
             sev = Severity.CRITICAL if rule == "invalid" else Severity.HIGH

@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bastion.cli.main import main
 from bastion.core.errors import InputError
@@ -481,3 +483,53 @@ def test_gate_accepts_a_sigstore_signed_version(
     assert ev.data["valid_signers"] == [signer]
     req = requirement()
     assert req.satisfied, req.reason
+
+
+def test_checks_run_takes_the_sigstore_parameters(
+    model: Path, sign: Sign, trust_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    assert _cli(home, capsys, "init")[0] == 0
+    sign()
+    args = ["checks", "run", "integrity.signature", "--subject", f"model:{model}"]
+    trust = ["-p", f"sigstore_trust_root={trust_root}", "-p", f"identity={IDENTITY}"]
+    rc, out = _cli(home, capsys, *args, *trust, "-p", f"issuer={ISSUER}", "--format", "json")
+    assert rc == 0, out
+    assert f"sigstore:{IDENTITY}|{ISSUER}" in out
+    rc, out = _cli(home, capsys, *args, *trust, "-p", "issuer=https://evil.example")
+    assert rc != 0 and "issuer" in out
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_damaged_bundle_never_verifies_and_never_crashes(
+    data: st.DataObject, model: Path, sign: Sign, trust_root: Path
+) -> None:
+    """Any one byte of the bundle changed: an input error or a refusal, never a pass."""
+    path = sign()
+    original = path.read_bytes()
+    raw = bytearray(original)
+    i = data.draw(st.integers(0, 10**6)) % len(raw)
+    raw[i] ^= data.draw(st.integers(1, 255))
+    path.write_bytes(bytes(raw))
+    try:
+        res = verify(model, trust_root)
+    except InputError:
+        return
+    if res.ok:
+        # Only a change that leaves every signed byte as it was may still verify (JSON
+        # whitespace, a non-canonical base64 spelling of the same bytes).
+        def material(doc: bytes) -> tuple[bytes, ...]:
+            d = json.loads(doc)
+            env, vm = d["dsseEnvelope"], d["verificationMaterial"]
+            entry = vm["tlogEntries"][0]
+            return (
+                base64.b64decode(env["payload"]),
+                base64.b64decode(env["signatures"][0]["sig"]),
+                base64.b64decode(vm["certificate"]["rawBytes"]),
+                base64.b64decode(entry["canonicalizedBody"]),
+            )
+
+        assert material(bytes(raw)) == material(original)
