@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, String, select
+from sqlalchemy import JSON, BigInteger, ColumnElement, DateTime, String, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.core.canonical import canonical_json
@@ -188,19 +188,38 @@ class EvidenceStore:
                 raise NotFoundError(f"evidence {evidence_id} not found")
             return self._from_row(row)
 
+    @staticmethod
+    def _where(q: EvidenceQuery) -> list[ColumnElement[bool]]:
+        """The filters of ``q`` (its limit and offset aside), shared by list and count."""
+        out: list[ColumnElement[bool]] = []
+        if q.check_id:
+            out.append(EvidenceRow.check_id == q.check_id)
+        if q.subject_kind:
+            out.append(EvidenceRow.subject_kind == q.subject_kind)
+        if q.subject_ref:
+            out.append(EvidenceRow.subject_ref == q.subject_ref)
+        if q.subject_digest:
+            out.append(EvidenceRow.subject_digest == q.subject_digest)
+        if q.verdict:
+            out.append(EvidenceRow.verdict == q.verdict.value)
+        return out
+
+    def count(self, query: EvidenceQuery | None = None) -> int:
+        """How many pieces of evidence match ``query``'s filters (one COUNT query; its limit
+        and offset are ignored)."""
+        stmt = select(func.count()).select_from(EvidenceRow)
+        where = self._where(query or EvidenceQuery())
+        if where:
+            stmt = stmt.where(*where)
+        with self.db.session() as s:
+            return int(s.scalar(stmt) or 0)
+
     def list(self, query: EvidenceQuery | None = None) -> list[Evidence]:
         q = query or EvidenceQuery()
         stmt = select(EvidenceRow)
-        if q.check_id:
-            stmt = stmt.where(EvidenceRow.check_id == q.check_id)
-        if q.subject_kind:
-            stmt = stmt.where(EvidenceRow.subject_kind == q.subject_kind)
-        if q.subject_ref:
-            stmt = stmt.where(EvidenceRow.subject_ref == q.subject_ref)
-        if q.subject_digest:
-            stmt = stmt.where(EvidenceRow.subject_digest == q.subject_digest)
-        if q.verdict:
-            stmt = stmt.where(EvidenceRow.verdict == q.verdict.value)
+        where = self._where(q)
+        if where:
+            stmt = stmt.where(*where)
         stmt = stmt.order_by(EvidenceRow.created_at.desc()).offset(max(0, q.offset))
         stmt = stmt.limit(max(1, min(q.limit, 1000)))
         with self.db.session() as s:
