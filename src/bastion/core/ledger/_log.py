@@ -11,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import os
 import re
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -25,7 +25,12 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bastion.core.canonical import canonical_json
-from bastion.core.errors import InputError, LedgerError, NotFoundError, StorageError
+from bastion.core.errors import (
+    InputError,
+    LedgerError,
+    NotFoundError,
+    StorageError,
+)
 from bastion.core.ledger._commit import GroupCommitter, Ticket
 from bastion.core.ledger._merkle import (
     Frontier,
@@ -56,6 +61,19 @@ from bastion.core.ledger._tables import (
     LedgerHeadRow,
     LedgerNodeRow,
 )
+from bastion.core.ledger._verify import (
+    LedgerProblem,
+    Segment,
+    VerifyReport,
+    _actor_json,
+    _as_bytes,
+    _iso,
+    assemble,
+    fetch,
+    run_workers,
+    scan_rows,
+    select_rows,
+)
 from bastion.core.storage import Database
 
 __all__ = [
@@ -70,6 +88,20 @@ __all__ = [
 
 # The ORM tables live in _tables.py; these names stay importable from here.
 _TABLES = (LedgerCheckpointRow, LedgerEntryRow, LedgerHeadRow, LedgerNodeRow, NODE_STRIDE)
+
+#: From this many events on, a full verify scans in one worker process per core.
+PARALLEL_MIN_EVENTS = 200_000
+
+
+def _default_workers(total: int) -> int:
+    if total < PARALLEL_MIN_EVENTS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, 8))
+
 
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,99}$")
 MAX_EVENT_BYTES = 256 * 1024
@@ -136,57 +168,6 @@ class InclusionProof:
         verify_inclusion(self.leaf_hash, self.seq, self.tree_size, self.path, self.root_hash)
 
 
-@dataclass(frozen=True)
-class LedgerProblem:
-    """One thing verification found wrong, naming the event or checkpoint."""
-
-    # edited | missing | inserted | reordered | duplicate | uncovered | checkpoint | head,
-    # and evidence (the evidence table against the ledger, from EvidenceStore.deep_verify)
-    kind: str
-    message: str
-    seq: int | None = None
-    event_id: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "message": self.message,
-            "seq": self.seq,
-            "event_id": self.event_id,
-        }
-
-
-@dataclass
-class VerifyReport:
-    size: int = 0
-    checkpoints: int = 0
-    latest_checkpoint: str | None = None
-    root_hash: bytes | None = None
-    problems: list[LedgerProblem] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "size": self.size,
-            "checkpoints": self.checkpoints,
-            "root_hash": self.root_hash.hex() if self.root_hash else None,
-            "latest_checkpoint": self.latest_checkpoint,
-            "problems": [p.to_dict() for p in self.problems],
-            "seconds": round(self.seconds, 3),
-        }
-
-
-def _iso(ts: datetime) -> str:
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def _utc(ts: datetime) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
@@ -218,23 +199,6 @@ def _encode(
     )  # fmt: skip
 
 
-@functools.lru_cache(maxsize=256)
-def _actor_json(actor: str) -> bytes:
-    """Actors repeat across events; spell each once."""
-    return canonical_json(actor)
-
-
-def _as_bytes(v: object) -> bytes:
-    """Column values as bytes, even when someone stored text into a blob column."""
-    if isinstance(v, bytes):
-        return v
-    if isinstance(v, str):
-        return v.encode("utf-8", "surrogateescape")
-    if isinstance(v, bytearray | memoryview):
-        return bytes(v)
-    return b""
-
-
 def _parse_iso(v: object) -> datetime | None:
     if not isinstance(v, str):
         return None
@@ -244,39 +208,6 @@ def _parse_iso(v: object) -> datetime | None:
         return None
 
 
-def _column_iso(v: object) -> bytes:
-    """A ``recorded_at`` column value as the event's own time string (b"" if unreadable):
-    a datetime on PostgreSQL, text on SQLite."""
-    if isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v)
-        except ValueError:
-            return b""
-    if not isinstance(v, datetime):
-        return b""
-    return _iso(v).encode()
-
-
-def _column_json(v: object) -> bytes:
-    if not isinstance(v, str):
-        return b"\x00"  # matches nothing
-    try:
-        return _actor_json(v)
-    except InputError:
-        return b"\x00"
-
-
-def _column_problem(column: str, value: object, seq: int, eid: str) -> LedgerProblem:
-    shown = repr(value if not isinstance(value, bytes) else value.decode("utf-8", "replace"))
-    return LedgerProblem(
-        "edited",
-        f"event {eid} at position {seq}: its {column} column ({shown[:120]}) does not match "
-        "its hashed content: the column was edited",
-        seq=seq,
-        event_id=eid,
-    )
-
-
 #: An event prepared once: kind, actor, canonical actor, data, canonical data.
 _Prepared = tuple[str, str, bytes, dict[str, Any], bytes]
 
@@ -284,9 +215,6 @@ _Prepared = tuple[str, str, bytes, dict[str, Any], bytes]
 _ENVELOPE_BYTES = len(
     _encode(2**63 - 1, str(uuid.UUID(int=0)), "", b"", _iso(datetime(2000, 1, 1, tzinfo=UTC)), b"")
 )
-
-_SEQ_MARK = b',"seq":'
-_SEQ_LEN = len(_SEQ_MARK)
 
 
 class Ledger:
@@ -762,6 +690,8 @@ class Ledger:
         deep: bool = False,
         witness: str | None = None,
         visit: Callable[[int, dict[str, Any]], None] | None = None,
+        since: int | None = None,
+        workers: int | None = None,
     ) -> VerifyReport:
         """Recompute the tree from storage and check every signed checkpoint against it.
 
@@ -772,7 +702,16 @@ class Ledger:
         which storage alone cannot). ``deep`` also re-parses every event and checks its
         canonical form; ``visit(seq, event)`` then sees each parsed event (the evidence
         store cross-checks its table with it).
+
+        A large ledger is scanned by ``workers`` processes (default: one per core from
+        :data:`PARALLEL_MIN_EVENTS` events on; 1 scans in this process), each over an
+        aligned range of rows. ``since`` checks only what was appended after the signed
+        checkpoint of that size (see :meth:`verify_since`).
         """
+        if since is not None:
+            if deep or witness is not None or visit is not None:
+                raise InputError("an incremental verify (since) takes no witness and no deep check")
+            return self.verify_since(since, progress)
         started = time.perf_counter()
         rep = VerifyReport()
         with self.db.session() as s:
@@ -785,8 +724,34 @@ class Ledger:
                     ).order_by(LedgerCheckpointRow.size)
                 )
             )
-            head = s.get(LedgerHeadRow, 1)
+            head_row = s.get(LedgerHeadRow, 1)
+            head = (head_row.size, bytes(head_row.root_hash)) if head_row else None
             total = s.scalar(select(func.count()).select_from(LedgerEntryRow)) or 0
+        cp_roots = self._checked_checkpoints(cps, rep)
+        n = workers if workers is not None else _default_workers(total)
+        segments: list[Segment] | None = None
+        if n > 1 and not deep and visit is None and total > 1:
+            segments = self._scan_parallel(n, total, frozenset(cp_roots), progress)
+        if segments is None:
+            rows = (row for rows in self._batches() for row in rows)
+            tick = None if progress is None else (lambda done: progress(done, total))
+            segments = [
+                scan_rows(rows, expected=0, cp_sizes=cp_roots, deep=deep, visit=visit, tick=tick)
+            ]
+        rep.workers = len(segments)
+        expected = assemble(segments, cp_roots, rep)
+        if progress is not None:
+            progress(sum(seg.rows for seg in segments), total)
+        self._finish(rep, cp_roots, head, expected)
+        if witness is not None:
+            self._check_witness(witness, cp_roots, rep)
+        rep.seconds = time.perf_counter() - started
+        return rep
+
+    def _checked_checkpoints(
+        self, cps: Sequence[Any], rep: VerifyReport
+    ) -> dict[int, tuple[bytes, str]]:
+        """The stored checkpoints whose signature verifies and whose row matches its note."""
         cp_roots: dict[int, tuple[bytes, str]] = {}
         for size, root, note in cps:
             try:
@@ -796,7 +761,7 @@ class Ledger:
                     LedgerProblem("checkpoint", f"checkpoint of size {size}: {exc.message}")
                 )
                 continue
-            if cp.size != size or cp.root_hash != bytes(root):
+            if cp.size != size or cp.root_hash != _as_bytes(root):
                 rep.problems.append(
                     LedgerProblem(
                         "checkpoint",
@@ -806,147 +771,16 @@ class Ledger:
                 continue
             cp_roots[cp.size] = (cp.root_hash, note)
         rep.checkpoints = len(cp_roots)
+        return cp_roots
 
-        # The frontier is inlined (one perfect-subtree root per set bit of ``fsize``): this
-        # loop runs once per event, and function calls are most of its cost in CPython.
-        sha = hashlib.sha256
-        fnodes: list[bytes] = []
-        expected = 0
-        seen_ids: set[str] = set()
-        prev_cp = 0
-        bad_roots: list[int] = []
-        runs: list[_Run] = []
-        recent: deque[tuple[int, str]] = deque(maxlen=_MAX_SHIFT)
-        run: _Run | None = None
-        last_ts: Any = object()
-        time_tail = b"\x00"
-        actor_heads: dict[Any, bytes] = {}
-        kind_tails: dict[Any, bytes] = {}
-        rows_in_order = (row for rows in self._batches() for row in rows)
-        for fsize, (seq, eid, data, lh, kcol, acol, tcol) in enumerate(rows_in_order):
-            if type(seq) is not int:
-                seq = int(seq)
-            if type(eid) is not str:
-                eid = str(eid)
-            if type(data) is not bytes:
-                data = _as_bytes(data)
-            if type(lh) is not bytes:
-                lh = _as_bytes(lh)
-            if seq != expected:
-                if seq > expected:
-                    rep.problems.append(
-                        LedgerProblem(
-                            "missing",
-                            f"positions {expected}..{seq - 1} are empty: events were deleted",
-                            seq=expected,
-                        )
-                    )
-                else:
-                    rep.problems.append(
-                        LedgerProblem("duplicate", f"position {seq} appears twice", seq=seq)
-                    )
-                expected = seq
-            # The event's own top-level "seq", without a JSON parse: canonical key order puts
-            # it after actor, data, id and kind and before time, none of which can hold the
-            # marker, so the last occurrence is ours.
-            i = data.rfind(_SEQ_MARK)
-            emb: int | None = None
-            if i >= 0:
-                try:
-                    emb = int(data[i + _SEQ_LEN : data.find(b",", i + _SEQ_LEN)])
-                except ValueError:
-                    emb = None
-            shift = None if emb is None else seq - emb
-            if run is None or run.shift != shift:
-                run = _Run(seq, shift, eid, emb, tuple(recent))
-                runs.append(run)
-            run.length += 1
-            recent.append((seq, eid))
-            if emb is not None and b'"id":"' + eid.encode() + b'"' not in data:
-                rep.problems.append(
-                    LedgerProblem(
-                        "edited",
-                        f"event at position {seq}: its id column {eid} does not match its content",
-                        seq=seq,
-                        event_id=eid,
-                    )
-                )
-            if eid in seen_ids:
-                rep.problems.append(
-                    LedgerProblem(
-                        "duplicate", f"event id {eid} appears twice", seq=seq, event_id=eid
-                    )
-                )
-            seen_ids.add(eid)
-            if emb is not None:
-                # The unhashed columns against the hashed envelope: actor opens it; kind
-                # closes it just before the seq found above; time ends it. Each distinct
-                # value's bytes are built once (a batch shares one time, actors repeat).
-                if tcol != last_ts:
-                    last_ts = tcol
-                    iso = _column_iso(tcol)
-                    time_tail = b',"time":"' + iso + b'"}' if iso else b"\x00"
-                opening = actor_heads.get(acol)
-                if opening is None:
-                    opening = b'{"actor":' + _column_json(acol) + b',"data":'
-                    if len(actor_heads) < 4096:
-                        actor_heads[acol] = opening
-                if not data.startswith(opening):
-                    rep.problems.append(_column_problem("actor", acol, seq, eid))
-                kind_tail = kind_tails.get(kcol)
-                if kind_tail is None:
-                    kind_tail = b'","kind":"' + _as_bytes(kcol) + b'"'
-                    if len(kind_tails) < 4096:
-                        kind_tails[kcol] = kind_tail
-                if not data.endswith(kind_tail, 0, i):
-                    rep.problems.append(_column_problem("kind", kcol, seq, eid))
-                if not data.endswith(time_tail):
-                    rep.problems.append(_column_problem("recorded_at", tcol, seq, eid))
-            actual = sha(b"\x00" + data).digest()
-            if actual != lh:
-                rep.problems.append(
-                    LedgerProblem(
-                        "edited",
-                        f"event {eid} at position {seq} was edited: its content no longer "
-                        "matches its recorded leaf hash",
-                        seq=seq,
-                        event_id=eid,
-                    )
-                )
-            if deep:
-                body = self._deep_check(seq, eid, data, rep)
-                if visit is not None and body is not None:
-                    visit(seq, body)
-            h, c = actual, fsize
-            while c & 1:
-                h = sha(b"\x01" + fnodes.pop() + h).digest()
-                c >>= 1
-            fnodes.append(h)
-            expected += 1
-            if expected in cp_roots:
-                if fold_subtrees(fnodes) != cp_roots[expected][0]:
-                    bad_roots.append(prev_cp)
-                    bad_roots.append(expected)
-                prev_cp = expected
-            if progress is not None and expected % 50_000 == 0:
-                progress(expected, total)
-        rep.problems.extend(_classify_runs(runs))
-        if bad_roots:
-            lo, hi = bad_roots[0], bad_roots[1]
-            more = len(bad_roots) // 2 - 1
-            rep.problems.append(
-                LedgerProblem(
-                    "edited",
-                    f"the tree of size {hi} does not match its signed checkpoint: an event at positions "
-                    f"{lo}..{hi - 1} was altered"
-                    + (f" ({more} later checkpoints fail too)" if more else ""),
-                    seq=lo,
-                )
-            )
+    def _finish(
+        self,
+        rep: VerifyReport,
+        cp_roots: dict[int, tuple[bytes, str]],
+        head: tuple[int, bytes] | None,
+        expected: int,
+    ) -> None:
         rep.size = expected
-        rep.root_hash = fold_subtrees(fnodes)
-        if progress is not None:
-            progress(expected, total)
         if cp_roots:
             last = max(cp_roots)
             rep.latest_checkpoint = cp_roots[last][1]
@@ -972,18 +806,164 @@ class Ledger:
             rep.problems.append(
                 LedgerProblem("uncovered", f"{expected} events but no signed checkpoint")
             )
-        if head is not None and (head.size != expected or bytes(head.root_hash) != rep.root_hash):
+        if head is not None and (head[0] != expected or head[1] != rep.root_hash):
             rep.problems.append(
                 LedgerProblem(
                     "head",
-                    f"the ledger head records size {head.size}, storage holds {expected} events "
+                    f"the ledger head records size {head[0]}, storage holds {expected} events "
                     "with a different root",
                 )
             )
-        if witness is not None:
-            self._check_witness(witness, cp_roots, rep)
+
+    def _scan_parallel(
+        self,
+        workers: int,
+        total: int,
+        cp_sizes: frozenset[int],
+        progress: Callable[[int, int], None] | None,
+    ) -> list[Segment] | None:
+        """Scan aligned ranges of ``2**k`` rows in worker processes (plain subprocesses:
+        safe from a threaded server). None when the ledger changed under the scan (the caller then
+        scans in process); LedgerError when a worker fails."""
+        chunk = 1 << max(0, (-(-total // workers) - 1).bit_length())
+        starts = list(range(chunk, total, chunk))
+        with self.db.session() as s:
+            bounds: list[int] = []
+            for ordinal in starts:
+                seq = s.scalar(
+                    select(LedgerEntryRow.seq).order_by(LedgerEntryRow.seq).offset(ordinal).limit(1)
+                )
+                if seq is None:
+                    return None
+                bounds.append(int(seq))
+        ranges: list[tuple[int | None, int | None, int]] = []
+        edges: list[int | None] = [None, *bounds, None]
+        for i in range(len(edges) - 1):
+            lo, hi = edges[i], edges[i + 1]
+            ranges.append((lo, hi, 0 if lo is None else lo))
+        segments = run_workers(self.db.url, ranges, cp_sizes, total, progress)
+        if any(seg.rows != chunk for seg in segments[:-1]):
+            return None  # rows were added or removed under the scan: rescan in process
+        return segments
+
+    def verify_since(
+        self, size: int, progress: Callable[[int, int], None] | None = None
+    ) -> VerifyReport:
+        """Verify only what was appended after the signed checkpoint of ``size``.
+
+        The checkpoint must be stored and its signature verify. The tree's right edge at
+        ``size`` is read from the node index (O(log n) rows) and must fold to that
+        checkpoint's signed root; then the events from ``size`` on are scanned as a full
+        verify scans them, every later checkpoint is checked, and the consistency proof
+        from ``size`` to the latest checkpoint is built and verified. Everything after
+        ``size`` is read in one database snapshot. Events before ``size`` are not re-read:
+        they are what an earlier verify checked (a monitor runs a full verify now and then).
+        """
+        started = time.perf_counter()
+        if size < 0:
+            raise InputError("the trusted checkpoint size must not be negative")
+        rep = VerifyReport(since=size)
+        sqlite = self.db.is_sqlite
+        ph = "?" if sqlite else "%s"
+        raw = self.db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            # One snapshot for the checkpoints, the head and the rows read below.
+            cur.execute("BEGIN" if sqlite else "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cur.execute(
+                "SELECT size, root_hash, note FROM ledger_checkpoints "
+                f"WHERE size >= {ph} ORDER BY size",
+                (size,),
+            )
+            cps = cur.fetchall()
+            cur.execute("SELECT size, root_hash FROM ledger_head WHERE id = 1")
+            got = cur.fetchone()
+            head = (int(got[0]), _as_bytes(got[1])) if got else None
+            cp_roots = self._checked_checkpoints(cps, rep)
+            if size not in cp_roots:
+                if any(int(c[0]) == size for c in cps):
+                    rep.seconds = time.perf_counter() - started
+                    return rep  # its row is named as a checkpoint problem
+                raise NotFoundError(f"no signed checkpoint of size {size} is stored")
+            trusted = cp_roots[size][0]
+            prefix = self._frontier_at(size, trusted, rep)
+            if prefix is None:
+                rep.seconds = time.perf_counter() - started
+                return rep
+            total = (head[0] if head else size) - size
+            cur.execute(*select_rows(sqlite, size, None))
+            tick = None if progress is None else (lambda done: progress(done, max(total, done)))
+            seg = scan_rows(
+                fetch(cur),
+                expected=size,
+                cp_sizes=cp_roots,
+                start_size=size,
+                frontier=prefix,
+                tick=tick,
+            )
+            cur.close()
+        finally:
+            with contextlib.suppress(Exception):
+                raw.rollback()
+            raw.close()
+        expected = assemble([seg], cp_roots, rep)
+        if progress is not None:
+            progress(seg.rows, max(total, seg.rows))
+        self._finish(rep, cp_roots, head, expected)
+        last = max(cp_roots)
+        if last > size:
+            self._check_consistency(size, last, trusted, cp_roots[last][0], rep)
         rep.seconds = time.perf_counter() - started
         return rep
+
+    def _frontier_at(self, size: int, root: bytes, rep: VerifyReport) -> list[bytes] | None:
+        """The tree's right edge at ``size`` from the node index, checked against ``root``
+        (a signed checkpoint's). None, with the problem named, when it does not fold to it."""
+        wanted = perfect_subtrees(0, size)
+        try:
+            with self.db.session() as s:
+                nodes = self._subtree_roots(s, wanted)
+        except LookupError as exc:
+            rep.problems.append(
+                LedgerProblem(
+                    "index",
+                    f"the node index cannot give the tree at the trusted size {size} ({exc}): "
+                    "it is damaged; run a full 'bastion ledger verify'",
+                    seq=size,
+                )
+            )
+            return None
+        if fold_subtrees(nodes) != root:
+            rep.problems.append(
+                LedgerProblem(
+                    "index",
+                    f"the node index (or a leaf hash below position {size}) does not fold to "
+                    f"the signed root of the trusted checkpoint of size {size}: the index is "
+                    "damaged or old events were altered; run a full 'bastion ledger verify'",
+                    seq=size,
+                )
+            )
+            return None
+        return nodes
+
+    def _check_consistency(
+        self, old: int, new: int, old_root: bytes, new_root: bytes, rep: VerifyReport
+    ) -> None:
+        """The RFC 9162 consistency proof from ``old`` to ``new``, built from the index."""
+        proof = self._range_roots(consistency_ranges(old, new))
+        try:
+            if proof is None:
+                raise ProofError("the node index lacks a subtree the proof needs")
+            verify_consistency(old, new, old_root, new_root, proof)
+        except ProofError as exc:
+            rep.problems.append(
+                LedgerProblem(
+                    "index",
+                    f"the consistency proof from size {old} to {new} does not verify "
+                    f"({exc.message}): the node index is damaged",
+                    seq=old,
+                )
+            )
 
     def _check_witness(
         self, witness: str, cp_roots: dict[int, tuple[bytes, str]], rep: VerifyReport
@@ -1016,94 +996,3 @@ class Ledger:
                         f"the log is not an extension of the witness checkpoint of size {cp.size}",
                     )
                 )
-
-    def _deep_check(
-        self, seq: int, eid: str, data: bytes, rep: VerifyReport
-    ) -> dict[str, Any] | None:
-        import json
-
-        try:
-            body = json.loads(data)
-            if canonical_json(body) != data:
-                raise ValueError("not canonical")
-        except (ValueError, InputError):
-            rep.problems.append(
-                LedgerProblem(
-                    "edited",
-                    f"event {eid} at position {seq} is not canonical JSON",
-                    seq=seq,
-                    event_id=eid,
-                )
-            )
-            return None
-        return body if isinstance(body, dict) else None
-
-
-_MAX_SHIFT = 64
-
-
-@dataclass
-class _Run:
-    """Consecutive events whose stored position differs from their recorded one by ``shift``."""
-
-    start: int
-    shift: int | None
-    first_id: str
-    recorded: int | None
-    before: tuple[tuple[int, str], ...]
-    length: int = 0
-
-
-def _classify_runs(runs: list[_Run]) -> list[LedgerProblem]:
-    """Turn runs of position shifts into named insertions, deletions and reorderings."""
-    out: list[LedgerProblem] = []
-    singles = {r.start: r for r in runs if r.length == 1 and r.shift}
-    for r in runs:
-        if r.shift == 0:
-            continue
-        if r.shift is None:
-            out.append(
-                LedgerProblem(
-                    "edited",
-                    f"event {r.first_id} at position {r.start} has no recorded position "
-                    "(its content was replaced)",
-                    seq=r.start,
-                    event_id=r.first_id,
-                )
-            )
-            continue
-        partner = singles.get(r.recorded) if r.recorded is not None else None
-        if r.length == 1 and partner is not None and partner.recorded == r.start:
-            out.append(
-                LedgerProblem(
-                    "reordered",
-                    f"event {r.first_id} was recorded at position {r.recorded} but is "
-                    f"stored at position {r.start}: events were reordered",
-                    seq=r.start,
-                    event_id=r.first_id,
-                )
-            )
-        elif r.shift > 0:
-            inserted = [eid for seq, eid in r.before if seq >= r.start - r.shift]
-            names = ", ".join(inserted) if inserted else f"{r.shift} event(s)"
-            out.append(
-                LedgerProblem(
-                    "inserted",
-                    f"{r.shift} event(s) were inserted before position {r.start} "
-                    f"(stored at {r.start - r.shift}..{r.start - 1}: {names}); event {r.first_id} was "
-                    f"recorded at position {r.recorded}",
-                    seq=r.start - r.shift,
-                    event_id=inserted[0] if inserted else None,
-                )
-            )
-        else:
-            out.append(
-                LedgerProblem(
-                    "missing",
-                    f"{-r.shift} event(s) recorded at positions {r.start}..{r.start - r.shift - 1} "
-                    f"were deleted (event {r.first_id}, recorded at {r.recorded}, now sits at {r.start})",
-                    seq=r.start,
-                    event_id=r.first_id,
-                )
-            )
-    return out
