@@ -1,0 +1,13 @@
+"""Data protection and privacy for AI workflows (curriculum module 3, issue 9).
+
+Parts, each a sub-package with its own public face re-exported here:
+``pii`` (detection in text and tables), ``deid`` (de-identification operators, token vault,
+format-preserving encryption, masking of non-production copies), ``dp`` (privacy budgets,
+DP aggregates, DP training plans) and ``synthetic`` (Gaussian-copula generator with
+fidelity and privacy reports). Every operation is a check or a recorded transformation
+whose evidence lands in the ledger.
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []
