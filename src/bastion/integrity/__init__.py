@@ -18,11 +18,21 @@ from bastion.integrity._checks_signing import ModelSignCheck as ModelSignCheck
 from bastion.integrity._checks_signing import SignatureData as SignatureData
 from bastion.integrity._checks_supply import BomCheck as BomCheck
 from bastion.integrity._checks_supply import DependencyCheck as DependencyCheck
+
+# Which evidence speaks for a model (the console and the registry read it from here).
+from bastion.integrity._model_evidence import MODEL_CHECKS as MODEL_CHECKS
+from bastion.integrity._model_evidence import ModelIntegrity as ModelIntegrity
+from bastion.integrity._model_evidence import latest_model_evidence as latest_model_evidence
+from bastion.integrity._model_evidence import model_integrity as model_integrity
 from bastion.integrity._public_scanning import *  # noqa: F403
 from bastion.integrity._public_signing import *  # noqa: F403
 from bastion.integrity._public_supply import *  # noqa: F403
 
 _CHECKS = [
+    "MODEL_CHECKS",
+    "ModelIntegrity",
+    "latest_model_evidence",
+    "model_integrity",
     "BomCheck",
     "DependencyCheck",
     "ModelAttestationCheck",

@@ -48,6 +48,7 @@ from bastion.registry._store import (
     register_model,
     set_alias,
 )
+from bastion.registry._views import ModelEvidenceRow, models_with_evidence
 
 __all__ = [
     "PENDING_EVIDENCE_KINDS",
@@ -57,6 +58,7 @@ __all__ = [
     "EvidenceRequirement",
     "GatePolicy",
     "GateResult",
+    "ModelEvidenceRow",
     "ModelInfo",
     "ModelManifest",
     "PromotionResult",
@@ -80,6 +82,7 @@ __all__ = [
     "list_models",
     "list_refusals",
     "load_policy",
+    "models_with_evidence",
     "parse_policy",
     "pending_promotions",
     "promote",
