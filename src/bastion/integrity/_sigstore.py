@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.x509.oid import ObjectIdentifier
 
 from bastion.core.errors import InputError
@@ -58,6 +59,21 @@ class SigstoreTrust:
     root: Any  # sigstore.models.TrustedRoot (kept opaque: sigstore is imported lazily)
     source: str
     digest: str
+    #: validFor of each Fulcio CA, and of each transparency log key by its log id.
+    ca_windows: tuple[tuple[datetime, datetime | None], ...] = ()
+    log_windows: tuple[tuple[bytes, datetime, datetime | None], ...] = ()
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _window(r: Any) -> tuple[datetime, datetime | None]:
+    return _utc(r.start), _utc(r.end) if r.end is not None else None
+
+
+def _within(t: datetime, w: tuple[datetime, datetime | None]) -> bool:
+    return w[0] <= t and (w[1] is None or t <= w[1])
 
 
 def _fields(exc: Exception) -> str:
@@ -105,7 +121,8 @@ def load_sigstore_trust(path: Path) -> SigstoreTrust:
     from sigstore_models.trustroot import v1 as trustroot_v1
 
     try:
-        root = TrustedRoot(trustroot_v1.TrustedRoot.from_json(json.dumps(doc)))
+        inner = trustroot_v1.TrustedRoot.from_json(json.dumps(doc))
+        root = TrustedRoot(inner)
     except ValueError as exc:
         raise InputError(
             f"{source}: not a valid Sigstore TrustedRoot (field {_fields(exc)})"
@@ -125,7 +142,18 @@ def load_sigstore_trust(path: Path) -> SigstoreTrust:
         raise InputError(
             f"{source}: the Sigstore trust root has no usable Fulcio certificate"
         ) from None
-    return SigstoreTrust(root, source, hashlib.sha256(data).hexdigest())
+    logs = []
+    for tlog in inner.tlogs:
+        vf = tlog.public_key.valid_for
+        start, end = _window(vf) if vf is not None else (datetime.min.replace(tzinfo=UTC), None)
+        logs.append((bytes(tlog.log_id.key_id), start, end))
+    return SigstoreTrust(
+        root,
+        source,
+        hashlib.sha256(data).hexdigest(),
+        tuple(_window(ca.valid_for) for ca in inner.certificate_authorities),
+        tuple(logs),
+    )
 
 
 def _der_utf8(raw: bytes) -> str | None:
@@ -373,9 +401,12 @@ def _checkpoint_size(envelope: str) -> int | None:
         return None
 
 
-def _own_log_checks(entry: Any, leaf: x509.Certificate) -> list[tuple[str, str, str]]:
+def _own_log_checks(
+    entry: Any, leaf: x509.Certificate, trust: SigstoreTrust
+) -> list[tuple[str, str, str]]:
     """Checks beyond sigstore-python's: the inclusion proof again with the ledger's RFC 9162
-    code, the checkpoint's tree size, and the integrated time inside the leaf's validity."""
+    code, the checkpoint's tree size, the entry's log among the trusted logs, and the
+    integrated time inside the leaf's validity and the validFor windows of the root."""
     from bastion.core.ledger import ProofError, leaf_hash, verify_inclusion
 
     out: list[tuple[str, str, str]] = []
@@ -406,9 +437,38 @@ def _own_log_checks(entry: Any, leaf: x509.Certificate) -> list[tuple[str, str, 
                 f"({int(proof.tree_size)})",
             )
         )
+    log_id = bytes(entry.log_id.key_id)
+    windows = [(start, end) for lid, start, end in trust.log_windows if lid == log_id]
+    if not windows:
+        out.append(
+            (
+                "tlog",
+                "Entry of an unknown log",
+                f"the entry names transparency log {log_id.hex()[:16]}…, which is not a "
+                "transparency log of the trust root",
+            )
+        )
     t = entry.integrated_time
     if t:
         at = datetime.fromtimestamp(int(t), tz=UTC)
+        if windows and not any(_within(at, w) for w in windows):
+            out.append(
+                (
+                    "tlog",
+                    "Log key not valid then",
+                    f"the transparency log's key was not valid (validFor) at the integrated "
+                    f"time {at.isoformat()}",
+                )
+            )
+        if trust.ca_windows and not any(_within(at, w) for w in trust.ca_windows):
+            out.append(
+                (
+                    "certificate",
+                    "Fulcio CA not valid then",
+                    f"no Fulcio CA of the trust root was valid (validFor) at the signing "
+                    f"time {at.isoformat()}",
+                )
+            )
         nb, na = leaf.not_valid_before_utc, leaf.not_valid_after_utc
         if not nb <= at <= na:
             out.append(
@@ -490,6 +550,15 @@ def authenticate_sigstore(
         return {}, signer, "", (_f(rule, title, reason, source),)
     bundle, inner = parsed
     leaf: x509.Certificate = bundle.signing_certificate
+    try:
+        # Parsed lazily: a damaged field raises when first read, so read them all here.
+        _ = (leaf.extensions, leaf.issuer, leaf.subject, leaf.public_key())
+        _ = (leaf.not_valid_before_utc, leaf.not_valid_after_utc, leaf.serial_number)
+        for ext in leaf.extensions:
+            _ = ext.value
+    except (ValueError, UnsupportedAlgorithm):
+        reason = "the signing certificate's fields are malformed (damaged certificate)"
+        return {}, signer, "", (_f("certificate", "Certificate rejected", reason, source),)
     entry = inner.verification_material.tlog_entries[0]
     ids = sigstore_identities(leaf)
     issuer, _problem = oidc_issuer(leaf)
@@ -525,7 +594,7 @@ def authenticate_sigstore(
     allowed_ids = set.intersection(*given_ids) if given_ids else set()
     allowed_iss = set.intersection(*given_iss) if given_iss else set()
     policy = _IdentityPolicy(allowed_ids, allowed_iss)
-    own = policy.problems(leaf) + _own_log_checks(entry, leaf)
+    own = policy.problems(leaf) + _own_log_checks(entry, leaf, trust)
     findings.extend(_f(rule, title, msg, source) for rule, title, msg in own)
     rules = {r for r, _t, _m in own}
     from sigstore.errors import Error as SigstoreError

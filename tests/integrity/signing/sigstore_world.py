@@ -142,23 +142,39 @@ class SigstoreWorld:
     # --- the trust root -------------------------------------------------------------
 
     def trusted_root_json(
-        self, *, log_key: ec.EllipticCurvePrivateKey | None = None
+        self,
+        *,
+        log_key: ec.EllipticCurvePrivateKey | None = None,
+        ca_until: datetime | None = None,
+        log_until: datetime | None = None,
     ) -> dict[str, Any]:
-        def tlog(key: ec.EllipticCurvePublicKey, url: str) -> dict[str, Any]:
+        def valid_for(until: datetime | None) -> dict[str, str]:
+            w = {"start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if until is not None:
+                w["end"] = until.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return w
+
+        def tlog(
+            key: ec.EllipticCurvePublicKey, url: str, until: datetime | None = None
+        ) -> dict[str, Any]:
             return {
                 "baseUrl": url,
                 "hashAlgorithm": "SHA2_256",
                 "publicKey": {
                     "rawBytes": _b64(_spki(key)),
                     "keyDetails": "PKIX_ECDSA_P256_SHA_256",
-                    "validFor": {"start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                    "validFor": valid_for(until),
                 },
                 "logId": {"keyId": _b64(_key_id(key))},
             }
 
         return {
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
-            "tlogs": [tlog((log_key or self.log_key).public_key(), "https://rekor.test.invalid")],
+            "tlogs": [
+                tlog(
+                    (log_key or self.log_key).public_key(), "https://rekor.test.invalid", log_until
+                )
+            ],
             "certificateAuthorities": [
                 {
                     "subject": {"organization": "sigstore-test", "commonName": "sigstore-test"},
@@ -169,7 +185,7 @@ class SigstoreWorld:
                             {"rawBytes": _b64(_der(self.root))},
                         ]
                     },
-                    "validFor": {"start": self.start.strftime("%Y-%m-%dT%H:%M:%SZ")},
+                    "validFor": valid_for(ca_until),
                 }
             ],
             "ctlogs": [tlog(self.ct_key.public_key(), "https://ctfe.test.invalid")],

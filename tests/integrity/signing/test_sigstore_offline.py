@@ -334,6 +334,35 @@ def test_in_house_bundle_is_not_accepted_by_a_sigstore_root(
     assert "not a Sigstore (keyless) signature" in why["tlog"]
 
 
+def test_ca_and_log_key_validity_windows_are_enforced(
+    world: SigstoreWorld, model: Path, sign: Sign, tmp_path: Path
+) -> None:
+    """A Fulcio CA or a log key retired (validFor end) before the signing time does not
+    vouch for it, although its certificate and signatures still verify."""
+    sign()
+    retired = datetime.now(UTC) - timedelta(days=1)
+    ca = world.trusted_root(tmp_path / "ca_retired.json", ca_until=retired)
+    why = refused(verify(model, ca))
+    assert set(why) == {"certificate"}, why
+    assert "no Fulcio CA of the trust root was valid (validFor)" in why["certificate"]
+    log = world.trusted_root(tmp_path / "log_retired.json", log_until=retired)
+    why = refused(verify(model, log))
+    assert set(why) == {"tlog"}, why
+    assert "log's key was not valid (validFor)" in why["tlog"]
+
+
+def test_entry_of_a_log_not_in_the_trust_root_is_refused(
+    model: Path, sign: Sign, trust_root: Path
+) -> None:
+    def rename(bundle: dict[str, Any]) -> None:
+        entry = bundle["verificationMaterial"]["tlogEntries"][0]
+        entry["logId"]["keyId"] = base64.b64encode(bytes(32)).decode()
+
+    sign(edit=rename)
+    why = refused(verify(model, trust_root))
+    assert "tlog" in why and "not a transparency log of the trust root" in why["tlog"], why
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
@@ -501,7 +530,7 @@ def test_checks_run_takes_the_sigstore_parameters(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(data=st.data())
 def test_damaged_bundle_never_verifies_and_never_crashes(
