@@ -1,5 +1,15 @@
-"""Access to Bastion itself: API tokens, roles, TOTP MFA and authorisation."""
+"""Access to Bastion itself: API tokens, roles, TOTP MFA, console sessions and authorisation."""
 
+from bastion.access._sessions import (
+    SESSION_TTL,
+    end_session,
+    issue_session,
+    open_session,
+    principal_for_session,
+    read_session,
+    session_principal,
+    sign_out,
+)
 from bastion.access._tokens import (
     MFA_LOCKOUT_AFTER,
     NewToken,
@@ -9,10 +19,7 @@ from bastion.access._tokens import (
     TokenInfo,
     authenticate,
     create_token,
-    end_session,
     list_tokens,
-    open_session,
-    principal_for_session,
     principal_for_token_id,
     require,
     revoke_token,
@@ -21,6 +28,7 @@ from bastion.access._tokens import (
 
 __all__ = [
     "MFA_LOCKOUT_AFTER",
+    "SESSION_TTL",
     "NewToken",
     "Permission",
     "Principal",
@@ -29,11 +37,15 @@ __all__ = [
     "authenticate",
     "create_token",
     "end_session",
+    "issue_session",
     "list_tokens",
     "open_session",
     "principal_for_session",
     "principal_for_token_id",
+    "read_session",
     "require",
     "revoke_token",
+    "session_principal",
+    "sign_out",
     "verify_totp",
 ]

@@ -10,8 +10,7 @@ and counted; from the fifth in a row the token refuses every code, right or wron
 window that doubles with each further failure. The state lives in the database, so it holds
 across processes and replicas.
 
-Console sessions are rows too (``console_sessions``): signing out ends one at once, and
-every console request checks its row.
+Console sessions (rows, and the signed cookie that names one) are ``_sessions``.
 """
 
 from __future__ import annotations
@@ -43,10 +42,7 @@ __all__ = [
     "TokenInfo",
     "authenticate",
     "create_token",
-    "end_session",
     "list_tokens",
-    "open_session",
-    "principal_for_session",
     "principal_for_token_id",
     "require",
     "revoke_token",
@@ -114,18 +110,6 @@ class TokenRow(Base):
     totp_locked_until: Mapped[datetime | None] = mapped_column(
         DateTime(timezone=True), nullable=True
     )
-
-
-class SessionRow(Base):
-    """A console session: the cookie names it; signing out or revoking the token ends it."""
-
-    __tablename__ = "console_sessions"
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    token_id: Mapped[str] = mapped_column(String(24), index=True)
-    mfa: Mapped[bool] = mapped_column(default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)
@@ -433,81 +417,3 @@ def principal_for_token_id(
         if expires is not None and expires <= now:
             raise AuthError("session expired: sign in again")
         return Principal(row.id, row.name, Role(row.role), mfa_verified=mfa_verified)
-
-
-def open_session(
-    ws: Workspace, principal: Principal, ttl: timedelta, *, now: datetime | None = None
-) -> str:
-    """Start a console session for a principal that has just signed in; returns its id.
-
-    The id is 256 random bits; the cookie carries it inside a signed value, and every
-    request looks the row up, so :func:`end_session` ends the session everywhere at once.
-    """
-    now = now or datetime.now(UTC)
-    sid = secrets.token_urlsafe(32)
-    with ws.db.session() as s:
-        s.add(
-            SessionRow(
-                id=sid,
-                token_id=principal.token_id,
-                mfa=principal.mfa_verified,
-                created_at=now,
-                expires_at=now + ttl,
-            )
-        )
-        s.flush()
-        ws.ledger.append(
-            [
-                Event(
-                    "access.session_opened",
-                    {
-                        "session": _session_ref(sid),
-                        "token_id": principal.token_id,
-                        "mfa": principal.mfa_verified,
-                    },
-                    principal.actor,
-                )
-            ],
-            session=s,
-        )
-    return sid
-
-
-def _session_ref(sid: str) -> str:
-    # The ledger names a session by a digest of its id: the id itself is a bearer secret.
-    return "sha256:" + hashlib.sha256(sid.encode()).hexdigest()[:32]
-
-
-def principal_for_session(ws: Workspace, session_id: str, token_id: str) -> Principal:
-    """The principal of a live console session: not ended, not expired, its token valid."""
-    now = datetime.now(UTC)
-    with ws.db.session() as s:
-        row = s.get(SessionRow, session_id)
-        if row is None or row.token_id != token_id or row.ended_at is not None:
-            raise AuthError("session expired: sign in again")
-        expires = _utc(row.expires_at)
-        if expires is None or expires <= now:
-            raise AuthError("session expired: sign in again")
-        mfa = bool(row.mfa)
-    return principal_for_token_id(ws, token_id, mfa_verified=mfa)
-
-
-def end_session(ws: Workspace, session_id: str, actor: str = "console") -> bool:
-    """End a console session (sign-out). True when a live session was ended."""
-    with ws.db.session() as s:
-        row = s.get(SessionRow, session_id)
-        if row is None or row.ended_at is not None:
-            return False
-        row.ended_at = datetime.now(UTC)
-        s.flush()
-        ws.ledger.append(
-            [
-                Event(
-                    "access.session_ended",
-                    {"session": _session_ref(session_id), "token_id": row.token_id},
-                    actor,
-                )
-            ],
-            session=s,
-        )
-        return True

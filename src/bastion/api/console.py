@@ -1,10 +1,10 @@
 """The web console: server-rendered pages under /ui, with HTMX for the live parts.
 
-Every page but the sign-in form needs a session (deny by default). A session is a row in
-the database (``console_sessions``) and a cookie holding an HS256 JWT (session id, token id,
-iat, exp) signed with a key derived from the workspace secret; each request re-reads the
-session row and the token behind it, so signing out or revoking the token ends a session at
-once. The console answers only to the configured host names (``allowed_hosts``): any other
+Every page but the sign-in form needs a session (deny by default). Sessions are the access
+room's (``bastion.access.issue_session`` / ``session_principal`` / ``sign_out``: a row in
+``console_sessions`` and a signed value naming it); the console only carries that value in
+an HttpOnly, SameSite=Strict cookie. Each request re-reads the session row and the token
+behind it, so signing out or revoking the token ends a session at once. The console answers only to the configured host names (``allowed_hosts``): any other
 Host header is refused (DNS rebinding), and a form post must carry an Origin (or Referer)
 that is one of those hosts and the host the request was sent to (CSRF). The routes only translate HTTP: each calls the rooms' public functions and hands
 the result to a template. Security headers are set by one middleware for every /ui
@@ -13,17 +13,14 @@ response, redirects and error pages included.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 import jinja2
-import jwt
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -34,13 +31,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from bastion import __version__
 from bastion._plugins import load_checks
 from bastion.access import (
+    SESSION_TTL,
     Permission,
     Principal,
     authenticate,
-    end_session,
-    open_session,
-    principal_for_session,
+    issue_session,
     require,
+    session_principal,
+    sign_out,
 )
 from bastion.api._deps import get_ws, read_body
 from bastion.core.checks import all_checks
@@ -60,20 +58,15 @@ __all__ = [
     "SignInRequired",
     "issue_session",
     "mount_static",
-    "read_session",
     "router",
 ]
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 
 SESSION_COOKIE = "bastion_session"
-SESSION_TTL = timedelta(hours=8)
-_SESSION_LABEL = b"bastion console session v1"
-_AUDIENCE = "bastion-console"
 _MAX_FORM = 8 * 1024
 _MAX_PARAM = 200
 _EVIDENCE_PAGE = 50
-_EVIDENCE_CAP = 1000
 _LEDGER_EVENTS = 50
 
 SECURITY_HEADERS: Mapping[str, str] = {
@@ -127,56 +120,15 @@ class SignInRequired(AuthError):
         self.ended = ended
 
 
-def _session_key(ws: Workspace) -> bytes:
-    # A key of its own, so a session cookie can never be confused with anything else the
-    # workspace secret protects.
-    return hmac.new(ws.keyring.secret(), _SESSION_LABEL, hashlib.sha256).digest()
-
-
-def issue_session(ws: Workspace, principal: Principal, now: datetime | None = None) -> str:
-    """Open a session for a principal that has just signed in; returns the cookie value."""
-    now = now or datetime.now(UTC)
-    sid = open_session(ws, principal, SESSION_TTL, now=now)
-    claims = {
-        "sub": principal.token_id,
-        "sid": sid,
-        "mfa": principal.mfa_verified,
-        "aud": _AUDIENCE,
-        "iat": int(now.timestamp()),
-        "exp": int((now + SESSION_TTL).timestamp()),
-    }
-    return jwt.encode(claims, _session_key(ws), algorithm="HS256")
-
-
-def read_session(ws: Workspace, value: str) -> tuple[str, str]:
-    """The token id and session id of a cookie; SignInRequired when it is not genuine or
-    current (whether the session is still open is :func:`_console_principal`'s check)."""
-    try:
-        claims = jwt.decode(
-            value,
-            _session_key(ws),
-            algorithms=["HS256"],
-            audience=_AUDIENCE,
-            options={"require": ["sub", "sid", "exp", "iat", "aud"]},
-        )
-    except jwt.PyJWTError:
-        raise SignInRequired(_SESSION_ENDED, ended=True) from None
-    sub, sid = claims.get("sub"), claims.get("sid")
-    if not isinstance(sub, str) or not isinstance(sid, str) or len(sid) > 64:
-        raise SignInRequired(_SESSION_ENDED, ended=True)
-    return sub, sid
-
-
 def _console_principal(request: Request) -> Principal:
     """Deny by default: a genuine, unexpired session whose token is still valid, or no page."""
     ws = get_ws(request)
     value = request.cookies.get(SESSION_COOKIE)
     if not value:
         raise SignInRequired()
-    token_id, sid = read_session(ws, value)
     try:
-        # The session row: signed out (ended), expired, or its token revoked ends it here.
-        principal = principal_for_session(ws, sid, token_id)
+        # access checks the signature, the session row (signed out, expired) and the token.
+        principal, sid = session_principal(ws, value)
     except AuthError:
         raise SignInRequired(_SESSION_ENDED, ended=True) from None
     require(principal, Permission.READ)
@@ -367,13 +319,7 @@ def logout(request: Request) -> Response:
         )
     value = request.cookies.get(SESSION_COOKIE)
     if value:
-        ws = get_ws(request)
-        try:
-            token_id, sid = read_session(ws, value)
-        except SignInRequired:
-            pass  # not a genuine session: nothing to end
-        else:
-            end_session(ws, sid, actor=f"token:{token_id}")
+        sign_out(get_ws(request), value)
     response = RedirectResponse("/ui/login", status_code=303)
     _clear_session(response, request)
     return response
@@ -386,7 +332,7 @@ def logout(request: Request) -> Response:
 def overview(request: Request, ws: WS, p: Viewer) -> Response:
     systems = list_systems(ws)
     assets = list_assets(ws)
-    evidence = ws.evidence.list(EvidenceQuery(limit=_EVIDENCE_CAP))
+    recent = ws.evidence.list(EvidenceQuery(limit=5))
     note = ws.ledger.latest_checkpoint()
     return _page(
         request,
@@ -395,9 +341,8 @@ def overview(request: Request, ws: WS, p: Viewer) -> Response:
             "section": "overview",
             "systems": systems,
             "asset_count": len(assets),
-            "evidence_count": len(evidence),
-            "evidence_capped": len(evidence) >= _EVIDENCE_CAP,
-            "recent": evidence[:5],
+            "evidence_count": ws.evidence.count(),
+            "recent": recent,
             "ledger_size": ws.ledger.size(),
             "checkpoint": _checkpoint_view(note),
         },

@@ -15,10 +15,10 @@ from fastapi.responses import HTMLResponse, Response
 from bastion.access import Principal
 from bastion.api._deps import get_ws
 from bastion.api.console import _console_principal, templates
-from bastion.api.console_security import integrity_panel
 from bastion.core.errors import BastionError, NotFoundError
 from bastion.core.workspace import Workspace
 from bastion.governance import list_boards, list_change_requests, list_raci
+from bastion.integrity import model_integrity
 from bastion.registry import (
     evaluate_gate,
     get_version,
@@ -102,7 +102,7 @@ def version_page(request: Request, name: str, version: str, ws: WS, p: Viewer) -
             "approvals": approvals,
             "change_requests": crs,
             "refusals": list_refusals(ws, name, v.version),
-            "integrity": integrity_panel(ws, v.digest),
+            "integrity": model_integrity(ws, v.digest),
         },
         p,
     )

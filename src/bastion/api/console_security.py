@@ -9,7 +9,6 @@ SVG can run in a page. Each route calls the rooms' public functions and renders 
 
 from __future__ import annotations
 
-import functools
 import json
 from collections import Counter
 from collections.abc import Mapping
@@ -26,31 +25,27 @@ from bastion.core.errors import BastionError, InputError, NotFoundError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Evidence, Severity
 from bastion.core.workspace import Workspace
-from bastion.integrity import (
-    BomCheck,
-    DependencyCheck,
-    ModelAttestationCheck,
-    ModelSignatureCheck,
-    ModelSignCheck,
-    ScanCheck,
+from bastion.integrity import MODEL_CHECKS
+from bastion.risk import (
+    RiskSimulationCheck,
+    by_exposure,
+    count_simulations,
+    get_simulation,
+    list_simulations,
+    replay_simulation,
 )
-from bastion.risk import RiskSimulationCheck
 from bastion.threats import ThreatModelCheck
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Viewer = Annotated[Principal, Depends(_console_principal)]
 WS = Annotated[Workspace, Depends(get_ws)]
 
-SIMULATION_CHECK = RiskSimulationCheck.id
-MODEL_CHECKS = tuple(
-    c.id for c in (ModelSignCheck, ModelSignatureCheck, ScanCheck, BomCheck, ModelAttestationCheck)
-)
+#: The check ids of the model list's columns (which evidence speaks for a model is the
+#: integrity room's :data:`bastion.integrity.MODEL_CHECKS`).
+MODEL_CHECK_IDS = tuple(c.id for c in MODEL_CHECKS)
 _PERCENTILES = ("p10", "p50", "mean", "p90", "p95", "p99")
 _MAX_PARAM = 200
 _LIST_CAP = 200
-# Charts re-run the recorded simulation; past this many simulated years the page shows the
-# recorded percentiles only, so one request cannot hold a worker for minutes.
-_MAX_RERUN_ITERATIONS = 1_000_000
 _SVG = "image/svg+xml"
 
 
@@ -293,44 +288,17 @@ def threats_navigator(request: Request, system_id: str, ws: WS, p: Viewer) -> Re
 
 
 def _simulations(ws: Workspace) -> list[Evidence]:
-    return ws.evidence.list(EvidenceQuery(check_id=SIMULATION_CHECK, limit=_LIST_CAP))
+    return list_simulations(ws, limit=_LIST_CAP)
 
 
 def _simulation(ws: Workspace, evidence_id: str) -> Evidence | None:
-    try:
-        e = ws.evidence.get(evidence_id[:_MAX_PARAM])
-    except NotFoundError:
-        return None
-    return e if e.check_id == SIMULATION_CHECK else None
-
-
-@functools.lru_cache(maxsize=8)
-def _rerun(evidence_id: str, digest: str, document: str, iterations: int, seed: int) -> Any:
-    """Re-run a recorded simulation (deterministic for its document, seed and iterations)."""
-    from bastion.risk import parse_scenarios, simulate
-
-    ss = parse_scenarios(json.loads(document), f"evidence {evidence_id}")
-    return simulate(ss, iterations=iterations, seed=seed)
+    return get_simulation(ws, evidence_id[:_MAX_PARAM])
 
 
 def _replay(ws: Workspace, e: Evidence) -> tuple[Any, str | None]:
-    """The re-run simulation of ``e``, or why it cannot be re-run (fail closed)."""
-    try:
-        sim = RiskSimulationCheck.read(e)
-    except BastionError:
-        return None, "this evidence holds no scenarios document, seed and iterations to re-run"
-    doc, iters, seed = sim.document, sim.iterations, sim.seed
-    if not ws.evidence.verify_digest(e):
-        return None, "this evidence does not match its recorded digest: it is not re-run"
-    if iters > _MAX_RERUN_ITERATIONS:
-        return None, (
-            f"{iters:,} iterations are more than the console re-runs "
-            f"({_MAX_RERUN_ITERATIONS:,}); draw the charts with 'bastion risk simulate --chart'"
-        )
-    try:
-        return _rerun(e.id, e.digest, json.dumps(doc, sort_keys=True), iters, seed), None
-    except BastionError as exc:
-        return None, f"the recorded scenarios no longer validate: {exc.message}"
+    """The re-run simulation of ``e``, or why it cannot be re-run (the risk room decides)."""
+    replay = replay_simulation(ws, e)
+    return replay.result, replay.why
 
 
 def _appetites(ws: Workspace, systems: set[str]) -> dict[str, dict[str, Any] | None]:
@@ -348,11 +316,8 @@ def risk_register(request: Request, ws: WS, p: Viewer, status: str | None = None
     if wanted is not None and wanted not in {s.value for s in RiskStatus}:
         notice = f"Unknown status {wanted!r}: showing every status."
         wanted = None
-    # Largest exposure first: what a risk owner reads the register for. Unpriced risks last.
-    risks = sorted(
-        list_risks(ws, status=wanted),
-        key=lambda r: -float((r.summary or {}).get("p90") or -1.0),
-    )
+    # Largest exposure first (the risk room's order): unpriced risks last.
+    risks = by_exposure(list_risks(ws, status=wanted))
     tiers = _appetites(ws, {r.system_id for r in risks})
     return _page(
         request,
@@ -366,7 +331,7 @@ def risk_register(request: Request, ws: WS, p: Viewer, status: str | None = None
             "notice": notice,
             "money": _money,
             "threats_url": _threats_url,
-            "simulations": len(_simulations(ws)),
+            "simulations": count_simulations(ws),
         },
         p,
     )
@@ -480,67 +445,14 @@ def risk_detail(request: Request, risk_id: str, ws: WS, p: Viewer) -> Response:
 # -- models and integrity -------------------------------------------------------------------
 
 
-def integrity_panel(ws: Workspace, digest: str) -> dict[str, Any]:
-    """The latest integrity evidence about one model digest, for the registry version page.
-
-    Dependency scans are about an environment rather than a model; without one about this
-    digest the panel shows the latest environment scan and says so.
-    """
-
-    def latest(check_id: str, **kw: Any) -> Evidence | None:
-        found = ws.evidence.list(EvidenceQuery(check_id=check_id, limit=1, **kw))
-        return found[0] if found else None
-
-    deps = latest(DependencyCheck.id, subject_digest=digest)
-    deps_scope = "model"
-    if deps is None:
-        deps = latest(DependencyCheck.id)
-        deps_scope = "environment"
-    return {
-        "signature": latest(ModelSignatureCheck.id, subject_digest=digest),
-        "sign": latest(ModelSignCheck.id, subject_digest=digest),
-        "scan": latest(ScanCheck.id, subject_digest=digest),
-        "bom": latest(BomCheck.id, subject_digest=digest),
-        "dependencies": deps,
-        "dependencies_scope": deps_scope,
-    }
-
-
 @router.get("/models", response_class=HTMLResponse)
 def models_page(request: Request, ws: WS, p: Viewer) -> Response:
-    from bastion.registry import list_models
+    from bastion.registry import models_with_evidence
 
-    versions: dict[str, Any] = {}
-    for m in list_models(ws):
-        for v in m.versions:
-            versions.setdefault(v.digest, v)
-    groups: dict[tuple[str, str | None], dict[str, Evidence]] = {}
-    for cid in MODEL_CHECKS:
-        for e in ws.evidence.list(
-            EvidenceQuery(check_id=cid, subject_kind="model", limit=_LIST_CAP)
-        ):
-            checks = groups.setdefault((e.subject.ref, e.subject.digest), {})
-            if cid not in checks:  # newest first: keep the latest per check
-                checks[cid] = e
-    rows: list[dict[str, Any]] = []
-    seen: set[str] = set()
-    for (ref, digest), checks in groups.items():
-        known = versions.get(digest) if digest else None
-        if known is not None:
-            seen.add(digest or "")
-        newest = max(checks.values(), key=lambda e: e.created_at)
-        rows.append(
-            {"name": ref, "digest": digest, "version": known, "checks": checks, "newest": newest}
-        )
-    for digest, v in versions.items():
-        if digest not in seen:
-            rows.append(
-                {"name": v.model, "digest": digest, "version": v, "checks": {}, "newest": None}
-            )
-    rows.sort(key=lambda r: (r["name"], r["digest"] or ""))
+    rows = models_with_evidence(ws, limit=_LIST_CAP)
     return _page(
         request,
         "integrity_models.html",
-        {"section": "models", "rows": rows, "checks": MODEL_CHECKS},
+        {"section": "models", "rows": rows, "checks": MODEL_CHECK_IDS},
         p,
     )
