@@ -12,6 +12,12 @@ same run, on the same disk:
   the closest pymerkle gets to Bastion's per-batch checkpoint).
 * pymerkle ``InmemoryTree.append_entries(batch)``: nothing on disk, an upper bound only.
 
+Then the concurrent case (group commit): 8 writer threads on SQLite and 4 writer
+processes on PostgreSQL (``--pg-threads`` threads each), every call a single event:
+durable events/s back to back, and acknowledgement latency (p50/p99) at a paced 2,000
+events/s, beside Tessera's published 2,900 durable writes/s and pymerkle appending one
+event per commit (unsigned, unbatched). ``--concurrent-only`` runs just that part.
+
 Then 100 random inclusion proofs on each store: ``Ledger.inclusion_proof(event_id)`` (which
 verifies the signed checkpoint and the path before returning) against pymerkle's
 ``prove_inclusion(index)`` followed by ``verify_inclusion``.
@@ -35,7 +41,7 @@ from pymerkle import InmemoryTree, SqliteTree
 
 from bastion.core.ledger import Event, Ledger
 from bastion.core.settings import get_settings
-from bastion.core.workspace import Workspace, init_workspace
+from bastion.core.workspace import Workspace, init_workspace, open_workspace
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 GOAL_RATIO = 3.0
@@ -139,6 +145,291 @@ def proofs_pymerkle(tree: Any, picks: list[int]) -> float:
     return c.timed(run)[0]
 
 
+# -- the concurrent case: many writers, single events, group commit ----------------------
+
+TESSERA_WRITES_PER_S = 2_900  # Tessera (Rekor v2's storage layer) on POSIX, from its docs
+GOAL_SQLITE = 10_000
+GOAL_POSTGRES = 5_000
+GOAL_P99_MS = 25.0
+PACED_RATE = 2_000
+
+
+def _percentile(xs: list[float], q: float) -> float:
+    if not xs:
+        return float("nan")
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def _writer_threads(
+    ledger: Ledger,
+    events: list[Event],
+    threads: int,
+    rate: float | None,
+    start_at: float | None = None,
+) -> dict[str, Any]:
+    """``threads`` writers, each appending its share of ``events`` one at a time.
+
+    Unpaced: back to back, latency from call to acknowledgement. Paced (``rate`` events/s
+    over all threads, open loop): event ``j`` is due at ``start + j / rate``; its latency
+    runs from when it was due, so a writer that falls behind counts its queueing too.
+    """
+    import threading
+    import time
+
+    lat: list[list[float]] = [[] for _ in range(threads)]
+    errors: list[BaseException] = []
+    t0 = start_at if start_at is not None else time.perf_counter() + 0.05
+
+    def run(k: int) -> None:
+        mine = events[k::threads]
+        out = lat[k]
+        try:
+            while time.perf_counter() < t0:
+                time.sleep(0.0005)
+            for j, ev in enumerate(mine):
+                if rate:
+                    due = t0 + (j * threads + k) / rate
+                    wait = due - time.perf_counter()
+                    if wait > 0:
+                        time.sleep(wait)
+                    start = due
+                else:
+                    start = time.perf_counter()
+                ledger.append([ev])
+                out.append(time.perf_counter() - start)
+        except BaseException as exc:
+            errors.append(exc)
+
+    ts = [threading.Thread(target=run, args=(k,)) for k in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    end = time.perf_counter()
+    if errors:
+        raise errors[0]
+    flat = [x for xs in lat for x in xs]
+    return {"events": len(flat), "seconds": end - t0, "latencies": flat}
+
+
+def _summary(events: int, seconds: float, lat: list[float]) -> dict[str, Any]:
+    return {
+        "events": events,
+        "seconds": round(seconds, 4),
+        "events_per_s": round(c.rate(events, seconds), 1),
+        "p50_ms": round(1000 * _percentile(lat, 0.50), 3),
+        "p99_ms": round(1000 * _percentile(lat, 0.99), 3),
+        "max_ms": round(1000 * max(lat), 3) if lat else None,
+    }
+
+
+def _pg_process(args: tuple[str, str, int, int, int, float | None, float]) -> dict[str, Any]:
+    """One PostgreSQL writer process: its own workspace handle and group committer."""
+    import time
+
+    home, url, proc, threads, n, rate, start_wall = args
+    ws = open_workspace(get_settings(home=home, database_url=url))
+    try:
+        bodies = c.make_events(n, 1000 + proc)
+        events = [Event(c.EVENT_KIND, d, c.EVENT_ACTOR) for d in bodies]
+        ws.ledger.size()  # connect before the clock starts
+        start = time.perf_counter() + (start_wall - time.time())
+        got = _writer_threads(ws.ledger, events, threads, rate, start_at=start)
+        got["batches"] = ws.ledger.committer.batches
+        return got
+    finally:
+        ws.close()
+
+
+def _pg_processes(
+    home: Path, url: str, procs: int, threads: int, per_proc: int, rate: float | None
+) -> dict[str, Any]:
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("spawn")
+    start_wall = time.time() + 3.0  # every process connected and waiting by then
+    with ctx.Pool(procs) as pool:
+        parts = pool.map(
+            _pg_process,
+            [(str(home), url, p, threads, per_proc, rate, start_wall) for p in range(procs)],
+        )
+    n = sum(p["events"] for p in parts)
+    secs = max(p["seconds"] for p in parts)
+    lat = [x for p in parts for x in p["latencies"]]
+    out = _summary(n, secs, lat)
+    out["batches"] = sum(p["batches"] for p in parts)
+    return out
+
+
+def _median_case(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate, plus every run's rate and p99."""
+    ordered = sorted(runs, key=lambda r: r["events_per_s"])
+    med = dict(ordered[len(ordered) // 2])
+    med["runs_events_per_s"] = [r["events_per_s"] for r in runs]
+    med["runs_p99_ms"] = [r["p99_ms"] for r in runs]
+    return med
+
+
+def bench_concurrent(
+    tmpdir: Path, pg_url: str | None, n: int, runs: int, paced_seconds: float, pg_threads: int
+) -> dict[str, Any]:
+    """8 writer threads on SQLite, 4 writer processes on PostgreSQL, single events each:
+    durable events/s unpaced, and acknowledgement latency at a paced 2,000 events/s."""
+    import time
+
+    out: dict[str, Any] = {}
+    bodies = c.make_events(max(n, int(PACED_RATE * paced_seconds)), 7)
+    events = [Event(c.EVENT_KIND, d, c.EVENT_ACTOR) for d in bodies]
+    ws, _ = init_workspace(get_settings(home=tmpdir / "conc-sqlite", database_url=None))
+    try:
+        for name, rate, count in (
+            ("sqlite_8_threads", None, n),
+            ("sqlite_8_threads_paced", PACED_RATE, int(PACED_RATE * paced_seconds)),
+        ):
+            results = []
+            for _ in range(runs):
+                b0 = ws.ledger.committer.batches
+                got = _writer_threads(ws.ledger, events[:count], 8, rate)
+                s = _summary(got["events"], got["seconds"], got["latencies"])
+                s["batches"] = ws.ledger.committer.batches - b0
+                s["events_per_batch"] = round(s["events"] / max(1, s["batches"]), 2)
+                results.append(s)
+            out[name] = _median_case(results)
+        rep = ws.ledger.verify()
+        out["sqlite_verify_ok"] = rep.ok
+    finally:
+        ws.close()
+
+    # The unsigned, unbatched reference: pymerkle, one committed append per event.
+    k = min(n, 3_000)
+    blobs = [c.event_bytes(d) for d in bodies[:k]]
+    ref = []
+    for _ in range(runs):
+        tree = SqliteTree(str(tmpdir / f"pymerkle-single-{uuid.uuid4().hex[:6]}.db"))
+        try:
+            tree.con.execute("PRAGMA journal_mode=WAL")
+            tree.con.execute("PRAGMA synchronous=FULL")
+            lat: list[float] = []
+            t0 = time.perf_counter()
+            for b in blobs:
+                s0 = time.perf_counter()
+                tree.append_entry(b)
+                lat.append(time.perf_counter() - s0)
+            ref.append(_summary(k, time.perf_counter() - t0, lat))
+        finally:
+            tree.close()
+    out["pymerkle_single_wal_full"] = _median_case(ref)
+
+    if pg_url is not None:
+        schema = f"bench_{uuid.uuid4().hex[:12]}"
+        _pg_admin(pg_url, f"CREATE SCHEMA {schema}")
+        try:
+            url = f"{pg_url}?options=-csearch_path%3D{schema}"
+            home = tmpdir / "conc-pg"
+            ws, _ = init_workspace(get_settings(home=home, database_url=url))
+            ws.close()
+            for name, rate, count in (
+                ("postgres_4_processes", None, n),
+                ("postgres_4_processes_paced", PACED_RATE, int(PACED_RATE * paced_seconds)),
+            ):
+                results = [
+                    _pg_processes(home, url, 4, pg_threads, count // 4, rate) for _ in range(runs)
+                ]
+                out[name] = _median_case(results)
+                out[name]["threads_per_process"] = pg_threads
+            ws = open_workspace(get_settings(home=home, database_url=url))
+            try:
+                out["postgres_verify_ok"] = ws.ledger.verify().ok
+            finally:
+                ws.close()
+        finally:
+            _pg_admin(pg_url, f"DROP SCHEMA {schema} CASCADE")
+    return out
+
+
+def print_concurrent(res: dict[str, Any]) -> None:
+    rows: list[list[object]] = [
+        [
+            "Tessera (Rekor v2 storage), POSIX",
+            c.fmt_rate(TESSERA_WRITES_PER_S),
+            "-",
+            "from its docs; integrated 0.6-6 s later",
+        ]
+    ]
+    labels = {
+        "sqlite_8_threads": "bastion-sqlite, 8 threads",
+        "sqlite_8_threads_paced": f"bastion-sqlite, 8 threads @ {PACED_RATE:,}/s",
+        "postgres_4_processes": "bastion-postgres, 4 processes",
+        "postgres_4_processes_paced": f"bastion-postgres, 4 processes @ {PACED_RATE:,}/s",
+        "pymerkle_single_wal_full": "pymerkle-sqlite, 1 writer, unbatched (WAL+FULL)",
+    }
+    for key, label in labels.items():
+        r = res.get(key)
+        if r is None:
+            continue
+        note = (
+            "unsigned, one commit per event"
+            if key.startswith("pymerkle")
+            else (
+                f"{r.get('events_per_batch', '-')} events/batch"
+                if "events_per_batch" in r
+                else f"{r.get('threads_per_process')} threads/process"
+            )
+        )
+        rows.append(
+            [label, c.fmt_rate(r["events_per_s"]), f"{r['p50_ms']:.2f} / {r['p99_ms']:.2f}", note]
+        )
+    c.print_table(["concurrent, single events", "durable events/s", "p50 / p99 ms", "note"], rows)
+
+    def goal(key: str, want: float) -> None:
+        if key in res:
+            got = res[key]["events_per_s"]
+            print(
+                f"{key}: {got:,.0f} events/s (goal >= {want:,}: {'met' if got >= want else 'NOT met'})"
+            )
+
+    goal("sqlite_8_threads", GOAL_SQLITE)
+    goal("postgres_4_processes", GOAL_POSTGRES)
+    for key in ("sqlite_8_threads_paced", "postgres_4_processes_paced"):
+        if key in res:
+            p99 = res[key]["p99_ms"]
+            ok = "met" if p99 < GOAL_P99_MS else "NOT met"
+            print(f"{key}: p99 acknowledgement {p99:.2f} ms (goal < {GOAL_P99_MS:.0f} ms: {ok})")
+
+
+def run_concurrent_only(args: argparse.Namespace) -> int:
+    info = c.machine_info()
+    print(
+        f"ledger_append --concurrent-only: {args.concurrent_events:,} events per unpaced run, "
+        f"median of {args.runs}, {info['cpu_model']} x{info['cores']}"
+    )
+    scratch = c.ensure_ignored_dir(c.CACHE_DIR)
+    with tempfile.TemporaryDirectory(prefix="ledger-conc-", dir=scratch) as tmp:
+        res = bench_concurrent(
+            Path(tmp),
+            None if args.no_postgres else args.pg_url,
+            args.concurrent_events,
+            args.runs,
+            args.paced_seconds,
+            args.pg_threads,
+        )
+    print()
+    print_concurrent(res)
+    out = c.write_results(
+        "ledger_append_concurrent",
+        {
+            "concurrent": res,
+            "runs": args.runs,
+            "paced_rate": PACED_RATE,
+            "tessera_writes_per_s": TESSERA_WRITES_PER_S,
+        },
+    )
+    print(f"\nwrote {out.relative_to(c.ROOT)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -153,7 +444,25 @@ def main(argv: list[str] | None = None) -> int:
         "--pg-url", default=DEFAULT_PG, help="PostgreSQL URL (a fresh schema is made in it)"
     )
     p.add_argument("--no-postgres", action="store_true", help="leave out Bastion on PostgreSQL")
+    p.add_argument(
+        "--concurrent-events",
+        type=int,
+        default=16_000,
+        help="events per unpaced concurrent run (default 16000; 0 skips the concurrent case)",
+    )
+    p.add_argument("--runs", type=int, default=3, help="concurrent runs per case (median shown)")
+    p.add_argument(
+        "--paced-seconds", type=float, default=5.0, help="length of each paced run (default 5)"
+    )
+    p.add_argument(
+        "--pg-threads", type=int, default=8, help="writer threads in each PostgreSQL process"
+    )
+    p.add_argument(
+        "--concurrent-only", action="store_true", help="only the concurrent case (no batches)"
+    )
     args = p.parse_args(argv)
+    if args.concurrent_only:
+        return run_concurrent_only(args)
 
     n, batch = args.events, args.batch
     print(
@@ -303,6 +612,18 @@ def main(argv: list[str] | None = None) -> int:
         record("pymerkle-inmemory (upper bound)", secs, "none", "nothing is written to disk")
         proof_m = proofs_pymerkle(mem, picks) if picks else None
 
+        concurrent: dict[str, Any] = {}
+        if args.concurrent_events:
+            print("\nconcurrent writers (group commit), single events, median of", args.runs)
+            concurrent = bench_concurrent(
+                tmpdir,
+                None if args.no_postgres else args.pg_url,
+                args.concurrent_events,
+                args.runs,
+                args.paced_seconds,
+                args.pg_threads,
+            )
+
     shipped = results["pymerkle-sqlite (as shipped)"]["events_per_s"]
     matched = results["pymerkle-sqlite (WAL+FULL, as Bastion)"]["events_per_s"]
     ours = results["bastion-sqlite"]["events_per_s"]
@@ -362,9 +683,14 @@ def main(argv: list[str] | None = None) -> int:
             for name, s in rows
         }
 
+    if concurrent:
+        print()
+        print_concurrent(concurrent)
+
     out = c.write_results(
         "ledger_append",
         {
+            "concurrent": concurrent,
             "events": n,
             "batch": batch,
             "event_bytes_avg": round(sum(map(len, blobs)) / n, 1),
