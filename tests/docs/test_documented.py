@@ -38,6 +38,7 @@ def test_every_cli_command_is_documented() -> None:
 
 def _routes() -> list[APIRoute]:
     from bastion.api import (
+        compliance,
         console,
         console_registry,
         console_security,
@@ -54,7 +55,18 @@ def _routes() -> list[APIRoute]:
     from bastion.api.app import _api_routes
     from bastion.api.app import create_app as _create  # noqa: F401  (import check)
 
-    routers = [inventory, evidence, ledger, tokens, threats, risk, integrity, registry, governance]
+    routers = [
+        inventory,
+        evidence,
+        ledger,
+        tokens,
+        threats,
+        risk,
+        integrity,
+        registry,
+        governance,
+        compliance,
+    ]
     routes = []
     for m in routers:
         routes.extend(_api_routes(m.router.routes))

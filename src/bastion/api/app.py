@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.state.settings = settings
 
     from bastion.api import (
+        compliance,
         evidence,
         governance,
         integrity,
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         integrity,
         registry,
         governance,
+        compliance,
     ):
         app.include_router(module.router, prefix="/api/v1")
     from bastion.api import console, console_registry, console_security

@@ -13,6 +13,7 @@ from bastion.cli import governance, integrity, registry, risk, scan, supplychain
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app
+from bastion.cli.compliance import control_app
 from bastion.cli.inventory import inventory_app, manifest_app
 from bastion.core.errors import BastionError
 
@@ -58,6 +59,7 @@ app.add_typer(supplychain.deps_app, name="deps")
 supplychain.register(app)
 app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
+app.add_typer(control_app, name="control")
 _ = scan  # its commands register on model_app when imported
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "ProducerRoles",
     "attest",
     "evaluate_control",
+    "evaluate_control_for",
     "get_control",
     "known_evidence_kinds",
     "list_controls",
@@ -57,10 +58,10 @@ PLANNED_EVIDENCE_KINDS = frozenset(
 
 
 def _registered() -> frozenset[str]:
-    from bastion._plugins import load_checks
     from bastion.core.checks import all_checks
+    from bastion.core.workspace import wire_rooms
 
-    load_checks()
+    wire_rooms()  # every room's checks registered (bastion.wiring, once per process)
     return frozenset(c.id for c in all_checks())
 
 
@@ -240,6 +241,16 @@ def evaluate_control(
     if control.coverage is Coverage.PARTIAL and res.satisfied:
         return _attested(ws, control, subject, now, roles, res)
     return res
+
+
+def evaluate_control_for(
+    ws: Workspace, control_id: str, subject: str, *, now: datetime | None = None
+) -> tuple[ControlSubject, ControlResult]:
+    """The catalog control ``control_id`` evaluated on ``subject`` (``model:NAME@VERSION``
+    or ``system:ID``): what ``bastion control evaluate`` and the API run."""
+    control = get_control(control_id)
+    subj = resolve_subject(ws, subject)
+    return subj, evaluate_control(ws, control, subj, now=now)
 
 
 def _result(
