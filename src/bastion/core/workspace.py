@@ -15,7 +15,18 @@ from bastion.core.ledger import Event, Ledger
 from bastion.core.settings import Settings, get_settings
 from bastion.core.storage import Database
 
-__all__ = ["Workspace", "init_workspace", "open_workspace"]
+__all__ = ["Workspace", "init_workspace", "open_workspace", "wire_rooms"]
+
+
+def wire_rooms() -> None:
+    """Register every room's checks and plug the rooms' hooks into each other, once per
+    process (:func:`bastion.wiring.wire`). Every :class:`Workspace` calls it when it is
+    made, so every way in (CLI, API, demo, Python) is wired the same; code that asks the
+    check registry for every check without a workspace calls it first.
+
+    Core depends on no room: the composition root is the one module it reaches up to, by
+    name, and only here."""
+    importlib.import_module("bastion.wiring").wire()
 
 
 @dataclass
@@ -24,10 +35,7 @@ class Workspace:
     db: Database
 
     def __post_init__(self) -> None:
-        # Core depends on no room; the composition root (bastion.wiring) is the one module
-        # it reaches up to, by name, so that every workspace, however it is opened, has
-        # every room's checks and hooks wired (once per process).
-        importlib.import_module("bastion.wiring").wire()
+        wire_rooms()
 
     @cached_property
     def keyring(self) -> Keyring:
@@ -47,6 +55,8 @@ class Workspace:
         return EvidenceStore(self.db, self.ledger)
 
     def close(self) -> None:
+        if "ledger" in self.__dict__:
+            self.ledger.close()  # its group committer's connection
         self.db.dispose()
 
 

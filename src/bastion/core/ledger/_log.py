@@ -323,12 +323,13 @@ class Ledger:
         head, which serialises writer processes; the commit waits for the WAL flush."""
         sqlite = self.db.is_sqlite
         ph = "?" if sqlite else "%s"
-        raw = self.db.engine.raw_connection()
+        raw = self._committer_connection()
         try:
             cur = raw.cursor()
             try:
-                cur.execute("UPDATE ledger_head SET size = size WHERE id = 1")
-                cur.execute("SELECT size, frontier FROM ledger_head WHERE id = 1")
+                cur.execute(
+                    "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, frontier"
+                )
                 got = cur.fetchone()
                 if got is None:
                     raise LedgerError("ledger head row is missing: the database is damaged")
@@ -358,22 +359,43 @@ class Ledger:
                     (frontier.size, root, frontier.to_bytes()),
                 )
                 raw.commit()
-            except BaseException as exc:
-                with contextlib.suppress(Exception):
-                    raw.rollback()
-                if isinstance(exc, self._driver_errors()):
-                    raise StorageError(
-                        f"database error: {type(exc).__name__}: {exc.args[0] if exc.args else ''!s:.300}"
-                    ) from exc
-                raise
             finally:
                 cur.close()
-        finally:
-            raw.close()
+        except BaseException as exc:
+            self._drop_committer_connection(raw)  # rolled back and closed: never reused
+            if isinstance(exc, self._driver_errors()):
+                raise StorageError(
+                    f"database error: {type(exc).__name__}: "
+                    f"{exc.args[0] if exc.args else ''!s:.300}"
+                ) from exc
+            raise
         at = 0
         for t in tickets:
             t.result = entries[at : at + len(t.items)]
             at += len(t.items)
+
+    def _committer_connection(self) -> Any:
+        """The connection group commits use, kept checked out: one transaction at a time
+        (the committer serialises its leaders), no pool ping or reset per batch."""
+        conn = self.__dict__.get("_commit_conn")
+        if conn is None:
+            conn = self.db.engine.raw_connection()
+            self.__dict__["_commit_conn"] = conn
+        return conn
+
+    def _drop_committer_connection(self, conn: Any) -> None:
+        self.__dict__.pop("_commit_conn", None)
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        with contextlib.suppress(Exception):
+            conn.invalidate()  # a failed connection leaves the pool for good
+
+    def close(self) -> None:
+        """Give back the group committer's connection (the handle stays usable)."""
+        conn = self.__dict__.pop("_commit_conn", None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
         dbapi = self.db.engine.dialect.dbapi
