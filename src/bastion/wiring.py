@@ -34,10 +34,17 @@ def wire() -> None:
     with _LOCK:
         if _WIRED:
             return
-        from bastion import governance
+        from bastion import governance, registry
         from bastion._plugins import load_checks
 
         load_checks()
+        # The conflict-of-interest rule: a model version's authors may not vote on its
+        # change requests.
+        governance.register_conflict_check(registry.version_authors)
+        # The two-person rule: what an approved proposal of each kind does.
+        governance.register_change_kind(
+            governance.ChangeKind.GATE_POLICY, registry.apply_policy_proposal
+        )
         governance.register_change_kind(
             governance.ChangeKind.GOVERNANCE_CONFIG, governance.apply_proposed_config
         )

@@ -21,6 +21,7 @@ from bastion.registry._gate import (
     rollback,
     rollback_to_last_good,
 )
+from bastion.registry._gate_approvals import version_authors
 from bastion.registry._policy import (
     PENDING_EVIDENCE_KINDS,
     ApprovalRequirement,
@@ -30,6 +31,7 @@ from bastion.registry._policy import (
     Scope,
     Stage,
     StagePolicy,
+    apply_policy_proposal,
     current_policy,
     known_evidence_kinds,
     load_policy,
@@ -69,6 +71,7 @@ __all__ = [
     "StagePolicy",
     "Transition",
     "VersionInfo",
+    "apply_policy_proposal",
     "approve",
     "current_policy",
     "evaluate_gate",
@@ -94,4 +97,5 @@ __all__ = [
     "rollback_to_last_good",
     "set_alias",
     "set_policy",
+    "version_authors",
 ]

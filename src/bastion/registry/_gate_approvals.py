@@ -25,7 +25,6 @@ from bastion.governance import (
     approved_change_request,
     get_board,
     get_person,
-    register_conflict_check,
     tally,
 )
 from bastion.registry._gate_common import (
@@ -46,7 +45,7 @@ from bastion.registry._store import (
     version_info,
 )
 
-__all__ = ["Approval", "approve", "list_approvals", "request_promotion"]
+__all__ = ["Approval", "approve", "list_approvals", "request_promotion", "version_authors"]
 
 
 @dataclass(frozen=True)
@@ -432,8 +431,9 @@ def list_approvals(ws: Workspace, name: str | None = None) -> list[Approval]:
         return [_approval(a, v) for a, v in s.execute(stmt.order_by(ApprovalRow.created_at.desc()))]
 
 
-def _authors_of(ws: Workspace, target: str, digest: str | None) -> set[str]:
-    """Who may not vote on a change request about ``NAME@VERSION``: its authors."""
+def version_authors(ws: Workspace, target: str, digest: str | None) -> set[str]:
+    """Who may not vote on a change request about ``NAME@VERSION``: its authors (a
+    :class:`bastion.governance.ConflictCheck`, wired by :func:`bastion.wiring.wire`)."""
     name, sep, version = target.partition("@")
     if not sep:
         return set()
@@ -442,6 +442,3 @@ def _authors_of(ws: Workspace, target: str, digest: str | None) -> set[str]:
     except NotFoundError:
         return set()
     return set(v.authors) | {v.created_by}
-
-
-register_conflict_check(_authors_of)

@@ -27,11 +27,11 @@ from bastion.registry._store import (
     lock_model,
     record_transition,
 )
+from bastion.registry.interface import RollbackHook
 
 __all__ = ["RollbackHook", "register_rollback_hook", "rollback", "rollback_to_last_good"]
 
 
-RollbackHook = Callable[[Transition], None]
 _HOOKS: list[RollbackHook] = []
 _HOOKS_LOCK = threading.Lock()
 

@@ -35,7 +35,7 @@ from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.types import Severity, Verdict
 from bastion.core.workspace import Workspace
-from bastion.governance import ChangeKind, Duty, parse_duration, register_change_kind
+from bastion.governance import Duty, parse_duration
 from bastion.registry._rows import PolicyRow
 
 __all__ = [
@@ -47,6 +47,7 @@ __all__ = [
     "Scope",
     "Stage",
     "StagePolicy",
+    "apply_policy_proposal",
     "current_policy",
     "known_evidence_kinds",
     "load_policy",
@@ -340,7 +341,7 @@ def set_policy(
         return version, True
 
 
-def _apply_proposed_policy(
+def apply_policy_proposal(
     ws: Workspace, body: dict[str, Any], actor: str, approval: dict[str, Any]
 ) -> dict[str, Any]:
     """What an approved ``gate_policy`` proposal does (the governance room's two-person rule)."""
@@ -348,9 +349,6 @@ def _apply_proposed_policy(
         ws, parse_policy(json.dumps(body), "proposed gate policy"), actor=actor, approval=approval
     )
     return {"version": version, "changed": changed}
-
-
-register_change_kind(ChangeKind.GATE_POLICY, _apply_proposed_policy)
 
 
 def current_policy(ws: Workspace) -> tuple[int, GatePolicy]:
