@@ -3,11 +3,22 @@
 Each distribution samples from a numpy ``Generator`` (fast path) and also offers its
 quantile function, so a Gaussian copula can drive it with correlated uniforms, and its CDF,
 so vulnerability can be computed as P(TCap > RS) exactly rather than by a second draw.
+
+Beta-PERT sampling is exact and table driven (``_BetaTable``): the unit interval is cut at
+the beta's 1/1024 quantiles (scipy's ``betaincinv``), so a uniform's top bits pick an
+interval of probability exactly 1/1024. Inside it the density is split into a flat part
+(the density's minimum on the interval, taken with the probability it carries: 99.5% of
+all draws) drawn uniformly from the uniform's remaining bits, and the rest (the density
+minus that minimum) drawn by rejection under the interval's maximum. That is the beta
+itself, not an approximation of it: no interpolation error, and the tails are as exact as
+the middle. It costs about a quarter of a ratio of two gammas. Calls drawing fewer than
+``_TABLE_MIN_DRAWS`` values keep the ratio of gammas (exact too; no table to build).
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +33,20 @@ FloatArray = npt.NDArray[np.float64]
 # The 95th percentile of the standard normal: a 90% CI spans mean +- Z95 sigma (in log space).
 Z95 = 1.6448536269514722
 _TABLE = 4096
+# Beta-PERT sampling table: equal-probability intervals (a power of two, so that
+# ``u * _SAMPLE_TABLE`` splits a uniform into interval and position without rounding).
+# 1,024 intervals: built in ~1.6 ms (4,096: ~6 ms, for ~8% faster draws), flat part 99.5%.
+_SAMPLE_TABLE = 1024
+# A call drawing fewer values than this uses the ratio of gammas instead (no table to
+# build), so a table is only built for a draw worth ~6 times its cost: a request of many
+# small scenarios cannot turn table building into its main cost.
+_TABLE_MIN_DRAWS = 32_768
+# Rejection for the residual part of an interval: _PROPOSALS candidates a value a round.
+# A candidate is accepted with probability at least about 1/2 (1/a in the first interval
+# of a beta with a > 1), so 200 rounds leave nothing in practice; whatever did would be
+# drawn flat in its interval.
+_PROPOSALS = 8
+_MAX_ROUNDS = 200
 
 
 class DistKind(enum.StrEnum):
@@ -120,13 +145,17 @@ class Dist:
     # -- sampling -------------------------------------------------------------------------
 
     def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
+        out: FloatArray
         if self.degenerate:
             return np.full(n, self.a, dtype=np.float64)
         match self.kind:
             case DistKind.PERT:
-                # Beta as a ratio of gammas: exact, and ~1.5x faster than Generator.beta.
                 al, be = self._pert_ab()
-                out: FloatArray = rng.standard_gamma(al, n)
+                if n >= _TABLE_MIN_DRAWS:
+                    return _beta_table(al, be).sample(rng, n, self.a, self.c)
+                # Few draws: the table would cost more to build than it saves. Beta as a
+                # ratio of gammas, exact too (and ~1.5x faster than Generator.beta).
+                out = rng.standard_gamma(al, n)
                 den = rng.standard_gamma(be, n)
                 den += out
                 out /= den
@@ -137,7 +166,11 @@ class Dist:
                 return rng.uniform(self.a, self.b, n)
             case DistKind.LOGNORMAL:
                 mu, sigma = self._mu_sigma()
-                return rng.lognormal(mu, sigma, n)
+                out = rng.standard_normal(n)
+                out *= sigma
+                out += mu
+                np.exp(out, out=out)
+                return out
             case DistKind.CONSTANT:  # pragma: no cover
                 return np.full(n, self.a, dtype=np.float64)
 
@@ -174,7 +207,7 @@ class Dist:
                 if z.size > _TABLE:
                     # The regularised incomplete beta costs ~270 ns a value; a 4,097-point
                     # table with linear interpolation is ~40x faster and within 1e-7.
-                    table, slope = self._cdf_table()
+                    table, slope = _cdf_table(*self._pert_ab())
                     pos = z * _TABLE
                     idx = np.minimum(pos.astype(np.intp), _TABLE - 1)
                     out: FloatArray = table[idx] + (pos - idx) * slope[idx]
@@ -192,10 +225,24 @@ class Dist:
             case DistKind.CONSTANT:  # pragma: no cover
                 return (x >= self.a).astype(np.float64)
 
-    def _cdf_table(self) -> tuple[FloatArray, FloatArray]:
-        al, be = self._pert_ab()
-        table: FloatArray = special.betainc(al, be, np.linspace(0.0, 1.0, _TABLE + 1))
-        return table, np.diff(table)
+    def sf(self, x: FloatArray) -> FloatArray:
+        """P(X > x) = 1 - cdf(x), vectorised; for PERT and many values, from the survival
+        table directly (the engine's vulnerability P(TCap > RS) for a year of RS draws)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.kind is not DistKind.PERT or self.degenerate or x.size <= _TABLE:
+            out: FloatArray = 1.0 - self.cdf(x)
+            return out
+        table, slope = _sf_table(*self._pert_ab())
+        pos = x - self.a
+        pos *= _TABLE / (self.c - self.a)
+        np.clip(pos, 0.0, float(_TABLE), out=pos)
+        idx = pos.astype(np.intp)
+        np.minimum(idx, _TABLE - 1, out=idx)
+        pos -= idx
+        res: FloatArray = np.take(slope, idx)
+        res *= pos
+        res += np.take(table, idx)
+        return res
 
     def to_dict(self) -> dict[str, Any]:
         match self.kind:
@@ -213,3 +260,116 @@ class Dist:
                 return {"dist": "lognormal", "p5": self.a, "p95": self.b}
             case DistKind.UNIFORM:
                 return {"dist": "uniform", "min": self.a, "max": self.b}
+
+
+class _BetaTable:
+    """Exact sampler of Beta(al, be), al and be >= 1 (PERT's range), by equal-probability
+    intervals; see the module docstring. Built once per shape (about 1.6 ms: 1,025 calls
+    of ``betaincinv``) and shared by every PERT of that shape, whatever its min and max."""
+
+    def __init__(self, al: float, be: float) -> None:
+        t = _SAMPLE_TABLE
+        self.al, self.be = al, be
+        self._lbeta = float(special.betaln(al, be))
+        x: FloatArray = special.betaincinv(al, be, np.arange(t + 1, dtype=np.float64) / t)
+        x[0], x[-1] = 0.0, 1.0
+        np.maximum.accumulate(x, out=x)  # monotone even where betaincinv rounds
+        f = self.density(x)
+        lo, hi = np.minimum(f[:-1], f[1:]), np.maximum(f[:-1], f[1:])
+        # The density is unimodal: its maximum on an interval is at an end, or at the mode.
+        if al + be > 2.0:
+            mode = (al - 1.0) / (al + be - 2.0)
+            i = int(np.searchsorted(x, mode, side="right")) - 1
+            if 0 <= i < t:
+                hi[i] = max(hi[i], float(self.density(np.array([mode]))[0]))
+        width = np.diff(x)
+        # The flat part's share of the interval (its mass is 1/t): min density x width x t.
+        accept = np.clip(lo * width * t, 0.0, 1.0)
+        self.x0: FloatArray = x[:-1].copy()
+        self.width: FloatArray = width
+        self.accept: FloatArray = accept
+        self.lo: FloatArray = lo
+        self.hi: FloatArray = hi
+        # Flat part: x0 + width * (frac / accept), frac uniform on [0, accept).
+        self.step: FloatArray = np.divide(width, accept, out=np.zeros(t), where=accept > 0)
+        for a in (self.x0, self.width, self.accept, self.lo, self.hi, self.step):
+            a.setflags(write=False)  # shared by every sampler of this shape
+
+    def density(self, z: FloatArray) -> FloatArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out: FloatArray = np.exp(
+                special.xlogy(self.al - 1.0, z) + special.xlog1py(self.be - 1.0, -z) - self._lbeta
+            )
+        return out
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - tables live as long as the cache
+    def scaled(self, low: float, high: float) -> tuple[FloatArray, FloatArray]:
+        span = high - low
+        base, step = self.x0 * span + low, self.step * span
+        base.setflags(write=False)
+        step.setflags(write=False)
+        return base, step
+
+    def sample(self, rng: np.random.Generator, n: int, low: float, high: float) -> FloatArray:
+        base, step = self.scaled(low, high)
+        u: FloatArray = rng.random(n)
+        u *= _SAMPLE_TABLE  # exact: a power of two
+        out: FloatArray = np.floor(u)
+        idx = out.astype(np.intp)  # the interval, each with probability 1/_SAMPLE_TABLE
+        u -= out  # the position: uniform on [0, 1), independent of the interval
+        # Indices are in range by construction: mode="clip" only skips numpy's bounds check.
+        rest = np.flatnonzero(u >= np.take(self.accept, idx, mode="clip"))
+        np.take(step, idx, out=out, mode="clip")
+        out *= u
+        out += np.take(base, idx, mode="clip")
+        if rest.size:
+            out[rest] = self._residual(rng, idx[rest]) * (high - low) + low
+        np.minimum(out, high, out=out)  # the last interval's end, against rounding
+        return out
+
+    def _residual(self, rng: np.random.Generator, idx: npt.NDArray[np.intp]) -> FloatArray:
+        """Draws from (density - its minimum) on each given interval, by rejection."""
+        out = np.empty(idx.size, dtype=np.float64)
+        todo = np.arange(idx.size)
+        for _ in range(_MAX_ROUNDS):
+            # _PROPOSALS candidates per value at once (few numpy calls per round); each
+            # value takes its first accepted one, which is a plain rejection sampler.
+            i = np.repeat(idx[todo], _PROPOSALS)
+            z = self.x0[i] + self.width[i] * rng.random(i.size)
+            lo = self.lo[i]
+            ok = (rng.random(i.size) * (self.hi[i] - lo) <= self.density(z) - lo).reshape(
+                todo.size, _PROPOSALS
+            )
+            first = ok.argmax(axis=1)
+            got = ok[np.arange(todo.size), first]
+            out[todo[got]] = z.reshape(todo.size, _PROPOSALS)[got, first[got]]
+            todo = todo[~got]
+            if not todo.size:
+                return out
+        i = idx[todo]  # pragma: no cover - probability below 2**-800
+        out[todo] = self.x0[i] + self.width[i] * rng.random(todo.size)  # pragma: no cover
+        return out  # pragma: no cover
+
+
+@functools.lru_cache(maxsize=64)
+def _cdf_table(al: float, be: float) -> tuple[FloatArray, FloatArray]:
+    table: FloatArray = special.betainc(al, be, np.linspace(0.0, 1.0, _TABLE + 1))
+    table.setflags(write=False)
+    slope = np.diff(table)
+    slope.setflags(write=False)
+    return table, slope
+
+
+@functools.lru_cache(maxsize=64)
+def _sf_table(al: float, be: float) -> tuple[FloatArray, FloatArray]:
+    table, slope = _cdf_table(al, be)
+    sf: FloatArray = 1.0 - table
+    sf.setflags(write=False)
+    neg: FloatArray = -slope
+    neg.setflags(write=False)
+    return sf, neg
+
+
+@functools.lru_cache(maxsize=64)
+def _beta_table(al: float, be: float) -> _BetaTable:
+    return _BetaTable(al, be)
