@@ -63,7 +63,7 @@ def test_issue8_3_small_draws_use_the_gamma_ratio_and_are_exact_too(
     lo: float, mode: float, hi: float, gamma: float
 ) -> None:
     """Below _TABLE_MIN_DRAWS no table is built (a request of many small scenarios does not
-    pay for tables); that path is the same beta."""
+    pay for tables); that path is the same beta. The engine's choice is per scenario."""
     d = Dist.pert(lo, mode, hi, gamma)
     ref = _beta(d)
     rng = np.random.default_rng(80)
@@ -72,6 +72,32 @@ def test_issue8_3_small_draws_use_the_gamma_ratio_and_are_exact_too(
     assert x.min() >= lo and x.max() <= hi
     assert stats.kstest(x, ref.cdf).pvalue > 1e-4
     _tails_ok(x, ref)
+    forced = d.sample(rng, 400_000, table=False)
+    assert stats.kstest(forced, ref.cdf).pvalue > 1e-4
+    _tails_ok(forced, ref)
+    # Forced the other way, a small draw comes from the table: the same beta.
+    few = np.concatenate([d.sample(rng, 1000, table=True) for _ in range(400)])
+    assert stats.kstest(few, ref.cdf).pvalue > 1e-4
+    _tails_ok(few, ref)
+
+
+def test_issue8_3_table_choice_is_per_scenario_run_not_per_draw() -> None:
+    """A long run samples every PERT from tables (even a block's few secondary events), a
+    short run none: the engine's numbers depend on the seed and the run, not on how many
+    events a block happened to draw."""
+    from bastion.risk import _dist
+
+    doc = _scenario(
+        tef={"dist": "pert", "min": 0.001, "mode": 0.002, "max": 0.004},
+        vulnerability=1,
+        primary_loss={"response": {"dist": "pert", "min": 1, "mode": 2, "max": 9}},
+    )
+    ss = parse_scenarios(doc, "t.yaml")
+    _dist._beta_table.cache_clear()
+    simulate(ss, iterations=_TABLE_MIN_DRAWS - 1, seed=1)
+    assert _dist._beta_table.cache_info().currsize == 0
+    simulate(ss, iterations=_TABLE_MIN_DRAWS, seed=1)  # ~ 80 events: tables still
+    assert _dist._beta_table.cache_info().currsize == 2
 
 
 @pytest.mark.parametrize(("lo", "mode", "hi", "gamma"), [PERTS[0], PERTS[2], PERTS[4]])

@@ -37,9 +37,10 @@ _TABLE = 4096
 # ``u * _SAMPLE_TABLE`` splits a uniform into interval and position without rounding).
 # 1,024 intervals: built in ~1.6 ms (4,096: ~6 ms, for ~8% faster draws), flat part 99.5%.
 _SAMPLE_TABLE = 1024
-# A call drawing fewer values than this uses the ratio of gammas instead (no table to
-# build), so a table is only built for a draw worth ~6 times its cost: a request of many
-# small scenarios cannot turn table building into its main cost.
+# Fewer draws than this use the ratio of gammas instead (no table to build), so a table
+# is only built where it saves several times its cost: a request of many small scenarios
+# cannot turn table building into its main cost. The engine applies it to the run's
+# years (a scenario of 32,768 years or more samples every PERT from tables).
 _TABLE_MIN_DRAWS = 32_768
 # Rejection for the residual part of an interval: _PROPOSALS candidates a value a round.
 # A candidate is accepted with probability at least about 1/2 (1/a in the first interval
@@ -144,14 +145,17 @@ class Dist:
 
     # -- sampling -------------------------------------------------------------------------
 
-    def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
+    def sample(self, rng: np.random.Generator, n: int, *, table: bool | None = None) -> FloatArray:
+        """``n`` independent draws. PERT: from the exact sampling table when ``table`` is
+        true, as a ratio of gammas when false; by default the table from
+        ``_TABLE_MIN_DRAWS`` draws up (the engine decides once per scenario instead)."""
         out: FloatArray
         if self.degenerate:
             return np.full(n, self.a, dtype=np.float64)
         match self.kind:
             case DistKind.PERT:
                 al, be = self._pert_ab()
-                if n >= _TABLE_MIN_DRAWS:
+                if n >= _TABLE_MIN_DRAWS if table is None else table:
                     return _beta_table(al, be).sample(rng, n, self.a, self.c)
                 # Few draws: the table would cost more to build than it saves. Beta as a
                 # ratio of gammas, exact too (and ~1.5x faster than Generator.beta).

@@ -27,7 +27,7 @@ import numpy.typing as npt
 from scipy import special  # type: ignore[import-untyped]
 
 from bastion.core.errors import InputError
-from bastion.risk._dist import Dist
+from bastion.risk._dist import _TABLE_MIN_DRAWS, Dist
 from bastion.risk._model import (
     Control,
     Scenario,
@@ -218,24 +218,26 @@ def _vuln_tc(tcap: Dist, rs: FloatArray) -> FloatArray:
     return tcap.sf(rs)
 
 
-def _lef(s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | None) -> FloatArray:
+def _lef(
+    s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | None, table: bool
+) -> FloatArray:
     if s.tef is not None:
-        tef = s.tef.ppf(u_freq) if u_freq is not None else s.tef.sample(rng, n)
+        tef = s.tef.ppf(u_freq) if u_freq is not None else s.tef.sample(rng, n, table=table)
     else:
         assert s.contact_frequency is not None
         assert s.probability_of_action is not None
         cf = (
             s.contact_frequency.ppf(u_freq)
             if u_freq is not None
-            else s.contact_frequency.sample(rng, n)
+            else s.contact_frequency.sample(rng, n, table=table)
         )
-        tef = cf * s.probability_of_action.sample(rng, n)
+        tef = cf * s.probability_of_action.sample(rng, n, table=table)
     if s.vulnerability is not None:
-        vuln = s.vulnerability.sample(rng, n)
+        vuln = s.vulnerability.sample(rng, n, table=table)
     else:
         assert s.threat_capability is not None
         assert s.resistance_strength is not None
-        vuln = _vuln_tc(s.threat_capability, s.resistance_strength.sample(rng, n))
+        vuln = _vuln_tc(s.threat_capability, s.resistance_strength.sample(rng, n, table=table))
     return tef * vuln
 
 
@@ -279,32 +281,35 @@ def _poisson_years(rng: np.random.Generator, lam: FloatArray) -> npt.NDArray[np.
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
 
-def _sum_losses(forms: Sequence[tuple[Any, Dist]], rng: np.random.Generator, k: int) -> FloatArray:
+def _sum_losses(
+    forms: Sequence[tuple[Any, Dist]], rng: np.random.Generator, k: int, table: bool
+) -> FloatArray:
     """Each of ``k`` events' loss: the sum of one draw per form."""
     if not forms:
         return np.zeros(k, dtype=np.float64)
-    out = forms[0][1].sample(rng, k)
+    out = forms[0][1].sample(rng, k, table=table)
     for _form, d in forms[1:]:
-        out += d.sample(rng, k)
+        out += d.sample(rng, k, table=table)
     return out
 
 
 def _simulate_block(
-    s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | None
+    s: Scenario, rng: np.random.Generator, n: int, u_freq: FloatArray | None, table: bool
 ) -> tuple[FloatArray, npt.NDArray[np.intp]]:
-    """Annual loss and loss-event count of ``n`` consecutive years."""
-    lef = _lef(s, rng, n, u_freq)
+    """Annual loss and loss-event count of ``n`` consecutive years; ``table``: draw PERT
+    from the exact sampling tables (see ``Dist.sample``)."""
+    lef = _lef(s, rng, n, u_freq, table)
     year = _poisson_years(rng, lef)  # one entry per loss event: the year it falls in
     counts = np.bincount(year, minlength=n)
     m = year.size
-    primary = _sum_losses(s.primary_loss, rng, m)
+    primary = _sum_losses(s.primary_loss, rng, m, table)
     # (bincount with float weights is float64 already: asarray only tells the type.)
     annual = np.asarray(np.bincount(year, weights=primary, minlength=n), dtype=np.float64)
     if s.secondary_frequency is not None and m:
-        slef = s.secondary_frequency.sample(rng, n)  # per year
+        slef = s.secondary_frequency.sample(rng, n, table=table)  # per year
         u = rng.random(m)
         hit = np.flatnonzero(u < np.take(slef, year, mode="clip"))  # per event
-        sec = _sum_losses(s.secondary_loss, rng, hit.size)
+        sec = _sum_losses(s.secondary_loss, rng, hit.size, table)
         annual += np.bincount(np.take(year, hit, mode="clip"), weights=sec, minlength=n)
     return annual, counts
 
@@ -323,11 +328,14 @@ def simulate_scenario(
     arrays; the blocks are independent years, so the block size changes which draws a
     year gets, not their distribution."""
     rng = _stream(seed, s.id)
+    # PERT tables (built once per shape, ~1.6 ms) for runs long enough to repay them; one
+    # decision for the whole scenario, so every block and event draw uses the same method.
+    table = n >= _TABLE_MIN_DRAWS
     annual = np.empty(n, dtype=np.float64)
     counts = np.empty(n, dtype=np.int64)
     for lo in range(0, n, _BLOCK):
         hi = min(n, lo + _BLOCK)
-        a, c = _simulate_block(s, rng, hi - lo, None if u_freq is None else u_freq[lo:hi])
+        a, c = _simulate_block(s, rng, hi - lo, None if u_freq is None else u_freq[lo:hi], table)
         annual[lo:hi] = a
         counts[lo:hi] = c
     return ScenarioResult(
