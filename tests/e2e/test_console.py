@@ -12,9 +12,9 @@ import pyotp
 import pytest
 from fastapi.testclient import TestClient
 
-from bastion.access import Principal, Role, create_token, revoke_token
+from bastion.access import Principal, Role, create_token, issue_session, revoke_token
 from bastion.api import create_app
-from bastion.api.console import SESSION_COOKIE, issue_session
+from bastion.api.console import SESSION_COOKIE
 from bastion.core.settings import get_settings
 from bastion.core.workspace import init_workspace
 from bastion.inventory import import_manifest

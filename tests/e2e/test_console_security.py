@@ -448,3 +448,61 @@ def test_threats_are_reachable_from_overview_inventory_and_asset_pages(
     assert 'href="/ui/systems/credit-scoring/threats"' in viewer.get("/ui/inventory").text
     page = viewer.get("/ui/assets/credit-scoring/credit-gbm").text
     assert 'href="/ui/systems/credit-scoring/threats"' in page
+
+
+# -- the rooms' view functions (issue 13 section 3): console, CLI and API share them -----
+
+
+def test_finding_3_replay_is_the_risk_rooms(sd: SecurityDemo) -> None:
+    """Re-running a recorded simulation, its digest check and its budget are the risk
+    room's (``replay_simulation``): the console's charts are drawn from its result."""
+    from dataclasses import replace
+
+    from bastion.risk import get_simulation, list_simulations, replay_simulation
+
+    ws = sd.demo.ws
+    e = get_simulation(ws, sd.simulation.id)
+    assert e is not None and e.id in {s.id for s in list_simulations(ws)}
+    assert get_simulation(ws, sd.demo.evidence.id) is None  # other evidence is no simulation
+    replay = replay_simulation(ws, e)
+    assert replay.why is None and replay.result is not None
+    assert "<svg" in replay.result.lec_svg()
+    over = replay_simulation(ws, e, max_iterations=e.data["iterations"] - 1)
+    assert over.result is None and "more than the console re-runs" in (over.why or "")
+    tampered = replace(e, data={**e.data, "seed": e.data["seed"] + 1})
+    bad = replay_simulation(ws, tampered)
+    assert bad.result is None and "does not match its recorded digest" in (bad.why or "")
+
+
+def test_finding_3_register_order_is_the_risk_rooms(viewer: TestClient, sd: SecurityDemo) -> None:
+    """The register's order (largest P90 first, unpriced last) is ``by_exposure``; the
+    console lists risks in exactly that order."""
+    from bastion.risk import list_risks, register_by_exposure
+
+    ws = sd.demo.ws
+    ordered = register_by_exposure(ws)
+    assert sorted(r.id for r in ordered) == sorted(r.id for r in list_risks(ws))
+    p90 = [float((r.summary or {}).get("p90") or -1.0) for r in ordered]
+    assert p90 == sorted(p90, reverse=True)
+    body = viewer.get("/ui/risk").text
+    positions = [body.find(f'href="/ui/risk/{r.id}"') for r in ordered]
+    assert -1 not in positions and positions == sorted(positions)
+
+
+def test_finding_3_model_evidence_is_the_integrity_and_registry_rooms(sd: SecurityDemo) -> None:
+    """Which evidence speaks for a model is integrity's (``model_integrity``); the join of
+    registry versions with it is the registry's (``models_with_evidence``)."""
+    from bastion.integrity import MODEL_CHECKS, model_integrity
+    from bastion.registry import get_version, models_with_evidence
+
+    ws = sd.demo.ws
+    v = get_version(ws, sd.model, sd.version)
+    panel = model_integrity(ws, v.digest)
+    assert panel.signature is not None and panel.signature.id == sd.verify.id
+    assert panel.scan is not None and panel.scan.id == sd.scan.id
+    assert panel.dependencies_scope in ("model", "environment")
+    rows = {(r.name, r.digest): r for r in models_with_evidence(ws)}
+    row = next(r for r in rows.values() if r.version is not None and r.digest == v.digest)
+    assert set(row.checks) <= {c.id for c in MODEL_CHECKS}
+    assert row.checks["integrity.scan"].id == sd.scan.id
+    assert row.newest is not None

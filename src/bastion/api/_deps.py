@@ -13,9 +13,52 @@ from bastion.access import Permission, Principal, authenticate, require
 from bastion.core.errors import BastionError, InputError, PermissionDeniedError
 from bastion.core.workspace import Workspace
 
-__all__ = ["Auth", "Busy", "HeavyWork", "get_ws", "needs", "needs_any", "read_body"]
+__all__ = [
+    "PUBLIC",
+    "Auth",
+    "Busy",
+    "HeavyWork",
+    "declared_permission",
+    "declares",
+    "get_ws",
+    "needs",
+    "needs_any",
+    "public",
+    "read_body",
+]
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., object])
+
+#: The permission a deliberately public route declares (sign-in, health, the root redirect).
+PUBLIC = "public"
+_DECLARED: dict[object, str] = {}
+
+
+def declares(permission: str) -> Callable[[F], F]:
+    """Mark a dependency as the one that authorises a route with ``permission``. Every
+    route must depend on one (``create_app`` refuses to start otherwise: deny by default)."""
+
+    def mark(fn: F) -> F:
+        _DECLARED[fn] = permission
+        return fn
+
+    return mark
+
+
+def declared_permission(call: object) -> str | None:
+    """The permission a dependency declares, or None."""
+    try:
+        return _DECLARED.get(call)
+    except TypeError:  # an unhashable dependency declares nothing
+        return None
+
+
+@declares(PUBLIC)
+def public() -> None:
+    """A route that is public on purpose (the sign-in form, health): it says so, rather
+    than saying nothing."""
+
 
 MAX_BODY = 2 * 1024 * 1024
 
@@ -48,7 +91,7 @@ def needs(perm: Permission) -> Callable[..., Principal]:
         return principal
 
     dep.__name__ = f"needs_{perm.value}"
-    return dep
+    return declares(perm.value)(dep)
 
 
 def needs_any(*perms: Permission) -> Callable[..., Principal]:
@@ -68,7 +111,7 @@ def needs_any(*perms: Permission) -> Callable[..., Principal]:
         raise errors[0]
 
     dep.__name__ = "needs_" + "|".join(p.value for p in perms)
-    return dep
+    return declares("|".join(p.value for p in perms))(dep)
 
 
 Auth = Annotated[Principal, Depends(needs(Permission.READ))]

@@ -6,18 +6,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bastion import __version__
+from bastion.api._deps import PUBLIC, declared_permission, public
 from bastion.core.errors import AuthError, BastionError
 from bastion.core.settings import Settings, get_settings
 from bastion.core.workspace import Workspace, open_workspace
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "enforce_route_permissions"]
 
 PROBLEM = "application/problem+json"
 
@@ -35,9 +36,9 @@ def problem(
 
 def _permission_of(dependant: Any) -> str | None:
     for dep in dependant.dependencies:
-        name = getattr(dep.call, "__name__", "")
-        if name.startswith("needs_"):
-            return name.removeprefix("needs_")
+        declared = declared_permission(dep.call)
+        if declared is not None:
+            return declared
         found = _permission_of(dep)
         if found:
             return found
@@ -57,17 +58,23 @@ def _api_routes(routes: Any) -> list[APIRoute]:
     return out
 
 
-def _annotate_permissions(app: FastAPI) -> None:
-    """Publish each route's required permission as ``x-bastion-permission`` in OpenAPI.
+def enforce_route_permissions(app: FastAPI) -> None:
+    """Every route declares the permission it needs, API and console alike; an API route's
+    is published as ``x-bastion-permission`` in OpenAPI.
 
     A route without one is a bug (deny by default): refuse to start rather than serve it.
+    Only routes outside the API (the sign-in form, health, the root redirect) may declare
+    themselves public, and they must say so (:func:`bastion.api._deps.public`).
     """
     for route in _api_routes(app.routes):
+        perm = _permission_of(route.dependant)
+        methods = ",".join(sorted(route.methods or ()))
+        if perm is None:
+            raise RuntimeError(f"route {methods} {route.path} declares no permission")
         if not route.include_in_schema:
             continue
-        perm = _permission_of(route.dependant)
-        if perm is None:
-            raise RuntimeError(f"route {route.path} declares no permission")
+        if perm == PUBLIC:
+            raise RuntimeError(f"API route {methods} {route.path} may not be public")
         route.openapi_extra = (route.openapi_extra or {}) | {"x-bastion-permission": perm}
 
 
@@ -126,8 +133,6 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.include_router(console.router)
     console.mount_static(app)
 
-    _annotate_permissions(app)
-
     @app.exception_handler(BastionError)
     async def _bastion_error(request: Request, exc: BastionError) -> Any:
         if (
@@ -169,13 +174,15 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
             f"{type(exc).__name__}: the server could not complete the request",
         )
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get("/healthz", include_in_schema=False, dependencies=[Depends(public)])
     async def healthz() -> PlainTextResponse:
         """Liveness for load balancers: says nothing but 'ok'."""
         return PlainTextResponse("ok")
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", include_in_schema=False, dependencies=[Depends(public)])
     async def root() -> RedirectResponse:
         return RedirectResponse("/ui/", status_code=303)
+
+    enforce_route_permissions(app)
 
     return app

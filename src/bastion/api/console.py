@@ -40,7 +40,7 @@ from bastion.access import (
     session_principal,
     sign_out,
 )
-from bastion.api._deps import get_ws, read_body
+from bastion.api._deps import declares, get_ws, public, read_body
 from bastion.core.checks import all_checks
 from bastion.core.errors import AuthError, InputError, NotFoundError
 from bastion.core.evidence import EvidenceQuery
@@ -120,6 +120,7 @@ class SignInRequired(AuthError):
         self.ended = ended
 
 
+@declares(Permission.READ.value)
 def _console_principal(request: Request) -> Principal:
     """Deny by default: a genuine, unexpired session whose token is still valid, or no page."""
     ws = get_ws(request)
@@ -267,7 +268,7 @@ def _clear_session(response: Response, request: Request) -> None:
 # -- sign-in --------------------------------------------------------------------------------
 
 
-@router.get("/login", response_class=HTMLResponse)
+@router.get("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
 def login_form(request: Request, ended: str | None = None) -> Response:
     if request.cookies.get(SESSION_COOKIE):
         try:
@@ -280,7 +281,7 @@ def login_form(request: Request, ended: str | None = None) -> Response:
     return _page(request, "login.html", {"error": None, "notice": message})
 
 
-@router.post("/login", response_class=HTMLResponse)
+@router.post("/login", response_class=HTMLResponse, dependencies=[Depends(public)])
 async def login(request: Request) -> Response:
     if not _same_origin(request):
         return _error(
@@ -311,7 +312,7 @@ async def login(request: Request) -> Response:
     return response
 
 
-@router.post("/logout")
+@router.post("/logout", dependencies=[Depends(public)])
 def logout(request: Request) -> Response:
     if not _same_origin(request):
         return _error(
