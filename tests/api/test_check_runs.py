@@ -35,9 +35,19 @@ def models(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def rws(tmp_path: Path, models: Path) -> Iterator[Workspace]:
-    """The operator lets checks read ``models/`` (and only that)."""
-    ws, _ = init_workspace(get_settings(home=tmp_path / "home", check_roots=[models]))
+def anchors(tmp_path: Path) -> Path:
+    d = tmp_path / "anchors"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def rws(tmp_path: Path, models: Path, anchors: Path) -> Iterator[Workspace]:
+    """The operator lets checks read ``models/`` (and only that), and trusts the keys and
+    CA certificates in ``anchors/``."""
+    ws, _ = init_workspace(
+        get_settings(home=tmp_path / "home", check_roots=[models], trust_anchors=[anchors])
+    )
     try:
         yield ws
     finally:
@@ -134,7 +144,7 @@ def test_finding_01_without_check_roots_no_path_is_accepted(tmp_path: Path) -> N
 
 
 def test_finding_03_good_files_under_a_malicious_versions_digest_are_refused(
-    client: TestClient, rws: Workspace, models: Path
+    client: TestClient, rws: Workspace, models: Path, anchors: Path
 ) -> None:
     """The reported chain: scan and signature-check the good model's files with the
     subject and digest of a malicious version, so the gate finds passing evidence."""
@@ -159,7 +169,7 @@ def test_finding_03_good_files_under_a_malicious_versions_digest_are_refused(
         chain=[cert.chain_path],
         actor="test",
     )
-    root = models / "pki-root.pem"  # the CA certificate, where the checks may read it
+    root = anchors / "pki-root.pem"  # the CA certificate, where the operator trusts it
     shutil.copyfile(cert.root_path, root)
     eng, actor = _engineer(rws)
     forged = {"kind": "model", "ref": "credit-scoring/credit-gbm", "digest": v_bad.digest}
@@ -199,4 +209,33 @@ def test_finding_03_precomputed_results_only_in_process(client: TestClient, rws:
     ]:
         r = _run(client, eng, check, {"subject": subject, "params": params})
         assert r.status_code == status, (check, r.text)
+    assert _state(rws) == before
+
+
+def test_finding_03_trust_anchors_are_not_caller_chosen(
+    client: TestClient, rws: Workspace, models: Path
+) -> None:
+    """A caller who could name a CA certificate, public key or Sigstore trust root under a
+    check root could bring their own CA, mint the allowed signer identity and satisfy the
+    gate's ``valid_signers`` condition: anchors come only from the operator's
+    trust_anchors directories."""
+    eng, _ = _engineer(rws)
+    own_ca = models / "my-ca.pem"  # readable by checks, but not a trusted anchor
+    own_ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    subject = {"kind": "model", "ref": str(models)}
+    before = _state(rws)
+    for check, param in [
+        ("integrity.signature", "trust_root"),
+        ("integrity.signature", "public_key"),
+        ("integrity.signature", "sigstore_trust_root"),
+        ("integrity.provenance", "trust_root"),
+        ("integrity.provenance", "public_key"),
+    ]:
+        value: Any = str(own_ca) if param == "sigstore_trust_root" else [str(own_ca)]
+        params: dict[str, Any] = {param: value}
+        if check == "integrity.provenance":
+            params["attestation"] = str(own_ca)
+        r = _run(client, eng, check, {"subject": subject, "params": params})
+        assert r.status_code == 422, (check, param, r.text)
+        assert "trust-anchor root" in r.json()["detail"], r.text
     assert _state(rws) == before

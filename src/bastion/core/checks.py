@@ -112,6 +112,12 @@ class ParamKind(enum.StrEnum):
     ENUM = "enum"
     PATH = "path"  # confined to the configured check roots
     PATHS = "paths"  # a list of confined paths, or one comma-separated string
+    # Trust anchors (public keys, CA certificates, Sigstore trust roots): confined to the
+    # operator's trust_anchors directories, never to check_roots. A caller who could name
+    # an anchor under a check root could bring their own CA, mint any identity and satisfy
+    # a gate's signer condition.
+    ANCHOR = "anchor"
+    ANCHORS = "anchors"
 
 
 MAX_REMOTE_PARAMS = 32
@@ -323,7 +329,9 @@ def _forbidden(settings: Settings) -> list[Path]:
     return out
 
 
-def confine_path(value: object, settings: Settings, *, name: str = "path") -> Path:
+def confine_path(
+    value: object, settings: Settings, *, name: str = "path", anchor: bool = False
+) -> Path:
     """Resolve a remote caller's path parameter, or refuse it (``InputError``).
 
     The real path (every symlink resolved) must lie under one of ``settings.check_roots``
@@ -331,16 +339,22 @@ def confine_path(value: object, settings: Settings, *, name: str = "path") -> Pa
     ``/dev``. A relative path is taken under the first root. Without configured roots
     every path is refused. Messages name the parameter and the value given, never what a
     file holds, and the same refusal is given whether the path exists or not.
+
+    ``anchor``: the path names a trust anchor, and must lie under one of
+    ``settings.trust_anchors`` instead (the operator's directory of trusted keys, CA
+    certificates and Sigstore trust roots), with the same exclusions.
     """
     if not isinstance(value, str) or not value or len(value) > MAX_PATH_LENGTH:
         raise InputError(f"params.{name}: expected a path of 1-{MAX_PATH_LENGTH} characters")
     if _CONTROL.search(value):
         raise InputError(f"params.{name}: control characters are not allowed in a path")
-    roots = [Path(os.path.realpath(r)) for r in settings.check_roots]
+    what, env = ("trust-anchor", "TRUST_ANCHORS") if anchor else ("check", "CHECK_ROOTS")
+    configured = settings.trust_anchors if anchor else settings.check_roots
+    roots = [Path(os.path.realpath(r)) for r in configured]
     if not roots:
         raise InputError(
-            f"params.{name}: API callers may not name server files here; no check roots are "
-            "configured (the operator sets BASTION_CHECK_ROOTS)"
+            f"params.{name}: API callers may not name server files here; no {what} roots "
+            f"are configured (the operator sets BASTION_{env})"
         )
     given = Path(value)
     real = Path(os.path.realpath(given if given.is_absolute() else roots[0] / given))
@@ -352,7 +366,7 @@ def confine_path(value: object, settings: Settings, *, name: str = "path") -> Pa
             )
     if not any(real == r or real.is_relative_to(r) for r in roots):
         raise InputError(
-            f"params.{name}: {value!r} is not under a configured check root "
+            f"params.{name}: {value!r} is not under a configured {what} root "
             f"({os.pathsep.join(str(r) for r in roots)})"
         )
     return real
@@ -416,6 +430,11 @@ def _validate(value: object, name: str, spec: ParamSpec, settings: Settings) -> 
         return str(confine_path(value, settings, name=name))
     if kind is ParamKind.PATHS:
         return [str(confine_path(v, settings, name=name)) for v in _items(value, name, spec)]
+    if kind is ParamKind.ANCHOR:
+        return str(confine_path(value, settings, name=name, anchor=True))
+    if kind is ParamKind.ANCHORS:
+        items = _items(value, name, spec)
+        return [str(confine_path(v, settings, name=name, anchor=True)) for v in items]
     raise AssertionError(kind)  # pragma: no cover
 
 

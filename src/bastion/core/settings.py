@@ -40,6 +40,16 @@ class Settings(BaseSettings):
         ),
     )
 
+    trust_anchors: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description=(
+            "Directories of operator-approved trust anchors (public keys, CA certificates, "
+            "Sigstore trust roots) that an API caller's signature and provenance checks may "
+            "name (BASTION_TRUST_ANCHORS, os.pathsep-separated); none by default. Never "
+            "inside the Bastion home: copy the public CA certificate out"
+        ),
+    )
+
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("localhost", "127.0.0.1", "::1"),
         description=(
@@ -58,7 +68,7 @@ class Settings(BaseSettings):
             return tuple(str(h).strip().lower().strip("[]") for h in value if str(h).strip())
         return value
 
-    @field_validator("check_roots", mode="before")
+    @field_validator("check_roots", "trust_anchors", mode="before")
     @classmethod
     def _split_roots(cls, value: object) -> object:
         if isinstance(value, str):

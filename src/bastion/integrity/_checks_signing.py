@@ -65,8 +65,8 @@ def _sha(digest: str | None) -> str | None:
 
 
 _TRUST = {
-    "public_key": ParamSpec(ParamKind.PATHS, "PEM public keys under a check root"),
-    "trust_root": ParamSpec(ParamKind.PATHS, "PEM CA certificates under a check root"),
+    "public_key": ParamSpec(ParamKind.ANCHORS, "PEM public keys under a trust-anchor root"),
+    "trust_root": ParamSpec(ParamKind.ANCHORS, "PEM CA certificates under a trust-anchor root"),
     "identity": ParamSpec(ParamKind.STRS, "allowed certificate identities", max_length=320),
 }
 
@@ -145,7 +145,8 @@ class ModelSignatureCheck(TypedCheck[SignatureData]):
         "signature": ParamSpec(ParamKind.PATHS, "Sigstore bundles (default: model.sig)"),
         **_TRUST,
         "sigstore_trust_root": ParamSpec(
-            ParamKind.PATH, "Sigstore trusted_root.json under a check root (keyless bundles)"
+            ParamKind.ANCHOR,
+            "Sigstore trusted_root.json under a trust-anchor root (keyless bundles)",
         ),
         "issuer": ParamSpec(ParamKind.STRS, "allowed OIDC issuers (Sigstore)", max_length=320),
     }
