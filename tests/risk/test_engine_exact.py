@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
+from bastion.core.errors import InputError
 from bastion.risk import Dist, expected_annual_loss, parse_scenarios, simulate
 from bastion.risk import _engine as engine
 from bastion.risk._dist import _SAMPLE_TABLE, _TABLE_MIN_DRAWS, _beta_table
@@ -304,3 +305,38 @@ def test_issue8_3_percentiles_from_one_sort_equal_numpy_bit_for_bit(size: int) -
     assert [s.p10, s.p50, s.p90, s.p95, s.p99] == [float(v) for v in want]
     assert s.max == float(annual.max())
     assert s.exceedance == tuple((t, float(np.mean(annual > t))) for t in thresholds)
+
+
+def test_issue8_3_many_events_are_simulated_in_bounded_runs_of_years(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A block whose expected events exceed _EVENTS_PER_PASS is split into runs of years
+    (a run may be one year above it): every year still simulated, the same distribution."""
+    monkeypatch.setattr(engine, "_EVENTS_PER_PASS", 1000)
+    ss = parse_scenarios(_scenario(tef=2, vulnerability=0.5), "many.yaml")
+    n = 20_000  # 20,000 expected events: about 20 runs
+    r = simulate(ss, iterations=n, seed=89).results[0]
+    assert np.array_equal(r.annual_loss, r.loss_events * 1000.0)
+    assert abs(r.loss_events.mean() - 1.0) < 5 / math.sqrt(n)
+    assert abs(float(np.mean(r.loss_events == 0)) - math.exp(-1.0)) < 5 * math.sqrt(0.25 / n)
+    big = parse_scenarios(_scenario(tef=5000, vulnerability=1), "big.yaml")
+    b = simulate(big, iterations=40, seed=90).results[0]  # every year above the pass size
+    assert abs(b.loss_events.mean() - 5000) < 5 * math.sqrt(5000 / 40)
+    assert np.array_equal(b.annual_loss, b.loss_events * 1000.0)
+
+
+@pytest.mark.parametrize(
+    ("tef", "shown"),
+    [
+        (20_000_000, "2e+07"),
+        # sigma ~ 420 in log space: exp() overflows to infinity in the upper tail.
+        ({"dist": "lognormal", "p5": 1e-300, "p95": 1e300}, "inf"),
+    ],
+)
+def test_issue8_3_absurd_loss_event_frequency_is_refused_with_the_fix(tef: Any, shown: str) -> None:
+    ss = parse_scenarios(_scenario(tef=tef, vulnerability=1), "absurd.yaml")
+    with pytest.raises(InputError) as exc:
+        simulate(ss, iterations=1000, seed=1)
+    msg = exc.value.message
+    assert "scenario 's'" in msg and shown in msg and "10,000,000 events a year" in msg
+    assert "fix:" in msg

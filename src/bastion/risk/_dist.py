@@ -173,7 +173,10 @@ class Dist:
                 out = rng.standard_normal(n)
                 out *= sigma
                 out += mu
-                np.exp(out, out=out)
+                # As Generator.lognormal: an absurd range overflows to infinity, silently
+                # here; the engine refuses a non-finite frequency with the fix.
+                with np.errstate(over="ignore"):
+                    np.exp(out, out=out)
                 return out
             case DistKind.CONSTANT:  # pragma: no cover
                 return np.full(n, self.a, dtype=np.float64)

@@ -16,6 +16,7 @@ SeedSequence spawn key), so adding a scenario never changes another's numbers.
 
 from __future__ import annotations
 
+import itertools
 import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
@@ -62,6 +63,11 @@ _MAX_EVENTS_INVERTED = 100
 _CDF_EPS = 2.0**-50
 # Years per block of the simulation (see simulate_scenario).
 _BLOCK = 65_536
+#: A simulated year's loss event frequency above this is refused (its events alone would
+#: need hundreds of MB); no FAIR scenario means ten million loss events in one year.
+MAX_LOSS_EVENTS_PER_YEAR = 10_000_000
+# Expected loss events simulated at once: above, a block is split into runs of years.
+_EVENTS_PER_PASS = 1 << 22
 _GRID: FloatArray = (
     np.arange(1000, dtype=np.float64) + 0.5
 ) / 1000.0  # quadrature nodes for P(TCap > RS)
@@ -299,6 +305,34 @@ def _simulate_block(
     """Annual loss and loss-event count of ``n`` consecutive years; ``table``: draw PERT
     from the exact sampling tables (see ``Dist.sample``)."""
     lef = _lef(s, rng, n, u_freq, table)
+    top = float(lef.max())
+    if not top <= MAX_LOSS_EVENTS_PER_YEAR:  # also NaN and infinity
+        raise InputError(
+            f"scenario '{s.id}': a simulated year has a loss event frequency of {top:.3g}, "
+            f"above the engine's {MAX_LOSS_EVENTS_PER_YEAR:,} events a year; fix: narrow "
+            "the frequency distributions (a lognormal's p95), or model fewer, larger events"
+        )
+    expected = float(lef.sum())
+    if expected <= _EVENTS_PER_PASS:
+        return _simulate_events(s, rng, lef, table)
+    # Many events: the block's years in runs of about _EVENTS_PER_PASS expected events,
+    # so the per-event arrays stay bounded (a run can be one year with more).
+    cuts = np.searchsorted(
+        np.cumsum(lef), np.arange(1, math.ceil(expected / _EVENTS_PER_PASS)) * _EVENTS_PER_PASS
+    )
+    bounds = [0, *sorted({int(c) + 1 for c in cuts if 0 < int(c) + 1 < n}), n]
+    annual = np.empty(n, dtype=np.float64)
+    counts = np.empty(n, dtype=np.intp)
+    for lo, hi in itertools.pairwise(bounds):
+        annual[lo:hi], counts[lo:hi] = _simulate_events(s, rng, lef[lo:hi], table)
+    return annual, counts
+
+
+def _simulate_events(
+    s: Scenario, rng: np.random.Generator, lef: FloatArray, table: bool
+) -> tuple[FloatArray, npt.NDArray[np.intp]]:
+    """The loss events of years with these loss event frequencies, and their losses."""
+    n = lef.size
     year = _poisson_years(rng, lef)  # one entry per loss event: the year it falls in
     counts = np.bincount(year, minlength=n)
     m = year.size
