@@ -14,6 +14,10 @@ _CHECK_MODULES = (
     "bastion.registry._checks",
     "bastion.governance._checks",
     "bastion.compliance._checks",
+    "bastion.privacy.pii._checks",
+    "bastion.privacy.deid._checks",
+    "bastion.privacy.dp._checks",
+    "bastion.privacy.synthetic._checks",
 )
 
 

@@ -1,0 +1,227 @@
+"""De-identification operators: each maps a column's values to their de-identified form.
+
+Every operator is deterministic for a given key (so masked copies of two tables still
+join), takes ``None`` (a null) to ``None``, and fails closed: a value it cannot transform
+(a date that does not parse, a value too short for FF3-1) raises an ``InputError`` naming
+the column and operator, never the value, unless the policy says ``on_error: redact``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from bastion.core.errors import InputError
+from bastion.privacy.deid._fpe import Fpe, column_tweak
+
+if TYPE_CHECKING:
+    from bastion.privacy.deid._keys import KeyProvider
+    from bastion.privacy.deid._vault import TokenVault
+
+__all__ = [
+    "Fpe",
+    "FpeOp",
+    "GeneralizeOp",
+    "HashOp",
+    "MaskOp",
+    "Operator",
+    "RedactOp",
+    "ReplaceOp",
+    "TokenizeOp",
+]
+
+Values = Sequence[str | None]
+
+
+class Operator(ABC):
+    """One column's transformation. ``name`` is the policy's operator name."""
+
+    name: str = ""
+    on_error: str = "fail"
+    column: str = ""
+
+    @abstractmethod
+    def one(self, value: str) -> str:
+        """The de-identified form of one non-null value."""
+
+    def apply(self, values: Values) -> list[str | None]:
+        cache: dict[str, str] = {}
+        out: list[str | None] = []
+        one = self.one
+        for v in values:
+            if v is None:
+                out.append(None)
+                continue
+            r = cache.get(v)
+            if r is None:
+                try:
+                    r = one(v)
+                except InputError as exc:
+                    if self.on_error != "redact":
+                        raise InputError(
+                            f"column {self.column!r}, operator {self.name}: {exc.message}"
+                        ) from None
+                    r = ""
+                if len(cache) < 1_000_000:
+                    cache[v] = r
+            out.append(r)
+        return out
+
+
+class RedactOp(Operator):
+    name = "redact"
+
+    def __init__(self, replacement: str = "") -> None:
+        self.replacement = replacement
+
+    def one(self, value: str) -> str:
+        return self.replacement
+
+    def apply(self, values: Values) -> list[str | None]:
+        r = self.replacement
+        return [None if v is None else r for v in values]
+
+
+class ReplaceOp(RedactOp):
+    name = "replace"
+
+
+class MaskOp(Operator):
+    """Partial masking: all but the first ``keep_first`` and last ``keep_last`` characters
+    become ``char``; with ``keep_separators`` punctuation and spaces stay."""
+
+    name = "mask"
+
+    def __init__(
+        self, char: str = "*", keep_first: int = 0, keep_last: int = 4, keep_separators: bool = True
+    ) -> None:
+        if len(char) != 1:
+            raise InputError("mask: char must be one character")
+        self.char, self.first, self.last, self.seps = char, keep_first, keep_last, keep_separators
+
+    def one(self, value: str) -> str:
+        n = len(value)
+        keep = self.first + self.last
+        if keep >= n:
+            # Never hand a short value back whole: mask all of it.
+            return self.char * n
+        c = self.char
+        if not self.seps:
+            return value[: self.first] + c * (n - keep) + value[n - self.last :]
+        mid = "".join(ch if not ch.isalnum() else c for ch in value[self.first : n - self.last])
+        return value[: self.first] + mid + value[n - self.last :]
+
+
+class HashOp(Operator):
+    """Keyed hash (HMAC-SHA256): joinable across tables that use the same key, not
+    reversible, not computable without the key (unlike a plain or randomly salted hash)."""
+
+    name = "hash"
+
+    def __init__(self, key: bytes, length: int = 32, prefix: str = "") -> None:
+        if not 8 <= length <= 64:
+            raise InputError("hash: length must be 8-64 hex characters")
+        self.key, self.length, self.prefix = key, length, prefix
+
+    def one(self, value: str) -> str:
+        return self.prefix + hmac.digest(self.key, value.encode(), "sha256").hex()[: self.length]
+
+
+class TokenizeOp(Operator):
+    """Deterministic vault tokens (reversible by authorised, audited detokenization)."""
+
+    name = "tokenize"
+
+    def __init__(self, vault: TokenVault, namespace: str) -> None:
+        self.vault, self.namespace = vault, namespace
+
+    def one(self, value: str) -> str:
+        return self.vault.tokenize([value], self.namespace)[0]
+
+    def apply(self, values: Values) -> list[str | None]:
+        present = [v for v in values if v is not None]
+        uniq = list(dict.fromkeys(present))
+        mapping = dict(zip(uniq, self.vault.tokenize(uniq, self.namespace), strict=True))
+        return [None if v is None else mapping[v] for v in values]
+
+
+class FpeOp(Operator):
+    """FF3-1 format-preserving encryption, tweak per column (or the policy's ``tweak``)."""
+
+    name = "fpe"
+
+    def __init__(
+        self, key: bytes, column: str, alphabet: str = "digits", tweak: str | None = None
+    ) -> None:
+        self.fpe = Fpe(key, column_tweak(key, tweak or column), alphabet)
+
+    def one(self, value: str) -> str:
+        return self.fpe.encrypt(value)
+
+
+_YEAR = re.compile(
+    r"(?<!\d)(\d{4})-(\d{1,2})(?:-\d{1,2})?(?!\d)|(?<!\d)\d{1,2}[/.](\d{1,2})[/.](\d{4})(?!\d)"
+)
+
+
+class GeneralizeOp(Operator):
+    """Coarser values: dates to ``year`` or ``month``, strings truncated to ``keep``
+    characters (postal codes: ``keep: 3``), numbers bucketed by ``bucket`` width."""
+
+    name = "generalize"
+
+    def __init__(
+        self,
+        to: str | None = None,
+        keep: int | None = None,
+        bucket: float | None = None,
+        fill: str = "*",
+    ) -> None:
+        given = [x is not None for x in (to, keep, bucket)]
+        if sum(given) != 1:
+            raise InputError("generalize: give exactly one of to (year|month), keep or bucket")
+        if to is not None and to not in ("year", "month"):
+            raise InputError("generalize: to must be year or month")
+        if keep is not None and keep < 0:
+            raise InputError("generalize: keep must be 0 or more")
+        if bucket is not None and not bucket > 0:
+            raise InputError("generalize: bucket must be a positive width")
+        self.to, self.keep, self.bucket, self.fill = to, keep, bucket, fill
+
+    def one(self, value: str) -> str:
+        if self.to is not None:
+            m = _YEAR.search(value)
+            if m is None:
+                raise InputError("a value is not a date (YYYY-MM-DD, D/M/YYYY)")
+            if m[1]:
+                year, month = m[1], int(m[2])
+            else:  # M/D/YYYY, or D/M/YYYY when the first part cannot be a month
+                year, month = m[5], int(m[3]) if int(m[3]) <= 12 else int(m[4])
+            if not 1 <= month <= 12:
+                raise InputError("a value is not a date (month out of range)")
+            return year if self.to == "year" else f"{year}-{month:02d}"
+        if self.keep is not None:
+            return value[: self.keep] + self.fill * max(0, len(value) - self.keep)
+        assert self.bucket is not None
+        try:
+            x = float(value)
+        except ValueError:
+            raise InputError("a value is not a number") from None
+        if x != x or x in (float("inf"), float("-inf")):
+            raise InputError("a value is not a finite number")
+        w = self.bucket
+        lo = (x // w) * w
+        if float(w).is_integer():
+            return f"{int(lo)}-{int(lo + w)}"
+        return f"{lo:g}-{lo + w:g}"
+
+
+def hash_key(keys: KeyProvider, name: str) -> bytes:
+    return keys.key(f"hash-{name}")[1]
+
+
+def fpe_key(keys: KeyProvider, name: str) -> bytes:
+    return keys.key(f"fpe-{name}")[1]
