@@ -13,9 +13,9 @@ from __future__ import annotations
 __all__: list[str] = []
 
 # --- pii and deid (issue 9 sections 1-3) ---
-from bastion.privacy import deid, pii  # noqa: E402
-from bastion.privacy.deid import MaskingCheck, TokenVault, mask_file  # noqa: E402
-from bastion.privacy.pii import PiiScanCheck, analyze_text, scan_file, scan_table  # noqa: E402
+from bastion.privacy import deid, pii
+from bastion.privacy.deid import MaskingCheck, TokenVault, mask_file
+from bastion.privacy.pii import PiiScanCheck, analyze_text, scan_file, scan_table
 
 __all__ += [
     "MaskingCheck",
