@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         integrity,
         inventory,
         ledger,
+        privacy_dp,
         registry,
         risk,
         threats,
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         registry,
         governance,
         compliance,
+        privacy_dp,
     ):
         app.include_router(module.router, prefix="/api/v1")
     from bastion.api import console, console_registry, console_security

@@ -28,3 +28,35 @@ __all__ += [
     "scan_file",
     "scan_table",
 ]
+
+# --- dp and synthetic (issue 9 sections 5-6) ---
+from bastion.privacy import dp, synthetic  # noqa: E402
+from bastion.privacy.dp import (  # noqa: E402
+    BudgetExceededError,
+    DpBudgetCheck,
+    DpReleaseCheck,
+    DpTrainingCheck,
+    budget_status,
+    plan,
+    release,
+    set_budget,
+    train_dp_logistic,
+)
+from bastion.privacy.synthetic import SyntheticCheck, fit_copula, synthesize  # noqa: E402
+
+__all__ += [
+    "BudgetExceededError",
+    "DpBudgetCheck",
+    "DpReleaseCheck",
+    "DpTrainingCheck",
+    "SyntheticCheck",
+    "budget_status",
+    "dp",
+    "fit_copula",
+    "plan",
+    "release",
+    "set_budget",
+    "synthesize",
+    "synthetic",
+    "train_dp_logistic",
+]
