@@ -11,7 +11,6 @@ from bastion import __version__
 from bastion.cli import core as core_cmds
 from bastion.cli import governance, integrity, registry, risk, scan, supplychain, threats
 from bastion.cli import privacy as privacy_cmds
-from bastion.cli.data import app as data_app
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app
@@ -63,7 +62,6 @@ app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
 app.add_typer(privacy_cmds.app, name="privacy")
-app.add_typer(data_app, name="data")
 _ = scan  # its commands register on model_app when imported
 
 
