@@ -10,6 +10,7 @@ import lzma
 import mmap
 import posixpath
 import stat
+import struct
 import tarfile
 import tempfile
 import zipfile
@@ -111,9 +112,23 @@ def zip_index(buf: Any, limits: ArchiveLimits) -> tuple[list[zipfile.ZipInfo], l
         return [], ["archive.malformed", f"unreadable zip: {exc}"[:300]]
     if len(infos) > limits.max_entries:
         return [], ["archive.bomb", f"{len(infos)} entries, limit {limits.max_entries}"]
-    infos = [i for i in infos if not i.is_dir()]
     view = memoryview(buf)
     n = len(view)
+    note: list[str] = []
+    other = _miniz_directory(view, zf.start_dir)
+    if other is not None:
+        # torch's miniz reads the central directory where the end record says; Python's
+        # zipfile shifts it by the bytes it takes for prepended data. Two directories
+        # there: each reader lists different members. Both lists are scanned.
+        known = {i.header_offset for i in infos}
+        extra = [i for i in other if i.header_offset not in known]
+        infos = infos + extra
+        note = [
+            "zip.differential",
+            "two central directories: Python's zipfile and torch's miniz list different "
+            f"members ({len(extra)} more read as miniz reads them); both are scanned",
+        ]
+    infos = [i for i in infos if not i.is_dir()]
     spans = []
     for info in infos:
         off = info.header_offset
@@ -129,7 +144,53 @@ def zip_index(buf: Any, limits: ArchiveLimits) -> tuple[list[zipfile.ZipInfo], l
                 f"members {a!r} and {b!r} share compressed data (overlapping entries: "
                 "a zip bomb); not inflated",
             ]
-    return infos, []
+    return infos, note
+
+
+_EOCD = b"PK\x05\x06"
+_CDH = struct.Struct("<4s6H3I5HII")  # a central directory file header (46 bytes)
+
+
+def _miniz_directory(view: memoryview, python_start: int) -> list[zipfile.ZipInfo] | None:
+    """The members miniz (torch's zip reader) lists when it differs from Python's
+    zipfile: miniz takes the last end record with 22 bytes after it and reads the
+    central directory at the offset it states, never shifted for prepended data.
+    None when both read the same directory (or miniz reads none)."""
+    n = len(view)
+    lo = max(0, n - 65_535 - 22)
+    tail = bytes(view[lo:])
+    k = tail.rfind(_EOCD, 0, max(0, len(tail) - 21))
+    if k < 0:
+        return None
+    rec = tail[k : k + 22]
+    count = int.from_bytes(rec[10:12], "little")
+    cd_size = int.from_bytes(rec[12:16], "little")
+    cd_off = int.from_bytes(rec[16:20], "little")
+    if cd_off == python_start or 0xFFFFFFFF in (cd_size, cd_off) or count == 0xFFFF:
+        return None
+    end = cd_off + cd_size
+    if end > n or bytes(view[cd_off : cd_off + 4]) != b"PK\x01\x02":
+        return None
+    out: list[zipfile.ZipInfo] = []
+    p = cd_off
+    for _ in range(count):
+        if p + 46 > end:
+            return None
+        f = _CDH.unpack(bytes(view[p : p + 46]))
+        if f[0] != b"PK\x01\x02":
+            return None
+        flag, method, crc, csize, usize = f[3], f[4], f[7], f[8], f[9]
+        nlen, xlen, clen, ext_attr, hoff = f[10], f[11], f[12], f[15], f[16]
+        name = bytes(view[p + 46 : p + 46 + nlen]).decode(
+            "utf-8" if flag & 0x800 else "cp437", "replace"
+        )
+        info = zipfile.ZipInfo(name)
+        info.flag_bits, info.compress_type, info.CRC = flag, method, crc
+        info.compress_size, info.file_size = csize, usize
+        info.external_attr, info.header_offset = ext_attr, hoff
+        out.append(info)
+        p += 46 + nlen + xlen + clen
+    return out
 
 
 def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:
@@ -138,7 +199,8 @@ def iter_zip(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Mem
     infos, refused = zip_index(buf, limits)
     if refused:
         yield Member("", None, ((refused[0], refused[1]),))
-        return
+        if not infos:
+            return
     yield from iter_zip_members(buf, infos, limits, budget)
 
 
@@ -297,13 +359,18 @@ def _bounded(
     again: Callable[[], Any] | None = None,
     magic: bytes = b"",
     require_end: bool = True,
+    skip_nul: bool = False,
+    trailing: tuple[type[Exception], ...] = (),
 ) -> Any:
     """Inflate ``raw`` in steps, measuring what comes out against what went in: stop past
     ``limit`` bytes or past ``max_ratio``:1 (declared sizes are never trusted).
 
     With ``again``, streams that follow the first one (and start with ``magic``) are
     inflated too, as gzip, bz2 and xz readers do: a payload in a second gzip member is
-    seen. A stream that ends before its end marker raises ``EOFError``.
+    seen. ``skip_nul``: NUL bytes between streams are padding (Python's gzip skips
+    them). ``trailing``: errors that, raised by the first block of a following stream,
+    end the data quietly (Python's LZMAFile and BZ2File ignore such trailing bytes). A
+    stream that ends before its end marker raises ``EOFError``.
     """
     view = memoryview(raw)
     n = len(view)
@@ -322,6 +389,7 @@ def _bounded(
 
     try:
         pos = 0
+        fresh: tuple[type[Exception], ...] = ()  # errors that end a following stream
         while True:
             for i in range(pos, max(n, pos + 1), _IN_STEP):
                 chunk = bytes(view[i : i + _IN_STEP])
@@ -334,7 +402,12 @@ def _bounded(
                         check()
                 else:
                     while True:
-                        sink.write(dec.decompress(chunk, max_length=_OUT_STEP))
+                        try:
+                            out = dec.decompress(chunk, max_length=_OUT_STEP)
+                        except fresh:
+                            return _end(sink)  # trailing bytes: not a stream, ignored
+                        fresh = ()
+                        sink.write(out)
                         check()
                         chunk = b""
                         if dec.eof or dec.needs_input:
@@ -347,13 +420,21 @@ def _bounded(
                 if require_end:
                     raise EOFError("compressed data ends before the end-of-stream marker")
                 break
+            if skip_nul:
+                while pos < n and view[pos] == 0:
+                    pos += 1
             if again is None or pos >= n or bytes(view[pos : pos + len(magic)]) != magic:
                 break
-            dec = again()  # the next stream (gzip member, bz2/xz stream)
+            dec = again()  # the next stream (gzip member, bz2/xz/lzma stream)
+            fresh = trailing
     except BaseException:
         if sink.file is not None:
             sink.file.close()
         raise
+    return sink.result()
+
+
+def _end(sink: _Sink) -> Any:
     return sink.result()
 
 
@@ -375,15 +456,23 @@ def decompress(kind: str, buf: Any, limit: int, max_ratio: int | None = None) ->
     make: Callable[[], Any]
     if kind == "zlib":
         return _bounded(zlib.decompressobj(), buf, limit, max_ratio)
-    if kind == "lzma":  # the .lzma "alone" format
-        return _bounded(lzma.LZMADecompressor(lzma.FORMAT_ALONE), buf, limit, max_ratio)
+    if kind in ("lzma", "xz"):
+        # joblib opens both with lzma.LZMAFile (FORMAT_AUTO): .lzma "alone" and .xz
+        # streams chained in any order are all read; bytes that start no stream end it.
+        first = lzma.LZMADecompressor(lzma.FORMAT_ALONE if kind == "lzma" else lzma.FORMAT_XZ)
+        return _bounded(
+            first,
+            buf,
+            limit,
+            max_ratio,
+            again=lambda: lzma.LZMADecompressor(lzma.FORMAT_AUTO),
+            trailing=(lzma.LZMAError,),
+        )
     if kind == "gzip":
         make, magic = (lambda: zlib.decompressobj(16 + zlib.MAX_WBITS)), b"\x1f\x8b"
-    elif kind == "bz2":
-        make, magic = bz2.BZ2Decompressor, b"BZh"
-    else:
-        make, magic = lzma.LZMADecompressor, b"\xfd7zXZ\x00"
-    return _bounded(make(), buf, limit, max_ratio, again=make, magic=magic)
+        return _bounded(make(), buf, limit, max_ratio, again=make, magic=magic, skip_nul=True)
+    make, magic = bz2.BZ2Decompressor, b"BZh"
+    return _bounded(make(), buf, limit, max_ratio, again=make, magic=magic, trailing=(OSError,))
 
 
 def iter_tar(buf: Any, limits: ArchiveLimits, budget: list[int]) -> Iterator[Member]:

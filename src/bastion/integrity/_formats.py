@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bastion.integrity._onnx import OnnxMalformed, looks_onnx, parse_onnx
+from bastion.integrity._onnx import MAX_LOCATION, OnnxMalformed, looks_onnx, parse_onnx
 from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict
 
 __all__ = [
     "Raw",
     "check_hdf5",
+    "check_json_keras",
     "check_keras_config",
+    "check_keras_doc",
     "check_npy",
     "check_onnx",
     "check_safetensors",
@@ -70,7 +72,7 @@ def weak_compressed(buf: Any) -> str:
     bytes a text pickle can start with), so the caller tries a pickle walk first."""
     if _looks_zlib(buf):
         return "zlib"
-    if bytes(buf[:3]) == b"\x5d\x00\x00" and _looks_lzma_alone(buf):
+    if bytes(buf[:2]) == b"\x5d\x00" and _looks_lzma_alone(buf):  # joblib's prefix
         return "lzma"
     return ""
 
@@ -134,7 +136,7 @@ def leading_pickle(buf: Any) -> bool:
 
 
 def detect(buf: Any) -> str:
-    """A format name from content: zip, tar, gzip, bz2, xz, npy, safetensors, hdf5,
+    """A format name from content: zip, tar, gzip, bz2, xz, npy, safetensors, hdf5, gguf,
     pytorch-legacy, pickle, onnx, or "" (unrecognised: the caller tries a pickle walk,
     then :func:`weak_compressed`)."""
     n = len(buf)
@@ -154,6 +156,8 @@ def detect(buf: Any) -> str:
     if head[:4] in (ZIP_LOCAL, ZIP_EMPTY):
         return "zip"
 
+    if head[:4] == b"GGUF":
+        return "gguf"
     if n >= 512 and bytes(buf[257:262]) == b"ustar":
         return "tar"
     if n >= 10 and head[8:9] == b"{":
@@ -178,8 +182,12 @@ def detect(buf: Any) -> str:
 # -- numpy .npy -----------------------------------------------------------------------------
 
 
-_DESCR = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)$")
-_SIZE = {"b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "e": 2, "f": 4, "d": 8, "g": 16, "O": 8}
+# A kind, an optional size and, for datetime64/timedelta64 (M, m), an optional unit.
+_DESCR = re.compile(r"^[<>|=]?([a-zA-Z?])(\d*)(\[\d*[a-zA-Z]+\])?$")
+_SIZE = {
+    "b": 1, "?": 1, "B": 1, "h": 2, "H": 2, "e": 2, "f": 4, "d": 8, "g": 16, "O": 8,
+    "M": 8, "m": 8,
+}  # fmt: skip
 
 
 def _descr_info(descr: object, depth: int = 0) -> tuple[bool, int | None]:
@@ -191,6 +199,8 @@ def _descr_info(descr: object, depth: int = 0) -> tuple[bool, int | None]:
         if not m:
             raise ValueError(f"unknown dtype {descr!r}")
         kind, num = m.group(1), m.group(2)
+        if m.group(3) and kind not in "mM":
+            raise ValueError(f"unknown dtype {descr!r}")
         if kind == "O":
             return True, 8
         if num:
@@ -254,10 +264,15 @@ def check_npy(buf: Any, raw: Raw) -> None:
 
 # -- safetensors ------------------------------------------------------------------------------
 
-_ST_SIZES = {
-    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1, "U16": 2,
-    "I16": 2, "F16": 2, "BF16": 2, "U32": 4, "I32": 4, "F32": 4, "U64": 8, "I64": 8,
-    "F64": 8, "C64": 8, "F4": 1, "F6_E2M3": 1, "F6_E3M2": 1,
+# Bits per element, as the safetensors format defines its dtypes (sub-byte kinds pack:
+# a tensor's bits must fill whole bytes). FP8 comes in every variant torch and ml_dtypes
+# write (E4M3 / E5M2, FN, FNUZ, E8M0...).
+_ST_BITS = {
+    "BOOL": 8, "U8": 8, "I8": 8, "F8_E5M2": 8, "F8_E4M3": 8, "F8_E8M0": 8,
+    "F8_E4M3FN": 8, "F8_E4M3FNUZ": 8, "F8_E5M2FNUZ": 8, "F8_E3M4": 8, "F8_E8M0FNU": 8,
+    "F8_E4M3B11FNUZ": 8, "U16": 16, "I16": 16, "F16": 16, "BF16": 16, "U32": 32,
+    "I32": 32, "F32": 32, "U64": 64, "I64": 64, "F64": 64, "C64": 64, "C128": 128,
+    "F4": 4, "F6_E2M3": 6, "F6_E3M2": 6, "U4": 4, "I4": 4,
 }  # fmt: skip
 
 
@@ -287,7 +302,7 @@ def check_safetensors(buf: Any, raw: Raw) -> None:
                 "safetensors.malformed", f"tensor {name!r}: needs dtype, shape, data_offsets", 8
             )
             continue
-        size = _ST_SIZES.get(t["dtype"]) if isinstance(t["dtype"], str) else None
+        size = _ST_BITS.get(t["dtype"]) if isinstance(t["dtype"], str) else None
         shape, offs = t["shape"], t["data_offsets"]
         if size is None:
             raw.add("safetensors.malformed", f"tensor {name!r}: unknown dtype {t['dtype']!r}", 8)
@@ -303,7 +318,8 @@ def check_safetensors(buf: Any, raw: Raw) -> None:
         ):
             raw.add("safetensors.malformed", f"tensor {name!r}: offsets outside the data", 8)
             continue
-        if offs[1] - offs[0] != math.prod(shape) * size:
+        bits = math.prod(shape) * size
+        if bits % 8 or offs[1] - offs[0] != bits // 8:
             raw.add(
                 "safetensors.malformed",
                 f"tensor {name!r}: {offs[1] - offs[0]} bytes for shape {shape} of {t['dtype']}",
@@ -330,8 +346,18 @@ def check_safetensors(buf: Any, raw: Raw) -> None:
 # -- ONNX -------------------------------------------------------------------------------------
 
 _STANDARD_DOMAINS = frozenset(
-    {"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training"}
-)
+    {
+        "", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview.training", "ai.onnx.training",
+        # onnxruntime's own contrib operators, built into every onnxruntime (its graph
+        # optimizer writes them: FusedMatMul, Gelu, LayerNormalization...): no library
+        # is loaded for them.
+        "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental",
+        "com.ms.internal.nhwc",
+    }
+)  # fmt: skip
+# onnxruntime reads an initializer whose external-data location is this tag from the
+# process memory address in its offset (the in-memory external data of InferenceSession).
+ORT_MEM_ADDR = "*/_ORT_MEM_ADDR_/*"
 
 
 def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
@@ -360,6 +386,13 @@ def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
         if not t.external:
             continue
         loc = t.location or ""
+        if "_ORT_MEM_ADDR_" in loc:
+            raw.add(
+                "onnx.external-data-memory",
+                f"tensor {t.name!r} uses onnxruntime's in-memory marker {ORT_MEM_ADDR!r}: "
+                "its offset is read as a raw process memory address",
+            )
+            continue
         why = _escapes(loc, model_dir)
         if why:
             raw.add(
@@ -371,6 +404,8 @@ def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
 def _escapes(loc: str, model_dir: Path | None) -> str | None:
     if not loc:
         return "empty location"
+    if len(loc) > MAX_LOCATION:
+        return "location too long to check"
     if loc.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", loc) or "\x00" in loc:
         return "absolute path"
     norm = posixpath.normpath(loc.replace("\\", "/"))
@@ -407,6 +442,11 @@ def check_keras_config(text: bytes, raw: Raw, policy: GlobalPolicy) -> None:
     except (UnicodeDecodeError, ValueError, RecursionError):
         raw.add("keras.malformed", "config.json is not UTF-8 JSON")
         return
+    check_keras_doc(doc, raw, policy)
+
+
+def check_keras_doc(doc: Any, raw: Raw, policy: GlobalPolicy) -> None:
+    """The Keras checks of a decoded config (every nested object)."""
     todo: list[Any] = [doc]
     while todo:
         node = todo.pop()
@@ -485,61 +525,115 @@ def _keras_module(mod: str) -> bool:
     )
 
 
+# -- Keras model JSON (to_json) --------------------------------------------------------
+
+
+def check_json_keras(buf: Any, raw: Raw, policy: GlobalPolicy) -> None:
+    """A JSON file may be a model's ``to_json()``, which ``keras.models.model_from_json``
+    deserialises (Lambda layers included): it gets the Keras checks, parsed as JSON
+    (escapes and key order as JSON reads them). Invalid JSON loads nothing."""
+    if len(buf) > _MAX_JSON:
+        head = bytes(buf[: 1 << 20])
+        if b"class_name" in head or b"\\u" in head:
+            raw.add("keras.malformed", "JSON larger than the limit that may be a Keras model")
+        return
+    try:
+        doc = json.loads(bytes(buf).decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return
+    check_keras_doc(doc, raw, policy)
+
+
 # -- HDF5 -------------------------------------------------------------------------------------
 
 _H5_LAMBDA = re.compile(rb'"class_name":\s*"(Lambda|TFOpLambda)"')
-# A JSON object whose first key is "class_name" (Keras 2) or "module" (Keras 3).
-_H5_CONFIG = re.compile(rb'\{\s*"(?:class_name|module)"\s*:')
-_H5_MAX_CONFIGS = 64  # decoded configs (nested objects of one config do not count)
-_H5_MAX_LONG = 16  # decodes that needed the large window
-_H5_SHORT = 1 << 16
-_H5_WINDOW = 16 * 1024 * 1024
+# Where a JSON object may start: "{" and a key, in whatever order the keys come.
+_H5_OBJECT = re.compile(rb'\{\s*"')
+_H5_KERAS_BYTES = re.compile(rb"class_name|model_config")
+_H5_MAX_CONFIGS = 64  # decoded JSON objects (nested objects of one do not count)
+_H5_MAX_CANDIDATES = 100_000  # places tried
+_H5_WINDOWS = (1 << 12, 1 << 16, 16 * 1024 * 1024)
 
 
 def check_hdf5(buf: Any, raw: Raw, policy: GlobalPolicy | None = None) -> None:
-    """Keras .h5 models keep their config as a JSON attribute: look for Lambda layers, and
-    decode each embedded JSON config to check the objects it names (CVE-2025-1550).
-    More configs than the limits allow is an error: the one not decoded may be the model's."""
+    """Keras .h5 models keep their config as a JSON attribute. Every JSON object in the
+    file is decoded as JSON (escaped strings, any key order) and given the Keras checks
+    (CVE-2025-1550, Lambda layers). A Keras marker (``class_name``, ``model_config``)
+    outside every decoded object is an error: a config the scanner could not read (split
+    across HDF5 blocks, damaged) may be the one Keras reads."""
     m = _H5_LAMBDA.search(buf)
     if m:
         raw.add("keras.lambda", f"{m.group(1).decode()} layer in an HDF5 model config", m.start())
     if policy is None:
         return
     decoder = json.JSONDecoder()
+    spans: list[tuple[int, int]] = []
     end = 0
-    decoded = long = 0
+    decoded = tried = 0
+    keras_docs = 0
     n = len(buf)
-    for c in _H5_CONFIG.finditer(buf):
+    for c in _H5_OBJECT.finditer(buf):
         at = c.start()
         if at < end:
-            continue  # inside a config already decoded
-        if decoded >= _H5_MAX_CONFIGS or long > _H5_MAX_LONG:
+            continue  # inside an object already decoded
+        tried += 1
+        if decoded >= _H5_MAX_CONFIGS or tried > _H5_MAX_CANDIDATES:
             raw.add(
                 "keras.malformed",
-                f"more embedded JSON configs than the scanner checks (from offset {at}): "
+                f"more embedded JSON objects than the scanner checks (from offset {at}): "
                 "not all of them were checked",
                 at,
             )
             return
-        doc: Any = None
-        used = 0
-        for window in (_H5_SHORT, _H5_WINDOW):
-            if window == _H5_WINDOW:
-                if at + _H5_SHORT >= n:
-                    break  # the short window held everything there is
-                long += 1
-            text = bytes(buf[at : at + window]).decode("utf-8", "replace")
-            try:
-                doc, used = decoder.raw_decode(text)
-                break
-            except (ValueError, RecursionError):
-                continue
+        doc, used = _decode_at(decoder, buf, at, n)
         if doc is None:
             continue
         decoded += 1
-        end = at + len(text[:used].encode("utf-8", "replace"))
+        end = at + used
+        spans.append((at, end))
         sub = Raw()
-        check_keras_config(json.dumps(doc).encode(), sub, policy)
+        check_keras_doc(doc, sub, policy)
+        if '"class_name"' in json.dumps(doc):
+            keras_docs += 1
         for rule, msg, _, g in sub.items:
             if rule != "keras.lambda" or not m:  # the Lambda search above already said so
                 raw.add(rule, f"{msg} (HDF5 config at offset {at})", at, g)
+    for k in _H5_KERAS_BYTES.finditer(buf):
+        word = k.group(0)
+        inside = any(a <= k.start() < b for a, b in spans)
+        if word == b"class_name" and not inside:
+            raw.add(
+                "keras.malformed",
+                f"a Keras config at offset {k.start()} that does not decode as JSON "
+                "(split or damaged): not checked",
+                k.start(),
+            )
+            return
+        if word == b"model_config" and not inside and not keras_docs:
+            raw.add(
+                "keras.malformed",
+                "the file names a model_config but holds no Keras config the scanner "
+                "could decode: not checked",
+                k.start(),
+            )
+            return
+
+
+def _decode_at(decoder: json.JSONDecoder, buf: Any, at: int, n: int) -> tuple[Any, int]:
+    """The JSON object at ``at`` and its length in bytes, or (None, 0). The window grows
+    only while the text is valid up to its end (a longer object)."""
+    for window in _H5_WINDOWS:
+        chunk = bytes(buf[at : at + window])
+        text = chunk.decode("utf-8", "replace")
+        try:
+            doc, used = decoder.raw_decode(text)
+        except json.JSONDecodeError as exc:
+            if at + window >= n or exc.pos < len(text) - 8:
+                return None, 0
+            continue
+        except (ValueError, RecursionError):
+            return None, 0
+        if not isinstance(doc, dict):
+            return None, 0
+        return doc, len(text[:used].encode("utf-8", "replace"))
+    return None, 0

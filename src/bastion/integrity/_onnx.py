@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["OnnxInfo", "OnnxMalformed", "looks_onnx", "parse_onnx"]
+__all__ = ["MAX_LOCATION", "OnnxInfo", "OnnxMalformed", "looks_onnx", "parse_onnx"]
 
 _MAX_MESSAGES = 5_000_000
 _MAX_STRING = 1 << 16
@@ -164,11 +164,17 @@ def parse_onnx(buf: Any) -> OnnxInfo:
     return info
 
 
+MAX_LOCATION = 1 << 20  # a longer external-data location is reported, never cut short
+
+
 def _entry(buf: Any, span: tuple[int, int]) -> tuple[str, str]:
+    """A StringStringEntryProto. Values are read whole up to ``MAX_LOCATION`` + 1 bytes
+    (cutting a location short could drop the ``..`` that makes it escape)."""
     k = v = ""
     for num, wt, val in _fields(buf, span[0], span[1]):
         if wt == 2 and num == 1:
             k = _str(buf, val)
         elif wt == 2 and num == 2:
-            v = _str(buf, val)
+            s, e = val
+            v = bytes(buf[s : min(e, s + MAX_LOCATION + 1)]).decode("utf-8", "replace")
     return k, v

@@ -29,7 +29,15 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-__all__ = ["MAX_ITEMS", "GlobalRef", "PickleIssue", "PickleScan", "walk_pickles"]
+__all__ = [
+    "MAX_ITEMS",
+    "TORCH_MAGIC",
+    "GlobalRef",
+    "PickleIssue",
+    "PickleScan",
+    "walk_pickles",
+    "walk_torch_tar_member",
+]
 
 # Operand kinds of the fast pass. A value >= 1 is the whole opcode size (fixed operand).
 _LEN1: Final = -1
@@ -122,6 +130,14 @@ class PickleScan:
     nested: list[tuple[int, int]] = field(default_factory=list)
     # Offsets of import opcodes lexed after the point where a must-parse pickle failed.
     hidden_imports: list[int] = field(default_factory=list)
+    # joblib array wrappers whose raw bytes were skipped (the joblib reading).
+    joblib_arrays: int = 0
+    # Legacy torch records (magic number first) walked, with their raw storages.
+    legacy_records: int = 0
+    # Persistent ids (BINPERSID tuples) seen, for the legacy storages' sizes.
+    persids: list[tuple[Any, ...]] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)  # where each pickle walked ended
+    last_value: object = field(default=None, repr=False)  # the last STOP's value
 
     @property
     def malformed(self) -> bool:
@@ -157,6 +173,27 @@ class _Global:
         self.name = name
 
 
+class _List:
+    """A modelled list: its first items when they are plain strings or ints."""
+
+    __slots__ = ("complete", "items")
+
+    def __init__(self) -> None:
+        self.items: list[Any] = []
+        self.complete = True
+
+    def extend(self, items: list[Any]) -> None:
+        if not self.complete:
+            return
+        if len(self.items) + len(items) > _MAX_LIST or not all(
+            isinstance(x, str | int) for x in items
+        ):
+            self.complete = False
+            self.items = []
+            return
+        self.items.extend(items)
+
+
 class _Obj:
     """The result of calling something: kept for joblib's array wrapper only."""
 
@@ -176,6 +213,21 @@ _MAX_JOBLIB_NEST: Final = 64  # joblib itself writes one level; each level is a 
 _MAX_TUPLE: Final = 16
 _MAX_DICT: Final = 64
 _MAX_LEXED: Final = 1_000
+_MAX_LIST: Final = 1 << 20  # modelled list items (legacy torch storage keys)
+_MAX_PERSIDS: Final = 1 << 20
+_MAX_LEGACY_RECORDS: Final = 64
+# torch's legacy magic number: the first pickle of a legacy file must evaluate to it, in
+# whatever integer form (LONG1, LONG4, text INT or LONG, through the memo...).
+TORCH_MAGIC: Final = 0x1950A86A20F9469CFC6C
+TORCH_PROTOCOL: Final = 1001
+# Element sizes of the storage classes torch's legacy persistent ids name.
+_STORAGE_ELSIZE: Final = {
+    "DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "LongStorage": 8,
+    "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1, "ByteStorage": 1,
+    "BoolStorage": 1, "BFloat16Storage": 2, "ComplexDoubleStorage": 16,
+    "ComplexFloatStorage": 8, "QUInt8Storage": 1, "QInt8Storage": 1, "QInt32Storage": 4,
+    "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
+}  # fmt: skip
 
 
 def walk_pickles(
@@ -186,64 +238,239 @@ def walk_pickles(
     first_must_parse: bool = True,
     min_pickles: int = 1,
     max_pickles: int | None = None,
+    joblib: bool = True,
+    legacy: bool = False,
 ) -> PickleScan:
     """Walk every pickle in ``data`` from ``start``; never raises on bad bytes.
 
     Pickles are walked back to back whether or not they start with PROTO (protocol 0 and
     1 have none, and ``pickle.load`` called again reads them). The first ``min_pickles``
-    must parse (the legacy PyTorch format loads five in a row); after those, bytes that
-    are not a valid pickle and import nothing are reported as trailing data (the legacy
-    format stores raw tensor bytes there). ``max_pickles`` stops early (format detection).
+    must parse; after those, bytes that are not a valid pickle and import nothing are
+    reported as trailing data. ``max_pickles`` stops early (format detection).
+
+    ``joblib``: skip the raw array bytes joblib writes after its array wrappers (what
+    joblib's reader consumes); False reads them as opcodes, as ``pickle.load`` does.
+    ``legacy``: a pickle that evaluates to torch's magic number (in any integer form)
+    starts a legacy record, read as ``torch.load`` reads it: four more pickles that must
+    parse, then the raw storages the storage keys name (skipped by their sizes), then
+    whatever follows (another record, another pickle) is walked on.
     """
     buf = data
     n = len(buf)
     res = PickleScan()
     pos = start
+    rec_start = 0  # pickle count where the current record began
+    need = min_pickles
+    in_legacy = False
+    persid_mark = 0
     while pos < n and (max_pickles is None or res.pickles < max_pickles):
-        must = res.pickles < min_pickles and first_must_parse
-        lenient = res.pickles < min_pickles and not first_must_parse
+        must = res.pickles < need and first_must_parse
+        lenient = res.pickles < need and not first_must_parse
+        k = res.pickles - rec_start  # pickles of this record before this one
+        want_value = legacy and (k == 0 or (in_legacy and k == 4))
+        begin = pos
         kind, end, msg = _fast(buf, pos, n)
+        value: object = _OPAQUE
         if kind == "ok":
             res.pickles += 1
             pos = end
-            continue
-        if kind == "error" and not must:
+            if want_value and (end < n or in_legacy):
+                value = _value_of(buf, begin, n, max_items)
+        elif kind == "error" and not must:
             # Not a pickle after all: raw bytes behind the last one.
             res.trailing_bytes = n - pos
             res.issues.append(
                 PickleIssue("trailing-data", f"{n - pos} bytes after the last pickle", pos)
             )
             break
-        if kind == "error":
+        elif kind == "error":
             label = "" if res.pickles == 0 else f"pickle {res.pickles + 1}: "
             res.issues.append(PickleIssue("malformed", label + msg, end))
             break
-        # Imports ahead: the precise pass decides, from the start of this pickle.
-        mark = len(res.globals)
-        try:
+        else:
+            # Imports ahead: the precise pass decides, from the start of this pickle.
+            mark = len(res.globals)
             try:
-                pos = _precise(buf, pos, n, res, max_items, 0)
-            except (UnicodeDecodeError, ValueError, OverflowError) as exc:
-                raise _Malformed(f"undecodable operand ({type(exc).__name__})", pos) from None
-            except (RecursionError, MemoryError):
-                raise _Limit("nesting too deep or too large to follow", pos) from None
-            res.pickles += 1
-        except _Limit as exc:
-            res.issues.append(PickleIssue("limit", exc.message, exc.offset))
-            break
-        except _Malformed as exc:
-            if must or lenient or len(res.globals) > mark:
-                label = "" if res.pickles == 0 else f"pickle {res.pickles + 1}: "
-                res.issues.append(PickleIssue("malformed", label + exc.message, exc.offset))
-                if len(res.globals) == mark and (must or lenient):
-                    _lex_ahead(buf, exc.offset, n, res)
-            else:
-                res.trailing_bytes = n - pos
-                res.issues.append(
-                    PickleIssue("trailing-data", f"{n - pos} bytes after the last pickle", pos)
-                )
-            break
+                try:
+                    pos = _precise(buf, pos, n, res, max_items, 0, joblib)
+                except (UnicodeDecodeError, ValueError, OverflowError) as exc:
+                    raise _Malformed(f"undecodable operand ({type(exc).__name__})", pos) from None
+                except (RecursionError, MemoryError):
+                    raise _Limit("nesting too deep or too large to follow", pos) from None
+                res.pickles += 1
+                value = res.last_value
+            except _Limit as exc:
+                res.issues.append(PickleIssue("limit", exc.message, exc.offset))
+                break
+            except _Malformed as exc:
+                if must or lenient or len(res.globals) > mark:
+                    label = "" if res.pickles == 0 else f"pickle {res.pickles + 1}: "
+                    res.issues.append(PickleIssue("malformed", label + exc.message, exc.offset))
+                    if len(res.globals) == mark and (must or lenient):
+                        _lex_ahead(buf, exc.offset, n, res)
+                else:
+                    res.trailing_bytes = n - pos
+                    res.issues.append(
+                        PickleIssue("trailing-data", f"{n - pos} bytes after the last pickle", pos)
+                    )
+                break
+        res.ends.append(pos)
+        if not legacy:
+            continue
+        if k == 0 and _is_int(value, TORCH_MAGIC):
+            # torch's legacy loader: magic, protocol version, sys info, the object (its
+            # persistent ids name the storages), the storage keys; all must parse.
+            in_legacy = True
+            res.legacy_records += 1
+            need = res.pickles + 4
+            persid_mark = len(res.persids)
+        elif in_legacy and k == 4:
+            pos, why = _legacy_storages(buf, pos, n, value, res.persids[persid_mark:])
+            if why:
+                res.issues.append(PickleIssue("malformed", f"legacy torch storages: {why}", pos))
+                break
+            in_legacy = False
+            rec_start = res.pickles
+            if res.legacy_records >= _MAX_LEGACY_RECORDS and pos < n:
+                msg = f"more than {_MAX_LEGACY_RECORDS} legacy torch records"
+                res.issues.append(PickleIssue("limit", msg, pos))
+                break
+        elif not in_legacy:
+            rec_start = res.pickles  # a plain pickle: the next may start a record
     return res
+
+
+def _is_int(v: object, want: int) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v == want
+
+
+def _value_of(buf: Any, start: int, n: int, max_items: int) -> object:
+    """The value one pickle from ``start`` evaluates to, as far as it is modelled."""
+    tmp = PickleScan()
+    try:
+        _precise(buf, start, n, tmp, max_items, 0, True)
+    except (_Malformed, UnicodeDecodeError, ValueError, OverflowError, RecursionError):
+        return _OPAQUE
+    except MemoryError:
+        return _OPAQUE
+    return tmp.last_value
+
+
+def _legacy_storages(
+    buf: Any, pos: int, n: int, keys: object, persids: list[tuple[Any, ...]]
+) -> tuple[int, str]:
+    """Skip the raw storages torch's legacy loader reads after the storage keys, exactly
+    as it reads them: per key an int64 element count and that many elements of the
+    storage's type (its size must match the persistent id). (end, "") or (pos, why)."""
+    if not isinstance(keys, _List) or not keys.complete:
+        return pos, "the storage keys are not a list torch can read"
+    storages: dict[object, tuple[int, int]] = {}
+    for pid in persids:
+        if len(pid) != 6 or pid[0] != "storage":
+            continue
+        _, stype, root, _loc, numel, view = pid
+        elsize = (
+            _STORAGE_ELSIZE.get(stype.name)
+            if isinstance(stype, _Global) and stype.module in ("torch", "torch.storage")
+            else None
+        )
+        if elsize is None or not isinstance(numel, int) or not isinstance(root, str | int):
+            return pos, "a storage id the scanner cannot size"
+        storages.setdefault(root, (elsize, numel * elsize))
+        if view is not None:
+            if not (isinstance(view, tuple) and len(view) == 3 and isinstance(view[2], int)):
+                return pos, "a storage view the scanner cannot size"
+            storages.setdefault(view[0], (elsize, view[2] * elsize))
+    for key in keys.items:
+        if key not in storages:
+            return pos, "a storage key no persistent id names"
+        elsize, nbytes = storages[key]
+        if pos + 8 > n:
+            return pos, "truncated storage"
+        count = int.from_bytes(bytes(buf[pos : pos + 8]), "little", signed=True)
+        if count * elsize != nbytes:
+            return pos, "a storage's size differs from its persistent id"
+        pos += 8 + nbytes
+        if pos > n:
+            return n, "truncated storage"
+    return pos, ""
+
+
+def walk_torch_tar_member(
+    data: bytes | bytearray | memoryview | mmap.mmap, member: str, max_items: int = MAX_ITEMS
+) -> PickleScan:
+    """The ``storages`` or ``tensors`` member of torch's legacy tar format, read as its
+    loader reads it: a pickled count, then per item a pickle followed by raw bytes (a
+    storage: int64 count and its elements; a tensor: its sizes, strides and offset), then
+    (storages) the pickled views. Every pickle between the raw bytes is walked."""
+    n = len(data)
+    res = PickleScan()
+    pos = 0
+
+    def one() -> object:
+        nonlocal pos
+        sub = walk_pickles(data, start=pos, max_items=max_items, max_pickles=1)
+        _merge(res, sub)
+        if sub.pickles != 1 or sub.malformed:
+            raise _Malformed("", pos)
+        value = sub.last_value if sub.globals else _value_of(data, pos, n, max_items)
+        pos = sub.ends[0]
+        return value
+
+    try:
+        count = one()
+        if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= n:
+            raise _Malformed(f"torch tar {member}: the count is not a number torch reads", pos)
+        for _ in range(count):
+            args = one()
+            if not (isinstance(args, tuple) and len(args) == 3):
+                raise _Malformed(f"torch tar {member}: an entry torch cannot read", pos)
+            if member == "storages":
+                st = args[2]
+                elsize = (
+                    _STORAGE_ELSIZE.get(st.name)
+                    if isinstance(st, _Global) and st.module in ("torch", "torch.storage")
+                    else None
+                )
+                if elsize is None or pos + 8 > n:
+                    raise _Malformed(f"torch tar {member}: a storage the scanner cannot size", pos)
+                size = int.from_bytes(bytes(data[pos : pos + 8]), "little", signed=True)
+                if size < 0:
+                    raise _Malformed(f"torch tar {member}: negative storage size", pos)
+                pos += 8 + size * elsize
+            else:
+                if pos + 8 > n:
+                    raise _Malformed(f"torch tar {member}: truncated tensor", pos)
+                ndim = int.from_bytes(bytes(data[pos : pos + 4]), "little", signed=True)
+                if ndim < 0:
+                    raise _Malformed(f"torch tar {member}: negative tensor rank", pos)
+                pos += 8 + 16 * ndim + 8
+            if pos > n:
+                raise _Malformed(f"torch tar {member}: truncated", n)
+        if member == "storages":
+            one()  # the storage views
+    except _Malformed as exc:
+        if exc.message:
+            res.issues.append(PickleIssue("malformed", exc.message, exc.offset))
+        return res
+    if pos < n:
+        res.trailing_bytes = n - pos
+        res.issues.append(
+            PickleIssue("trailing-data", f"{n - pos} bytes after the last pickle", pos)
+        )
+    return res
+
+
+def _merge(dst: PickleScan, src: PickleScan) -> None:
+    dst.globals += src.globals
+    dst.issues += [i for i in src.issues if i.kind != "trailing-data"]
+    dst.pickles += src.pickles
+    dst.calls += src.calls
+    dst.unresolved += src.unresolved
+    dst.ext_codes += src.ext_codes
+    dst.nested += src.nested
+    dst.hidden_imports += src.hidden_imports
+    dst.joblib_arrays += src.joblib_arrays
 
 
 def _fast(buf: Any, i: int, n: int) -> tuple[str, int, str]:
@@ -341,7 +568,9 @@ def _int_literal(line: bytes) -> object:
         return _OPAQUE
 
 
-def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest: int) -> int:
+def _precise(
+    buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest: int, joblib: bool
+) -> int:
     """Model the unpickler's stack, mark stack and memo up to STOP; return the end.
 
     The stack is flat with the marks as indexes into it (as in ``_pickle.c``): ``fence``
@@ -439,9 +668,11 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
                 raise _Malformed("SETITEMS on an empty stack", at)
             _setitems(stack[-1], items, at)
         elif op == 0x65 or op == 0x90:  # APPENDS, ADDITEMS
-            pop_mark(at)
+            items = pop_mark(at)
             if len(stack) <= fence:
                 raise _Malformed("APPENDS on an empty stack", at)
+            if op == 0x65 and isinstance(stack[-1], _List):
+                stack[-1].extend(items)
         elif op == 0x71:  # BINPUT
             if i >= n or len(stack) <= fence:
                 raise _Malformed("bad BINPUT", at)
@@ -528,7 +759,8 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             if isinstance(target, _Obj):
                 target.state = state
                 f = target.func
-                if isinstance(f, _Global) and (f.module, f.name) in _JOBLIB_WRAPPERS:
+                if joblib and isinstance(f, _Global) and (f.module, f.name) in _JOBLIB_WRAPPERS:
+                    res.joblib_arrays += 1
                     i = _skip_joblib_array(buf, i, n, state, res, max_items, at, nest)
                     stack[-1] = _OPAQUE
         elif op in (0x82, 0x83, 0x84):  # EXT1/2/4
@@ -539,7 +771,7 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             res.globals.append(GlobalRef("<copyreg extension>", str(code), at, "EXT"))
             stack.append(_OPAQUE)
         elif op == 0x2E:  # STOP
-            pop(at)  # marks left open are ignored, as by the unpickler
+            res.last_value = pop(at)  # marks left open are ignored, as by the unpickler
             return i
         elif op == 0x4D:
             stack.append(_u(buf, i, 2, n))
@@ -589,18 +821,22 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             _, i = _line(buf, i, n)
             stack.append(_OPAQUE)
         elif op == 0x51:  # BINPERSID
-            pop(at)
+            pid = pop(at)
+            if isinstance(pid, tuple) and len(res.persids) < _MAX_PERSIDS:
+                res.persids.append(pid)
             stack.append(_OPAQUE)
         elif op == 0x4E:
             stack.append(None)
         elif op == 0x88 or op == 0x89:
             stack.append(op == 0x88)
         elif op in (0x5D, 0x29, 0x8F):  # EMPTY_LIST, EMPTY_TUPLE, EMPTY_SET
-            stack.append(() if op == 0x29 else _OPAQUE)
+            stack.append(() if op == 0x29 else _List() if op == 0x5D else _OPAQUE)
         elif op == 0x61:  # APPEND
-            pop(at)
+            v = pop(at)
             if len(stack) <= fence:
                 raise _Malformed("APPEND on an empty stack", at)
+            if isinstance(stack[-1], _List):
+                stack[-1].extend([v])
         elif op == 0x73:  # SETITEM
             v = pop(at)
             k = pop(at)
@@ -611,6 +847,10 @@ def _precise(buf: Any, start: int, n: int, res: PickleScan, max_items: int, nest
             items = pop_mark(at)
             if op == 0x74:
                 stack.append(tuple(items) if len(items) <= _MAX_TUPLE else _OPAQUE)
+            elif op == 0x6C:
+                lst = _List()
+                lst.extend(items)
+                stack.append(lst)
             elif op == 0x64:
                 d: dict[Any, Any] = {}
                 _setitems(d, items, at)
@@ -848,7 +1088,7 @@ def _skip_joblib_array(
         if nest >= _MAX_JOBLIB_NEST:
             raise _Limit(f"joblib object arrays nested deeper than {_MAX_JOBLIB_NEST}", at)
         res.nested.append((i, 0))
-        return _precise(buf, i, n, res, max_items, nest + 1)
+        return _precise(buf, i, n, res, max_items, nest + 1, True)
     if state.get("numpy_array_alignment_bytes") is not None:
         if i >= n:
             raise _Malformed("truncated joblib array padding", at)

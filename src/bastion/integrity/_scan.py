@@ -18,9 +18,9 @@ from typing import Any
 
 from bastion.core.errors import InputError
 from bastion.core.types import Finding, Severity
-from bastion.integrity import _containers, _formats
+from bastion.integrity import _containers, _formats, _gguf
 from bastion.integrity._containers import ArchiveLimits
-from bastion.integrity._pickle import walk_pickles
+from bastion.integrity._pickle import PickleScan, walk_pickles, walk_torch_tar_member
 from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict, shipped_policy
 
 __all__ = [
@@ -95,6 +95,18 @@ RULES: dict[str, ScanRule] = {
         _r("onnx.external-data-escape", "ONNX external data outside the model directory", _D,
            "External tensor data paths that are absolute or climb out read arbitrary files (CVE-2022-25882).",
            "Do not load this model.", "CWE-22", "CVE-2022-25882"),
+        _r("onnx.external-data-memory", "ONNX external data read from a memory address", _D,
+           "An initializer whose external-data location is onnxruntime's in-memory marker (*/_ORT_MEM_ADDR_/*) makes onnxruntime read its offset as a pointer: arbitrary process memory is read or the process crashes.",
+           "Do not load this model.", "CWE-822"),
+        _r("zip.differential", "Zip readers disagree on this archive", _S,
+           "The archive holds structures (a second central directory) that Python's zipfile and torch's miniz read differently; both readings are scanned.",
+           "Rebuild the archive.", "CWE-436"),
+        _r("gguf.malformed", "GGUF file cannot be parsed", _E,
+           "The GGUF header, metadata or tensor infos are invalid or exceed the scanner's limits.",
+           "Obtain the file again.", "CWE-20"),
+        _r("gguf.chat-template", "GGUF chat template uses Jinja beyond chat templates", _D,
+           "The tokenizer.chat_template holds Jinja that reaches Python internals (dunder names, attr, cycler/joiner/lipsum/self, computed subscripts, template loading): rendered outside a sandbox it runs code (CVE-2024-34359).",
+           "Do not load this model; replace the chat template.", "CWE-1336", "CVE-2024-34359"),
         _r("keras.lambda", "Keras Lambda layer (serialised Python code)", _D,
            "Lambda layers carry marshalled bytecode or source that runs on load or call.",
            "Replace the Lambda with a registered layer.", "CWE-94", "CVE-2024-3660"),
@@ -255,6 +267,7 @@ class _Ctx:
     budget: list[int]
     reports: list[FileReport] = field(default_factory=list)
     scanned: int = 0
+    legacy: bool = False  # the last pickle walk read a legacy torch record
 
 
 def _worst(verdicts: Iterator[ScanVerdict] | list[ScanVerdict]) -> ScanVerdict:
@@ -279,8 +292,30 @@ def _mk(
 def _pickle_findings(
     ctx: _Ctx, buf: Any, path: str, start: int, strict: bool, min_pickles: int = 1
 ) -> tuple[list[ScanFinding], list[str], bool]:
-    """Findings of every pickle from ``start``; the bool says it really was a pickle."""
-    res = walk_pickles(buf, start=start, first_must_parse=True, min_pickles=min_pickles)
+    """Findings of every pickle from ``start``; the bool says it really was a pickle.
+
+    Every reading a loader can take is walked: torch's legacy records (magic number in
+    any integer form, raw storages skipped by their sizes, what follows walked on), and
+    for joblib files both joblib's reading (array bytes skipped) and ``pickle.load``'s
+    (the same bytes read as opcodes)."""
+    res = walk_pickles(
+        buf, start=start, first_must_parse=True, min_pickles=min_pickles, legacy=True
+    )
+    # An import opcode that is the pickle's very first opcode and fails there (an npy's
+    # 0x93 magic is STACK_GLOBAL on an empty stack) fails in every unpickler.
+    res.hidden_imports = [o for o in res.hidden_imports if o != start]
+    ctx.legacy = res.legacy_records > 0
+    if res.joblib_arrays:
+        # pickle.load / torch.load do not skip joblib's array bytes: they run them.
+        plain = walk_pickles(buf, start=start, joblib=False)
+        res.globals += plain.globals
+        res.hidden_imports += plain.hidden_imports
+    return _findings_of(ctx, res, path, strict)
+
+
+def _findings_of(
+    ctx: _Ctx, res: PickleScan, path: str, strict: bool
+) -> tuple[list[ScanFinding], list[str], bool]:
     items: list[ScanFinding] = []
     globs: list[str] = []
     # A walk that fails is a pickle all the same when it failed at its own limit or an
@@ -328,52 +363,57 @@ def _pickle_findings(
     return items, globs, True
 
 
-_LEGACY_PICKLES = 5  # magic number, protocol version, sys info, the object, storage keys
+_ARCHIVES = ("zip", "tar", "gzip", "bz2", "xz", "zlib", "lzma")
 
 
-def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int) -> None:
+def _scan_buf(
+    ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int, keras_done: bool = False
+) -> None:
     size = len(buf)
     ctx.scanned += size
     fmt = _formats.detect(buf)
     raw = _formats.Raw()
     items: list[ScanFinding] = []
     globs: list[str] = []
-    if fmt in ("zip", "tar", "gzip", "bz2", "xz", "zlib", "lzma"):
+    front = False
+    if fmt not in ("pickle", "pytorch-legacy", "", "empty"):
+        # pickle.load (and torch's legacy path) read a pickle at offset 0 whatever else
+        # the file is: a tar, safetensors, ONNX, npy, HDF5 or GGUF file that is also a
+        # pickle is walked both ways (a polyglot).
+        items, globs, front = _pickle_findings(ctx, buf, path, 0, strict=False)
+    if fmt in _ARCHIVES:
         if depth >= ctx.limits.max_depth:
-            _file(
-                ctx, path, fmt, size, [_mk("archive.too-deep", f"{fmt} at depth {depth}", path)], []
-            )
+            items.append(_mk("archive.too-deep", f"{fmt} at depth {depth}", path))
+            _file(ctx, path, fmt, size, items, globs)
             return
-        _scan_archive(ctx, buf, path, fmt, model_dir, depth)
+        _scan_archive(
+            ctx, buf, path, fmt, model_dir, depth, ("pickle", items, globs) if front else None
+        )
         return
     if fmt in ("pickle", "pytorch-legacy"):
-        # torch's legacy loader unpickles five pickles in a row, whatever their protocol.
-        need = _LEGACY_PICKLES if fmt == "pytorch-legacy" else 1
-        items, globs, _ = _pickle_findings(ctx, buf, path, 0, strict=True, min_pickles=need)
-        if any(g.startswith("joblib.") for g in globs):
-            fmt = "joblib"
-        if _formats.has_zip_trailer(buf):
-            # A pickle/zip polyglot: pickle.load runs the front, zip readers the back.
-            if depth >= ctx.limits.max_depth:
-                items.append(_mk("archive.too-deep", f"zip at depth {depth}", path))
-            else:
-                _scan_archive(ctx, buf, path, "zip", model_dir, depth, (fmt, items, globs))
-                return
+        items, globs, _ = _pickle_findings(ctx, buf, path, 0, strict=True)
+        fmt = _pickle_format(ctx, globs, fmt)
+        front = True
     elif fmt == "npy":
         _formats.check_npy(buf, raw)
         if raw.pickle_at is not None:
-            items, globs, _ = _pickle_findings(ctx, buf, path, raw.pickle_at, strict=True)
+            more, mglobs, _ = _pickle_findings(ctx, buf, path, raw.pickle_at, strict=True)
+            items += more
+            globs += mglobs
     elif fmt == "safetensors":
         _formats.check_safetensors(buf, raw)
     elif fmt == "onnx":
         _formats.check_onnx(buf, raw, model_dir)
     elif fmt == "hdf5":
         _formats.check_hdf5(buf, raw, ctx.policy)
+    elif fmt == "gguf":
+        _gguf.check_gguf(buf, raw)
     elif fmt == "":
         # Protocol 0/1 pickles have no magic: walk; only imports or a clean parse count.
         items, globs, is_pickle = _pickle_findings(ctx, buf, path, 0, strict=False)
         if is_pickle:
-            fmt = "pickle"
+            fmt = _pickle_format(ctx, globs, "pickle")
+            front = True
         elif packed := _formats.weak_compressed(buf):
             if depth >= ctx.limits.max_depth:
                 items.append(_mk("archive.too-deep", f"{packed} at depth {depth}", path))
@@ -383,6 +423,9 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
             return
         elif _is_json(buf):
             fmt = "json"
+            if not keras_done:
+                # keras.models.model_from_json reads a model's to_json(): its objects count.
+                _formats.check_json_keras(buf, raw, ctx.policy)
         elif _is_text(buf):
             fmt = "text"
         else:
@@ -391,14 +434,36 @@ def _scan_buf(ctx: _Ctx, buf: Any, path: str, model_dir: Path | None, depth: int
                 _mk(
                     "file.unrecognised",
                     f"{path}: {size} bytes in no format the scanner knows (not a pickle, "
-                    "archive, numpy, safetensors, ONNX, Keras or HDF5 file): not scanned",
+                    "archive, numpy, safetensors, ONNX, Keras, HDF5 or GGUF file): not scanned",
                     path,
                     0,
                 )
             )
+    elif front:
+        fmt = f"pickle+{fmt}"
+    if fmt not in ("empty", "unknown") and _formats.has_zip_trailer(buf):
+        # Zip readers find the archive by its end record, whatever precedes it: a pickle
+        # (pickle.load runs the front), safetensors, ONNX... Both are scanned.
+        for rule, msg, off, g in raw.items:
+            items.append(_mk(rule, msg, path, off, g))
+        if depth >= ctx.limits.max_depth:
+            items.append(_mk("archive.too-deep", f"zip at depth {depth}", path))
+        else:
+            _scan_archive(ctx, buf, path, "zip", model_dir, depth, (fmt, items, globs))
+            return
+        _file(ctx, path, fmt, size, items, globs)
+        return
     for rule, msg, off, g in raw.items:
         items.append(_mk(rule, msg, path, off, g))
     _file(ctx, path, fmt, size, items, globs)
+
+
+def _pickle_format(ctx: _Ctx, globs: list[str], fmt: str) -> str:
+    if ctx.legacy:
+        return "pytorch-legacy"
+    if any(g.startswith("joblib.") for g in globs):
+        return "joblib"
+    return "pickle"
 
 
 def _is_json(buf: Any) -> bool:
@@ -494,12 +559,20 @@ def _scan_archive(
         if fmt == "zip" and mname == "config.json":
             _formats.check_keras_config(bytes(mdata[: 64 * 1024**2 + 1]), raw, ctx.policy)
         head, _, tail = mname.rpartition("/data/")
-        if f"{head}/" in torch_prefixes and tail.isdigit():
+        if fmt == "tar" and mname in ("storages", "tensors"):
+            # torch's legacy tar format: pickles interleaved with raw storage bytes, read
+            # on past the raw bytes as torch reads them.
+            ctx.scanned += len(mdata)
+            mres = walk_torch_tar_member(mdata, mname)
+            mitems, mglobs, _ = _findings_of(ctx, mres, f"{path}!{mname}", True)
+            _file(ctx, f"{path}!{mname}", "pytorch-tar", len(mdata), mitems, mglobs)
+        elif f"{head}/" in torch_prefixes and tail.isdigit():
             # Tensor storage: torch reads these as raw bytes, never unpickles them.
             ctx.scanned += len(mdata)
             _file(ctx, f"{path}!{mname}", "tensor-data", len(mdata), [], [])
         else:
-            _scan_buf(ctx, mdata, f"{path}!{mname}", None, depth + 1)
+            done = fmt == "zip" and mname == "config.json"
+            _scan_buf(ctx, mdata, f"{path}!{mname}", None, depth + 1, done)
         _close(mdata)
         del mdata, m
     for rule, msg, off, g in raw.items:

@@ -56,6 +56,9 @@ _DANGEROUS_ATTRS = frozenset(
         "exec",
         "compile",
         "getattr",
+        # Keras models pickle as Model._unpickle_model, which loads the .keras bytes
+        # with safe_mode=False (Lambda layers run).
+        "_unpickle_model",
     }
 )
 
