@@ -107,6 +107,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         integrity,
         inventory,
         ledger,
+        privacy,
         privacy_dp,
         registry,
         risk,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         registry,
         governance,
         compliance,
+        privacy,
         privacy_dp,
     ):
         app.include_router(module.router, prefix="/api/v1")

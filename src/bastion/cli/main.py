@@ -15,6 +15,7 @@ from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app
 from bastion.cli.compliance import control_app
+from bastion.cli.data import app as data_app
 from bastion.cli.inventory import inventory_app, manifest_app
 from bastion.core.errors import BastionError
 
@@ -62,6 +63,7 @@ app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
 app.add_typer(privacy_cmds.app, name="privacy")
+app.add_typer(data_app, name="data")
 _ = scan  # its commands register on model_app when imported
 
 

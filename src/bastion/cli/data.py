@@ -1,0 +1,202 @@
+"""`bastion data` commands: PII scans, masked copies, the token vault. Thin: each command
+calls one public function of the privacy room."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from bastion.cli._common import (
+    Format,
+    FormatOpt,
+    err,
+    out,
+    print_json,
+    print_table,
+    progress,
+    workspace,
+)
+
+app = typer.Typer(
+    help="Data protection: PII scans, masked non-production copies, tokens (issue 9).",
+    no_args_is_help=True,
+)
+
+
+def _actor() -> str:
+    return "cli:" + (os.environ.get("BASTION_ACTOR") or getpass.getuser())[:100]
+
+
+@app.command("scan")
+def scan(
+    path: Path = typer.Argument(
+        ..., exists=True, dir_okay=False, help="CSV/TSV, Parquet or text file."
+    ),
+    sample: int = typer.Option(1000, min=1, max=100_000, help="Rows sampled per table."),
+    record: bool = typer.Option(False, "--record", help="Record as privacy.pii_scan evidence."),
+    ref: str | None = typer.Option(None, help="Dataset ref for the evidence (default: file name)."),
+    format: Format = FormatOpt,
+) -> None:
+    """Find PII: per-column classification of tables, entities with offsets in text."""
+    from bastion.privacy.pii import scan_file
+
+    if record:
+        from bastion.privacy.pii import record_scan
+
+        with workspace() as ws:
+            ev = record_scan(ws, path=path, ref=ref, sample=sample, actor=_actor())
+        if format is Format.JSON:
+            print_json(ev.to_dict())
+        else:
+            out.print(
+                f"privacy.pii_scan: {ev.verdict.value} (evidence {ev.id}, ledger {ev.ledger_seq})"
+            )
+            for f in ev.findings:
+                out.print(f"  {f.severity.value:8} {f.message}")
+        raise typer.Exit(1 if ev.verdict.value in ("fail", "error") else 0)
+    result = scan_file(path, sample=sample)
+    if format is Format.JSON:
+        print_json(result.to_dict())
+        return
+    if result.table is not None:
+        print_table(
+            f"{result.name}: {result.table.rows_sampled} rows sampled",
+            ["column", "entity", "pii", "score", "match rate", "basis"],
+            [
+                (c.column, c.entity or "-", "yes" if c.pii else "no", f"{c.score:.2f}",
+                 f"{c.match_rate:.0%}", c.basis + (" (embedded)" if c.embedded else ""))
+                for c in result.table.columns
+            ],
+        )  # fmt: skip
+    else:
+        print_table(
+            f"{result.name}: {len(result.entities)} entities",
+            ["entity", "start", "end", "score", "recognizer"],
+            [
+                (e.entity_type, e.start, e.end, f"{e.score:.2f}", e.recognizer)
+                for e in result.entities[:200]
+            ],
+        )
+
+
+@app.command("mask")
+def mask(
+    input: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV/TSV or Parquet file."),
+    policy: Path = typer.Option(
+        ..., "--policy", "-p", exists=True, dir_okay=False, help="Masking policy YAML."
+    ),
+    out_path: Path = typer.Option(
+        ..., "--out", "-o", help="Masked copy to write (.csv, .tsv or .parquet)."
+    ),
+    allow_unmasked: list[str] = typer.Option(
+        [], "--allow-unmasked", help="A PII column to leave unmasked on purpose (repeatable)."
+    ),
+    record: bool = typer.Option(
+        True, "--record/--no-record", help="Record privacy.masking evidence."
+    ),
+    format: Format = FormatOpt,
+) -> None:
+    """Write a masked non-production copy, streaming; refuses to leave PII columns unmasked."""
+    from bastion.privacy.deid import load_policy, mask_file
+
+    pol = load_policy(policy)
+    with workspace() as ws, progress(f"masking {input.name}") as update:
+
+        def tick(done: int, total: int | None) -> None:
+            update(done, total or 0)
+
+        report = mask_file(
+            input, pol, out_path, ws=ws, allow_unmasked=allow_unmasked, progress=tick,
+            actor=_actor(), record=record,
+        )  # fmt: skip
+    if format is Format.JSON:
+        print_json(report.to_dict())
+        return
+    print_table(
+        f"{report.input_name} -> {report.output.name}: {report.rows} rows",
+        ["column", "operator", "values changed"],
+        [(c.column, c.operator, c.changed) for c in report.columns],
+    )
+    if report.passed_through:
+        out.print(f"unchanged columns: {', '.join(report.passed_through)}")
+    out.print(f"output {report.output_digest}")
+    if report.evidence is not None:
+        out.print(f"evidence {report.evidence.id} (privacy.masking)")
+
+
+def _values(args: list[str]) -> list[str]:
+    if args:
+        return args
+    if sys.stdin.isatty():
+        err.print("reading values from standard input, one per line (Ctrl-D to end)")
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+@app.command("tokenize")
+def tokenize(
+    values: list[str] = typer.Argument(None, help="Values (default: one per line on stdin)."),
+    namespace: str = typer.Option(
+        ..., "--namespace", "-n", help="Token namespace (e.g. customers)."
+    ),
+    format: Format = FormatOpt,
+) -> None:
+    """Deterministic vault tokens for values (same value, same token in a namespace)."""
+    from bastion.privacy.deid import TokenVault
+
+    vals = _values(values or [])
+    with workspace() as ws:
+        tokens = TokenVault(ws).tokenize(vals, namespace)
+    if format is Format.JSON:
+        print_json({"namespace": namespace, "tokens": tokens})
+    else:
+        for t in tokens:
+            out.print(t, highlight=False)
+
+
+@app.command("detokenize")
+def detokenize(
+    tokens: list[str] = typer.Argument(..., help="Tokens to reverse."),
+    namespace: str = typer.Option(..., "--namespace", "-n"),
+    reason: str = typer.Option(..., "--reason", help="Why (recorded in the ledger)."),
+    format: Format = FormatOpt,
+) -> None:
+    """Reverse tokens (audited: every call is appended to the ledger with its reason)."""
+    from bastion.privacy.deid import TokenVault
+
+    with workspace() as ws:
+        res = TokenVault(ws).detokenize(tokens, namespace, actor=_actor(), reason=reason)
+    if format is Format.JSON:
+        print_json(
+            {"values": res.values, "missing": list(res.missing), "ledger_seq": res.ledger_seq}
+        )
+    else:
+        for t in tokens:
+            out.print(f"{t}\t{res.values.get(t, '(unknown token)')}", highlight=False)
+        err.print(f"audited: ledger entry {res.ledger_seq}")
+    if res.missing:
+        raise typer.Exit(1)
+
+
+@app.command("rotate-key")
+def rotate_key(
+    namespace: str = typer.Option(..., "--namespace", "-n"),
+    format: Format = FormatOpt,
+) -> None:
+    """Rotate a namespace's token key and re-tokenize every vault entry."""
+    from bastion.privacy.deid import TokenVault
+
+    with workspace() as ws:
+        r = TokenVault(ws).rotate(namespace, actor=_actor())
+    doc = {"namespace": r.namespace, "from_version": r.from_version, "to_version": r.to_version,
+           "retokenized": r.retokenized, "ledger_seq": r.ledger_seq}  # fmt: skip
+    if format is Format.JSON:
+        print_json(doc)
+    else:
+        out.print(
+            f"{r.namespace}: key v{r.from_version} -> v{r.to_version}, {r.retokenized} tokens "
+            f"re-computed (ledger {r.ledger_seq})"
+        )
