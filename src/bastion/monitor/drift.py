@@ -1,0 +1,575 @@
+"""Drift detection with cached reference statistics, batch and streaming.
+
+A :class:`ReferenceProfile` is built once from reference data: per numeric feature the bin
+edges (reference quantiles) and bin proportions, and a reservoir sample of its values; per
+categorical feature its category counts. Comparing current data costs one
+``searchsorted`` per numeric column (PSI, Jensen-Shannon) and a Kolmogorov-Smirnov test on
+a sample; categories get a chi-square test of homogeneity. The p-values of all features are
+corrected together (Benjamini-Hochberg); a feature has drifted when its corrected p-value
+is below ``alpha`` *and* its PSI reaches ``psi_threshold`` (on large windows every tiny
+shift is significant; the effect size keeps those from alerting).
+
+Prediction and confidence drift are the same tests on the columns given those roles.
+:class:`StreamingDrift` updates window statistics per request (a bisect and a reservoir
+step per feature), closes windows by count or time, and raises and clears alerts with
+hysteresis (:class:`AlertPolicy`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import stats  # type: ignore[import-untyped]
+
+from bastion.core.errors import InputError
+
+__all__ = [
+    "AlertPolicy",
+    "CategoricalReference",
+    "DriftAlert",
+    "DriftReport",
+    "FeatureDrift",
+    "NumericReference",
+    "ReferenceProfile",
+    "StreamingDrift",
+    "benjamini_hochberg",
+    "jensen_shannon",
+    "psi",
+]
+
+Role = Literal["feature", "prediction", "confidence"]
+OTHER = "__other__"
+MAX_CATEGORIES = 200
+MAX_FEATURES = 1000
+_EPS = 1e-4
+
+
+def _smooth(counts: NDArray[np.float64]) -> NDArray[np.float64]:
+    p = counts / max(float(counts.sum()), 1.0)
+    p = np.maximum(p, _EPS)
+    return np.asarray(p / p.sum(), dtype=np.float64)
+
+
+def psi(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> float:
+    """Population stability index of two proportion vectors (smoothed: no empty bin)."""
+    p, q = _smooth(cur), _smooth(ref)
+    return float(np.sum((p - q) * np.log(p / q)))
+
+
+def jensen_shannon(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> float:
+    """Jensen-Shannon distance (base 2, in [0, 1]) of two count or proportion vectors."""
+    p = cur / max(float(cur.sum()), 1e-300)
+    q = ref / max(float(ref.sum()), 1e-300)
+    m = (p + q) / 2
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kp = np.where(p > 0, p * np.log2(p / m), 0.0).sum()
+        kq = np.where(q > 0, q * np.log2(q / m), 0.0).sum()
+    return float(math.sqrt(max(0.5 * kp + 0.5 * kq, 0.0)))
+
+
+def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (same order as given)."""
+    m = len(pvalues)
+    if m == 0:
+        return []
+    p = np.asarray(pvalues, dtype=np.float64)
+    order = np.argsort(p)
+    ranked = p[order] * m / np.arange(1, m + 1)
+    adj = np.minimum.accumulate(ranked[::-1])[::-1]
+    out = np.empty(m)
+    out[order] = np.minimum(adj, 1.0)
+    return [float(v) for v in out]
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    """Cached statistics of a numeric reference column."""
+
+    name: str
+    edges: tuple[float, ...]  # inner bin edges (len = bins - 1)
+    counts: tuple[float, ...]  # reference counts per bin
+    sample: NDArray[np.float64]  # reservoir sample of reference values (sorted)
+    n: int
+    missing: int
+    role: Role = "feature"
+    kind: Literal["numeric"] = "numeric"
+
+    def proportions(self) -> NDArray[np.float64]:
+        return np.asarray(self.counts, dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """Cached category counts of a categorical reference column (rare ones as ``__other__``)."""
+
+    name: str
+    categories: tuple[str, ...]  # the last one is OTHER
+    counts: tuple[float, ...]
+    n: int
+    missing: int
+    role: Role = "feature"
+    kind: Literal["categorical"] = "categorical"
+
+    def index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.categories)}
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    role: Role
+    kind: str
+    test: str  # "ks" or "chi2"
+    statistic: float
+    p_value: float
+    p_adjusted: float
+    psi: float
+    js: float
+    drifted: bool
+    n_current: int
+    missing_current: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "role": self.role, "kind": self.kind, "test": self.test,
+            "statistic": self.statistic, "p_value": self.p_value, "p_adjusted": self.p_adjusted,
+            "psi": self.psi, "js": self.js, "drifted": self.drifted,
+            "n_current": self.n_current, "missing_current": self.missing_current,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DriftAlert:
+    """An alert transition: ``raised`` or ``cleared`` for one feature."""
+
+    feature: str
+    role: Role
+    state: Literal["raised", "cleared"]
+    psi: float
+    window: int
+
+
+@dataclass(frozen=True)
+class DriftReport:
+    features: tuple[FeatureDrift, ...]
+    alpha: float
+    psi_threshold: float
+    n_reference: int
+    n_current: int
+    window: int = 0
+    alerts: tuple[DriftAlert, ...] = ()
+
+    @property
+    def drifted(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.features if f.drifted)
+
+    def _role_drift(self, role: str) -> bool:
+        return any(f.drifted for f in self.features if f.role == role)
+
+    @property
+    def prediction_drift(self) -> bool:
+        return self._role_drift("prediction")
+
+    @property
+    def confidence_drift(self) -> bool:
+        return self._role_drift("confidence")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "alpha": self.alpha,
+            "psi_threshold": self.psi_threshold,
+            "n_reference": self.n_reference,
+            "n_current": self.n_current,
+            "window": self.window,
+            "drifted": list(self.drifted),
+            "prediction_drift": self.prediction_drift,
+            "confidence_drift": self.confidence_drift,
+            "features": [f.to_dict() for f in self.features],
+            "alerts": [a.__dict__ for a in self.alerts],
+        }
+
+
+def _numeric(values: Any, name: str) -> NDArray[np.float64]:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise InputError(f"column {name[:64]!r}: not numeric") from None
+    if arr.ndim != 1:
+        raise InputError(f"column {name[:64]!r}: expected one dimension")
+    return arr
+
+
+def _categorical(values: Any) -> list[str | None]:
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
+            for v in values]  # fmt: skip
+
+
+Reference = NumericReference | CategoricalReference
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """Reference statistics of every monitored column (features, prediction, confidence)."""
+
+    columns: Mapping[str, Reference]
+    alpha: float = 0.05
+    psi_threshold: float = 0.1
+    sample_size: int = 5000
+
+    @classmethod
+    def build(
+        cls,
+        data: Mapping[str, Any],
+        *,
+        categorical: Sequence[str] = (),
+        roles: Mapping[str, Role] | None = None,
+        bins: int = 10,
+        sample_size: int = 5000,
+        alpha: float = 0.05,
+        psi_threshold: float = 0.1,
+        seed: int = 0,
+    ) -> ReferenceProfile:
+        """Profile ``data`` (column name -> values). Columns named in ``categorical``, or
+        holding strings, are categorical; ``roles`` marks the prediction and confidence
+        columns."""
+        if not 2 <= bins <= 100:
+            raise InputError("bins: must lie in 2-100")
+        if not 0 < alpha < 1:
+            raise InputError("alpha: must lie in (0, 1)")
+        if not 100 <= sample_size <= 1_000_000:
+            raise InputError("sample_size: must lie in 100-1,000,000")
+        if not 0 <= psi_threshold <= 10:
+            raise InputError("psi_threshold: must lie in [0, 10]")
+        if not data:
+            raise InputError("reference: no columns")
+        if len(data) > MAX_FEATURES:
+            raise InputError(f"reference: more than {MAX_FEATURES} columns")
+        roles = dict(roles or {})
+        for col in roles:
+            if col not in data:
+                raise InputError(f"column {col[:64]!r} is not in the reference data")
+        rng = np.random.default_rng(seed)
+        cols: dict[str, Reference] = {}
+        for name, values in data.items():
+            role: Role = roles.get(name, "feature")
+            if name in categorical or _is_text(values):
+                cols[name] = _build_categorical(name, values, role)
+            else:
+                cols[name] = _build_numeric(name, values, role, bins, sample_size, rng)
+        return cls(cols, alpha=alpha, psi_threshold=psi_threshold, sample_size=sample_size)
+
+    def compare(self, data: Mapping[str, Any], *, seed: int = 1) -> DriftReport:
+        """Compare current data (same columns) with the reference."""
+        missing = [c for c in self.columns if c not in data]
+        if missing:
+            raise InputError(
+                f"current data lacks column(s): {', '.join(m[:64] for m in missing[:5])}"
+            )
+        rng = np.random.default_rng(seed)
+        raw: list[tuple[Reference, NDArray[np.float64], float, float, int, int, float]] = []
+        n_cur = 0
+        for name, ref in self.columns.items():
+            if isinstance(ref, NumericReference):
+                arr = _numeric(data[name], name)
+                ok = arr[~np.isnan(arr)]
+                counts = np.bincount(
+                    np.searchsorted(np.asarray(ref.edges), ok, side="right"),
+                    minlength=len(ref.counts),
+                ).astype(np.float64)
+                sample = (
+                    ok
+                    if ok.size <= self.sample_size
+                    else rng.choice(ok, self.sample_size, replace=False)
+                )
+                stat, p = _ks(ref.sample, sample)
+                raw.append((ref, counts, stat, p, int(ok.size), int(arr.size - ok.size), 0.0))
+                n_cur = max(n_cur, int(arr.size))
+            else:
+                values = _categorical(data[name])
+                counts = _cat_counts(ref, values)
+                stat, p = _chi2(np.asarray(ref.counts), counts)
+                n_ok = int(counts.sum())
+                raw.append((ref, counts, stat, p, n_ok, len(values) - n_ok, 0.0))
+                n_cur = max(n_cur, len(values))
+        return self._report(raw, n_cur, 0, ())
+
+    def _report(
+        self,
+        raw: Sequence[tuple[Reference, NDArray[np.float64], float, float, int, int, float]],
+        n_cur: int,
+        window: int,
+        alerts: tuple[DriftAlert, ...],
+    ) -> DriftReport:
+        adjusted = benjamini_hochberg([r[3] for r in raw])
+        feats = []
+        for (ref, counts, stat, p, n_ok, n_missing, _), q in zip(raw, adjusted, strict=True):
+            ref_counts = np.asarray(ref.counts, dtype=np.float64)
+            v_psi = psi(ref_counts, counts) if n_ok else 0.0
+            v_js = jensen_shannon(ref_counts, counts) if n_ok else 0.0
+            feats.append(
+                FeatureDrift(
+                    name=ref.name,
+                    role=ref.role,
+                    kind=ref.kind,
+                    test="ks" if ref.kind == "numeric" else "chi2",
+                    statistic=float(stat),
+                    p_value=float(p),
+                    p_adjusted=q,
+                    psi=v_psi,
+                    js=v_js,
+                    drifted=bool(n_ok and q < self.alpha and v_psi >= self.psi_threshold),
+                    n_current=n_ok,
+                    missing_current=n_missing,
+                )
+            )
+        n_ref = max((r.n + r.missing for r in self.columns.values()), default=0)
+        return DriftReport(
+            tuple(feats), self.alpha, self.psi_threshold, n_ref, n_cur, window, alerts
+        )
+
+
+def _is_text(values: Any) -> bool:
+    arr = np.asarray(values[:1000] if hasattr(values, "__getitem__") else list(values)[:1000])
+    return arr.dtype.kind in ("U", "S", "O") and any(isinstance(v, str) for v in arr.tolist())
+
+
+def _build_numeric(
+    name: str, values: Any, role: Role, bins: int, sample_size: int, rng: np.random.Generator
+) -> NumericReference:
+    arr = _numeric(values, name)
+    ok = arr[~np.isnan(arr)]
+    if ok.size < 2:
+        raise InputError(f"reference column {name[:64]!r}: fewer than 2 numeric values")
+    if not np.isfinite(ok).all():
+        raise InputError(f"reference column {name[:64]!r}: holds infinite values")
+    qs = np.quantile(ok, np.linspace(0, 1, bins + 1)[1:-1])
+    edges = np.unique(qs)
+    counts = np.bincount(np.searchsorted(edges, ok, side="right"), minlength=edges.size + 1)
+    sample = ok if ok.size <= sample_size else rng.choice(ok, sample_size, replace=False)
+    return NumericReference(
+        name, tuple(float(e) for e in edges), tuple(float(c) for c in counts),
+        np.sort(sample), int(ok.size), int(arr.size - ok.size), role,
+    )  # fmt: skip
+
+
+def _build_categorical(name: str, values: Any, role: Role) -> CategoricalReference:
+    vals = _categorical(values)
+    counts: dict[str, int] = {}
+    missing = 0
+    for v in vals:
+        if v is None:
+            missing += 1
+        else:
+            counts[v] = counts.get(v, 0) + 1
+    if not counts:
+        raise InputError(f"reference column {name[:64]!r}: no values")
+    top = sorted(counts, key=lambda c: (-counts[c], c))[: MAX_CATEGORIES - 1]
+    other = sum(counts.values()) - sum(counts[c] for c in top)
+    return CategoricalReference(
+        name, (*top, OTHER), (*(float(counts[c]) for c in top), float(other)),
+        sum(counts.values()), missing, role,
+    )  # fmt: skip
+
+
+def _cat_counts(ref: CategoricalReference, values: Sequence[str | None]) -> NDArray[np.float64]:
+    idx = ref.index()
+    other = len(ref.categories) - 1
+    out = np.zeros(len(ref.categories))
+    for v in values:
+        if v is not None:
+            out[idx.get(v, other)] += 1
+    return out
+
+
+def _ks(ref_sample: NDArray[np.float64], sample: NDArray[np.float64]) -> tuple[float, float]:
+    if sample.size < 2 or ref_sample.size < 2:
+        return 0.0, 1.0
+    r = stats.ks_2samp(ref_sample, sample, method="asymp")
+    return float(r.statistic), float(r.pvalue)
+
+
+def _chi2(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> tuple[float, float]:
+    keep = (ref + cur) > 0
+    if cur.sum() == 0 or keep.sum() < 2:
+        return 0.0, 1.0
+    table = np.vstack([ref[keep], cur[keep]])
+    r = stats.chi2_contingency(table, correction=False)
+    return float(r.statistic), float(r.pvalue)
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Hysteresis: an alert is raised after ``raise_after`` consecutive drifted windows and
+    cleared after ``clear_after`` consecutive windows whose PSI is below ``clear_psi`` (a
+    window in between keeps the alert as it is, so it does not flap)."""
+
+    raise_after: int = 2
+    clear_after: int = 2
+    clear_psi: float = 0.05
+
+    def __post_init__(self) -> None:
+        if self.raise_after < 1 or self.clear_after < 1:
+            raise InputError("alert policy: raise_after and clear_after must be at least 1")
+
+
+@dataclass
+class _Window:
+    counts: list[list[float]]
+    samples: list[list[float]]
+    seen: list[int]
+    missing: list[int]
+    n: int = 0
+    start: float = 0.0
+
+
+@dataclass
+class StreamingDrift:
+    """Per-request drift statistics over windows of ``window_size`` requests or
+    ``window_seconds`` seconds (either or both; a window closes at whichever comes first).
+    :meth:`update` returns the report of a window it closed (else None)."""
+
+    profile: ReferenceProfile
+    window_size: int | None = 1000
+    window_seconds: float | None = None
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
+    clock: Callable[[], float] = time.monotonic
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.window_size is None and self.window_seconds is None:
+            raise InputError("streaming drift: give a window size, a window length, or both")
+        if self.window_size is not None and self.window_size < 10:
+            raise InputError("window_size: at least 10 requests")
+        if self.window_seconds is not None and self.window_seconds <= 0:
+            raise InputError("window_seconds: must be positive")
+        self._refs = list(self.profile.columns.values())
+        self._names = [r.name for r in self._refs]
+        self._edges = [list(r.edges) if isinstance(r, NumericReference) else [] for r in self._refs]
+        self._cat_idx = [
+            r.index() if isinstance(r, CategoricalReference) else {} for r in self._refs
+        ]
+        self._rng = random.Random(self.seed)
+        self._k = self.profile.sample_size
+        self._active = dict.fromkeys(self._names, False)
+        self._streak = dict.fromkeys(self._names, 0)
+        self._calm = dict.fromkeys(self._names, 0)
+        self.windows = 0
+        self._w = self._new_window()
+
+    def _new_window(self) -> _Window:
+        return _Window(
+            counts=[[0.0] * len(r.counts) for r in self._refs],
+            samples=[[] for _ in self._refs],
+            seen=[0] * len(self._refs),
+            missing=[0] * len(self._refs),
+            start=self.clock(),
+        )
+
+    def update(self, row: Mapping[str, Any]) -> DriftReport | None:
+        """Account one request (column name -> value; absent or None counts as missing)."""
+        w = self._w
+        if (
+            self.window_seconds is not None
+            and w.n
+            and self.clock() - w.start >= self.window_seconds
+        ):
+            report: DriftReport | None = self.close_window()
+            w = self._w
+        else:
+            report = None
+        for i, name in enumerate(self._names):
+            v = row.get(name)
+            if v is None:
+                w.missing[i] += 1
+                continue
+            edges = self._edges[i]
+            if self._refs[i].kind == "numeric":
+                try:
+                    x = float(v)
+                except (TypeError, ValueError):
+                    w.missing[i] += 1
+                    continue
+                if x != x:  # NaN
+                    w.missing[i] += 1
+                    continue
+                w.counts[i][bisect.bisect_right(edges, x)] += 1
+                seen = w.seen[i] = w.seen[i] + 1
+                s = w.samples[i]
+                if seen <= self._k:
+                    s.append(x)
+                else:
+                    j = self._rng.randrange(seen)
+                    if j < self._k:
+                        s[j] = x
+            else:
+                idx = self._cat_idx[i]
+                w.counts[i][idx.get(str(v), len(idx) - 1)] += 1
+        w.n += 1
+        if self.window_size is not None and w.n >= self.window_size:
+            return self.close_window()
+        return report
+
+    def tick(self) -> DriftReport | None:
+        """Close a time window that has run out without a request to close it."""
+        if (
+            self.window_seconds is not None
+            and self._w.n
+            and self.clock() - self._w.start >= self.window_seconds
+        ):
+            return self.close_window()
+        return None
+
+    def close_window(self) -> DriftReport | None:
+        w = self._w
+        self._w = self._new_window()
+        if w.n == 0:
+            return None
+        self.windows += 1
+        raw = []
+        for i, ref in enumerate(self._refs):
+            counts = np.asarray(w.counts[i], dtype=np.float64)
+            n_ok = int(counts.sum())
+            if isinstance(ref, NumericReference):
+                stat, p = _ks(ref.sample, np.asarray(w.samples[i], dtype=np.float64))
+            else:
+                stat, p = _chi2(np.asarray(ref.counts), counts)
+            raw.append((ref, counts, stat, p, n_ok, w.missing[i], 0.0))
+        report = self.profile._report(raw, w.n, self.windows, ())
+        alerts = tuple(self._hysteresis(report))
+        return DriftReport(
+            report.features, report.alpha, report.psi_threshold, report.n_reference,
+            report.n_current, report.window, alerts,
+        )  # fmt: skip
+
+    def _hysteresis(self, report: DriftReport) -> list[DriftAlert]:
+        out = []
+        pol = self.alerts
+        for f in report.features:
+            if f.drifted:
+                self._streak[f.name] += 1
+                self._calm[f.name] = 0
+            elif f.psi < pol.clear_psi:
+                self._calm[f.name] += 1
+                self._streak[f.name] = 0
+            else:
+                self._streak[f.name] = 0
+                self._calm[f.name] = 0
+            if not self._active[f.name] and self._streak[f.name] >= pol.raise_after:
+                self._active[f.name] = True
+                out.append(DriftAlert(f.name, f.role, "raised", f.psi, report.window))
+            elif self._active[f.name] and self._calm[f.name] >= pol.clear_after:
+                self._active[f.name] = False
+                out.append(DriftAlert(f.name, f.role, "cleared", f.psi, report.window))
+        return out
+
+    @property
+    def active_alerts(self) -> tuple[str, ...]:
+        return tuple(n for n, a in self._active.items() if a)
