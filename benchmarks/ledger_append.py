@@ -224,20 +224,22 @@ def _summary(events: int, seconds: float, lat: list[float]) -> dict[str, Any]:
     }
 
 
-def _pg_process(args: tuple[str, str, int, int, int, float | None, float]) -> dict[str, Any]:
-    """One PostgreSQL writer process: its own workspace handle and group committer."""
+def _pg_process(barrier: Any, results: Any, args: tuple[Any, ...]) -> None:
+    """One PostgreSQL writer process: its own workspace handle and group committer. All
+    processes start writing together, once every one of them is connected."""
     import time
 
-    home, url, proc, threads, n, rate, start_wall = args
+    home, url, proc, threads, n, rate = args
     ws = open_workspace(get_settings(home=home, database_url=url))
     try:
         bodies = c.make_events(n, 1000 + proc)
         events = [Event(c.EVENT_KIND, d, c.EVENT_ACTOR) for d in bodies]
-        ws.ledger.size()  # connect before the clock starts
-        start = time.perf_counter() + (start_wall - time.time())
-        got = _writer_threads(ws.ledger, events, threads, rate, start_at=start)
-        got["batches"] = ws.ledger.committer.batches
-        return got
+        ws.ledger.append([Event(c.EVENT_KIND, {"warm-up": proc}, c.EVENT_ACTOR)])
+        b0 = ws.ledger.committer.batches
+        barrier.wait()
+        got = _writer_threads(ws.ledger, events, threads, rate, time.perf_counter() + 0.02)
+        got["batches"] = ws.ledger.committer.batches - b0
+        results.put(got)
     finally:
         ws.close()
 
@@ -246,20 +248,28 @@ def _pg_processes(
     home: Path, url: str, procs: int, threads: int, per_proc: int, rate: float | None
 ) -> dict[str, Any]:
     import multiprocessing
-    import time
 
     ctx = multiprocessing.get_context("spawn")
-    start_wall = time.time() + 3.0  # every process connected and waiting by then
-    with ctx.Pool(procs) as pool:
-        parts = pool.map(
-            _pg_process,
-            [(str(home), url, p, threads, per_proc, rate, start_wall) for p in range(procs)],
+    barrier = ctx.Barrier(procs)
+    results = ctx.Queue()
+    workers = [
+        ctx.Process(
+            target=_pg_process,
+            args=(barrier, results, (str(home), url, p, threads, per_proc, rate)),
         )
+        for p in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    parts = [results.get(timeout=600) for _ in workers]
+    for w in workers:
+        w.join()
     n = sum(p["events"] for p in parts)
     secs = max(p["seconds"] for p in parts)
     lat = [x for p in parts for x in p["latencies"]]
     out = _summary(n, secs, lat)
     out["batches"] = sum(p["batches"] for p in parts)
+    out["events_per_batch"] = round(n / max(1, out["batches"]), 2)
     return out
 
 

@@ -145,7 +145,7 @@ def test_finding_03_parallel_verify_names_tampering_across_ranges(
 
 @pytest.mark.postgres
 def test_finding_03_parallel_verify_on_postgres_names_an_edit(
-    settings: object, pg_schema_url: str, tmp_path: Path
+    pg_schema_url: str, tmp_path: Path
 ) -> None:
     from bastion.core.settings import get_settings
     from bastion.core.workspace import init_workspace

@@ -54,7 +54,10 @@ class Ticket(Generic[T, R]):
         self.result: list[R] | None = None
         self.error: BaseException | None = None
         self.done = False
-        self.wake = threading.Event()
+        # A bare lock, held from the start: the writer blocks acquiring it, and whoever
+        # finishes its batch (or hands it the lead) releases it, exactly once.
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 class GroupCommitter(Generic[T, R]):
@@ -117,7 +120,7 @@ class GroupCommitter(Generic[T, R]):
             if not lead:
                 self._arrived.notify()
         if not lead:
-            ticket.wake.wait()
+            ticket.wake.acquire()
             # Woken either because our batch is done or because the lead was handed to us.
         if not ticket.done:
             self._lead(ticket)
@@ -176,13 +179,13 @@ class GroupCommitter(Generic[T, R]):
                             t.error = LedgerError("the ledger batch was not written")
                         t.done = True
                         if t is not mine:
-                            t.wake.set()
+                            t.wake.release()
         except Exception:
             pass  # carried by the tickets; submit raises it
         finally:
             with self._lock:
                 if self._queue:
-                    self._queue[0].wake.set()  # the next writer leads
+                    self._queue[0].wake.release()  # the next writer leads
                 else:
                     self._leading = False
 

@@ -253,10 +253,17 @@ class Ledger:
             return self._append_in_session(prepared, session)
         return self.committer.submit(prepared, sum(len(p[4]) for p in prepared))
 
-    @functools.cached_property
+    @property
     def committer(self) -> GroupCommitter[_Prepared, Entry]:
-        """This handle's group committer (one per handle; handles serialise in the database)."""
-        return GroupCommitter(self._write_batch)
+        """This handle's group committer (one per handle and process; handles and processes
+        serialise in the database). A forked child gets a fresh one: it never shares a
+        committer's lock or connection with its parent."""
+        got = self.__dict__.get("_committer")
+        if got is None or got[0] != os.getpid():
+            self.__dict__.pop("_commit_conn", None)  # the parent's: not ours to use or close
+            got = (os.getpid(), GroupCommitter(self._write_batch))
+            self.__dict__["_committer"] = got
+        return cast(GroupCommitter[_Prepared, Entry], got[1])
 
     def _build(
         self, prepared: Sequence[_Prepared], frontier: Frontier, now: datetime
@@ -348,16 +355,21 @@ class Ledger:
                         f"INSERT INTO ledger_nodes (height, idx, hash) VALUES ({ph}, {ph}, {ph})",
                         nodes,
                     )
-                cur.execute(
+                checkpoint = (
                     "INSERT INTO ledger_checkpoints (size, root_hash, note, created_at) "
-                    f"VALUES ({ph}, {ph}, {ph}, {ph})",
-                    (frontier.size, root, note, stamp),
+                    f"VALUES ({ph}, {ph}, {ph}, {ph})"
                 )
-                cur.execute(
+                head = (
                     f"UPDATE ledger_head SET size = {ph}, root_hash = {ph}, frontier = {ph} "
-                    "WHERE id = 1",
-                    (frontier.size, root, frontier.to_bytes()),
+                    "WHERE id = 1"
                 )
+                cp_row = (frontier.size, root, note, stamp)
+                head_row = (frontier.size, root, frontier.to_bytes())
+                if sqlite:
+                    cur.execute(checkpoint, cp_row)
+                    cur.execute(head, head_row)
+                else:  # one round trip while the head's row lock is held
+                    cur.execute(f"WITH cp AS ({checkpoint}) {head}", (*cp_row, *head_row))
                 raw.commit()
             finally:
                 cur.close()

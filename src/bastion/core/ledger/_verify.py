@@ -560,7 +560,7 @@ def scan_range(
 def _worker_main() -> int:
     import sys
 
-    req = json.loads(sys.stdin.read(16 * 1024 * 1024))
+    req = json.loads(sys.stdin.read())  # from the parent process, which started this one
     out = sys.stdout
 
     def tick(done: int) -> None:
