@@ -29,7 +29,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bastion import __version__
-from bastion._plugins import load_checks
 from bastion.access import (
     SESSION_TTL,
     Permission,
@@ -450,7 +449,6 @@ def evidence_list(
     verdict: str | None = None,
     offset: int = 0,
 ) -> Response:
-    load_checks()
     check = _param(check_id)
     wanted = _param(verdict)
     verdicts = [v.value for v in Verdict]
