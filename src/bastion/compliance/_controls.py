@@ -52,9 +52,7 @@ _ATTESTATIONS = 50  # attestations looked at per control and subject
 
 #: Evidence kinds of rooms not built yet: a policy or control may name them today (they
 #: fail closed until the evidence exists). Those with a registered check drop out.
-PLANNED_EVIDENCE_KINDS = frozenset(
-    {"robustness.evaluation", "privacy.evaluation", "fairness.evaluation"}
-)
+PLANNED_EVIDENCE_KINDS = frozenset({"privacy.evaluation", "fairness.evaluation"})
 
 
 def _registered() -> frozenset[str]:

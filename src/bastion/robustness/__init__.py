@@ -1,0 +1,117 @@
+"""Adversarial robustness: targets, evasion attacks, robustness metrics, certification.
+
+Targets (:class:`TorchTarget`, :class:`SklearnTarget`, :class:`OnnxTarget`) declare what
+they support; :func:`load_target` loads a model file only when the integrity scanner calls
+it safe. :func:`evaluate` runs FGSM, PGD (L-inf, L2) or the Square attack over an epsilon
+grid and checks its own validity; :func:`certify` is randomized-smoothing certification.
+:class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
+
+The names that need torch, onnxruntime or matplotlib are imported on first use, so that
+registering the check (every workspace does) stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from bastion.robustness._checks import (
+    CertificationSummary,
+    RobustnessCheck,
+    RobustnessData,
+    evaluation_from_params,
+)
+from bastion.robustness.interface import (
+    ATTACKS,
+    AttackSpec,
+    Capability,
+    CertificationResult,
+    CertifySpec,
+    CurvePoint,
+    FeatureConstraints,
+    Norm,
+    RobustnessError,
+    Target,
+    ValidityResult,
+)
+
+if TYPE_CHECKING:
+    from bastion.robustness._attacks import AttackOutcome, auto_batch_size, run_attack
+    from bastion.robustness._charts import curve_svg, radius_svg
+    from bastion.robustness._data import Dataset, load_dataset
+    from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
+    from bastion.robustness._smoothing import certify, clopper_pearson_lower
+    from bastion.robustness._targets import (
+        LoadedModel,
+        OnnxTarget,
+        SklearnTarget,
+        TorchTarget,
+        load_target,
+    )
+
+_LAZY = {
+    "AttackOutcome": "_attacks",
+    "auto_batch_size": "_attacks",
+    "run_attack": "_attacks",
+    "curve_svg": "_charts",
+    "radius_svg": "_charts",
+    "Dataset": "_data",
+    "load_dataset": "_data",
+    "EvaluationReport": "_evaluate",
+    "eps_key": "_evaluate",
+    "evaluate": "_evaluate",
+    "prepare_data": "_evaluate",
+    "certify": "_smoothing",
+    "clopper_pearson_lower": "_smoothing",
+    "LoadedModel": "_targets",
+    "OnnxTarget": "_targets",
+    "SklearnTarget": "_targets",
+    "TorchTarget": "_targets",
+    "load_target": "_targets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"bastion.robustness.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "ATTACKS",
+    "AttackOutcome",
+    "AttackSpec",
+    "Capability",
+    "CertificationResult",
+    "CertificationSummary",
+    "CertifySpec",
+    "CurvePoint",
+    "Dataset",
+    "EvaluationReport",
+    "FeatureConstraints",
+    "LoadedModel",
+    "Norm",
+    "OnnxTarget",
+    "RobustnessCheck",
+    "RobustnessData",
+    "RobustnessError",
+    "SklearnTarget",
+    "Target",
+    "TorchTarget",
+    "ValidityResult",
+    "auto_batch_size",
+    "certify",
+    "clopper_pearson_lower",
+    "curve_svg",
+    "eps_key",
+    "evaluate",
+    "evaluation_from_params",
+    "load_dataset",
+    "load_target",
+    "prepare_data",
+    "radius_svg",
+    "run_attack",
+]

@@ -1,0 +1,318 @@
+"""The ``robustness.evaluation`` check: accuracy under evasion attack, with its validity.
+
+Importing this module registers it. The model is loaded only through the safe path of
+:func:`bastion.robustness.load_target` (scanned ``safe`` first, from the bytes scanned),
+and the evidence is bound to the model-signing digest ``integrity.scan`` names for the
+same file. In-process callers may pass a ready ``target`` with ``x``/``y`` arrays instead
+(and tabular ``constraints``); API callers may not.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from bastion.core.checks import (
+    CheckContext,
+    CheckResult,
+    EvidenceData,
+    ParamKind,
+    ParamSpec,
+    TypedCheck,
+)
+from bastion.core.types import Finding, Severity, Subject, Verdict
+from bastion.robustness.interface import (
+    ATTACKS,
+    AttackSpec,
+    CertifySpec,
+    FeatureConstraints,
+    Norm,
+    RobustnessError,
+    Target,
+)
+
+if TYPE_CHECKING:
+    from bastion.robustness._evaluate import EvaluationReport
+
+__all__ = [
+    "CertificationSummary",
+    "RobustnessCheck",
+    "RobustnessData",
+    "evaluation_from_params",
+]
+
+MAX_REMOTE_WORK = 20_000_000  # input-steps an API caller may ask for (samples*steps*eps)
+MAX_REMOTE_CERTIFY = 20_000_000  # noisy predictions an API caller may ask for
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="allow")
+
+
+class CurveEntry(_Frozen):
+    eps: float
+    accuracy: float
+    success_rate: float
+    mean_perturbation: float
+    max_perturbation: float
+
+
+class ValidityEntry(_Frozen):
+    name: str
+    passed: bool
+    detail: str
+
+
+class Cost(_Frozen):
+    cpu_seconds: float
+    gradient_evaluations: int
+    queries: int
+
+
+class CertificationSummary(_Frozen):
+    sigma: float
+    n0: int
+    n: int
+    alpha: float
+    certified_accuracy: dict[str, float]
+    abstain_rate: float
+    mean_certified_radius: float
+
+
+class RobustnessData(EvidenceData):
+    """``robustness.evaluation`` evidence data. ``robust_accuracy`` (at the largest eps)
+    and ``robust_accuracy_at`` (``eps_0_1``: ...) are withheld (None, empty) when a
+    validity check failed: a gate condition on them then fails closed."""
+
+    attack: str
+    norm: str
+    samples: int
+    eps: tuple[float, ...]
+    clean_accuracy: float
+    curve: tuple[CurveEntry, ...]
+    valid: bool
+    validity: tuple[ValidityEntry, ...]
+    robust_accuracy: float | None
+    robust_accuracy_at: dict[str, float]
+    attack_success_rate: float
+    mean_minimal_perturbation: float | None
+    cost: Cost
+    certification: CertificationSummary | None = None
+    min_accuracy: float | None = None
+    data_digest: str | None = None
+
+
+def _eps(value: object) -> tuple[float, ...]:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (float(value),)
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+    elif isinstance(value, (list, tuple)):
+        parts = list(value)
+    else:
+        raise RobustnessError("eps: expected numbers, e.g. 0.05,0.1,0.2")
+    try:
+        out = tuple(float(p) for p in parts)
+    except (TypeError, ValueError):
+        raise RobustnessError("eps: expected numbers, e.g. 0.05,0.1,0.2") from None
+    if not out:
+        raise RobustnessError("eps: give at least one value")
+    return out
+
+
+def _spec(p: Mapping[str, Any]) -> tuple[AttackSpec, tuple[float, ...], CertifySpec | None]:
+    attack = str(p.get("attack", "pgd"))
+    if attack not in ATTACKS:
+        raise RobustnessError(f"unknown attack {attack[:40]!r} (known: {', '.join(ATTACKS)})")
+    try:
+        norm = Norm(str(p.get("norm", "linf")))
+    except ValueError:
+        raise RobustnessError("norm: expected linf or l2") from None
+    constraints = p.get("constraints")
+    if constraints is not None and not isinstance(constraints, FeatureConstraints):
+        raise RobustnessError("constraints: expected FeatureConstraints (in-process only)")
+    spec = AttackSpec(
+        name=attack,
+        norm=norm,
+        steps=int(p.get("steps", 40)),
+        step_size=float(p["step_size"]) if p.get("step_size") is not None else None,
+        random_start=bool(p.get("random_start", True)),
+        seed=int(p.get("seed", 0)),
+        clip_min=float(p.get("clip_min", 0.0)),
+        clip_max=float(p.get("clip_max", 1.0)),
+        constraints=constraints,
+        queries=int(p.get("queries", 1000)),
+    )
+    cert = None
+    if p.get("certify_sigma") is not None:
+        cert = CertifySpec(
+            sigma=float(p["certify_sigma"]),
+            n0=int(p.get("certify_n0", 100)),
+            n=int(p.get("certify_n", 1000)),
+            alpha=float(p.get("certify_alpha", 0.001)),
+        )
+    return spec, _eps(p.get("eps", "0.1")), cert
+
+
+def evaluation_from_params(
+    params: Mapping[str, Any], subject_ref: str | None = None, *, remote: bool = False
+) -> tuple[EvaluationReport, str | None, str | None]:
+    """Run the evaluation the parameters describe: (report, model digest, data digest).
+
+    ``target`` + ``x``/``y`` (in-process), or ``path`` (a model file, default the subject
+    ref) + ``data`` (CSV or NPZ, label column ``label``). ``samples``: the first N rows."""
+    # torch, onnxruntime and scikit-learn load here, not when the check registers.
+    from bastion.robustness._data import load_dataset
+    from bastion.robustness._evaluate import evaluate
+    from bastion.robustness._targets import load_target
+
+    spec, eps, cert = _spec(params)
+    samples = params.get("samples")
+    if samples is not None and (isinstance(samples, bool) or int(samples) < 1):
+        raise RobustnessError("samples must be a positive integer")
+    if remote:
+        n = int(samples or 0) or 1000
+        if n * max(spec.steps if spec.name == "pgd" else 1, 1) * len(eps) > MAX_REMOTE_WORK:
+            raise RobustnessError(
+                f"samples x steps x eps exceeds the {MAX_REMOTE_WORK:,} an API caller may ask for"
+            )
+        if cert is not None and n * (cert.n0 + cert.n) > MAX_REMOTE_CERTIFY:
+            raise RobustnessError(
+                f"samples x (n0 + n) exceeds the {MAX_REMOTE_CERTIFY:,} an API caller may ask for"
+            )
+    model_digest: str | None = None
+    data_digest: str | None = None
+    target: Any = params.get("target")
+    if target is not None:
+        if remote or not isinstance(target, Target):
+            raise RobustnessError("target: a ready target is for in-process callers only")
+        x, y = np.asarray(params["x"]), np.asarray(params["y"])
+    else:
+        path = params.get("path") or subject_ref
+        data = params.get("data")
+        if not path or not data:
+            raise RobustnessError("give the model file (path) and the data file (data)")
+        ds = load_dataset(Path(str(data)), label=str(params.get("label", "label")))
+        loaded = load_target(Path(str(path)))
+        target, model_digest, data_digest = loaded.target, loaded.digest, ds.digest
+        x, y = ds.x, ds.y
+    if samples is not None:
+        x, y = x[: int(samples)], y[: int(samples)]
+    report = evaluate(target, x, y, eps=eps, spec=spec, certify_spec=cert)
+    return report, model_digest, data_digest
+
+
+def _float_or_none(v: object) -> float | None:
+    return None if v is None else float(v)  # type: ignore[arg-type]
+
+
+class RobustnessCheck(TypedCheck[RobustnessData]):
+    """Accuracy under an evasion attack over an epsilon grid, with randomized-smoothing
+    certification on request and Bastion's validity checks of the evaluation itself.
+
+    Verdict: ``warn`` when a validity check failed (the robust accuracy is withheld),
+    ``fail`` when the robust accuracy at the largest eps is below ``min_accuracy``,
+    ``pass`` otherwise."""
+
+    id = "robustness.evaluation"
+    title = "Accuracy under evasion attack (FGSM, PGD, Square) and certified radius"
+    description = (
+        "Runs an evasion attack over an epsilon grid against a scanned-safe model file and "
+        "reports accuracy under perturbation, attack success rate, mean minimal "
+        "perturbation, optional randomized-smoothing certification, and whether the "
+        "evaluation itself is valid."
+    )
+    subject_kinds = ("model",)
+    severity = Severity.HIGH
+    references = ("AML.T0043", "NIST AI RMF MS-2.7", "OWASP ML01")
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "path": ParamSpec(
+            ParamKind.PATH, "model file (ONNX or scikit-learn pickle)", subject_ref=True
+        ),
+        "data": ParamSpec(ParamKind.PATH, "evaluation data (CSV with a header, or NPZ x/y)"),
+        "label": ParamSpec(ParamKind.STR, "the label column of a CSV", max_length=100),
+        "attack": ParamSpec(ParamKind.ENUM, "the attack", choices=tuple(ATTACKS)),
+        "norm": ParamSpec(ParamKind.ENUM, "the perturbation norm", choices=("linf", "l2")),
+        "eps": ParamSpec(ParamKind.STR, "comma-separated budgets, increasing", max_length=400),
+        "steps": ParamSpec(ParamKind.INT, "PGD steps", minimum=1, maximum=1000),
+        "step_size": ParamSpec(ParamKind.FLOAT, "PGD step size", minimum=1e-9, maximum=1e6),
+        "random_start": ParamSpec(ParamKind.BOOL, "PGD random start"),
+        "queries": ParamSpec(ParamKind.INT, "Square attack queries", minimum=1, maximum=10_000),
+        "samples": ParamSpec(ParamKind.INT, "evaluate the first N rows", minimum=1, maximum=10_000),
+        "seed": ParamSpec(ParamKind.INT, "random seed", minimum=0, maximum=2**31 - 1),
+        "clip_min": ParamSpec(
+            ParamKind.FLOAT, "smallest valid input value", minimum=-1e9, maximum=1e9
+        ),
+        "clip_max": ParamSpec(
+            ParamKind.FLOAT, "largest valid input value", minimum=-1e9, maximum=1e9
+        ),
+        "min_accuracy": ParamSpec(
+            ParamKind.FLOAT, "fail below this robust accuracy", minimum=0, maximum=1
+        ),
+        "certify_sigma": ParamSpec(
+            ParamKind.FLOAT, "smoothing noise sigma", minimum=1e-6, maximum=1e3
+        ),
+        "certify_n0": ParamSpec(ParamKind.INT, "selection samples", minimum=1, maximum=10_000),
+        "certify_n": ParamSpec(ParamKind.INT, "estimation samples", minimum=1, maximum=100_000),
+        "certify_alpha": ParamSpec(
+            ParamKind.FLOAT, "failure probability", minimum=1e-9, maximum=0.49
+        ),
+    }
+
+    def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        p = ctx.params
+        report, model_digest, data_digest = evaluation_from_params(
+            p, subject.ref, remote=ctx.remote
+        )
+        min_acc = _float_or_none(p.get("min_accuracy"))
+        if min_acc is not None and not (math.isfinite(min_acc) and 0 <= min_acc <= 1):
+            raise RobustnessError("min_accuracy must lie in [0, 1]")
+        data = report.to_data()
+        data["min_accuracy"] = min_acc
+        data["data_digest"] = data_digest
+        findings: list[Finding] = [
+            Finding(
+                rule_id=f"robustness.validity.{v.name}",
+                title=f"evaluation not valid: {v.name.replace('_', ' ')}",
+                severity=Severity.HIGH,
+                message=v.detail,
+                references=("AML.T0043",),
+                remediation="fix the evaluation before trusting its robust accuracy",
+            )
+            for v in report.validity
+            if not v.passed
+        ]
+        robust = report.robust_accuracy
+        if findings:
+            verdict = Verdict.WARN
+        elif min_acc is not None and robust is not None and robust < min_acc:
+            verdict = Verdict.FAIL
+            findings.append(
+                Finding(
+                    rule_id="robustness.below_threshold",
+                    title="robust accuracy below the required minimum",
+                    severity=Severity.HIGH,
+                    message=f"{report.attack} at eps {report.curve[-1].eps:g}: accuracy "
+                    f"{robust:.3f} < {min_acc:.3f}",
+                    references=("AML.T0043",),
+                    remediation="adversarial training, input purification or smoothing",
+                )
+            )
+        else:
+            verdict = Verdict.PASS
+        attachments = {"robustness-curve.svg": report.curve_svg().encode()}
+        radius = report.radius_svg()
+        if radius is not None:
+            attachments["certified-radii.svg"] = radius.encode()
+        return CheckResult(
+            verdict=verdict,
+            findings=tuple(findings),
+            data=data,
+            attachments=attachments,
+            examined_digest=model_digest,
+        )
