@@ -1,0 +1,222 @@
+"""Drift statistics against scipy and closed forms; detection, windows, hysteresis; the
+monitor.drift check and its evidence."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from bastion.core.checks import run_check
+from bastion.core.errors import CheckError, InputError
+from bastion.core.types import Subject, Verdict
+from bastion.core.workspace import Workspace
+from bastion.monitor import (
+    AlertPolicy,
+    DriftCheck,
+    ReferenceProfile,
+    StreamingDrift,
+    benjamini_hochberg,
+    jensen_shannon,
+    psi,
+    read_table,
+)
+
+
+def test_psi_and_js_match_their_definitions() -> None:
+    ref = np.array([25.0, 25, 25, 25])
+    cur = np.array([10.0, 20, 30, 40])
+    p, q = cur / cur.sum(), ref / ref.sum()
+    assert psi(ref, cur) == pytest.approx(float(np.sum((p - q) * np.log(p / q))), rel=1e-3)
+    assert jensen_shannon(ref, cur) == pytest.approx(float(jensenshannon(q, p, base=2)), rel=1e-9)
+    assert psi(ref, ref) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_benjamini_hochberg_matches_scipy() -> None:
+    p = [0.01, 0.04, 0.03, 0.2, 0.5, 0.001]
+    assert benjamini_hochberg(p) == pytest.approx(list(stats.false_discovery_control(p)))
+
+
+def _data(n: int, seed: int, shift: float = 0.0) -> dict[str, object]:
+    rng = np.random.default_rng(seed)
+    return {
+        "a": rng.normal(shift, 1, n),
+        "b": rng.normal(0, 1, n),
+        "c": rng.exponential(1, n),
+        "cat": rng.choice(
+            ["x", "y", "z"], n, p=[0.6, 0.3, 0.1] if not shift else [0.2, 0.3, 0.5]
+        ).tolist(),
+        "score": rng.uniform(0, 1, n),
+    }
+
+
+def test_same_distribution_flags_nothing_drift_flags_the_shifted_columns() -> None:
+    prof = ReferenceProfile.build(_data(20_000, 0), roles={"score": "confidence"})
+    same = prof.compare(_data(20_000, 1))
+    assert same.drifted == ()
+    moved = prof.compare(_data(20_000, 2, shift=0.6))
+    assert set(moved.drifted) == {"a", "cat"}
+    by = {f.name: f for f in moved.features}
+    assert by["a"].test == "ks" and by["cat"].test == "chi2"
+    assert by["a"].p_adjusted < 1e-10 and by["a"].psi > 0.2
+    assert not moved.confidence_drift
+
+
+def test_ks_on_samples_agrees_with_scipy_on_full_data() -> None:
+    ref = _data(3000, 0)
+    cur = _data(3000, 5, shift=0.2)
+    prof = ReferenceProfile.build({"a": ref["a"]}, sample_size=5000)
+    f = prof.compare({"a": cur["a"]}).features[0]
+    exp = stats.ks_2samp(ref["a"], cur["a"], method="asymp")
+    assert f.statistic == pytest.approx(exp.statistic) and f.p_value == pytest.approx(exp.pvalue)
+
+
+def test_chi_square_agrees_with_scipy() -> None:
+    ref = ["x"] * 60 + ["y"] * 30 + ["z"] * 10
+    cur = ["x"] * 40 + ["y"] * 30 + ["z"] * 30
+    f = ReferenceProfile.build({"k": ref}).compare({"k": cur}).features[0]
+    exp = stats.chi2_contingency([[60, 30, 10], [40, 30, 30]], correction=False)
+    assert f.statistic == pytest.approx(exp.statistic) and f.p_value == pytest.approx(exp.pvalue)
+
+
+def test_an_unseen_category_counts_as_other_and_drifts() -> None:
+    prof = ReferenceProfile.build({"k": ["a", "b"] * 500})
+    rep = prof.compare({"k": ["a", "b", "NEW", "NEW"] * 250})
+    assert rep.drifted == ("k",)
+
+
+def test_prediction_drift_is_reported_by_role() -> None:
+    rng = np.random.default_rng(3)
+    prof = ReferenceProfile.build(
+        {"x": rng.normal(0, 1, 5000), "pred": rng.choice(["approve", "deny"], 5000).tolist()},
+        roles={"pred": "prediction"},
+    )
+    rep = prof.compare({"x": rng.normal(0, 1, 5000), "pred": ["deny"] * 4000 + ["approve"] * 1000})
+    assert rep.prediction_drift and rep.drifted == ("pred",)
+
+
+def test_missing_values_are_counted_not_binned() -> None:
+    prof = ReferenceProfile.build({"x": np.arange(1000.0)})
+    cur = np.arange(1000.0)
+    cur[:100] = np.nan
+    f = prof.compare({"x": cur}).features[0]
+    assert f.missing_current == 100 and f.n_current == 900
+
+
+def test_bad_input_is_refused() -> None:
+    with pytest.raises(InputError, match="bins"):
+        ReferenceProfile.build({"x": [1.0, 2.0]}, bins=1)
+    with pytest.raises(InputError, match="lacks"):
+        ReferenceProfile.build({"x": np.arange(10.0)}).compare({"y": [1.0]})
+    with pytest.raises(InputError, match="infinite"):
+        ReferenceProfile.build({"x": [1.0, math.inf, 2.0]})
+
+
+def _rows(data: dict[str, object], n: int) -> list[dict[str, object]]:
+    return [{k: v[i] for k, v in data.items()} for i in range(n)]  # type: ignore[index]
+
+
+def test_streaming_count_windows_match_batch_and_raise_with_hysteresis() -> None:
+    prof = ReferenceProfile.build(_data(10_000, 0), sample_size=2000)
+    sd = StreamingDrift(prof, window_size=2000, alerts=AlertPolicy(raise_after=2, clear_after=2))
+    reports = [r for row in _rows(_data(2000, 1), 2000) if (r := sd.update(row))]
+    assert len(reports) == 1 and reports[0].drifted == () and reports[0].alerts == ()
+    drifted = _rows(_data(6000, 2, shift=0.8), 6000)
+    reports = [r for row in drifted if (r := sd.update(row))]
+    assert [set(r.drifted) for r in reports] == [{"a", "cat"}] * 3
+    # batch statistics on the same window agree with the streamed counts
+    batch = prof.compare({k: [row[k] for row in drifted[:2000]] for k in drifted[0]})
+    assert reports[0].features[0].psi == pytest.approx(batch.features[0].psi)
+    # raised after the second drifted window, not the first, and only once
+    assert reports[0].alerts == ()
+    assert {(a.feature, a.state) for a in reports[1].alerts} == {("a", "raised"), ("cat", "raised")}
+    assert reports[2].alerts == ()
+    assert set(sd.active_alerts) == {"a", "cat"}
+    calm = [r for row in _rows(_data(4000, 7), 4000) if (r := sd.update(row))]
+    assert calm[0].alerts == ()  # one calm window does not clear
+    assert {(a.feature, a.state) for a in calm[1].alerts} == {("a", "cleared"), ("cat", "cleared")}
+    assert sd.active_alerts == ()
+
+
+def test_streaming_time_windows() -> None:
+    t = [0.0]
+    prof = ReferenceProfile.build(_data(5000, 0))
+    sd = StreamingDrift(prof, window_size=None, window_seconds=60, clock=lambda: t[0])
+    rows = _rows(_data(500, 1), 500)
+    assert all(sd.update(r) is None for r in rows[:300])
+    t[0] = 61.0
+    rep = sd.update(rows[300])  # the first request after the window ran out closes it
+    assert rep is not None and rep.n_current == 300 and rep.window == 1
+    t[0] = 200.0
+    closed = sd.tick()
+    assert closed is not None and closed.n_current == 1
+    assert sd.tick() is None
+
+
+def _write(path: Path, data: dict[str, object]) -> None:
+    if path.suffix == ".parquet":
+        pq.write_table(pa.table(data), path)
+    else:
+        import pyarrow.csv as pacsv
+
+        pacsv.write_csv(pa.table(data), path)
+
+
+def test_drift_check_records_typed_evidence(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.parquet", tmp_path / "cur.csv"
+    _write(ref, _data(5000, 0))
+    _write(cur, _data(5000, 1, shift=0.7))
+    ev = run_check(
+        sqlite_ws, DriftCheck, Subject("dataset", str(cur)),
+        params={"reference": str(ref), "confidence": "score"},
+    )  # fmt: skip
+    assert ev.verdict is Verdict.WARN
+    data = DriftCheck.read(ev)
+    assert set(data.drifted) == {"a", "cat"} and not data.confidence_drift
+    assert data.reference.digest == read_table(ref).digest and data.reference.format == "parquet"
+    assert ev.subject.digest == read_table(cur).digest == data.current.digest
+    assert ev.ledger_seq is not None
+    assert {f.rule_id for f in ev.findings} == {"DRIFT-FEATURE"}
+
+
+def test_drift_check_prediction_drift_fails(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    _write(ref, _data(3000, 0))
+    _write(cur, _data(3000, 1, shift=0.7))
+    ev = run_check(
+        sqlite_ws, DriftCheck, Subject("dataset", str(cur)),
+        params={"reference": str(ref), "prediction": "cat"},
+    )  # fmt: skip
+    assert ev.verdict is Verdict.FAIL and DriftCheck.read(ev).prediction_drift
+
+
+def test_drift_check_bad_table_is_an_error_naming_the_file(
+    sqlite_ws: Workspace, tmp_path: Path
+) -> None:
+    ref = tmp_path / "ref.parquet"
+    ref.write_bytes(b"PAR1 not really parquet SECRET-CONTENT")
+    cur = tmp_path / "cur.csv"
+    _write(cur, _data(100, 0))
+    ev = run_check(
+        sqlite_ws, DriftCheck, Subject("dataset", str(cur)), params={"reference": str(ref)}
+    )
+    assert ev.verdict is Verdict.ERROR
+    assert "ref.parquet" in ev.data["error"] and "SECRET" not in ev.data["error"]
+    with pytest.raises(CheckError):
+        DriftCheck.read(ev)
+
+
+def test_drift_check_is_remote_confined(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    cur = tmp_path / "cur.csv"
+    _write(cur, _data(100, 0))
+    with pytest.raises(InputError, match=r"check roots|not under"):
+        run_check(
+            sqlite_ws, "monitor.drift", Subject("dataset", str(cur)),
+            params={"reference": "/etc/passwd"}, remote=True,
+        )  # fmt: skip
