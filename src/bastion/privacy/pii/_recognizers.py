@@ -145,7 +145,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "CREDIT_CARD",
             c(
                 _B
-                + r"(?:\d{4}[ -]?){2}\d{4}[ -]?\d{1,7}"
+                + r"(?:\d{4}[ -]?){2}\d{4}(?:[ -]?\d{1,7})?"
                 + _E
                 + "|"
                 + _B
@@ -247,7 +247,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "UkNhsRecognizer",
             "UK_NHS",
             c(_B + r"\d{3}[ -]?\d{3}[ -]?\d{4}" + _E),
-            0.75,
+            0.9,
             v.uk_nhs_ok,
             ("nhs", "health service", "patient"),
             needs_context=True,
@@ -272,7 +272,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "InAadhaarRecognizer",
             "IN_AADHAAR",
             c(_B + r"[2-9]\d{3}[ -]?\d{4}[ -]?\d{4}" + _E),
-            0.75,
+            0.9,
             v.aadhaar_ok,
             ("aadhaar", "aadhar", "uidai", "uid"),
             needs_context=True,
@@ -289,7 +289,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "AuTfnRecognizer",
             "AU_TFN",
             c(_B + r"\d{3} ?\d{3} ?\d{3}" + _E),
-            0.75,
+            0.9,
             v.au_tfn_ok,
             ("tfn", "tax file"),
             needs_context=True,

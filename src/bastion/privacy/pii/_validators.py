@@ -44,9 +44,12 @@ def digits(text: str) -> str:
 
 
 def luhn_ok(text: str) -> bool:
-    """Payment card: 13-19 digits, Luhn checksum, not one repeated digit."""
+    """Payment card: 12-19 digits (12 only with a Maestro prefix), Luhn checksum, not one
+    repeated digit."""
     d = digits(text)
-    if not 13 <= len(d) <= 19 or len(set(d)) == 1:
+    if not 12 <= len(d) <= 19 or len(set(d)) == 1:
+        return False
+    if len(d) == 12 and not (d[:2] == "50" or "56" <= d[:2] <= "69" or d[:4] == "0604"):
         return False
     total = 0
     for i, ch in enumerate(reversed(d)):
