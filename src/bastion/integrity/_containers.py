@@ -159,7 +159,7 @@ def _miniz_directory(view: memoryview, python_start: int) -> list[zipfile.ZipInf
     n = len(view)
     lo = max(0, n - 65_535 - 22)
     tail = bytes(view[lo:])
-    k = tail.rfind(_EOCD, 0, max(0, len(tail) - 21))
+    k = tail.rfind(_EOCD, 0, max(0, len(tail) - 18))  # 22 bytes from k fit
     if k < 0:
         return None
     rec = tail[k : k + 22]

@@ -355,6 +355,9 @@ _STANDARD_DOMAINS = frozenset(
         "com.ms.internal.nhwc",
     }
 )  # fmt: skip
+# Opset imports onnxruntime's optimizer writes into every model it saves; nodes of these
+# domains are still reported (org.pytorch.aten runs torch operators).
+_ORT_OPSET_IMPORTS = frozenset({"ai.onnx.preview", "org.pytorch.aten"})
 # onnxruntime reads an initializer whose external-data location is this tag from the
 # process memory address in its offset (the in-memory external data of InferenceSession).
 ORT_MEM_ADDR = "*/_ORT_MEM_ADDR_/*"
@@ -371,7 +374,7 @@ def check_onnx(buf: Any, raw: Raw, model_dir: Path | None) -> None:
     if not model.has_graph or model.ir_version <= 0:
         raw.add("onnx.malformed", "ModelProto without an ir_version or a graph", 0)
     for domain in model.opset_domains:
-        if domain not in _STANDARD_DOMAINS:
+        if domain not in _STANDARD_DOMAINS and domain not in _ORT_OPSET_IMPORTS:
             raw.add("onnx.custom-domain", f"opset import of non-standard domain {domain!r}")
     seen_domains: set[str] = set()
     for domain, op_type, name in model.node_domains:

@@ -196,7 +196,7 @@ def template_problem(source: str) -> str:
             and not t.startswith("raw_")
         ]
     except jinja2.TemplateSyntaxError as exc:
-        return f"not a Jinja template Jinja can read ({exc.message})"
+        return f"not a template Jinja can read ({exc.message})"
     for t, v in toks:
         if t in ("name", "string") and "__" in v:
             return f"reaches a dunder name ({v[:40]!r})"

@@ -439,7 +439,7 @@ def _scan_buf(
                     0,
                 )
             )
-    elif front:
+    if front and fmt not in ("pickle", "pytorch-legacy", "joblib"):
         fmt = f"pickle+{fmt}"
     if fmt not in ("empty", "unknown") and _formats.has_zip_trailer(buf):
         # Zip readers find the archive by its end record, whatever precedes it: a pickle

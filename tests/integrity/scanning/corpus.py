@@ -38,6 +38,10 @@ MARKER_CASES = (
     "bypass_proto0_over_10000_marks",
     "bypass_proto0_signed_memo_index",
     "bypass_proto0_nul_terminated_memo_index",
+    # issue 16: pickle.load reads these as pickles (the scanner once did not).
+    "family_1_polyglot_tar_pickle",
+    "family_1_polyglot_onnx_pickle",
+    "family_5_joblib_array_bytes_run_by_pickle_load",
 )
 
 # Protocol 0 prefixes CPython's unpickler reads and the walker once refused (finding 2):
@@ -609,6 +613,7 @@ def malicious_corpus(marker: Path) -> dict[str, bytes]:
                 "model.weights.npz": _zip({"arr_0.npy": b"\x93NUMPY"}),
             }
         ),
+        **issue16_malicious(marker),
     }
     return corpus
 
@@ -711,6 +716,7 @@ def benign_corpus(work: Path, sklearn_model: Path | None = None) -> dict[str, by
         out["sklearn_logreg_joblib"] = b.getvalue()
         out["sklearn_logreg_pickle"] = pickle.dumps(lr)
     out.update(review_benign())
+    out.update(issue16_benign())
     _ = work
     return out
 
@@ -772,4 +778,365 @@ def review_benign() -> dict[str, bytes]:
     out["text_license"] = b"MIT License\n\nCopyright (c) 2026 Example\n"
     out["text_readme"] = b"Model card\n==========\n\nVersion 2\nlicense: mit\n"
     out["text_vocab"] = b"[PAD]\n[UNK]\ntacos\nburrito\ncos\nsystem\n"
+    return out
+
+
+# -- issue 16: parser differentials -----------------------------------------------------
+
+
+def _tar_pickle_polyglot(pickle_bytes: bytes) -> bytes:
+    """A valid tar whose first header's name field holds a protocol 0 pickle: tarfile
+    reads the archive, pickle.load (and torch's legacy path) the pickle at offset 0."""
+    assert len(pickle_bytes) < 100
+    t = bytearray(_tar({"model/weights.bin": b"\x00" * 64}))
+    t[0:100] = pickle_bytes.ljust(100, b"\x00")
+    t[148:156] = b" " * 8
+    t[148:156] = b"%06o\x00 " % sum(t[:512])
+    return bytes(t)
+
+
+def _onnx_pickle_polyglot(pickle_bytes: bytes) -> bytes:
+    """A valid ONNX ModelProto that is also a pickle: model_version (field 5, tag 0x28 is
+    MARK) = 78 ("N"), doc_string (tag 0x32 is DUP) of 125 bytes (the length byte is
+    EMPTY_DICT) holding the pickle; the model's own fields follow."""
+    assert len(pickle_bytes) <= 125
+    return b"\x28\x4e\x32\x7d" + pickle_bytes.ljust(125, b"N") + _onnx()
+
+
+def legacy_torch_records(second_object: bytes, *, text_magic: bool = False) -> bytes:
+    """A real legacy ``torch.save`` (with raw storages) followed by a second legacy
+    record whose object pickle is ``second_object``: a second ``torch.load`` on the
+    same handle reads it. ``text_magic`` writes the first record's magic number and
+    protocol version as protocol 0 INTs (torch compares values, not bytes)."""
+    import torch
+
+    b = io.BytesIO()
+    torch.save({"w": torch.ones(4)}, b, _use_new_zipfile_serialization=False)
+    first = b.getvalue()
+    if text_magic:
+        magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
+        version = pickle.dumps(1001, protocol=2)
+        assert first.startswith(magic + version)
+        first = b"I119547037146038801333356\n.I1001\n." + first[len(magic + version) :]
+    return first + _legacy_torch(second_object)[:-64]
+
+
+def legacy_torch_tar(storage_args_2: bytes) -> bytes:
+    """torch's legacy tar format: the ``storages`` member holds a count, then per storage
+    a pickle and raw bytes; the second storage's pickle is ``storage_args_2``."""
+    args1 = pickle.dumps(("0", "cpu", None), protocol=2).replace(
+        b"N\x87", b"ctorch\nFloatStorage\n\x87"
+    )
+    storages = (
+        pickle.dumps(2, protocol=2)
+        + args1
+        + struct.pack("<q", 2)
+        + b"\x00" * 8
+        + storage_args_2
+        + struct.pack("<q", 0)
+        + pickle.dumps([], protocol=2)
+    )
+    return _tar(
+        {
+            "sys_info": pickle.dumps({"little_endian": True}, protocol=2),
+            "pickle": pickle.dumps({}, protocol=2),
+            "storages": storages,
+            "tensors": pickle.dumps(0, protocol=2),
+        }
+    )
+
+
+def zip_two_central_directories(evil_pkl: bytes, benign_pkl: bytes) -> bytes:
+    """Two torch zips' entries, both central directories, and an end record whose
+    directory offset names the first (what torch's miniz reads) while its size and place
+    make Python's zipfile take the second (shifted as if data were prepended)."""
+
+    def tz(pkl: bytes) -> bytes:
+        return _zip(
+            {
+                "archive/data.pkl": pkl,
+                "archive/byteorder": b"little",
+                "archive/data/0": b"\x00" * 512,
+                "archive/version": b"3\n",
+            }
+        )
+
+    a = tz(evil_pkl)
+    b = tz(benign_pkl)
+
+    def split(z: bytes) -> tuple[bytes, bytes, int]:
+        e = z.rindex(b"PK\x05\x06")
+        size = int.from_bytes(z[e + 12 : e + 16], "little")
+        off = int.from_bytes(z[e + 16 : e + 20], "little")
+        count = int.from_bytes(z[e + 10 : e + 12], "little")
+        return z[:off], z[off : off + size], count
+
+    a_loc, a_cd, n = split(a)
+    b_loc, b_cd, _ = split(b)
+    assert len(a_cd) == len(b_cd)
+    concat = len(a_cd)
+    # B's entries follow A's; Python adds `concat` to every offset B's directory states.
+    b_cd = bytearray(b_cd)
+    p = 0
+    while p < len(b_cd):
+        hoff = int.from_bytes(b_cd[p + 42 : p + 46], "little")
+        b_cd[p + 42 : p + 46] = (hoff + len(a_loc) - concat).to_bytes(4, "little")
+        nlen, xlen, clen = struct.unpack("<3H", b_cd[p + 28 : p + 34])
+        p += 46 + nlen + xlen + clen
+    cd_a_at = len(a_loc) + len(b_loc)
+    eocd = b"PK\x05\x06" + struct.pack("<4H2IH", 0, 0, n, n, len(b_cd), cd_a_at, 0)
+    return a_loc + b_loc + a_cd + bytes(b_cd) + eocd
+
+
+def _xz(data: bytes) -> bytes:
+    import lzma
+
+    return lzma.compress(data, format=lzma.FORMAT_XZ)
+
+
+def _alone(data: bytes) -> bytes:
+    import lzma
+
+    return lzma.compress(data, format=lzma.FORMAT_ALONE)
+
+
+def joblib_array_bytes_as_opcodes(payload: bytes) -> bytes:
+    """A real ``joblib.dump(np.zeros(16))`` without array alignment (older joblib files
+    have none; joblib reads them) whose 128 array bytes are ``payload``: joblib.load
+    reads them as floats, pickle.load / torch.load run them as opcodes."""
+    import joblib
+    import numpy as np
+
+    b = io.BytesIO()
+    joblib.dump(np.zeros(16), b)
+    d = b.getvalue().replace(b"numpy_array_alignment_bytes", b"numpy_array_alignment_bytez")
+    i = d.index(b"K\x10ub") + 4
+    rest = d[i + 1 + d[i] :]
+    assert len(payload) <= 128
+    return d[:i] + payload.ljust(128, b"N") + rest[128:]
+
+
+def _layer(cls: str, config: dict[str, object], module: str = "keras.layers") -> dict[str, object]:
+    # "config" first: a matcher keyed on the first key misses the object.
+    return {"config": config, "registered_name": None, "class_name": cls, "module": module}
+
+
+def hdf5_with_config(config_json: bytes) -> bytes:
+    return b"\x89HDF\r\n\x1a\n" + b"\x00" * 40 + b"model_config\x00" + config_json + b"\x00" * 16
+
+
+def keras_model_json_lambda() -> bytes:
+    """A model's to_json() with a Lambda layer (keras.models.model_from_json runs it)."""
+    cfg = keras_layer_config(
+        _layer(
+            "Lambda",
+            {
+                "name": "l",
+                "function": {"class_name": "__lambda__", "config": {"code": "4wEAAAAAAAAA"}},
+            },
+        )
+    )
+    return json.dumps(cfg).encode()
+
+
+GGUF_TEMPLATE_QWEN = (
+    "{%- if tools %}{{- '<|im_start|>system\\n' }}{%- for tool in tools %}"
+    "{{- tool | tojson }}{%- endfor %}{%- endif %}"
+    "{%- set ns = namespace(multi_step_tool=true, last_query_index=messages|length - 1) %}"
+    "{%- for message in messages[::-1] %}{%- set index = (messages|length - 1) - loop.index0 %}"
+    "{%- if ns.multi_step_tool and message.role == 'user' %}{%- set ns.multi_step_tool = false %}"
+    "{%- set ns.last_query_index = index %}{%- endif %}{%- endfor %}"
+    "{%- for message in messages %}{%- if message['role'] == 'system' and loop.first %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- elif message.role == 'assistant' %}{{- '<|im_start|>' + message.role }}"
+    "{%- if message.tool_calls %}{%- for tool_call in message.tool_calls %}"
+    "{%- if tool_call.function %}{%- set tool_call = tool_call.function %}{%- endif %}"
+    "{{- tool_call.arguments | tojson }}{%- endfor %}{%- endif %}"
+    "{%- else %}{{- '<|im_start|>' ~ message.role ~ '\\n' ~ message.content | trim }}"
+    "{%- endif %}{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}"
+    "{%- endif %}{{ messages[0]['content'][:10] }}{{ messages[messages|length - 1].role }}"
+    "{% if messages[0]['role'] != 'user' %}{{ raise_exception('roles') }}{% endif %}"
+)
+GGUF_TEMPLATE_LLAMA3 = (
+    "{% set loop_messages = messages %}{% for message in loop_messages %}"
+    "{% set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n'"
+    "+ message['content'] | trim + '<|eot_id|>' %}{% if loop.index0 == 0 %}"
+    "{% set content = bos_token + content %}{% endif %}{{ content }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    "{% endif %}"
+)
+
+
+def gguf(template: str | None, *, version: int = 3) -> bytes:
+    """A small GGUF file written per the GGUF spec: metadata (architecture, a token list,
+    a chat template) and two tensors (F32 and Q8_0) at aligned offsets."""
+
+    def s(x: str) -> bytes:
+        b = x.encode()
+        return struct.pack("<Q", len(b)) + b
+
+    kv = [
+        s("general.architecture") + struct.pack("<I", 8) + s("llama"),
+        s("general.alignment") + struct.pack("<II", 4, 32),
+        s("llama.context_length") + struct.pack("<IQ", 10, 4096),
+        s("tokenizer.ggml.tokens") + struct.pack("<IIQ", 9, 8, 3) + s("<s>") + s("a") + s("b"),
+        s("tokenizer.ggml.scores") + struct.pack("<IIQ", 9, 6, 3) + struct.pack("<3f", 0, 1, 2),
+    ]
+    if template is not None:
+        kv.append(s("tokenizer.chat_template") + struct.pack("<I", 8) + s(template))
+    tensors = [("tok_embd.weight", [4, 2], 0, 32), ("blk.0.attn_q.weight", [32, 1], 8, 34)]
+    infos = b""
+    offset = 0
+    for name, dims, ttype, size in tensors:
+        infos += (
+            s(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
+        )
+        infos += struct.pack("<IQ", ttype, offset)
+        offset += (size + 31) // 32 * 32
+    head = b"GGUF" + struct.pack("<IQQ", version, len(tensors), len(kv)) + b"".join(kv) + infos
+    head += b"\x00" * (-len(head) % 32)
+    return head + b"\x00" * offset
+
+
+def issue16_malicious(marker: Path) -> dict[str, bytes]:
+    """One or more regression files per family of issue 16."""
+    cmd = _touch_cmd(marker)
+    evil0 = call_global0("os", "system", cmd)
+    evil = call_global("builtins", "exec", _exec_src(marker))
+    tmw = _layer("TorchModuleWrapper", {"name": "t", "module": "gASVAAAA"})
+    return {
+        # 1. polyglots: valid tar / ONNX and a pickle at offset 0.
+        "family_1_polyglot_tar_pickle": _tar_pickle_polyglot(evil0),
+        "family_1_polyglot_onnx_pickle": _onnx_pickle_polyglot(evil0),
+        # 2. legacy torch: a second record after the raw storages; magic as text INT;
+        #    the tar format's pickles after raw storage bytes.
+        "family_2_legacy_record_after_storages": legacy_torch_records(evil),
+        "family_2_legacy_text_magic_record_after_storages": legacy_torch_records(
+            evil, text_magic=True
+        ),
+        "family_2_legacy_tar_pickle_after_raw_storage": legacy_torch_tar(
+            call_global0("os", "system", cmd)
+        ),
+        # 3. zip differential: miniz and zipfile read different central directories.
+        "family_3_zip_two_central_directories": zip_two_central_directories(
+            evil, pickle.dumps({"w": 1}, protocol=2)
+        ),
+        # 4. compression chains.
+        "family_4_gzip_members_nul_padded": _gz(evil[:6]) + b"\x00" * 32 + _gz(evil[6:]),
+        "family_4_joblib_xz_then_lzma_alone": _xz(evil[:6]) + _alone(evil[6:]),
+        "family_4_joblib_lzma_alone_then_xz": _alone(evil[:6]) + _xz(evil[6:]),
+        # 5. joblib array bytes that pickle.load runs.
+        "family_5_joblib_array_bytes_run_by_pickle_load": joblib_array_bytes_as_opcodes(evil0),
+        # 6. Keras: HDF5 config with escapes and key order, model JSON, loaders.
+        "family_6_hdf5_escaped_reordered_lambda": hdf5_with_config(
+            json.dumps(
+                {
+                    "config": {"layers": [_layer("L\u0061mbda", {"name": "l"})]},
+                    "class_name": "Sequential",
+                }
+            )
+            .encode()
+            .replace(b"Lambda", b"L\\u0061mbda")
+        ),
+        "family_6_hdf5_reordered_torch_module_wrapper": hdf5_with_config(
+            json.dumps({"config": {"layers": [tmw]}, "class_name": "Sequential"}).encode()
+        ),
+        "family_6_keras_torch_module_wrapper": _keras(keras_layer_config(tmw)),
+        "family_6_model_json_lambda": keras_model_json_lambda(),
+        "family_6_pickled_keras_model_unpickle": call_global(
+            "keras.src.models.sequential", "Sequential._unpickle_model", "x"
+        ),
+        # 7. ONNX: onnxruntime's in-memory marker; a location too long to cut short.
+        "family_7_onnx_ort_memory_address": _onnx(external="*/_ORT_MEM_ADDR_/*"),
+        "family_7_onnx_long_location_escape": _onnx(
+            external="a" * 70_000 + "/../../../../etc/passwd"
+        ),
+        # GGUF chat templates beyond chat templates (CVE-2024-34359).
+        "family_gguf_template_dunder": gguf(
+            "{{ cycler.__init__.__globals__.os.popen('id').read() }}"
+        ),
+        "family_gguf_template_computed_index": gguf(
+            "{% set k = '_' ~ '_cla' ~ 'ss_' ~ '_' %}{{ (messages[0])[k] }}"
+        ),
+        "family_gguf_template_attr_filter": gguf(
+            "{{ messages|attr('_' * 2 ~ 'class' ~ '_' * 2) }}"
+        ),
+    }
+
+
+def issue16_benign() -> dict[str, bytes]:
+    """Files issue 16 found flagged, built with the real libraries (or per spec)."""
+    import joblib
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    out: dict[str, bytes] = {}
+    out["gguf_qwen_template"] = gguf(GGUF_TEMPLATE_QWEN)
+    out["gguf_llama3_template_v2"] = gguf(GGUF_TEMPLATE_LLAMA3, version=2)
+    out["gguf_no_template"] = gguf(None)
+    # onnxruntime's optimizer fuses Transpose+MatMul+Mul into com.microsoft.FusedMatMul.
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])
+    w = helper.make_tensor("w", TensorProto.FLOAT, [4, 3], [0.1] * 12)
+    sc = helper.make_tensor("s", TensorProto.FLOAT, [], [0.5])
+    nodes = [
+        helper.make_node("Transpose", ["w"], ["wt"], perm=[1, 0]),
+        helper.make_node("MatMul", ["x", "wt"], ["m"]),
+        helper.make_node("Mul", ["m", "s"], ["y"]),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], [w, sc]),
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 8
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        so = ort.SessionOptions()
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+        so.optimized_model_filepath = str(Path(d) / "opt.onnx")
+        ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+        opt = onnx.load(so.optimized_model_filepath)
+        assert any(n.domain == "com.microsoft" for n in opt.graph.node)
+        out["onnx_ort_optimized_com_microsoft"] = opt.SerializeToString()
+    dt = {
+        "t": np.array(["2020-01-01T00:00"], dtype="datetime64[ns]"),
+        "d": np.array([5], dtype="timedelta64[s]"),
+    }
+    for k, v in dt.items():
+        b = io.BytesIO()
+        np.save(b, v)
+        out[f"numpy_npy_datetime64_{k}"] = b.getvalue()
+    b = io.BytesIO()
+    np.savez(b, **dt)
+    out["numpy_npz_datetime64"] = b.getvalue()
+    b = io.BytesIO()
+    joblib.dump(dt, b)
+    out["joblib_datetime64"] = b.getvalue()
+    out["pickle_datetime64"] = pickle.dumps(dt["t"])
+    out["safetensors_fp8_kin"] = _safetensors(
+        {
+            "a": ("F8_E4M3FNUZ", [4], b"\x01\x02\x03\x04"),
+            "b": ("F8_E5M2FNUZ", [2], b"\x01\x02"),
+            "c": ("F8_E4M3", [2], b"\x01\x02"),
+            "d": ("F8_E8M0", [1], b"\x7f"),
+            "e": ("F4", [4], b"\x12\x34"),
+        }
+    )
+    xs, ys = np.eye(4), [0, 1, 0, 1]
+    for name, m in (
+        ("classifier", DummyClassifier().fit(xs, ys)),
+        ("regressor", DummyRegressor().fit(xs, ys)),
+    ):
+        out[f"sklearn_dummy_{name}_pickle"] = pickle.dumps(m)
+        b = io.BytesIO()
+        joblib.dump(m, b)
+        out[f"sklearn_dummy_{name}_joblib"] = b.getvalue()
+    out["keras_model_json_dense"] = json.dumps(keras_layer_config(keras_dense())).encode()
+    out["json_tokenizer_config"] = json.dumps(
+        {"model_max_length": 2048, "chat_template": GGUF_TEMPLATE_LLAMA3, "class_name": "x"}
+    ).encode()
     return out
