@@ -59,7 +59,8 @@ def test_family_1_polyglot_tar_pickle_walks_the_pickle(fam: dict[str, bytes]) ->
     import tarfile
 
     data = fam["family_1_polyglot_tar_pickle"]
-    (name,) = tarfile.open(fileobj=io.BytesIO(data)).getnames()  # a valid tar...
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        (name,) = tf.getnames()  # a valid tar...
     assert name.startswith("cos\nsystem\n")  # ...whose first header name is the pickle
     r = scan_bytes(data)
     assert r.files[-1].format == "pickle+tar"
@@ -170,7 +171,8 @@ def test_family_4_gzip_nul_padding_between_members(fam: dict[str, bytes]) -> Non
 def test_family_4_joblib_lzma_chains(fam: dict[str, bytes], case: str) -> None:
     import lzma
 
-    assert lzma.LZMAFile(io.BytesIO(fam[case])).read()[-2:] == b"R."  # joblib's reader
+    with lzma.LZMAFile(io.BytesIO(fam[case])) as f:
+        assert f.read()[-2:] == b"R."  # joblib's reader
     _dangerous(fam[case], "pickle.dangerous-global")
 
 
