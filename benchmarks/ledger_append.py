@@ -261,7 +261,20 @@ def _pg_processes(
     ]
     for w in workers:
         w.start()
-    parts = [results.get(timeout=600) for _ in workers]
+    import queue
+
+    parts: list[dict[str, Any]] = []
+    while len(parts) < len(workers):
+        try:
+            parts.append(results.get(timeout=1.0))
+        except queue.Empty:
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead:
+                for w in workers:
+                    w.kill()
+                raise RuntimeError(
+                    f"a PostgreSQL writer process failed (exit {dead[0].exitcode})"
+                ) from None
     for w in workers:
         w.join()
     n = sum(p["events"] for p in parts)
