@@ -134,3 +134,27 @@ def test_input_hash_key_comes_from_the_workspace_keyring(sqlite_ws: Workspace) -
     k = input_hash_key(sqlite_ws)
     assert len(k) == 32 and k != sqlite_ws.keyring.secret()
     assert input_hash_key(sqlite_ws) == k
+
+
+def test_mask_mode_takes_the_privacy_rooms_operators() -> None:
+    from bastion.privacy.deid import HashOp, MaskOp
+
+    policy = InputPolicy.masking(
+        MaskOp(keep_last=2), per_feature={"email": HashOp(b"q" * 32, length=16)}
+    )
+    ev = ApiActivity(
+        actor=Actor("a"), operation="predict", policy=policy,
+        inference=Inference(MODEL, inputs={"name": "Alice", "email": "a@x.org", "n": 3}),
+    ).to_ocsf()  # fmt: skip
+    feats = ev["ai"]["input"]["features"]
+    assert feats["name"] == "***ce" and feats["n"] == 3
+    assert len(feats["email"]) == 16 and "a@x.org" not in json.dumps(ev)
+
+
+def test_mask_mode_without_a_masker_for_a_feature_redacts_it() -> None:
+    policy = InputPolicy.masking(per_feature={"name": lambda s: s[0] + "***"})
+    ev = ApiActivity(
+        actor=Actor("a"), operation="predict", policy=policy,
+        inference=Inference(MODEL, inputs={"name": "Alice", "ssn": "078-05-1120"}),
+    ).to_ocsf()  # fmt: skip
+    assert ev["ai"]["input"]["features"] == {"name": "A***", "ssn": "[redacted]"}

@@ -10,6 +10,7 @@ import typer
 from bastion import __version__
 from bastion.cli import core as core_cmds
 from bastion.cli import governance, integrity, registry, risk, scan, supplychain, threats
+from bastion.cli import monitor as monitor_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
@@ -62,6 +63,7 @@ supplychain.register(app)
 app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
+app.add_typer(monitor_cmds.app, name="monitor")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")
 _ = scan  # its commands register on model_app when imported

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, cast, runtime_checkable
 
 from bastion.core.errors import BastionError, InputError
 
@@ -138,18 +138,43 @@ def _canonical(value: object) -> bytes:
 @dataclass(frozen=True)
 class InputPolicy:
     """What an inference event keeps of its inputs. ``HASH`` needs ``key`` (see
-    :func:`input_hash_key`); ``MASK`` needs ``masker``, a ``Callable[[str], str]`` (the
-    privacy room's de-identification operators, or any function of the caller's)."""
+    :func:`input_hash_key`); ``MASK`` needs ``masker`` (for every string feature) or
+    ``feature_maskers`` (per feature), each a ``Callable[[str], str]``: the privacy room's
+    de-identification operators (:meth:`masking` takes them as they are) or any function
+    of the caller's. Under ``MASK`` a string feature with no masker of its own and no
+    default is redacted (``[redacted]``), never logged raw."""
 
     mode: InputMode = InputMode.HASH
     key: bytes | None = None
     masker: Callable[[str], str] | None = None
+    feature_maskers: Mapping[str, Callable[[str], str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.mode is InputMode.HASH and (self.key is None or len(self.key) < 16):
             raise InputError("input policy 'hash' needs a key of at least 16 bytes")
-        if self.mode is InputMode.MASK and self.masker is None:
+        if self.mode is InputMode.MASK and self.masker is None and not self.feature_maskers:
             raise InputError("input policy 'mask' needs a masker")
+
+    @classmethod
+    def masking(
+        cls, default: Any = None, per_feature: Mapping[str, Any] | None = None
+    ) -> InputPolicy:
+        """A ``MASK`` policy from the privacy room's operators (``bastion.privacy.deid``:
+        ``MaskOp``, ``HashOp``, ``TokenizeOp``, ``FpeOp`` ...; anything with ``one(str)``)
+        or plain callables."""
+
+        def fn(op: Any) -> Callable[[str], str]:
+            one = getattr(op, "one", None)
+            f = one if callable(one) else op
+            if not callable(f):
+                raise InputError("input policy 'mask': a masker must be callable or an operator")
+            return cast(Callable[[str], str], f)
+
+        return cls(
+            InputMode.MASK,
+            masker=fn(default) if default is not None else None,
+            feature_maskers={k: fn(v) for k, v in (per_feature or {}).items()},
+        )
 
     def _mac(self, value: object) -> str:
         assert self.key is not None
@@ -167,16 +192,18 @@ class InputPolicy:
                 "digest": self._mac(dict(features)),
                 "features": {k: self._mac(features[k]) for k in names},
             }
-        assert self.masker is not None
         masked: dict[str, Any] = {}
         for k in names:
             v = features[k]
-            if isinstance(v, str):
-                masked[k] = self.masker(v)
-            elif v is None or isinstance(v, (bool, int, float)):
+            m = self.feature_maskers.get(k, self.masker)
+            if v is None or isinstance(v, (bool, int, float)):
                 masked[k] = v
+            elif m is None:
+                masked[k] = "[redacted]"
+            elif isinstance(v, str):
+                masked[k] = m(v)
             else:  # nested values: masked as their JSON text
-                masked[k] = self.masker(_canonical(v).decode())
+                masked[k] = m(_canonical(v).decode())
         return {"mode": "mask", "features": masked}
 
 

@@ -1,0 +1,258 @@
+"""``bastion monitor``: drift reports, and OCSF event logs formatted and shipped to sinks."""
+
+from __future__ import annotations
+
+import enum
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from bastion.cli._common import Format, FormatOpt, err, out, print_json, print_table, workspace
+from bastion.core.checks import run_check
+from bastion.core.errors import InputError
+from bastion.core.types import Subject, Verdict
+
+app = typer.Typer(
+    help="Monitoring: drift reports, OCSF event logs (ECS, CEF, syslog) and sinks.",
+    no_args_is_help=True,
+)
+
+MAX_LINE = 256 * 1024
+
+
+class EventFormat(enum.StrEnum):
+    OCSF = "ocsf"
+    ECS = "ecs"
+    CEF = "cef"
+    SYSLOG = "syslog"
+
+
+class SinkKind(enum.StrEnum):
+    FILE = "file"
+    HTTP = "http"
+    SYSLOG = "syslog"
+    REDIS = "redis"
+
+
+@app.command("drift")
+def drift(
+    reference: Path = typer.Argument(..., help="Reference table (CSV or Parquet)."),
+    current: Path = typer.Argument(..., help="Current table (CSV or Parquet)."),
+    prediction: str | None = typer.Option(None, help="The prediction column."),
+    confidence: str | None = typer.Option(None, help="The confidence column."),
+    categorical: list[str] = typer.Option([], "--categorical", "-c", help="Category column."),
+    column: list[str] = typer.Option([], "--column", help="Compare only these columns."),
+    alpha: float = typer.Option(0.05, min=1e-6, max=0.5, help="False discovery rate (BH)."),
+    psi_threshold: float = typer.Option(0.1, min=0.0, max=10.0, help="PSI a drift must reach."),
+    bins: int = typer.Option(10, min=2, max=100, help="Reference quantile bins."),
+    format: Format = FormatOpt,
+) -> None:
+    """Drift of CURRENT against REFERENCE; the report is monitor.drift evidence in the
+    ledger. Exit 1 when anything drifted (or the check failed)."""
+    from bastion.monitor import DriftCheck
+
+    params: dict[str, Any] = {
+        "reference": str(reference.resolve()),
+        "alpha": alpha,
+        "psi_threshold": psi_threshold,
+        "bins": bins,
+    }
+    if prediction:
+        params["prediction"] = prediction
+    if confidence:
+        params["confidence"] = confidence
+    if categorical:
+        params["categorical"] = list(categorical)
+    if column:
+        params["columns"] = list(column)
+    with workspace() as ws:
+        ev = run_check(ws, DriftCheck, Subject("dataset", str(current.resolve())), actor="cli",
+                       params=params)  # fmt: skip
+    if ev.verdict is Verdict.ERROR:
+        err.print(
+            f"[bold red]error:[/] {ev.data.get('error', 'the check failed')}", highlight=False
+        )
+        raise typer.Exit(1)
+    data = DriftCheck.read(ev)
+    if format is Format.JSON:
+        print_json({"evidence": ev.id, "verdict": ev.verdict.value, "ledger_seq": ev.ledger_seq}
+                   | data.model_dump(mode="json"))  # fmt: skip
+    else:
+        print_table(
+            f"Drift of {data.current.name} against {data.reference.name}",
+            ["column", "role", "test", "psi", "js", "p (BH)", "drifted"],
+            [
+                (f.name, f.role, f.test, f"{f.psi:.4f}", f"{f.js:.4f}", f"{f.p_adjusted:.2e}",
+                 "yes" if f.drifted else "")
+                for f in data.features
+            ],
+        )  # fmt: skip
+        out.print(
+            f"monitor.drift: [bold]{ev.verdict.value}[/] ({len(data.drifted)} drifted), "
+            f"evidence {ev.id} at ledger #{ev.ledger_seq}"
+        )
+    raise typer.Exit(0 if ev.verdict is Verdict.PASS else 1)
+
+
+def _lines(source: Path) -> Iterator[tuple[int, str]]:
+    f = sys.stdin if str(source) == "-" else source.open(encoding="utf-8", errors="replace")
+    try:
+        for no, line in enumerate(f, 1):
+            if line.strip():
+                yield no, line
+    finally:
+        if f is not sys.stdin:
+            f.close()
+
+
+def _events(source: Path, bad: list[str]) -> Iterator[dict[str, Any]]:
+    """OCSF events of a JSON-lines file; every line that is not one is reported in ``bad``
+    (by line number and reason, never its content)."""
+    from bastion.monitor import as_ocsf
+
+    for no, line in _lines(source):
+        if len(line) > MAX_LINE:
+            bad.append(f"line {no}: longer than {MAX_LINE} bytes")
+            continue
+        try:
+            yield as_ocsf(json.loads(line))
+        except ValueError:
+            bad.append(f"line {no}: not valid JSON")
+        except InputError as exc:
+            bad.append(f"line {no}: {exc.message}")
+
+
+def _render(event: dict[str, Any], fmt: EventFormat) -> str:
+    from bastion.monitor import to_cef, to_ecs, to_json, to_syslog
+
+    if fmt is EventFormat.ECS:
+        return json.dumps(to_ecs(event), separators=(",", ":"), default=str)
+    if fmt is EventFormat.CEF:
+        return to_cef(event)
+    if fmt is EventFormat.SYSLOG:
+        return to_syslog(event)
+    return to_json(event)
+
+
+def _report_bad(bad: list[str]) -> None:
+    for b in bad[:50]:
+        err.print(f"[bold red]bad event:[/] {b}", highlight=False)
+    if len(bad) > 50:
+        err.print(f"... and {len(bad) - 50} more bad lines", highlight=False)
+
+
+@app.command("tail")
+def tail(
+    source: Path = typer.Argument(..., help="A JSON-lines OCSF log (a file sink's output)."),
+    lines: int = typer.Option(20, "-n", "--lines", min=1, max=100_000, help="Last N events."),
+    as_: EventFormat = typer.Option(EventFormat.OCSF, "--as", help="Output format."),
+) -> None:
+    """Print the last events of an OCSF log as OCSF, ECS, CEF or syslog lines. Lines that
+    are not OCSF events are reported on stderr by number (exit 2)."""
+    if str(source) != "-" and not source.is_file():
+        raise InputError(f"{source.name}: no such log file")
+    bad: list[str] = []
+    last: deque[dict[str, Any]] = deque(maxlen=lines)
+    for ev in _events(source, bad):
+        last.append(ev)
+    for ev in last:
+        sys.stdout.write(_render(ev, as_) + "\n")
+    _report_bad(bad)
+    raise typer.Exit(2 if bad else 0)
+
+
+def _sink(kind: SinkKind, target: str, style: str, token_env: str | None) -> Any:
+    from bastion.monitor import FileSink, HttpSink, RedisStreamSink, SyslogSink
+
+    token = None
+    if token_env:
+        token = os.environ.get(token_env)
+        if not token:
+            raise InputError(f"--token-env {token_env}: the variable is not set")
+    if kind is SinkKind.FILE:
+        return FileSink(Path(target))
+    if kind is SinkKind.HTTP:
+        return HttpSink(target, style=style, token=token)
+    if kind is SinkKind.REDIS:
+        url, _, stream = target.partition("#")
+        return RedisStreamSink(url, stream=stream or "bastion:ocsf")
+    transport, sep, rest = target.partition("://")
+    if not sep or transport not in ("udp", "tcp", "tls"):
+        raise InputError(
+            "syslog target: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
+        )
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError("syslog target: expected HOST:PORT after the transport")
+    return SyslogSink(host.strip("[]"), int(port), transport=transport)
+
+
+@app.command("emit")
+def emit(
+    source: Path = typer.Argument(..., help="JSON-lines OCSF events ('-' for stdin)."),
+    sink: SinkKind = typer.Option(..., "--sink", help="Where to send them."),
+    target: str = typer.Option(
+        ..., help="file: PATH; http: URL; syslog: udp|tcp|tls://HOST:PORT; redis: URL#STREAM."
+    ),
+    style: str = typer.Option("splunk_hec", help="http: splunk_hec, elastic_bulk or ndjson."),
+    token_env: str | None = typer.Option(
+        None, "--token-env", help="Environment variable holding the collector's token."
+    ),
+    spool: Path | None = typer.Option(None, help="Spool directory (at-least-once delivery)."),
+    spool_max_bytes: int = typer.Option(64 << 20, min=4096, help="Spool size limit."),
+    format: Format = FormatOpt,
+) -> None:
+    """Send OCSF events to a sink, through a bounded on-disk spool when --spool is given
+    (what the sink does not take waits there for the next run). Exit 0 when all were
+    delivered, 1 when some wait in the spool, 2 on bad lines, 3 when the spool is full or
+    the sink is down without a spool."""
+    from bastion.monitor import SinkError, SpooledSink, SpoolFullError
+
+    if str(source) != "-" and not source.is_file():
+        raise InputError(f"{source.name}: no such event file")
+    s = _sink(sink, target, style, token_env)
+    bad: list[str] = []
+    sent = pending = 0
+    code = 0
+    if spool is None:
+        try:
+            batch: list[dict[str, Any]] = []
+            for ev in _events(source, bad):
+                batch.append(ev)
+                if len(batch) >= 500:
+                    s.send(batch)
+                    sent += len(batch)
+                    batch = []
+            if batch:
+                s.send(batch)
+                sent += len(batch)
+        finally:
+            s.close()
+    else:
+        sp = SpooledSink(s, spool, max_bytes=spool_max_bytes, retry_interval=0)
+        try:
+            sp.flush()
+            for ev in _events(source, bad):
+                try:
+                    sp.emit(ev)
+                except SpoolFullError as exc:
+                    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+                    code = 3
+                    break
+            sent, pending = sp.delivered, sp.pending()
+        except SinkError:
+            raise
+        finally:
+            sp.close()
+    _report_bad(bad)
+    if format is Format.JSON:
+        print_json({"delivered": sent, "spooled": pending, "bad_lines": len(bad)})
+    else:
+        out.print(f"{sent} delivered, {pending} waiting in the spool, {len(bad)} bad lines")
+    raise typer.Exit(code or (2 if bad else 1 if pending else 0))
