@@ -101,7 +101,10 @@ def test_issue8_3_table_choice_is_per_scenario_run_not_per_draw() -> None:
     assert _dist._beta_table.cache_info().currsize == 2
 
 
-@pytest.mark.parametrize(("lo", "mode", "hi", "gamma"), [PERTS[0], PERTS[2], PERTS[4]])
+@pytest.mark.parametrize(
+    ("lo", "mode", "hi", "gamma"),
+    [PERTS[0], PERTS[2], PERTS[4], (0.0, 1.0, 1.0, 100.0), (0.0, 0.0, 1.0, 100.0)],
+)
 def test_issue8_3_first_and_last_table_intervals_are_exact(
     lo: float, mode: float, hi: float, gamma: float
 ) -> None:
@@ -120,6 +123,24 @@ def test_issue8_3_first_and_last_table_intervals_are_exact(
     assert abs(left.size - n * q) < 5 * sd and abs(right.size - n * q) < 5 * sd
     assert stats.kstest(left, lambda v: ref.cdf(v) / q).pvalue > 1e-4
     assert stats.kstest(right, lambda v: (ref.cdf(v) - (1 - q)) / q).pvalue > 1e-4
+
+
+@pytest.mark.parametrize(("lo", "mode", "hi", "gamma"), [*PERTS, (0.0, 1.0, 1.0, 100.0)])
+def test_issue8_3_rejection_rounds_leave_a_value_undrawn_below_e_minus_2(
+    lo: float, mode: float, hi: float, gamma: float
+) -> None:
+    """Each interval's candidates per round cover its acceptance (as low as 1/101 where
+    the density goes to 0 like z^100): (1 - acceptance)^candidates <= e^-2, measured."""
+    d = Dist.pert(lo, mode, hi, gamma)
+    al, be = d._pert_ab()
+    t = _beta_table(al, be)
+    rng = np.random.default_rng(82)
+    for i in sorted({0, 1, _SAMPLE_TABLE // 2, _SAMPLE_TABLE - 2, _SAMPLE_TABLE - 1}):
+        if t.accept[i] >= 1.0 or t.hi[i] <= t.lo[i]:
+            continue
+        z = t.x0[i] + t.width[i] * rng.random(200_000)
+        accepted = np.mean(rng.random(z.size) * (t.hi[i] - t.lo[i]) <= t.density(z) - t.lo[i])
+        assert (1.0 - accepted) ** int(t.proposals[i]) <= math.exp(-2.0) * 1.05
 
 
 def test_issue8_3_beta_table_cuts_at_exact_quantiles() -> None:

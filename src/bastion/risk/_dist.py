@@ -42,11 +42,8 @@ _SAMPLE_TABLE = 1024
 # cannot turn table building into its main cost. The engine applies it to the run's
 # years (a scenario of 32,768 years or more samples every PERT from tables).
 _TABLE_MIN_DRAWS = 32_768
-# Rejection for the residual part of an interval: _PROPOSALS candidates a value a round.
-# A candidate is accepted with probability at least about 1/2 (1/a in the first interval
-# of a beta with a > 1), so 200 rounds leave nothing in practice; whatever did would be
-# drawn flat in its interval.
-_PROPOSALS = 8
+# Rejection rounds for the residual part of an interval (candidates per round: see
+# _BetaTable); each round leaves a value undrawn with probability below e^-2.
 _MAX_ROUNDS = 200
 
 
@@ -299,7 +296,19 @@ class _BetaTable:
         self.hi: FloatArray = hi
         # Flat part: x0 + width * (frac / accept), frac uniform on [0, accept).
         self.step: FloatArray = np.divide(width, accept, out=np.zeros(t), where=accept > 0)
-        for a in (self.x0, self.width, self.accept, self.lo, self.hi, self.step):
+        # Residual by rejection: a candidate's acceptance is the residual's mass over its
+        # envelope's, about 1/2 inside and as low as 1/a in an outer interval where the
+        # density goes to 0 (a up to 101). Candidates per value and round: a power of two
+        # >= 2 / acceptance (at least 4), so a round leaves a value undrawn with
+        # probability below e^-2, and all 200 rounds below e^-400.
+        envelope = (hi - lo) * width * t
+        rate = np.ones(t)
+        np.divide(1.0 - accept, envelope, out=rate, where=envelope > 0)
+        np.clip(rate, 1e-3, 1.0, out=rate)
+        self.proposals: npt.NDArray[np.intp] = np.left_shift(
+            1, np.clip(np.ceil(np.log2(2.0 / rate)), 2, 14).astype(np.intp)
+        )
+        for a in (self.x0, self.width, self.accept, self.lo, self.hi, self.step, self.proposals):
             a.setflags(write=False)  # shared by every sampler of this shape
 
     def density(self, z: FloatArray) -> FloatArray:
@@ -337,23 +346,33 @@ class _BetaTable:
     def _residual(self, rng: np.random.Generator, idx: npt.NDArray[np.intp]) -> FloatArray:
         """Draws from (density - its minimum) on each given interval, by rejection."""
         out = np.empty(idx.size, dtype=np.float64)
+        k = self.proposals[idx]
+        for size in np.unique(k).tolist():
+            group = np.flatnonzero(k == size)
+            out[group] = self._reject(rng, idx[group], int(size))
+        return out
+
+    def _reject(self, rng: np.random.Generator, idx: npt.NDArray[np.intp], size: int) -> FloatArray:
+        out = np.empty(idx.size, dtype=np.float64)
         todo = np.arange(idx.size)
         for _ in range(_MAX_ROUNDS):
-            # _PROPOSALS candidates per value at once (few numpy calls per round); each
-            # value takes its first accepted one, which is a plain rejection sampler.
-            i = np.repeat(idx[todo], _PROPOSALS)
+            # ``size`` candidates per value at once (few numpy calls per round); each value
+            # takes its first accepted one, which is a plain rejection sampler.
+            i = np.repeat(idx[todo], size)
             z = self.x0[i] + self.width[i] * rng.random(i.size)
             lo = self.lo[i]
             ok = (rng.random(i.size) * (self.hi[i] - lo) <= self.density(z) - lo).reshape(
-                todo.size, _PROPOSALS
+                todo.size, size
             )
             first = ok.argmax(axis=1)
             got = ok[np.arange(todo.size), first]
-            out[todo[got]] = z.reshape(todo.size, _PROPOSALS)[got, first[got]]
+            out[todo[got]] = z.reshape(todo.size, size)[got, first[got]]
             todo = todo[~got]
             if not todo.size:
                 return out
-        i = idx[todo]  # pragma: no cover - probability below 2**-800
+        # Left after every round: probability below e^-400, or a density flat to rounding
+        # (candidates at its minimum refused by the last bit), where flat is its shape.
+        i = idx[todo]  # pragma: no cover
         out[todo] = self.x0[i] + self.width[i] * rng.random(todo.size)  # pragma: no cover
         return out  # pragma: no cover
 
