@@ -13,6 +13,7 @@ histogram of ``bins`` equal-width bins over the bounds (post-processing: no extr
 from __future__ import annotations
 
 import enum
+import functools
 import math
 import secrets
 from collections.abc import Sequence
@@ -71,6 +72,10 @@ class Query:
         return self.epsilon / parts, self.delta / parts
 
     def _multiplier(self) -> float:
+        return self._noise_multiplier
+
+    @functools.cached_property
+    def _noise_multiplier(self) -> float:
         eps, delta = self._split()
         if self.noise is MechanismKind.LAPLACE:
             return 1.0 / eps
