@@ -21,13 +21,14 @@ import bisect
 import math
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import special, stats  # type: ignore[import-untyped]
 
 from bastion.core.errors import InputError
 
@@ -207,11 +208,6 @@ def _numeric(values: Any, name: str) -> NDArray[np.float64]:
     return arr
 
 
-def _categorical(values: Any) -> list[str | None]:
-    return [None if v is None or (isinstance(v, float) and math.isnan(v)) else str(v)
-            for v in values]  # fmt: skip
-
-
 Reference = NumericReference | CategoricalReference
 
 
@@ -293,12 +289,11 @@ class ReferenceProfile:
                 raw.append((ref, counts, stat, p, int(ok.size), int(arr.size - ok.size), 0.0))
                 n_cur = max(n_cur, int(arr.size))
             else:
-                values = _categorical(data[name])
-                counts = _cat_counts(ref, values)
+                counts, n_missing = _cat_counts(ref, data[name])
                 stat, p = _chi2(np.asarray(ref.counts), counts)
                 n_ok = int(counts.sum())
-                raw.append((ref, counts, stat, p, n_ok, len(values) - n_ok, 0.0))
-                n_cur = max(n_cur, len(values))
+                raw.append((ref, counts, stat, p, n_ok, n_missing, 0.0))
+                n_cur = max(n_cur, n_ok + n_missing)
         return self._report(raw, n_cur, 0, ())
 
     def _report(
@@ -361,14 +356,7 @@ def _build_numeric(
 
 
 def _build_categorical(name: str, values: Any, role: Role) -> CategoricalReference:
-    vals = _categorical(values)
-    counts: dict[str, int] = {}
-    missing = 0
-    for v in vals:
-        if v is None:
-            missing += 1
-        else:
-            counts[v] = counts.get(v, 0) + 1
+    counts, missing = _count(values)
     if not counts:
         raise InputError(f"reference column {name[:64]!r}: no values")
     top = sorted(counts, key=lambda c: (-counts[c], c))[: MAX_CATEGORIES - 1]
@@ -379,21 +367,48 @@ def _build_categorical(name: str, values: Any, role: Role) -> CategoricalReferen
     )  # fmt: skip
 
 
-def _cat_counts(ref: CategoricalReference, values: Sequence[str | None]) -> NDArray[np.float64]:
+def _count(values: Any) -> tuple[dict[str, int], int]:
+    """Category counts (keys as strings) and the number of missing values (None, NaN)."""
+    raw = Counter(values.tolist() if isinstance(values, np.ndarray) else values)
+    counts: dict[str, int] = {}
+    missing = 0
+    for v, n in raw.items():
+        if v is None or (isinstance(v, float) and math.isnan(v)):
+            missing += n
+        else:
+            k = v if isinstance(v, str) else str(v)
+            counts[k] = counts.get(k, 0) + n
+    return counts, missing
+
+
+def _cat_counts(ref: CategoricalReference, values: Any) -> tuple[NDArray[np.float64], int]:
     idx = ref.index()
     other = len(ref.categories) - 1
     out = np.zeros(len(ref.categories))
-    for v in values:
-        if v is not None:
-            out[idx.get(v, other)] += 1
-    return out
+    counts, missing = _count(values)
+    for v, n in counts.items():
+        out[idx.get(v, other)] += n
+    return out, missing
 
 
 def _ks(ref_sample: NDArray[np.float64], sample: NDArray[np.float64]) -> tuple[float, float]:
+    """Two-sample Kolmogorov-Smirnov: the statistic exactly, the p-value from the
+    asymptotic Kolmogorov distribution at ``sqrt(n1 n2 / (n1 + n2)) D`` (``ref_sample`` is
+    sorted already)."""
     if sample.size < 2 or ref_sample.size < 2:
         return 0.0, 1.0
-    r = stats.ks_2samp(ref_sample, sample, method="asymp")
-    return float(r.statistic), float(r.pvalue)
+    cur = np.sort(sample)
+    both = np.concatenate([ref_sample, cur])
+    d = float(
+        np.max(
+            np.abs(
+                np.searchsorted(ref_sample, both, side="right") / ref_sample.size
+                - np.searchsorted(cur, both, side="right") / cur.size
+            )
+        )
+    )
+    en = ref_sample.size * cur.size / (ref_sample.size + cur.size)
+    return d, float(special.kolmogorov(math.sqrt(en) * d))
 
 
 def _chi2(ref: NDArray[np.float64], cur: NDArray[np.float64]) -> tuple[float, float]:
