@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from ff3 import FF3Cipher
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bastion.core.errors import InputError, KeyringError
 from bastion.core.workspace import Workspace
@@ -130,3 +132,26 @@ def test_vault_rotation_retokenizes(ws: Workspace) -> None:
     }
     assert vault.detokenize([old], "ns1", actor="t", reason="old token").missing == (old,)
     assert key_provider(ws).key("vault-ns1")[0] == 2
+
+
+@given(
+    st.lists(
+        st.one_of(st.none(), st.text(alphabet=st.characters(max_codepoint=127), max_size=30)),
+        max_size=30,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_vectorised_operators_agree_with_the_per_value_path(values: list[str | None]) -> None:
+    import pyarrow as pa
+
+    col = pa.array(values, type=pa.string())
+    for op in (
+        MaskOp(keep_last=4),
+        MaskOp(keep_first=2, keep_last=1),
+        MaskOp(keep_last=0),
+        RedactOp("x"),
+    ):
+        assert op.apply_arrow(col).to_pylist() == op.apply(values)
+    dates = [None if v is None else f"19{len(v) % 90 + 10}-0{len(v) % 9 + 1}-15" for v in values]
+    g = GeneralizeOp(to="month")
+    assert g.apply_arrow(pa.array(dates, type=pa.string())).to_pylist() == g.apply(dates)

@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -261,10 +261,10 @@ def mask_file(
                         continue
                     if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
                         col = pc.cast(col, pa.string())
-                    values: Sequence[str | None] = col.to_pylist()
-                    new = op.apply(values)
-                    changed[name] += sum(1 for a, b in zip(values, new, strict=True) if a != b)
-                    arrays.append(pa.array(new, type=pa.string()))
+                    new = op.apply_arrow(col)
+                    diff = pc.sum(pc.fill_null(pc.not_equal(col, new), False)).as_py()
+                    changed[name] += int(diff or 0)
+                    arrays.append(new)
                 writer.write_batch(pa.RecordBatch.from_arrays(arrays, schema=out_schema))
                 rows += batch.num_rows
                 if progress is not None:

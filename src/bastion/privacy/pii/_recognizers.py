@@ -132,7 +132,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "EmailRecognizer",
             "EMAIL_ADDRESS",
             c(
-                r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w])"
+                r"(?<![\w.+%-])[A-Za-z0-9][A-Za-z0-9._%+-]*+@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![\w])"
             ),
             0.95,
             _email_ok,
@@ -206,20 +206,31 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "IP_ADDRESS",
             c(
                 r"(?<![\w.:])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"
-                r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])"
+            ),
+            0.8,
+            v.ip_ok,
+            ("ip", "address", "host", "server", "client"),
+            trigger=".",
+        ),
+        Recognizer(
+            "Ipv6Recognizer",
+            "IP_ADDRESS",
+            c(
+                r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}(?![\w:])"
                 r"|(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){1,6}:(?:[0-9A-Fa-f]{1,4}:){0,5}[0-9A-Fa-f]{1,4}(?![\w:])"
             ),
             0.8,
             v.ip_ok,
             ("ip", "address", "host", "server", "client"),
             needs_digit=False,
+            trigger=":",
         ),
         Recognizer(
             "DateRecognizer",
             "DATE_TIME",
             c(
-                r"(?<![\w/.-])(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?![\w]|[/.-]\d)"
-                rf"|(?i:\b(?:(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}}|\d{{1,2}} (?:{_MONTHS})\.? \d{{4}})\b)"
+                r"(?=[0-9JFMASONDjfmasond])(?:(?<![\w/.-])(?:\d{4}-\d{2}-\d{2}|\d{1,2}[/.-]\d{1,2}[/.-]\d{4})(?![\w]|[/.-]\d)"
+                rf"|(?i:\b(?:(?:{_MONTHS})\.? \d{{1,2}},? \d{{4}}|\d{{1,2}} (?:{_MONTHS})\.? \d{{4}})\b))"
             ),
             0.6,
             _date_ok,
@@ -307,7 +318,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
             "KnownKeyRecognizer",
             "API_KEY",
             c(
-                r"(?<![\w])(?:AKIA|ASIA)[A-Z0-9]{16}(?![\w])"
+                r"(?=[Agxsre])(?:(?<![\w])(?:AKIA|ASIA)[A-Z0-9]{16}(?![\w])"
                 r"|(?<![\w])gh[pousr]_[A-Za-z0-9]{36,255}(?![\w])"
                 r"|(?<![\w])github_pat_[A-Za-z0-9_]{60,255}(?![\w])"
                 r"|(?<![\w])xox[abposr]-[A-Za-z0-9-]{10,200}(?![\w])"
@@ -315,7 +326,7 @@ def builtin_recognizers() -> tuple[Recognizer, ...]:
                 r"|(?<![\w])AIza[A-Za-z0-9_-]{35}(?![\w-])"
                 r"|(?<![\w])sk-(?:proj-)?[A-Za-z0-9_-]{32,200}(?![\w-])"
                 r"|(?<![\w])glpat-[A-Za-z0-9_-]{20}(?![\w-])"
-                r"|(?<![\w.])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![\w.])"
+                r"|(?<![\w.])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}(?![\w.]))"
             ),
             0.95,
             None,

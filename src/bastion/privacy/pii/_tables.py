@@ -235,7 +235,8 @@ class TableScan:
 
 _SCANNABLE = (pa.types.is_string, pa.types.is_large_string, pa.types.is_integer,
               pa.types.is_date, pa.types.is_timestamp, pa.types.is_dictionary,
-              pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal)  # fmt: skip
+              pa.types.is_floating, pa.types.is_boolean, pa.types.is_decimal,
+              pa.types.is_null)  # fmt: skip
 
 
 def _columns_of(table: object, sample: int) -> tuple[dict[str, list[Any]], dict[str, str], int]:
