@@ -33,7 +33,7 @@ _EXT = (
     ("onnx", ".onnx"), ("hdf5", ".h5"), ("keras", ".keras"), ("npz", ".npz"), ("npy", ".npy"),
     ("joblib", ".joblib"), ("tgz", ".tar.gz"), ("tar", ".tar"), ("gzip", ".gz"),
     ("zip_in_zip", ".zip"), ("zip", ".pt"), ("torch", ".pt"), ("safetensors", ".safetensors"),
-    ("nonstandard_extension", ".txt"),
+    ("nonstandard_extension", ".txt"), ("gguf", ".gguf"), ("json", ".json"),
 )  # fmt: skip
 
 
@@ -82,6 +82,24 @@ TOOLS: dict[str, Callable[[Path], str]] = {
     "modelscan": modelscan_flags,
     "fickling": fickling_flags,
 }
+
+
+def family_table(
+    per_file: dict[str, dict[str, str]], evil: list[str]
+) -> dict[str, dict[str, dict[str, int]]]:
+    """Per issue 16 family (``family_N_...`` files), per tool: flagged, errors, files."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for name in evil:
+        if not name.startswith("family_"):
+            continue
+        fam = "_".join(name.split("_")[:2])
+        for tool in TOOLS:
+            c = out.setdefault(fam, {}).setdefault(tool, {"flag": 0, "error": 0, "n": 0})
+            v = per_file[tool][name]
+            c["n"] += 1
+            c["flag"] += v == "flag"
+            c["error"] += v == "error"
+    return dict(sorted(out.items()))
 
 
 def quiet(fn: Callable[[Path], str], p: Path) -> str:
@@ -157,6 +175,16 @@ def main() -> None:
     for t, d in detection.items():
         if t != "bastion":
             print(f"  {t} missed: {', '.join(d['missed'])}")  # type: ignore[arg-type]
+    families = family_table(per_file, [f.name for f in evil_files])
+    print("\nissue 16 families (flagged / files; e = errors)")
+    print_table(
+        ["family", *TOOLS],
+        [
+            (fam, *(f"{c['flag']}/{c['n']}" + (f" e{c['error']}" if c["error"] else "")
+                    for c in row.values()))
+            for fam, row in families.items()
+        ],
+    )  # fmt: skip
 
     # Speed: a 36 MiB pickle of one million small dicts.
     big = work / "speed" / "dicts.pkl"
@@ -212,6 +240,7 @@ def main() -> None:
             "corpus": {"malicious": len(evil_files), "benign": len(good_files)},
             "marker_created": marker.exists(),
             "detection": detection,
+            "families": families,
             "per_file": per_file,
             "speed": {"mib": mib, "tools": speed, "bastion_precise_mib_per_s": big2.stat().st_size / 2**20 / med2,
                       "bastion_precise_samples": s2},
