@@ -225,3 +225,44 @@ def test_drift_check_is_remote_confined(sqlite_ws: Workspace, tmp_path: Path) ->
             sqlite_ws, "monitor.drift", Subject("dataset", str(cur)),
             params={"reference": "/etc/passwd"}, remote=True,
         )  # fmt: skip
+
+
+def test_streaming_reservoir_is_a_uniform_sample_of_the_window() -> None:
+    """Algorithm L keeps a uniform sample: on a ramp its mean is the ramp's middle (a sample
+    of the first values, a bias toward early or late requests, would fail this)."""
+    prof = ReferenceProfile.build({"x": np.arange(50_000.0)}, sample_size=500)
+    sd = StreamingDrift(prof, window_size=50_001, seed=7)
+    for i in range(50_000):
+        sd.update({"x": float(i)})
+    sample = np.asarray(sd._w.num[0][3])
+    assert sample.size == 500 and len(set(sample.tolist())) == 500
+    assert abs(sample.mean() - 25_000) < 2_600  # 4 standard errors
+    assert 0.4 < float((sample < 25_000).mean()) < 0.6
+    rep = sd.close_window()
+    assert rep is not None and rep.drifted == ()  # the same ramp: no drift
+
+
+def test_streaming_bad_values_count_as_missing() -> None:
+    prof = ReferenceProfile.build({"x": np.arange(100.0), "k": ["a", "b"] * 50})
+    sd = StreamingDrift(prof, window_size=10)
+    for v in ["abc", None, math.nan, math.inf, object()]:
+        sd.update({"x": v, "k": None})
+    reports = [sd.update({"x": 5, "k": 3}) for _ in range(5)]
+    rep = reports[-1]  # the 10th request closed the window
+    assert rep is not None and sd.windows == 1
+    x, k = rep.features
+    assert (x.missing_current, x.n_current) == (5, 5)
+    assert (k.missing_current, k.n_current) == (5, 5)  # 3 is not a category: counted as other
+
+
+def test_alert_transitions_become_ocsf_detection_findings() -> None:
+    from bastion.monitor import DriftAlert, ModelRef, alert_finding
+
+    model = ModelRef("credit-gbm", "3")
+    up = alert_finding(DriftAlert("pred", "prediction", "raised", 0.4, 3), model=model).to_ocsf()
+    down = alert_finding(DriftAlert("pred", "prediction", "cleared", 0.01, 6), model=model)
+    d = down.to_ocsf()
+    assert (up["class_uid"], up["activity_id"], up["severity_id"]) == (2004, 1, 4)
+    assert (d["activity_id"], d["status_id"]) == (3, 4)
+    assert up["finding_info"]["uid"] == d["finding_info"]["uid"] == "drift:credit-gbm:pred"
+    assert up["ai"]["evidence"]["psi"] == 0.4 and up["ai"]["model"]["name"] == "credit-gbm"

@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 from scipy import special, stats  # type: ignore[import-untyped]
 
 from bastion.core.errors import InputError
+from bastion.monitor.interface import DetectionFinding, ModelRef, Severity
 
 __all__ = [
     "AlertPolicy",
@@ -41,6 +42,7 @@ __all__ = [
     "NumericReference",
     "ReferenceProfile",
     "StreamingDrift",
+    "alert_finding",
     "benjamini_hochberg",
     "jensen_shannon",
     "psi",
@@ -437,10 +439,10 @@ class AlertPolicy:
 
 @dataclass
 class _Window:
-    counts: list[list[float]]
-    samples: list[list[float]]
-    seen: list[int]
-    missing: list[int]
+    # per numeric column: (name, edges, counts, sample, state [seen, next, w, missing])
+    num: list[tuple[str, list[float], list[float], list[float], list[float]]]
+    # per categorical column: (name, index, counts, state [missing])
+    cat: list[tuple[str, dict[str, int], list[float], list[int]]]
     n: int = 0
     start: float = 0.0
 
@@ -449,7 +451,11 @@ class _Window:
 class StreamingDrift:
     """Per-request drift statistics over windows of ``window_size`` requests or
     ``window_seconds`` seconds (either or both; a window closes at whichever comes first).
-    :meth:`update` returns the report of a window it closed (else None)."""
+    :meth:`update` returns the report of a window it closed (else None).
+
+    Per request and numeric column: one bisect on the cached edges and one step of a
+    reservoir sample (Algorithm L: a comparison per value, a random draw only when a value
+    enters the sample); per categorical column a dictionary look-up."""
 
     profile: ReferenceProfile
     window_size: int | None = 1000
@@ -467,10 +473,6 @@ class StreamingDrift:
             raise InputError("window_seconds: must be positive")
         self._refs = list(self.profile.columns.values())
         self._names = [r.name for r in self._refs]
-        self._edges = [list(r.edges) if isinstance(r, NumericReference) else [] for r in self._refs]
-        self._cat_idx = [
-            r.index() if isinstance(r, CategoricalReference) else {} for r in self._refs
-        ]
         self._rng = random.Random(self.seed)
         self._k = self.profile.sample_size
         self._active = dict.fromkeys(self._names, False)
@@ -480,53 +482,64 @@ class StreamingDrift:
         self._w = self._new_window()
 
     def _new_window(self) -> _Window:
-        return _Window(
-            counts=[[0.0] * len(r.counts) for r in self._refs],
-            samples=[[] for _ in self._refs],
-            seen=[0] * len(self._refs),
-            missing=[0] * len(self._refs),
-            start=self.clock(),
-        )
+        num: list[tuple[str, list[float], list[float], list[float], list[float]]] = []
+        cat: list[tuple[str, dict[str, int], list[float], list[int]]] = []
+        for r in self._refs:
+            if isinstance(r, NumericReference):
+                num.append((r.name, list(r.edges), [0.0] * len(r.counts), [], [0, 0, 0.0, 0]))
+            else:
+                cat.append((r.name, r.index(), [0.0] * len(r.counts), [0]))
+        return _Window(num, cat, start=self.clock())
+
+    def _skip(self, st: list[float]) -> None:
+        """Algorithm L: the next position at which a value enters the full reservoir."""
+        rnd = self._rng.random
+        st[2] *= math.exp(math.log(rnd() or 1e-300) / self._k)
+        st[1] += math.floor(math.log(rnd() or 1e-300) / math.log1p(-st[2])) + 1
 
     def update(self, row: Mapping[str, Any]) -> DriftReport | None:
         """Account one request (column name -> value; absent or None counts as missing)."""
+        report: DriftReport | None = None
         w = self._w
         if (
             self.window_seconds is not None
             and w.n
             and self.clock() - w.start >= self.window_seconds
         ):
-            report: DriftReport | None = self.close_window()
+            report = self.close_window()
             w = self._w
-        else:
-            report = None
-        for i, name in enumerate(self._names):
-            v = row.get(name)
+        get = row.get
+        k = self._k
+        for name, edges, counts, sample, st in w.num:
+            v = get(name)
             if v is None:
-                w.missing[i] += 1
+                st[3] += 1
                 continue
-            edges = self._edges[i]
-            if self._refs[i].kind == "numeric":
+            if type(v) is not float:
                 try:
-                    x = float(v)
+                    v = float(v)
                 except (TypeError, ValueError):
-                    w.missing[i] += 1
+                    st[3] += 1
                     continue
-                if x != x:  # NaN
-                    w.missing[i] += 1
-                    continue
-                w.counts[i][bisect.bisect_right(edges, x)] += 1
-                seen = w.seen[i] = w.seen[i] + 1
-                s = w.samples[i]
-                if seen <= self._k:
-                    s.append(x)
-                else:
-                    j = self._rng.randrange(seen)
-                    if j < self._k:
-                        s[j] = x
-            else:
-                idx = self._cat_idx[i]
-                w.counts[i][idx.get(str(v), len(idx) - 1)] += 1
+            if v != v or v in (math.inf, -math.inf):  # NaN, infinities: missing
+                st[3] += 1
+                continue
+            counts[bisect.bisect_right(edges, v)] += 1
+            seen = st[0] = st[0] + 1
+            if seen <= k:
+                sample.append(v)
+                if seen == k:
+                    st[1], st[2] = k, 1.0
+                    self._skip(st)
+            elif seen == st[1]:
+                sample[self._rng.randrange(k)] = v
+                self._skip(st)
+        for name, idx, counts, cst in w.cat:
+            v = get(name)
+            if v is None:
+                cst[0] += 1
+                continue
+            counts[idx.get(v if type(v) is str else str(v), len(counts) - 1)] += 1
         w.n += 1
         if self.window_size is not None and w.n >= self.window_size:
             return self.close_window()
@@ -548,21 +561,32 @@ class StreamingDrift:
         if w.n == 0:
             return None
         self.windows += 1
+        nums = {t[0]: t for t in w.num}
+        cats = {t[0]: t for t in w.cat}
         raw = []
-        for i, ref in enumerate(self._refs):
-            counts = np.asarray(w.counts[i], dtype=np.float64)
-            n_ok = int(counts.sum())
+        for ref in self._refs:
             if isinstance(ref, NumericReference):
-                stat, p = _ks(ref.sample, np.asarray(w.samples[i], dtype=np.float64))
+                _, _, c, sample, st = nums[ref.name]
+                counts = np.asarray(c, dtype=np.float64)
+                stat, p = _ks(ref.sample, np.asarray(sample, dtype=np.float64))
+                missing = int(st[3])
             else:
+                _, _, c, cst = cats[ref.name]
+                counts = np.asarray(c, dtype=np.float64)
                 stat, p = _chi2(np.asarray(ref.counts), counts)
-            raw.append((ref, counts, stat, p, n_ok, w.missing[i], 0.0))
+                missing = cst[0]
+            raw.append((ref, counts, stat, p, int(counts.sum()), missing, 0.0))
         report = self.profile._report(raw, w.n, self.windows, ())
         alerts = tuple(self._hysteresis(report))
         return DriftReport(
-            report.features, report.alpha, report.psi_threshold, report.n_reference,
-            report.n_current, report.window, alerts,
-        )  # fmt: skip
+            report.features,
+            report.alpha,
+            report.psi_threshold,
+            report.n_reference,
+            report.n_current,
+            report.window,
+            alerts,
+        )
 
     def _hysteresis(self, report: DriftReport) -> list[DriftAlert]:
         out = []
@@ -588,3 +612,24 @@ class StreamingDrift:
     @property
     def active_alerts(self) -> tuple[str, ...]:
         return tuple(n for n, a in self._active.items() if a)
+
+
+def alert_finding(
+    alert: DriftAlert, *, model: ModelRef | None = None, time_ms: int | None = None
+) -> DetectionFinding:
+    """The OCSF Detection Finding of an alert transition: ``raised`` opens a finding
+    (medium for a feature, high for prediction or confidence drift), ``cleared`` closes it
+    (same ``finding_uid``, so a SIEM pairs them)."""
+    raised = alert.state == "raised"
+    sev = Severity.MEDIUM if alert.role == "feature" else Severity.HIGH
+    return DetectionFinding(
+        title=f"{alert.role} drift on {alert.feature}",
+        finding_uid=f"drift:{model.name if model else '-'}:{alert.feature}",
+        severity=sev if raised else Severity.INFORMATIONAL,
+        analytic="bastion.monitor.drift",
+        model=model,
+        activity="create" if raised else "close",
+        evidence={"feature": alert.feature, "role": alert.role, "psi": alert.psi,
+                  "window": alert.window, "state": alert.state},
+        time_ms=time_ms,
+    )  # fmt: skip
