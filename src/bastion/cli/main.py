@@ -12,6 +12,7 @@ from bastion.cli import core as core_cmds
 from bastion.cli import governance, integrity, registry, risk, scan, supplychain, threats
 from bastion.cli import monitor as monitor_cmds
 from bastion.cli import privacy as privacy_cmds
+from bastion.cli import redteam as redteam_cmds
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app
@@ -64,6 +65,7 @@ app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
 app.add_typer(monitor_cmds.app, name="monitor")
+app.add_typer(redteam_cmds.app, name="redteam")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")
 _ = scan  # its commands register on model_app when imported

@@ -20,6 +20,7 @@ from bastion.robustness._checks import (
     RobustnessCheck,
     RobustnessData,
     evaluation_from_params,
+    judge,
 )
 from bastion.robustness.interface import (
     ATTACKS,
@@ -109,6 +110,7 @@ __all__ = [
     "eps_key",
     "evaluate",
     "evaluation_from_params",
+    "judge",
     "load_dataset",
     "load_target",
     "prepare_data",

@@ -69,6 +69,7 @@ class _Box:
                 mask[i] = 0.0
         self.shape, self.n, self.d, self.eps, self.norm = x.shape, n, d, eps, spec.norm
         self.x, self.scale, self.mask, self.c = flat, scale.float(), mask, c
+        self.lo, self.hi = lo.float(), hi.float()
         # Bounds of u so that x + u * scale stays inside [lo, hi].
         self.ulo = (lo - flat) / self.scale
         self.uhi = (hi - flat) / self.scale
@@ -83,7 +84,9 @@ class _Box:
         return torch.max(torch.min(u, self.uhi), self.ulo)
 
     def image(self, u: torch.Tensor) -> torch.Tensor:
-        return (self.x + u * self.scale).reshape(self.shape)
+        # Clamped again: float32 rounding of x + u * scale must not step past a bound.
+        xa = torch.max(torch.min(self.x + u * self.scale, self.hi), self.lo)
+        return xa.reshape(self.shape)
 
     def finalize(self, u: torch.Tensor) -> torch.Tensor:
         """Integer and one-hot features made valid; a row that then leaves the budget is

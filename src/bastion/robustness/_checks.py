@@ -44,6 +44,7 @@ __all__ = [
     "RobustnessCheck",
     "RobustnessData",
     "evaluation_from_params",
+    "judge",
 ]
 
 MAX_REMOTE_WORK = 20_000_000  # input-steps an API caller may ask for (samples*steps*eps)
@@ -165,7 +166,8 @@ def evaluation_from_params(
     """Run the evaluation the parameters describe: (report, model digest, data digest).
 
     ``target`` + ``x``/``y`` (in-process), or ``path`` (a model file, default the subject
-    ref) + ``data`` (CSV or NPZ, label column ``label``). ``samples``: the first N rows."""
+    ref) + ``data`` (CSV or NPZ, label column ``label``) and, in-process only, ``allow``
+    (a scan allowlist file). ``samples``: the first N rows."""
     # torch, onnxruntime and scikit-learn load here, not when the check registers.
     from bastion.robustness._data import load_dataset
     from bastion.robustness._evaluate import evaluate
@@ -198,7 +200,12 @@ def evaluation_from_params(
         if not path or not data:
             raise RobustnessError("give the model file (path) and the data file (data)")
         ds = load_dataset(Path(str(data)), label=str(params.get("label", "label")))
-        loaded = load_target(Path(str(path)))
+        allow: frozenset[str] = frozenset()
+        if params.get("allow") and not remote:
+            from bastion.integrity import load_allowlist
+
+            allow = load_allowlist(Path(str(params["allow"])))
+        loaded = load_target(Path(str(path)), allow=allow)
         target, model_digest, data_digest = loaded.target, loaded.digest, ds.digest
         x, y = ds.x, ds.y
     if samples is not None:
@@ -264,55 +271,67 @@ class RobustnessCheck(TypedCheck[RobustnessData]):
         ),
     }
 
+    def __init__(
+        self, prepared: tuple[EvaluationReport, str | None, str | None] | None = None
+    ) -> None:
+        self._prepared = prepared
+
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
         p = ctx.params
-        report, model_digest, data_digest = evaluation_from_params(
-            p, subject.ref, remote=ctx.remote
-        )
         min_acc = _float_or_none(p.get("min_accuracy"))
         if min_acc is not None and not (math.isfinite(min_acc) and 0 <= min_acc <= 1):
             raise RobustnessError("min_accuracy must lie in [0, 1]")
+        prepared = self._prepared
+        if prepared is None:
+            prepared = evaluation_from_params(p, subject.ref, remote=ctx.remote)
+        report, model_digest, data_digest = prepared
         data = report.to_data()
         data["min_accuracy"] = min_acc
         data["data_digest"] = data_digest
-        findings: list[Finding] = [
-            Finding(
-                rule_id=f"robustness.validity.{v.name}",
-                title=f"evaluation not valid: {v.name.replace('_', ' ')}",
-                severity=Severity.HIGH,
-                message=v.detail,
-                references=("AML.T0043",),
-                remediation="fix the evaluation before trusting its robust accuracy",
-            )
-            for v in report.validity
-            if not v.passed
-        ]
-        robust = report.robust_accuracy
-        if findings:
-            verdict = Verdict.WARN
-        elif min_acc is not None and robust is not None and robust < min_acc:
-            verdict = Verdict.FAIL
-            findings.append(
-                Finding(
-                    rule_id="robustness.below_threshold",
-                    title="robust accuracy below the required minimum",
-                    severity=Severity.HIGH,
-                    message=f"{report.attack} at eps {report.curve[-1].eps:g}: accuracy "
-                    f"{robust:.3f} < {min_acc:.3f}",
-                    references=("AML.T0043",),
-                    remediation="adversarial training, input purification or smoothing",
-                )
-            )
-        else:
-            verdict = Verdict.PASS
+        verdict, findings = judge(report, min_acc)
         attachments = {"robustness-curve.svg": report.curve_svg().encode()}
         radius = report.radius_svg()
         if radius is not None:
             attachments["certified-radii.svg"] = radius.encode()
         return CheckResult(
             verdict=verdict,
-            findings=tuple(findings),
+            findings=findings,
             data=data,
             attachments=attachments,
             examined_digest=model_digest,
         )
+
+
+def judge(
+    report: EvaluationReport, min_accuracy: float | None
+) -> tuple[Verdict, tuple[Finding, ...]]:
+    """``warn`` when a validity check failed (the robust accuracy is withheld), ``fail``
+    below ``min_accuracy``, ``pass`` otherwise; with one finding per reason."""
+    findings: list[Finding] = [
+        Finding(
+            rule_id=f"robustness.validity.{v.name}",
+            title=f"evaluation not valid: {v.name.replace('_', ' ')}",
+            severity=Severity.HIGH,
+            message=v.detail,
+            references=("AML.T0043",),
+            remediation="fix the evaluation before trusting its robust accuracy",
+        )
+        for v in report.validity
+        if not v.passed
+    ]
+    robust = report.robust_accuracy
+    if findings:
+        return Verdict.WARN, tuple(findings)
+    if min_accuracy is not None and robust is not None and robust < min_accuracy:
+        return Verdict.FAIL, (
+            Finding(
+                rule_id="robustness.below_threshold",
+                title="robust accuracy below the required minimum",
+                severity=Severity.HIGH,
+                message=f"{report.attack} at eps {report.curve[-1].eps:g}: accuracy "
+                f"{robust:.3f} < {min_accuracy:.3f}",
+                references=("AML.T0043",),
+                remediation="adversarial training, input purification or smoothing",
+            ),
+        )
+    return Verdict.PASS, ()

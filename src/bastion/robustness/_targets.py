@@ -346,12 +346,16 @@ def _digest(path: Path) -> str:
     return "sha256:" + signed_manifest(path).digest
 
 
-def load_target(path: Path, *, output_is_proba: bool | None = None) -> LoadedModel:
+def load_target(
+    path: Path, *, allow: frozenset[str] = frozenset(), output_is_proba: bool | None = None
+) -> LoadedModel:
     """Load a model file as a target, only if the integrity scanner calls it safe.
 
     ONNX files run in onnxruntime; scikit-learn pickles are unpickled by a restricted
     unpickler (the scanned globals only). Anything else, or any other verdict, is refused
-    (``RobustnessError``) without loading it."""
+    (``RobustnessError``) without loading it. ``allow``: extra exact globals the operator
+    vouches for (an allowlist as ``bastion model scan --allow`` reads it); never dangerous
+    ones, and only inside scikit-learn, NumPy and SciPy."""
     from bastion.integrity import ScanVerdict, scan_bytes
 
     try:
@@ -364,7 +368,7 @@ def load_target(path: Path, *, output_is_proba: bool | None = None) -> LoadedMod
         raise RobustnessError(f"{path}: larger than {MAX_MODEL_BYTES >> 20} MiB")
     before = _digest(path)
     data = path.read_bytes()
-    report = scan_bytes(data, path.name)
+    report = scan_bytes(data, path.name, allow=allow)
     if _digest(path) != before:
         raise RobustnessError(f"{path}: the file changed while it was read")
     if report.verdict is not ScanVerdict.SAFE:

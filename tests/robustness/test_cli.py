@@ -1,0 +1,115 @@
+"""`bastion redteam evaluate` end to end through the CLI runner."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+
+from bastion.cli.main import main
+
+
+class Run:
+    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        self.home, self.capsys = home, capsys
+
+    def __call__(self, *args: str) -> tuple[int, str, str]:
+        self.capsys.readouterr()
+        rc = main(["--home", str(self.home), *args])
+        out, err = self.capsys.readouterr()
+        return rc, out, err
+
+
+@pytest.fixture
+def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
+    r = Run(tmp_path / "home", capsys)
+    assert r("init")[0] == 0
+    return r
+
+
+def test_redteam_evaluate_records_evidence_and_writes_the_chart(
+    run: Run, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    chart = tmp_path / "curve.svg"
+    rc, out, err = run(
+        "redteam", "evaluate", str(digits_files["onnx"]), "--data", str(digits_files["npz"]),
+        "--attack", "pgd", "--eps", "0.05,0.1,0.2", "--steps", "10", "--samples", "100",
+        "--chart", str(chart), "--format", "json",
+    )  # fmt: skip
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["verdict"] == "pass" and doc["valid"] and doc["evidence"]
+    acc = [p["accuracy"] for p in doc["curve"]]
+    assert acc == sorted(acc, reverse=True) and acc[-1] < doc["clean_accuracy"]
+    assert chart.read_text().startswith("<?xml")
+    rc, out, _ = run("evidence", "show", doc["evidence"], "--format", "json")
+    assert rc == 0 and json.loads(out)["check_id"] == "robustness.evaluation"
+
+
+def test_redteam_evaluate_table_certify_and_threshold(
+    run: Run, digits_files: dict[str, Path]
+) -> None:
+    rc, out, err = run(
+        "redteam", "evaluate", str(digits_files["onnx"]), "--data", str(digits_files["csv"]),
+        "--attack", "fgsm", "--eps", "0.3", "--samples", "40", "--min-accuracy", "0.9",
+        "--certify-sigma", "0.25", "--certify-n", "200", "--no-record",
+    )  # fmt: skip
+    assert rc == 1, err  # FGSM at 0.3 leaves far less than 90% accuracy
+    assert "FGSM (linf)" in out and "validity ok" in out and "certified accuracy" in out
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--eps", "5"], "outside the data's range"),
+        (["--eps", "0.2,0.1"], "increasing"),
+        (["--label", "nope"], "no label column"),
+    ],
+)
+def test_redteam_evaluate_refuses_bad_input_before_recording(
+    run: Run, digits_files: dict[str, Path], extra: list[str], match: str
+) -> None:
+    rc, _out, err = run(
+        "redteam", "evaluate", str(digits_files["onnx"]), "--data", str(digits_files["csv"]), *extra
+    )
+    assert rc == 2 and match in err and "Traceback" not in err
+    rc, out, _ = run("evidence", "list", "--format", "json")
+    assert rc == 0 and not [e for e in json.loads(out) if e["check_id"] == "robustness.evaluation"]
+
+
+def test_redteam_evaluate_refuses_label_only_and_shape_mismatch(
+    run: Run, digits_files: dict[str, Path], digits: object, tmp_path: Path
+) -> None:
+    import numpy as np
+    from sklearn.svm import LinearSVC
+
+    d = digits
+    svc = LinearSVC().fit(d.x_train[:300], d.y_train[:300])  # type: ignore[attr-defined]
+    model = tmp_path / "svc.pkl"
+    model.write_bytes(pickle.dumps(svc, protocol=4))
+    rc, _out, err = run("redteam", "evaluate", str(model), "--data", str(digits_files["npz"]))
+    assert rc == 2 and "scan says suspicious" in err  # LinearSVC is not on the allowlist
+    allow = tmp_path / "allow.yaml"
+    allow.write_text("globals: [sklearn.svm._classes.LinearSVC]\n")
+    rc, _out, err = run(
+        "redteam", "evaluate", str(model), "--data", str(digits_files["npz"]), "--allow", str(allow)
+    )
+    assert rc == 2 and "attack pgd needs gradients" in err
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, x=np.zeros((4, 10), np.float32), y=np.zeros(4))
+    rc, _out, err = run("redteam", "evaluate", str(digits_files["onnx"]), "--data", str(wrong))
+    assert rc == 2 and "do not match the model's input shape" in err
+
+
+def test_redteam_evaluate_never_loads_a_dangerous_model(
+    run: Run, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"\x80\x02cos\nsystem\nX" + len(f"touch {marker}").to_bytes(4, "little")
+                     + f"touch {marker}".encode() + b"\x85R.")  # fmt: skip
+    rc, _out, err = run("redteam", "evaluate", str(evil), "--data", str(digits_files["npz"]))
+    assert rc == 2 and "scan says dangerous" in err
+    assert not marker.exists()
