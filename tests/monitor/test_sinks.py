@@ -315,3 +315,84 @@ def test_redis_down_spools(tmp_path: Path) -> None:
     spool.emit(_ev(1))
     assert spool.pending() == 1 and "redis" in (spool.last_error or "")
     spool.close()
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def _tls_server(cert: Path, key: Path) -> tuple[socket.socket, list[bytes], threading.Thread]:
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    lsock = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = lsock.accept()
+        try:
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                buf = b""
+                while chunk := tls.recv(65536):
+                    buf += chunk
+                got.append(buf)
+        except (ssl.SSLError, OSError):
+            got.append(b"")
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    return lsock, got, th
+
+
+def test_syslog_tls_verifies_the_server(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    lsock, got, th = _tls_server(cert, key)
+    port = lsock.getsockname()[1]
+    s = SyslogSink("localhost", port, transport="tls", cafile=cert, hostname="gw")
+    s.send([_ev(1)])
+    s.close()
+    th.join(10)
+    lsock.close()
+    n, _, msg = got[0].partition(b" ")
+    assert int(n) == len(msg) and b'"uid":"ev-1"' in msg
+
+    # without the CA the same server is refused: verification cannot be skipped
+    lsock, got, th = _tls_server(cert, key)
+    port = lsock.getsockname()[1]
+    with pytest.raises(SinkError, match="syslog-tls"):
+        SyslogSink("localhost", port, transport="tls", timeout=2).send([_ev(2)])
+    th.join(10)
+    lsock.close()
+    assert got == [b""]

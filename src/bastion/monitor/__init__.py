@@ -39,6 +39,7 @@ from bastion.monitor.interface import (
     SpoolFullError,
     input_hash_key,
 )
+from bastion.monitor.performance import PerformanceMonitor, PerformanceReport, wilson_interval
 from bastion.monitor.sinks import (
     FileSink,
     HttpSink,
@@ -71,6 +72,8 @@ __all__ = [
     "InputPolicy",
     "ModelRef",
     "OcsfEvent",
+    "PerformanceMonitor",
+    "PerformanceReport",
     "RedisStreamSink",
     "ReferenceProfile",
     "Severity",
@@ -93,4 +96,5 @@ __all__ = [
     "to_ecs",
     "to_json",
     "to_syslog",
+    "wilson_interval",
 ]
