@@ -61,6 +61,12 @@ def test_monitor_drift_cli_records_evidence(run: Run, tmp_path: Path) -> None:
     assert rc == 0 and json.loads(out)["check_id"] == "monitor.drift"
     rc, out, _ = run("ledger", "verify")
     assert rc == 0
+    page = tmp_path / "drift.html"
+    rc, _, _ = run("monitor", "drift", str(rp), str(cp), "--html", str(page))
+    assert rc == 1
+    doc = page.read_text()
+    assert "<svg" in doc and "PSI per column" in doc and "income" in doc
+    assert "<script" not in doc and "default-src 'none'" in doc
     rp2, cp2 = _tables(tmp_path, shift=0)
     rc, out, _ = run("monitor", "drift", str(rp2), str(cp2))
     assert rc == 0 and "pass" in out

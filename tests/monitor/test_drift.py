@@ -266,3 +266,15 @@ def test_alert_transitions_become_ocsf_detection_findings() -> None:
     assert (d["activity_id"], d["status_id"]) == (3, 4)
     assert up["finding_info"]["uid"] == d["finding_info"]["uid"] == "drift:credit-gbm:pred"
     assert up["ai"]["evidence"]["psi"] == 0.4 and up["ai"]["model"]["name"] == "credit-gbm"
+
+
+def test_html_report_escapes_column_names() -> None:
+    from bastion.monitor import drift_html
+
+    prof = ReferenceProfile.build({"<script>alert(1)</script>": np.arange(1000.0)})
+    rep = prof.compare({"<script>alert(1)</script>": np.arange(1000.0) + 500})
+    data = {"features": [f.to_dict() for f in rep.features], "drifted": list(rep.drifted),
+            "alpha": 0.05, "psi_threshold": 0.1, "reference": {"name": "r&d.csv"}}  # fmt: skip
+    doc = drift_html(data)
+    assert "<script>" not in doc and "&lt;script&gt;" in doc and "r&amp;d.csv" in doc
+    assert doc.count("<rect") == 1 and 'fill="#c0392b"' in doc  # the drifted bar is red

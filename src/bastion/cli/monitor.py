@@ -51,11 +51,12 @@ def drift(
     alpha: float = typer.Option(0.05, min=1e-6, max=0.5, help="False discovery rate (BH)."),
     psi_threshold: float = typer.Option(0.1, min=0.0, max=10.0, help="PSI a drift must reach."),
     bins: int = typer.Option(10, min=2, max=100, help="Reference quantile bins."),
+    html: Path | None = typer.Option(None, "--html", help="Also write an HTML report here."),
     format: Format = FormatOpt,
 ) -> None:
     """Drift of CURRENT against REFERENCE; the report is monitor.drift evidence in the
     ledger. Exit 1 when anything drifted (or the check failed)."""
-    from bastion.monitor import DriftCheck
+    from bastion.monitor import DriftCheck, drift_html
 
     params: dict[str, Any] = {
         "reference": str(reference.resolve()),
@@ -80,6 +81,12 @@ def drift(
         )
         raise typer.Exit(1)
     data = DriftCheck.read(ev)
+    if html is not None:
+        doc = drift_html(data.model_dump(mode="json"), title=f"Drift of {data.current.name}")
+        try:
+            html.write_text(doc, encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--html {html.name}: cannot write ({exc.strerror})") from None
     if format is Format.JSON:
         print_json({"evidence": ev.id, "verdict": ev.verdict.value, "ledger_seq": ev.ledger_seq}
                    | data.model_dump(mode="json"))  # fmt: skip

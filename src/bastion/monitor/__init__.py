@@ -40,6 +40,7 @@ from bastion.monitor.interface import (
     input_hash_key,
 )
 from bastion.monitor.performance import PerformanceMonitor, PerformanceReport, wilson_interval
+from bastion.monitor.report import drift_html
 from bastion.monitor.sinks import (
     FileSink,
     HttpSink,
@@ -87,6 +88,7 @@ __all__ = [
     "alert_finding",
     "as_ocsf",
     "benjamini_hochberg",
+    "drift_html",
     "input_hash_key",
     "jensen_shannon",
     "psi",
