@@ -278,3 +278,70 @@ def test_html_report_escapes_column_names() -> None:
     doc = drift_html(data)
     assert "<script>" not in doc and "&lt;script&gt;" in doc and "r&amp;d.csv" in doc
     assert doc.count("<rect") == 1 and 'fill="#c0392b"' in doc  # the drifted bar is red
+
+
+def _inference_log(path: Path, n: int, shift: float, seed: int) -> None:
+    from bastion.monitor import (
+        Actor,
+        ApiActivity,
+        Authentication,
+        FileSink,
+        Inference,
+        InputMode,
+        InputPolicy,
+        ModelRef,
+    )
+
+    rng = np.random.default_rng(seed)
+    raw = InputPolicy(InputMode.RAW)
+    events = [Authentication(Actor("a")).to_ocsf()]
+    for _i in range(n):
+        inputs = {
+            "income": float(rng.normal(50 + shift, 10)),
+            "region": str(rng.choice(["n", "s"])),
+        }
+        events.append(
+            ApiActivity(
+                actor=Actor("a"),
+                operation="predict",
+                policy=raw,
+                inference=Inference(
+                    ModelRef("m"), inputs=inputs, output="ok", confidence=float(rng.uniform(0.5, 1))
+                ),
+            ).to_ocsf()
+        )
+    hashed = InputPolicy(InputMode.HASH, key=b"k" * 32)
+    events.append(
+        ApiActivity(
+            actor=Actor("a"),
+            operation="predict",
+            policy=hashed,
+            inference=Inference(ModelRef("m"), inputs={"income": 1.0}),
+        ).to_ocsf()
+    )
+    FileSink(path).send(events)
+
+
+def test_drift_over_stored_ocsf_logs(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    ref, cur = tmp_path / "ref.jsonl", tmp_path / "cur.jsonl"
+    _inference_log(ref, 2000, 0, 1)
+    _inference_log(cur, 2000, 6, 2)
+    t = read_table(cur)
+    assert t.format == "ocsf-jsonl" and t.rows == 2000 and t.skipped == 2
+    assert set(t.columns) == {"income", "region", "output", "confidence"}
+    assert set(t.categorical) == {"region", "output"}
+    ev = run_check(
+        sqlite_ws, DriftCheck, Subject("dataset", str(cur)),
+        params={"reference": str(ref), "confidence": "confidence"},
+    )  # fmt: skip
+    data = DriftCheck.read(ev)
+    assert data.drifted == ("income",) and data.current.skipped == 2
+
+
+def test_ocsf_log_with_a_bad_line_is_refused_by_number(tmp_path: Path) -> None:
+    log = tmp_path / "x.jsonl"
+    _inference_log(log, 3, 0, 1)
+    with log.open("a") as f:
+        f.write("{torn\n")
+    with pytest.raises(InputError, match="line 6 is not valid JSON"):
+        read_table(log)

@@ -30,6 +30,7 @@ class TableRef(BaseModel):
     digest: str
     rows: int
     format: str
+    skipped: int = 0
 
 
 class FeatureDriftData(BaseModel):
@@ -136,9 +137,9 @@ def drift_result(report: DriftReport, reference: Table, current: Table) -> Check
     d: dict[str, Any] = report.to_dict()
     data = DriftData(
         reference=TableRef(name=reference.name, digest=reference.digest, rows=reference.rows,
-                           format=reference.format),
+                           format=reference.format, skipped=reference.skipped),
         current=TableRef(name=current.name, digest=current.digest, rows=current.rows,
-                         format=current.format),
+                         format=current.format, skipped=current.skipped),
         alpha=report.alpha,
         psi_threshold=report.psi_threshold,
         drifted=report.drifted,

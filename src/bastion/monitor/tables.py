@@ -5,6 +5,7 @@ others as strings."""
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,11 +32,12 @@ class Table:
     rows: int
     columns: dict[str, Any]  # name -> numpy array (float64) or list of str | None
     categorical: tuple[str, ...]
+    skipped: int = 0  # (OCSF logs) events that hold no usable inputs: other classes, hashed
 
 
 def read_table(path: Path, *, max_bytes: int = MAX_TABLE_BYTES) -> Table:
-    """Read ``path`` (.csv/.tsv or Parquet, by its magic bytes). Errors name the file, never
-    its contents."""
+    """Read ``path``: CSV/TSV, Parquet (by its magic bytes) or an OCSF JSON-lines log
+    (``.jsonl``/``.ndjson``). Errors name the file, never its contents."""
     name = path.name
     try:
         size = path.stat().st_size
@@ -49,6 +51,8 @@ def read_table(path: Path, *, max_bytes: int = MAX_TABLE_BYTES) -> Table:
     if len(data) > max_bytes:
         raise InputError(f"{name}: larger than {max_bytes} bytes")
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    if path.suffix.lower() in (".jsonl", ".ndjson"):
+        return _read_ocsf_log(name, digest, data)
     try:
         if data[:4] == b"PAR1":
             fmt = "parquet"
@@ -75,3 +79,61 @@ def read_table(path: Path, *, max_bytes: int = MAX_TABLE_BYTES) -> Table:
             cols[field.name] = [None if v is None else str(v) for v in col.to_pylist()]
             cat.append(field.name)
     return Table(name, digest, len(data), fmt, table.num_rows, cols, tuple(cat))
+
+
+def _read_ocsf_log(name: str, digest: str, data: bytes) -> Table:
+    """The inputs of the inference events of an OCSF log (a file sink's output) as a table:
+    one row per API Activity event whose inputs were logged raw or masked, its scalar
+    features as columns, plus ``output`` and ``confidence``. Other events, and events with
+    hashed inputs, are counted in ``skipped``. A line that is not JSON is refused by
+    number, so nothing is dropped silently."""
+    rows: list[dict[str, Any]] = []
+    skipped = 0
+    for no, line in enumerate(data.split(b"\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            raise InputError(f"{name}: line {no} is not valid JSON") from None
+        if not isinstance(ev, dict) or not isinstance(ev.get("class_uid"), int):
+            raise InputError(f"{name}: line {no} is not an OCSF event")
+        ai = ev.get("ai")
+        inp = ai.get("input") if isinstance(ai, dict) else None
+        if (
+            ev["class_uid"] != 6003
+            or not isinstance(inp, dict)
+            or inp.get("mode") not in ("raw", "mask")
+        ):
+            skipped += 1
+            continue
+        feats = inp.get("features")
+        row = {k: v for k, v in (feats if isinstance(feats, dict) else {}).items()
+               if v is None or isinstance(v, (str, int, float))}  # fmt: skip
+        assert isinstance(ai, dict)
+        for k in ("output", "confidence"):
+            v = ai.get(k)
+            if v is None or isinstance(v, (str, int, float)):
+                row[k] = v
+        rows.append(row)
+        if len(rows[-1]) > MAX_COLUMNS:
+            raise InputError(f"{name}: line {no} has more than {MAX_COLUMNS} features")
+    names: dict[str, None] = {}
+    for r in rows:
+        names.update(dict.fromkeys(r))
+    if len(names) > MAX_COLUMNS:
+        raise InputError(f"{name}: more than {MAX_COLUMNS} distinct features")
+    cols: dict[str, Any] = {}
+    cat: list[str] = []
+    for c in names:
+        vals = [r.get(c) for r in rows]
+        if all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in vals
+        ):
+            cols[c] = np.asarray(
+                [np.nan if v is None else float(v) for v in vals], dtype=np.float64
+            )
+        else:
+            cols[c] = [None if v is None else str(v) for v in vals]
+            cat.append(c)
+    return Table(name, digest, len(data), "ocsf-jsonl", len(rows), cols, tuple(cat), skipped)
