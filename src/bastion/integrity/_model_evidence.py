@@ -13,12 +13,8 @@ from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Evidence
 from bastion.core.workspace import Workspace
 from bastion.integrity._checks_scanning import ScanCheck
-from bastion.integrity._checks_signing import (
-    ModelAttestationCheck,
-    ModelSignatureCheck,
-    ModelSignCheck,
-)
-from bastion.integrity._checks_supply import BomCheck, DependencyCheck
+from bastion.integrity.signing import ModelAttestationCheck, ModelSignatureCheck, ModelSignCheck
+from bastion.integrity.supply import BomCheck, DependencyCheck
 
 __all__ = ["MODEL_CHECKS", "ModelIntegrity", "latest_model_evidence", "model_integrity"]
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from bastion.core.ledger import inclusion_proof, leaf_hash, root_from_leaf_hashes
-from bastion.integrity._dsse import INTOTO_PAYLOAD_TYPE, pae
+from bastion.integrity.signing._dsse import INTOTO_PAYLOAD_TYPE, pae
 
 OIDC_ISSUER_V1 = ObjectIdentifier("1.3.6.1.4.1.57264.1.1")
 OIDC_ISSUER_V2 = ObjectIdentifier("1.3.6.1.4.1.57264.1.8")

@@ -89,7 +89,7 @@ def test_attestations_are_ledger_evidence_with_the_bundle(
     (gbm / "extra.txt").write_text("changed after the BOM was built")
     with pytest.raises(InputError, match="rebuild the BOM"):
         record_attest_bom(ws, gbm, document, priv)
-    from bastion.integrity._attest_results import attest_scan
+    from bastion.integrity.signing._attest_results import attest_scan
 
     with pytest.raises(InputError, match="not of"):
         attest_scan(gbm, scan_path(gbm / "metadata.json"), load_signing_key(priv))

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from bastion.core.errors import InputError
 from bastion.integrity import load_signing_key, sign_model, verify_model
-from bastion.integrity._pkcs11 import DEFAULT_MODULE, parse_pkcs11_uri
+from bastion.integrity.signing._pkcs11 import DEFAULT_MODULE, parse_pkcs11_uri
 from tests.integrity.signing.conftest import MODEL_SIGNING
 
 pytestmark = pytest.mark.hsm

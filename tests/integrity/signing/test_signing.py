@@ -24,7 +24,7 @@ from bastion.integrity import (
     sign_model,
     verify_model,
 )
-from bastion.integrity._signing import sign_statement, write_bundle
+from bastion.integrity.signing._sign import sign_statement, write_bundle
 from tests.integrity.signing.conftest import write_key
 
 
@@ -383,7 +383,7 @@ def test_policy_allowed_keys_restrict_keys_given_on_the_command_line(
     res = verify_model(model, public_keys=[pub_b], policy=by_file)
     assert not res.ok
     assert any("the policy's allowed_keys do not list" in m for m in _messages(res))
-    from bastion.integrity._signing import key_hint, load_public_key
+    from bastion.integrity.signing._sign import key_hint, load_public_key
 
     hint_a = key_hint(load_public_key(pub_a))
     hint_b = key_hint(load_public_key(pub_b))

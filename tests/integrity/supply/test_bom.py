@@ -110,7 +110,7 @@ def test_bom_manifest_digest_is_the_signature_digest_with_a_tokenizer_folder(
     ("." < "/"), model-signing's path-part order puts the folder first. The BOM must name
     the digest the signature and the registry version name."""
     from bastion.integrity import signed_manifest
-    from bastion.integrity._bom import hash_model_dir, manifest_digest
+    from bastion.integrity.supply._bom import hash_model_dir, manifest_digest
     from bastion.registry import hash_model_dir as registry_digest
 
     m = tmp_path / "m"

@@ -9,9 +9,10 @@ from typing import Any
 
 from bastion.core.errors import InputError
 
-__all__ = ["INTOTO_PAYLOAD_TYPE", "Envelope", "b64decode", "pae"]
+__all__ = ["INTOTO_PAYLOAD_TYPE", "STATEMENT_TYPE", "Envelope", "b64decode", "pae"]
 
 INTOTO_PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"  # the in-toto Statement v1 a payload holds
 
 
 def pae(payload_type: str, payload: bytes) -> bytes:

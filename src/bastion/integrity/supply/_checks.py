@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from bastion.core.checks import Check, CheckContext, CheckResult, ParamKind, ParamSpec
 from bastion.core.errors import InputError
 from bastion.core.types import Finding, Severity, Subject, Verdict
-from bastion.integrity._osv import (
+from bastion.integrity.supply._osv import (
     PackageVersion,
     VulnerabilityMatch,
     load_osv_database,
@@ -37,7 +37,7 @@ def bundled_osv_database() -> Path:
 
 
 def _packages(params: dict[str, Any]) -> tuple[list[PackageVersion], dict[str, Any]]:
-    from bastion.integrity import _sbom
+    from bastion.integrity.supply import _sbom
 
     source = str(params.get("source", "installed"))
     path = params.get("path")
@@ -115,7 +115,7 @@ class DependencyCheck(Check):
             # from its files; without them the check cannot vouch for one.
             examined = None
             if params.get("model"):
-                from bastion.integrity._signing import signed_manifest
+                from bastion.integrity.signing import signed_manifest
 
                 examined = "sha256:" + signed_manifest(Path(str(params["model"]))).digest
                 source["model_digest"] = examined
@@ -202,8 +202,8 @@ class BomCheck(Check):
     }
 
     def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
-        from bastion.integrity._bom import ModelFile, build_ai_bom
-        from bastion.integrity._sbom import installed_packages
+        from bastion.integrity.supply._bom import ModelFile, build_ai_bom
+        from bastion.integrity.supply._sbom import installed_packages
 
         params = dict(ctx.params)
         model_dir = Path(str(params.get("model_dir") or subject.ref))

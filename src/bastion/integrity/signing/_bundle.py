@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bastion.core.errors import InputError
-from bastion.integrity._dsse import Envelope, b64decode
+from bastion.integrity.signing._dsse import Envelope, b64decode
 
 __all__ = ["BUNDLE_MEDIA_TYPE", "MAX_BUNDLE_BYTES", "Bundle", "key_hint", "read_bundle"]
 

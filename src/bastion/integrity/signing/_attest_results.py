@@ -14,12 +14,12 @@ from typing import Any
 from cryptography import x509
 
 from bastion.core.errors import InputError
-from bastion.integrity._bundle import Bundle, key_hint
 from bastion.integrity._hashing import root_digest
-from bastion.integrity._pki import load_certificates
-from bastion.integrity._provenance import attest
-from bastion.integrity._scan import ScanReport
-from bastion.integrity._signing import SigningKey, signed_manifest
+from bastion.integrity.interface import ScanReport
+from bastion.integrity.signing._bundle import Bundle, key_hint
+from bastion.integrity.signing._pki import load_certificates
+from bastion.integrity.signing._provenance import attest
+from bastion.integrity.signing._sign import SigningKey, signed_manifest
 
 __all__ = [
     "CYCLONEDX_BOM_PREDICATE",
@@ -86,7 +86,7 @@ def workspace_attestation_key(key_dir: Path) -> SigningKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    from bastion.integrity._signing import load_signing_key
+    from bastion.integrity.signing._sign import load_signing_key
 
     path = key_dir / ATTEST_KEY_FILE
     if not path.exists():

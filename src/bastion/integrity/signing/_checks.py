@@ -28,9 +28,9 @@ from bastion.core.checks import (
 )
 from bastion.core.errors import BastionError, CheckError
 from bastion.core.types import Finding, Severity, Subject, Verdict
-from bastion.integrity._policy import load_policy
-from bastion.integrity._provenance import AttestationCheck, verify_attestation
-from bastion.integrity._signing import (
+from bastion.integrity.signing._policy import load_policy
+from bastion.integrity.signing._provenance import AttestationCheck, verify_attestation
+from bastion.integrity.signing._sign import (
     SignResult,
     VerifyResult,
     load_signing_key,

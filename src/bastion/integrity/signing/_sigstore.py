@@ -31,8 +31,8 @@ from cryptography.x509.oid import ObjectIdentifier
 
 from bastion.core.errors import InputError
 from bastion.core.types import Finding, Severity
-from bastion.integrity._bundle import MAX_BUNDLE_BYTES
-from bastion.integrity._dsse import INTOTO_PAYLOAD_TYPE
+from bastion.integrity.signing._bundle import MAX_BUNDLE_BYTES
+from bastion.integrity.signing._dsse import INTOTO_PAYLOAD_TYPE, STATEMENT_TYPE
 
 __all__ = [
     "MAX_TRUST_ROOT_BYTES",
@@ -635,8 +635,6 @@ def authenticate_sigstore(
                 obj = json.loads(payload)
             except (ValueError, UnicodeDecodeError):
                 raise InputError(f"{source}: the signed payload is not JSON") from None
-            from bastion.integrity._signing import STATEMENT_TYPE
-
             if not isinstance(obj, dict) or obj.get("_type") != STATEMENT_TYPE:
                 findings.append(
                     _f(

@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from bastion.core.errors import InputError
-from bastion.integrity._osv import PackageVersion
+from bastion.integrity.supply._osv import PackageVersion
 
 __all__ = [
     "MAX_INPUT_BYTES",

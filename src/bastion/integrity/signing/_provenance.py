@@ -14,27 +14,25 @@ import sys
 import urllib.parse
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from cryptography import x509
 
 from bastion.core.errors import InputError
 from bastion.core.types import Finding
-from bastion.integrity._bundle import Bundle, read_bundle
 from bastion.integrity._hashing import hash_model
-from bastion.integrity._pki import load_certificates
-from bastion.integrity._policy import VerificationPolicy
-from bastion.integrity._signing import (
+from bastion.integrity.signing._bundle import Bundle, read_bundle
+from bastion.integrity.signing._pki import load_certificates
+from bastion.integrity.signing._policy import VerificationPolicy
+from bastion.integrity.signing._sign import (
     STATEMENT_TYPE,
     SigningKey,
     authenticate_bundle,
     load_public_key,
     sign_statement,
-    signed_manifest,
     write_bundle,
 )
 
@@ -42,7 +40,6 @@ __all__ = [
     "SLSA_PROVENANCE_V1",
     "TRAINING_BUILD_TYPE",
     "AttestationCheck",
-    "TrainingRun",
     "attest",
     "environment_packages",
     "file_digest",
@@ -308,88 +305,6 @@ def _repo_uri(code_repo: str | None) -> str | None:
             "code repository: expected a local checkout or an https, ssh, git or file URL"
         )
     return uri
-
-
-@dataclass
-class TrainingRun:
-    """Context manager around a training script: on success, attest the model it wrote.
-
-    With ``workspace``, the attestation is also ``integrity.provenance`` evidence in the
-    ledger (subject ``name``, or the output path, with the model's manifest digest).
-
-    >>> with TrainingRun(output=Path("model"), key=key, builder_id="ci://train") as run:
-    ...     run.hyperparameters["lr"] = 0.1
-    ...     train(...)
-    """
-
-    output: Path
-    key: SigningKey
-    builder_id: str
-    data: Sequence[Path] = ()
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    code_dir: Path | None = None
-    entry_point: str | None = None
-    attestation_path: Path | None = None
-    include_packages: bool = True
-    chain: Sequence[x509.Certificate] = ()
-    workspace: Any = None  # a bastion Workspace: the attestation becomes ledger evidence
-    name: str | None = None
-    actor: str = "system"
-    bundle: Bundle | None = None
-    manifest_digest: str | None = None
-    summary: dict[str, Any] | None = None
-    evidence: Any = None
-    _started: datetime | None = None
-
-    def __enter__(self) -> TrainingRun:
-        self._started = datetime.now(UTC)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        if exc_type is not None:
-            return  # a failed run attests nothing
-        manifest = signed_manifest(self.output)
-        self.manifest_digest = manifest.digest
-        code = self.code_dir or Path.cwd()
-        predicate = slsa_training_predicate(
-            builder_id=self.builder_id,
-            entry_point=self.entry_point or (sys.argv[0] if sys.argv and sys.argv[0] else None),
-            code_repo=str(code.resolve()),
-            code_commit=git_commit(code),
-            training_data={p.name: file_digest(p) for p in self.data},
-            hyperparameters=self.hyperparameters,
-            packages=environment_packages() if self.include_packages else (),
-            started=self._started,
-            finished=datetime.now(UTC),
-        )
-        out = self.attestation_path or default_attestation_path(self.output)
-        self.attestation_path = out
-        self.bundle = attest(
-            SLSA_PROVENANCE_V1,
-            predicate,
-            {manifest.model_name: manifest.digest},
-            self.key,
-            chain=self.chain,
-            out=out,
-        )
-        self.summary = training_summary(out, predicate, manifest, self.key)
-        if self.workspace is not None:
-            from bastion.core.checks import run_check
-            from bastion.core.types import Subject
-            from bastion.integrity._checks_signing import ModelAttestationCheck
-
-            self.evidence = run_check(
-                self.workspace,
-                ModelAttestationCheck,
-                Subject("model", self.name or str(self.output), f"sha256:{manifest.digest}"),
-                actor=self.actor,
-                params={"result": self.summary},
-            )
 
 
 def training_summary(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bastion.core.errors import CheckError, InputError
-from bastion.integrity._osv import PackageVersion
+from bastion.integrity.supply._osv import PackageVersion
 
 __all__ = [
     "AiBom",
@@ -106,7 +106,7 @@ def hash_model_dir(model_dir: Path) -> list[ModelFile]:
     Same walk rules as signing (symlinks refused, VCS folders ignored), so the BOM's
     digests are the ones a signature covers.
     """
-    from bastion.integrity._signing import signed_manifest
+    from bastion.integrity.signing import signed_manifest
 
     root = model_dir.resolve()
     if not root.is_dir():

@@ -17,15 +17,15 @@ from bastion.core.checks import run_check
 from bastion.core.errors import CheckError, InputError
 from bastion.core.sarif import SarifRoot, default_source_root
 from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
-from bastion.integrity._bom import (
+from bastion.integrity.supply._bom import (
     AiBom,
     build_ai_bom,
     build_system_bom,
     hash_model_dir,
     manifest_digest,
 )
-from bastion.integrity._checks_supply import BOM_ATTACHMENT, bundled_osv_database
-from bastion.integrity._osv import (
+from bastion.integrity.supply._checks import BOM_ATTACHMENT, bundled_osv_database
+from bastion.integrity.supply._osv import (
     OsvDatabase,
     OsvRecord,
     PackageVersion,
@@ -34,7 +34,12 @@ from bastion.integrity._osv import (
     load_osv_database,
     match_packages,
 )
-from bastion.integrity._sbom import installed_packages, read_input, read_requirements, read_sbom
+from bastion.integrity.supply._sbom import (
+    installed_packages,
+    read_input,
+    read_requirements,
+    read_sbom,
+)
 
 if TYPE_CHECKING:
     from bastion.core.workspace import Workspace
@@ -110,7 +115,7 @@ def scan_dependencies(
         )
         params["source"] = "installed"
     if model is not None:
-        from bastion.integrity._signing import signed_manifest
+        from bastion.integrity.signing import signed_manifest
 
         mpath = Path(model).resolve()
         if not mpath.exists():
@@ -138,7 +143,7 @@ def generate_ai_bom(
     name = path.name
     meta = path / "metadata.json"
     if meta.is_file():
-        from bastion.integrity._bom import _read_metadata
+        from bastion.integrity.supply._bom import _read_metadata
 
         name = str(_read_metadata(path).get("name") or name)[:200]
     ref = f"{system_id}/{name}" if system_id else name

@@ -1,0 +1,229 @@
+"""The integrity room shows its parts (issue 13, section 5): ``signing/`` and ``supply/``
+are sub-packages with a public face, the room re-exports exactly their names, and the
+room's import graph has no circle (it had ``_checks_signing`` <-> ``_provenance`` and
+``_signing`` <-> ``_sigstore``)."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+
+import bastion.integrity
+from bastion.integrity import signing, supply
+
+ROOM = Path(bastion.integrity.__file__).resolve().parent
+
+#: ``bastion.integrity.__all__`` before the parts became packages: other rooms, the CLI
+#: and the API import these, so the move may neither drop nor add one.
+ROOM_NAMES = frozenset(
+    {
+        "AiBom",
+        "ArchiveLimits",
+        "AttestationCheck",
+        "BomCheck",
+        "CYCLONEDX_BOM_PREDICATE",
+        "CertificateInfo",
+        "DependencyCheck",
+        "FileReport",
+        "HashAlgorithm",
+        "IssuedCertificate",
+        "MODEL_CHECKS",
+        "MODEL_SIGNATURE_PREDICATE",
+        "ManifestEntry",
+        "ModelAttestationCheck",
+        "ModelIntegrity",
+        "ModelManifest",
+        "ModelSignCheck",
+        "ModelSignatureCheck",
+        "OsvDatabase",
+        "OsvRecord",
+        "PackageVersion",
+        "PkiInfo",
+        "RULES",
+        "SCAN_VERDICT_PREDICATE",
+        "SIGNING_CHECKS",
+        "SLSA_PROVENANCE_V1",
+        "ScanCheck",
+        "ScanData",
+        "ScanFinding",
+        "ScanReport",
+        "ScanRule",
+        "ScanSummary",
+        "ScanVerdict",
+        "SignResult",
+        "SignatureData",
+        "SigningKey",
+        "TimeMode",
+        "TrainingRun",
+        "VerificationPolicy",
+        "VerifiedSignature",
+        "VerifyResult",
+        "VulnerabilityMatch",
+        "attest",
+        "attestation_public_key",
+        "build_ai_bom",
+        "bundled_osv_database",
+        "cvss3_base_score",
+        "dependencies_sarif",
+        "generate_ai_bom",
+        "hash_model",
+        "installed_packages",
+        "issue_certificate",
+        "latest_model_evidence",
+        "list_certificates",
+        "load_allowlist",
+        "load_osv_database",
+        "load_policy",
+        "load_public_key",
+        "load_signing_key",
+        "match_packages",
+        "model_integrity",
+        "pki_init",
+        "read_requirements",
+        "read_sbom",
+        "record_attest_bom",
+        "record_attest_scan",
+        "record_attest_scan_upload",
+        "record_attest_training",
+        "record_attestation_check",
+        "record_pki_init",
+        "record_pki_issue",
+        "record_scan",
+        "record_scan_upload",
+        "record_sign",
+        "record_verify",
+        "scan_bytes",
+        "scan_dependencies",
+        "scan_path",
+        "sign_model",
+        "signed_manifest",
+        "signing_evidence",
+        "slsa_training_predicate",
+        "system_ai_bom",
+        "to_sarif",
+        "upload_digest",
+        "verify_attestation",
+        "verify_model",
+    }
+)
+
+
+def _modules() -> dict[str, Path]:
+    out = {}
+    for path in ROOM.rglob("*.py"):
+        parts = path.relative_to(ROOM.parent.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        out[name] = path
+    return out
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Every import of an integrity module by an integrity module, top level or deferred."""
+    mods = _modules()
+    edges: dict[str, set[str]] = {m: set() for m in mods}
+    for name, path in mods.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in mods:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"
+                    edges[name].add(sub if sub in mods else node.module)
+            elif isinstance(node, ast.Import):
+                edges[name].update(a.name for a in node.names if a.name in mods)
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    out: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in edges:
+        if v not in index:
+            visit(v)
+    return out
+
+
+def test_issue13_integrity_import_graph_has_no_circle() -> None:
+    edges = _import_graph()
+    assert "bastion.integrity.signing._checks" in edges  # the graph covers the parts
+    assert "bastion.integrity.signing._provenance" in edges["bastion.integrity.signing._checks"]
+    assert _cycles(edges) == []
+
+
+def test_issue13_provenance_does_not_import_the_checks() -> None:
+    # The piece both needed (TrainingRun, which attests and then records evidence) sits
+    # above both of them now.
+    edges = _import_graph()
+    assert "bastion.integrity.signing._checks" not in edges["bastion.integrity.signing._provenance"]
+    assert edges["bastion.integrity.signing._training"] >= {
+        "bastion.integrity.signing._checks",
+        "bastion.integrity.signing._provenance",
+    }
+
+
+@pytest.mark.parametrize("part", [signing, supply])
+def test_issue13_parts_have_an_explicit_public_face(part: object) -> None:
+    init = Path(part.__file__)  # type: ignore[attr-defined]
+    tree = ast.parse(init.read_text(encoding="utf-8"))
+    (names,) = [
+        n.value
+        for n in tree.body
+        if isinstance(n, ast.Assign) and [getattr(t, "id", None) for t in n.targets] == ["__all__"]
+    ]
+    assert isinstance(names, ast.List)  # a literal list, not built from other modules
+    listed = [e.value for e in names.elts if isinstance(e, ast.Constant)]
+    assert listed == part.__all__  # type: ignore[attr-defined]
+    assert len(set(listed)) == len(listed)
+    for name in listed:
+        assert not name.startswith("_")
+        assert getattr(part, name) is getattr(bastion.integrity, name)
+
+
+def test_issue13_room_reexports_exactly_its_parts() -> None:
+    room = set(bastion.integrity.__all__)
+    assert len(room) == len(bastion.integrity.__all__)
+    assert room == ROOM_NAMES
+    assert set(signing.__all__) <= room
+    assert set(supply.__all__) <= room
+    assert not set(signing.__all__) & set(supply.__all__)
+    # The check classes other rooms read evidence through stay reachable from the room.
+    for name in ("ModelSignCheck", "ModelSignatureCheck", "ModelAttestationCheck", "BomCheck"):
+        assert name in room
+
+
+def test_issue13_checks_register_from_their_parts() -> None:
+    from bastion.integrity import _checks
+
+    assert _checks._checks_signing is importlib.import_module("bastion.integrity.signing._checks")
+    assert _checks._checks_supply is importlib.import_module("bastion.integrity.supply._checks")
+
+
+def test_issue13_bundled_osv_data_moved_with_supply() -> None:
+    db = supply.bundled_osv_database()
+    assert db == ROOM / "supply" / "data" / "osv"
+    assert sorted(p.name for p in db.glob("*.json"))  # the advisories are there
+    assert (db / "NOTICE").is_file()
