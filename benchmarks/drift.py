@@ -203,7 +203,7 @@ def main() -> None:
     b.pop("profile")
     load = os.getloadavg()
     path = write_results(
-        "drift",
+        "drift" if args.rows == 100_000 else f"drift_{args.rows}",
         {
             "rows": args.rows,
             "columns": N_NUM + N_CAT,
