@@ -140,6 +140,13 @@ def _step(u: torch.Tensor, g: torch.Tensor, alpha: float, norm: Norm) -> torch.T
     return stepped
 
 
+def _keep(u: torch.Tensor, hit: torch.Tensor, best: torch.Tensor, fooled: torch.Tensor) -> None:
+    """Keep the first adversarial example found for each input."""
+    new = hit & ~fooled
+    best[new] = u[new]
+    fooled |= hit
+
+
 def _gradient_batch(
     t: _Differentiable, x: torch.Tensor, y: torch.Tensor, eps: float, spec: AttackSpec
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, int]:
@@ -153,21 +160,24 @@ def _gradient_batch(
     best = torch.zeros_like(u)
     fooled = torch.zeros(box.n, dtype=torch.bool)
     zero = 0
+    # Without integer or one-hot features the projected iterate is already valid, so the
+    # logits of the gradient's forward pass tell whether it fools the model: no extra pass.
+    exact = box.c is None or (not box.c.integer and not box.c.one_hot)
     for k in range(steps):
         xa = box.image(u).detach().requires_grad_(True)
         logits = t.logits(xa)
+        if exact and k > 0:
+            _keep(u, logits.detach().argmax(dim=1) != y, best, fooled)
         loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
         (g,) = torch.autograd.grad(loss, xa)
         g = g.reshape(box.n, box.d) * box.scale * box.mask
         if k == 0:
             zero = int((g.abs().amax(dim=1) == 0).sum())
         u = box.project(_step(u.detach(), g, alpha, box.norm))
-        with torch.no_grad():
-            done = box.finalize(u)
-            hit = t.logits(box.image(done)).argmax(dim=1) != y
-            new = hit & ~fooled
-            best[new] = done[new]
-            fooled |= hit
+        if not exact or k == steps - 1:
+            with torch.no_grad():
+                done = box.finalize(u)
+                _keep(done, t.logits(box.image(done)).argmax(dim=1) != y, best, fooled)
     with torch.no_grad():
         last = box.finalize(u)
         best[~fooled] = last[~fooled]
