@@ -345,3 +345,46 @@ def test_ocsf_log_with_a_bad_line_is_refused_by_number(tmp_path: Path) -> None:
         f.write("{torn\n")
     with pytest.raises(InputError, match="line 6 is not valid JSON"):
         read_table(log)
+
+
+def test_streaming_window_reports_are_recorded_as_drift_evidence(sqlite_ws: Workspace) -> None:
+    from bastion.monitor import record_drift
+
+    prof = ReferenceProfile.build(_data(5000, 0), roles={"score": "confidence"})
+    sd = StreamingDrift(prof, window_size=2000)
+    reps = [r for row in _rows(_data(2000, 2, shift=0.8), 2000) if (r := sd.update(row))]
+    ev = record_drift(sqlite_ws, reps[0], prof, stream="credit-gbm")
+    data = DriftCheck.read(ev)
+    assert ev.verdict is Verdict.WARN and set(data.drifted) == {"a", "cat"}
+    assert data.reference.digest == prof.digest() and data.reference.format == "profile"
+    assert data.current.format == "stream" and data.current.rows == 2000
+    assert ev.subject.ref == "stream:credit-gbm" and ev.subject.digest == data.current.digest
+    assert ev.ledger_seq is not None
+    other = ReferenceProfile.build(_data(5000, 9))
+    assert other.digest() != prof.digest()  # the profile's digest pins its statistics
+
+
+def test_drift_check_remote_run_inside_the_check_roots(tmp_path: Path) -> None:
+    from bastion.core.settings import get_settings
+    from bastion.core.workspace import init_workspace
+
+    root = tmp_path / "data"
+    root.mkdir()
+    ref, cur = root / "ref.csv", root / "cur.csv"
+    _write(ref, _data(3000, 0))
+    _write(cur, _data(3000, 1, shift=0.7))
+    ws, _ = init_workspace(get_settings(home=tmp_path / "home", check_roots=(root,)))
+    try:
+        ev = run_check(
+            ws, "monitor.drift", Subject("dataset", "cur.csv"),
+            params={"reference": "ref.csv", "alpha": 0.01}, remote=True,
+        )  # fmt: skip
+        data = DriftCheck.read(ev)
+        assert set(data.drifted) == {"a", "cat"} and data.alpha == 0.01
+        with pytest.raises(InputError, match="does not accept"):
+            run_check(
+                ws, "monitor.drift", Subject("dataset", "cur.csv"),
+                params={"reference": "ref.csv", "max_bytes": 10}, remote=True,
+            )  # fmt: skip
+    finally:
+        ws.close()

@@ -6,7 +6,13 @@ security defaults."""
 
 from __future__ import annotations
 
-from bastion.monitor._checks import DriftCheck, DriftData, FeatureDriftData, run_drift
+from bastion.monitor._checks import (
+    DriftCheck,
+    DriftData,
+    FeatureDriftData,
+    record_drift,
+    run_drift,
+)
 from bastion.monitor.drift import (
     AlertPolicy,
     DriftAlert,
@@ -93,6 +99,7 @@ __all__ = [
     "jensen_shannon",
     "psi",
     "read_table",
+    "record_drift",
     "run_drift",
     "to_cef",
     "to_ecs",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -15,13 +17,26 @@ from bastion.core.checks import (
     ParamKind,
     ParamSpec,
     TypedCheck,
+    record_evidence,
 )
 from bastion.core.errors import InputError
 from bastion.core.types import Finding, Severity, Subject, Verdict
 from bastion.monitor.drift import DriftReport, ReferenceProfile, Role
 from bastion.monitor.tables import Table, read_table
 
-__all__ = ["DriftCheck", "DriftData", "FeatureDriftData", "TableRef", "drift_result", "run_drift"]
+if TYPE_CHECKING:
+    from bastion.core.types import Evidence
+    from bastion.core.workspace import Workspace
+
+__all__ = [
+    "DriftCheck",
+    "DriftData",
+    "FeatureDriftData",
+    "TableRef",
+    "drift_result",
+    "record_drift",
+    "run_drift",
+]
 
 
 class TableRef(BaseModel):
@@ -112,7 +127,7 @@ def run_drift(
     return profile.compare({c: current.columns[c] for c in names})
 
 
-def drift_result(report: DriftReport, reference: Table, current: Table) -> CheckResult:
+def _findings(report: DriftReport, where: str) -> tuple[Verdict, tuple[Finding, ...]]:
     findings = []
     for f in report.features:
         if f.drifted:
@@ -126,7 +141,7 @@ def drift_result(report: DriftReport, reference: Table, current: Table) -> Check
                         f"{f.name}: PSI {f.psi:.3f}, JS {f.js:.3f}, {f.test} p={f.p_value:.2e} "
                         f"(BH-adjusted {f.p_adjusted:.2e}, alpha {report.alpha})"
                     ),
-                    location=f"{current.name}#{f.name}",
+                    location=f"{where}#{f.name}",
                     remediation="investigate the data source; retrain or roll back if it persists",
                 )
             )
@@ -134,22 +149,65 @@ def drift_result(report: DriftReport, reference: Table, current: Table) -> Check
         verdict = Verdict.FAIL
     else:
         verdict = Verdict.WARN if report.drifted else Verdict.PASS
+    return verdict, tuple(findings)
+
+
+def _data(report: DriftReport, reference: TableRef, current: TableRef) -> DriftData:
     d: dict[str, Any] = report.to_dict()
-    data = DriftData(
-        reference=TableRef(name=reference.name, digest=reference.digest, rows=reference.rows,
-                           format=reference.format, skipped=reference.skipped),
-        current=TableRef(name=current.name, digest=current.digest, rows=current.rows,
-                         format=current.format, skipped=current.skipped),
+    return DriftData(
+        reference=reference,
+        current=current,
         alpha=report.alpha,
         psi_threshold=report.psi_threshold,
         drifted=report.drifted,
         prediction_drift=report.prediction_drift,
         confidence_drift=report.confidence_drift,
         features=tuple(FeatureDriftData.model_validate(f) for f in d["features"]),
-    )  # fmt: skip
-    return CheckResult(
-        verdict, tuple(findings), data=data.model_dump(mode="json"), examined_digest=current.digest
     )
+
+
+def _ref(t: Table) -> TableRef:
+    return TableRef(name=t.name, digest=t.digest, rows=t.rows, format=t.format, skipped=t.skipped)
+
+
+def drift_result(report: DriftReport, reference: Table, current: Table) -> CheckResult:
+    verdict, findings = _findings(report, current.name)
+    data = _data(report, _ref(reference), _ref(current))
+    return CheckResult(
+        verdict, findings, data=data.model_dump(mode="json"), examined_digest=current.digest
+    )
+
+
+def record_drift(
+    ws: Workspace,
+    report: DriftReport,
+    profile: ReferenceProfile,
+    *,
+    stream: str,
+    reference_name: str = "reference profile",
+    actor: str = "system",
+) -> Evidence:
+    """Record a streaming window's report as ``monitor.drift`` evidence: the reference is
+    the profile (by its digest), the current side the window (by the digest of its
+    statistics), the subject ``dataset:stream:<stream>`` pinned to that digest."""
+    if not stream or len(stream) > 200:
+        raise InputError("stream: expected a name of 1-200 characters")
+    body = json.dumps(
+        [f.to_dict() for f in report.features], sort_keys=True, separators=(",", ":")
+    ).encode()
+    digest = "sha256:" + hashlib.sha256(body).hexdigest()
+    name = f"{stream} window {report.window}"
+    verdict, findings = _findings(report, name)
+    data = _data(
+        report,
+        TableRef(name=reference_name, digest=profile.digest(), rows=report.n_reference,
+                 format="profile"),
+        TableRef(name=name, digest=digest, rows=report.n_current, format="stream"),
+    )  # fmt: skip
+    return record_evidence(
+        ws, DriftCheck, Subject("dataset", f"stream:{stream}", digest),
+        verdict=verdict, data=data, findings=findings, actor=actor,
+    )  # fmt: skip
 
 
 class DriftCheck(TypedCheck[DriftData]):

@@ -18,6 +18,8 @@ hysteresis (:class:`AlertPolicy`).
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import math
 import random
 import time
@@ -263,6 +265,21 @@ class ReferenceProfile:
             else:
                 cols[name] = _build_numeric(name, values, role, bins, sample_size, rng)
         return cls(cols, alpha=alpha, psi_threshold=psi_threshold, sample_size=sample_size)
+
+    def digest(self) -> str:
+        """sha256 of the cached statistics (edges, counts, categories, thresholds): what a
+        window is compared with."""
+        cols = []
+        for r in self.columns.values():
+            if isinstance(r, NumericReference):
+                cols.append([r.name, r.role, "numeric", list(r.edges), list(r.counts),
+                             hashlib.sha256(r.sample.tobytes()).hexdigest()])  # fmt: skip
+            else:
+                cols.append([r.name, r.role, "categorical", list(r.categories), list(r.counts)])
+        body = json.dumps(
+            [cols, self.alpha, self.psi_threshold, self.sample_size], separators=(",", ":")
+        )
+        return "sha256:" + hashlib.sha256(body.encode()).hexdigest()
 
     def compare(self, data: Mapping[str, Any], *, seed: int = 1) -> DriftReport:
         """Compare current data (same columns) with the reference."""
