@@ -396,3 +396,35 @@ def test_syslog_tls_verifies_the_server(tmp_path: Path) -> None:
     th.join(10)
     lsock.close()
     assert got == [b""]
+
+
+def test_syslog_tcp_reconnects_when_the_receiver_closed_the_connection() -> None:
+    """TCP syslog has no acknowledgement: a batch written into a connection the receiver
+    had closed was accepted by the kernel and lost. The sink now checks the connection
+    before each batch and reconnects."""
+    lsock = socket.create_server(("127.0.0.1", 0))
+    got: list[bytes] = []
+
+    def serve() -> None:
+        for _ in range(2):
+            conn, _ = lsock.accept()
+            with conn:
+                conn.settimeout(5)
+                buf = conn.recv(65536)
+                got.append(buf)
+            # the first connection is closed by the receiver after one batch
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    s = SyslogSink("127.0.0.1", lsock.getsockname()[1], transport="tcp", hostname="gw")
+    s.send([_ev(1)])
+    for _ in range(100):  # until the receiver has read and closed
+        if got:
+            break
+        threading.Event().wait(0.02)
+    threading.Event().wait(0.1)
+    s.send([_ev(2)])
+    th.join(10)
+    s.close()
+    lsock.close()
+    assert len(got) == 2 and b'"uid":"ev-1"' in got[0] and b'"uid":"ev-2"' in got[1]

@@ -18,6 +18,7 @@ import ipaddress
 import json
 import logging
 import os
+import select
 import socket
 import ssl
 import threading
@@ -149,9 +150,34 @@ class SyslogSink:
             self._ctx = ssl.create_default_context(cafile=str(cafile) if cafile else None)
         self._sock: socket.socket | None = None
 
+    def _peer_closed(self, sock: socket.socket) -> bool:
+        """True when the receiver has closed the connection (a syslog receiver never
+        writes, so a readable socket means EOF or a reset). TCP syslog has no
+        acknowledgements: writing into a connection the peer already closed would be
+        accepted by the kernel and lost, so it is checked before every batch."""
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        if not readable:
+            return False
+        try:
+            sock.setblocking(False)
+            try:
+                return sock.recv(4096) == b""
+            finally:
+                sock.setblocking(True)
+                sock.settimeout(self.timeout)
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return False
+        except (OSError, ssl.SSLError):
+            return True
+
     def _connect(self) -> socket.socket:
         if self._sock is not None:
-            return self._sock
+            if self.transport == "udp" or not self._peer_closed(self._sock):
+                return self._sock
+            self.close()
         if self.transport == "udp":
             self._sock = socket.socket(
                 socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM
