@@ -413,22 +413,27 @@ class SpooledSink:
             )
         i = 0
         while i < len(lines):
-            if self._cur is None or self._cur_events >= self.segment_events:
+            new_segment = self._cur is None or self._cur_events >= self.segment_events
+            if new_segment:
                 self._cur = self.dir / f"{_SEG}{self._next:012d}.jsonl"
                 self._next += 1
                 self._cur_events = 0
+            assert self._cur is not None
             take = lines[i : i + self.segment_events - self._cur_events]
-            fd = os.open(self._cur, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            chunk = b"".join(b + b"\n" for b in take)
             try:
-                os.write(fd, b"".join(b + b"\n" for b in take))
-                if self.fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+                _write_all(self._cur, chunk, fsync=self.fsync)
+                if new_segment and self.fsync:
+                    _fsync_dir(self.dir)
+            except OSError as exc:
+                raise SpoolFullError(
+                    f"spool {self.dir.name}: cannot write ({exc.strerror}) and "
+                    f"{self.sink.name} is down; the events not yet spooled were not accepted"
+                ) from None
             self._cur_events += len(take)
+            self._bytes += len(chunk)
+            self._pending += len(take)
             i += len(take)
-        self._bytes += size
-        self._pending += len(lines)
 
     def pending(self) -> int:
         """Events in the spool, not yet delivered."""
@@ -534,6 +539,27 @@ class SpooledSink:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _write_all(path: Path, data: bytes, *, fsync: bool) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _count_lines(path: Path) -> int:
