@@ -75,7 +75,10 @@ def test_invalid_evaluation_is_a_warning_with_a_finding_per_failed_check(
     }
     ev = run_check(sqlite_ws, RobustnessCheck, Subject("model", "digits"), params=params)
     assert ev.verdict is Verdict.WARN
-    assert [f.rule_id for f in ev.findings] == ["robustness.validity.budget_reached"]
+    assert [f.rule_id for f in ev.findings] == [
+        "robustness.validity.budget_reached",
+        "robustness.validity.black_box_vs_white_box",
+    ]
     data = RobustnessCheck.read(ev)
     assert data.robust_accuracy is None and data.robust_accuracy_at == {} and not data.valid
 

@@ -35,6 +35,19 @@ def test_vanishing_gradients_are_a_failed_validity_check(digits: Digits) -> None
     assert r.to_data()["robust_accuracy_at"] == {}
 
 
+def test_a_black_box_attack_beating_the_white_box_one_is_a_failed_validity_check(
+    digits: Digits,
+) -> None:
+    t = TorchTarget(_Quantised(digits.model), (64,))
+    spec = AttackSpec(steps=10)
+    r = evaluate(t, digits.x_test[:100], digits.y_test[:100], eps=[0.2], spec=spec, cross_check=60)
+    check = next(v for v in r.validity if v.name == "black_box_vs_white_box")
+    assert not check.passed and "beats the white-box one" in check.detail
+    # Off when asked, and never for a target without scores.
+    r = evaluate(t, digits.x_test[:100], digits.y_test[:100], eps=[0.2], spec=spec, cross_check=0)
+    assert "black_box_vs_white_box" not in {v.name for v in r.validity}
+
+
 def test_accuracy_that_does_not_fall_at_half_the_range_is_not_trusted(digits: Digits) -> None:
     t = TorchTarget(_Quantised(digits.model), (64,))
     spec = AttackSpec(steps=3, random_start=False)
@@ -67,7 +80,8 @@ def test_an_attack_that_never_reaches_its_budget_is_a_failed_validity_check(
     t = TorchTarget(digits.model, (64,))
     spec = AttackSpec(steps=2, step_size=1e-4, random_start=False)
     r = evaluate(t, digits.x_test[:80], digits.y_test[:80], eps=[0.1], spec=spec)
-    assert _failed(r) == {"budget_reached"}
+    # A crippled PGD is also beaten by the black-box cross-check.
+    assert _failed(r) == {"budget_reached", "black_box_vs_white_box"}
     detail = next(v.detail for v in r.validity if v.name == "budget_reached")
     assert "never reaches its budget at eps 0.1" in detail
 
@@ -95,6 +109,7 @@ def test_a_sound_evaluation_passes_every_validity_check(digits: Digits) -> None:
         "monotone",
         "budget_reached",
         "accuracy_falls",
+        "black_box_vs_white_box",
     }
     assert r.valid and r.robust_accuracy == r.curve[-1].accuracy
 

@@ -53,6 +53,13 @@ def evaluate(
     queries: int = typer.Option(1000, "--queries", min=1, help="Square attack queries per input."),
     samples: int | None = typer.Option(None, "--samples", min=1, help="Evaluate the first N rows."),
     seed: int = typer.Option(0, "--seed", min=0),
+    cross_check: int = typer.Option(
+        100,
+        "--cross-check",
+        min=0,
+        max=10_000,
+        help="Inputs the Square attack cross-checks a gradient attack on (0: none).",
+    ),
     clip_min: float = typer.Option(0.0, "--clip-min", help="Smallest valid input value."),
     clip_max: float = typer.Option(1.0, "--clip-max", help="Largest valid input value."),
     min_accuracy: float | None = typer.Option(
@@ -97,6 +104,7 @@ def evaluate(
         "queries": queries,
         "samples": samples,
         "seed": seed,
+        "cross_check": cross_check,
         "clip_min": clip_min,
         "clip_max": clip_max,
         "min_accuracy": min_accuracy,

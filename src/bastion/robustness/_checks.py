@@ -210,7 +210,9 @@ def evaluation_from_params(
         x, y = ds.x, ds.y
     if samples is not None:
         x, y = x[: int(samples)], y[: int(samples)]
-    report = evaluate(target, x, y, eps=eps, spec=spec, certify_spec=cert)
+    cross = params.get("cross_check")
+    cross_n = 100 if cross is None else int(cross)
+    report = evaluate(target, x, y, eps=eps, spec=spec, certify_spec=cert, cross_check=cross_n)
     return report, model_digest, data_digest
 
 
@@ -252,6 +254,9 @@ class RobustnessCheck(TypedCheck[RobustnessData]):
         "queries": ParamSpec(ParamKind.INT, "Square attack queries", minimum=1, maximum=10_000),
         "samples": ParamSpec(ParamKind.INT, "evaluate the first N rows", minimum=1, maximum=10_000),
         "seed": ParamSpec(ParamKind.INT, "random seed", minimum=0, maximum=2**31 - 1),
+        "cross_check": ParamSpec(
+            ParamKind.INT, "inputs the Square attack cross-checks", minimum=0, maximum=1000
+        ),
         "clip_min": ParamSpec(
             ParamKind.FLOAT, "smallest valid input value", minimum=-1e9, maximum=1e9
         ),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,9 @@ MAX_STEPS = 10_000
 MAX_QUERIES = 100_000
 ZERO_GRADIENT_LIMIT = 0.1
 BUDGET_USE_LIMIT = 0.5
+CROSS_CHECK_SAMPLES = 100
+CROSS_CHECK_QUERIES = 200
+MAX_CROSS_CHECK = 10_000
 
 
 def eps_key(eps: float) -> str:
@@ -331,8 +334,16 @@ def evaluate(
     eps: tuple[float, ...] | list[float],
     spec: AttackSpec | None = None,
     certify_spec: CertifySpec | None = None,
+    cross_check: int = CROSS_CHECK_SAMPLES,
 ) -> EvaluationReport:
-    """Run ``spec`` at every epsilon of ``eps`` against ``target`` on ``(x, y)``."""
+    """Run ``spec`` at every epsilon of ``eps`` against ``target`` on ``(x, y)``.
+
+    ``cross_check``: for a gradient attack (L-inf) on a target that gives scores, also run
+    the score-based Square attack on up to this many of the attacked inputs at the largest
+    eps (0: not at all); a black-box attack that beats the white-box one means the
+    gradients mislead (the ``black_box_vs_white_box`` validity check)."""
+    if isinstance(cross_check, bool) or not 0 <= cross_check <= MAX_CROSS_CHECK:
+        raise RobustnessError(f"cross_check must lie in 0..{MAX_CROSS_CHECK}")
     spec = spec or AttackSpec()
     eps_t = tuple(float(e) for e in eps)
     xs, ys = prepare_data(target, x, y)
@@ -376,6 +387,36 @@ def evaluate(
     elif spec.norm is Norm.L2:
         top *= math.sqrt(d)
     validity = _validity(target, xs, spec, clean, curve, outcomes, robust_masks, n, top)
+    if (
+        cross_check
+        and spec.name in ("fgsm", "pgd")
+        and spec.norm is Norm.LINF
+        and Capability.PROBABILITIES in target.capabilities
+        and idx.size
+    ):
+        k = min(cross_check, idx.size)
+        bb_spec = replace(spec, name="square", queries=CROSS_CHECK_QUERIES)
+        bb = run_attack(target, xs[idx[:k]], ys[idx[:k]], eps_t[-1], bb_spec)
+        queries += bb.queries
+        white = float(outcomes[-1].fooled[:k].mean())
+        black = float(bb.fooled.mean())
+        tol_k = max(2.0 / k, 0.02)
+        validity = (
+            *validity,
+            ValidityResult(
+                "black_box_vs_white_box",
+                black <= white + tol_k,
+                f"at eps {eps_t[-1]:g} on {k} inputs the Square attack ({CROSS_CHECK_QUERIES} "
+                f"queries) fools {black:.0%}, {spec.name} {white:.0%}"
+                + (
+                    ""
+                    if black <= white + tol_k
+                    else ": a black-box attack beats the white-box one, so the gradients "
+                    "mislead (masking or obfuscation); the white-box figure overstates "
+                    "robustness"
+                ),
+            ),
+        )
     fooled_any = first_fool[~np.isnan(first_fool)]
     cert = None
     if certify_spec is not None:
