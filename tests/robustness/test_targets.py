@@ -126,3 +126,56 @@ def test_load_target_refuses_links_folders_and_unknown_formats(
 def test_load_target_loads_onnx_with_gradients(digits_files: dict[str, Path]) -> None:
     loaded = load_target(digits_files["onnx"])
     assert loaded.format == "onnx" and Capability.GRADIENTS in loaded.target.capabilities
+
+
+def _cnn_onnx(cnn: torch.nn.Sequential) -> bytes:
+    from onnx import TensorProto, helper, numpy_helper
+
+    conv, lin = cnn[0], cnn[4]
+    inits = [
+        numpy_helper.from_array(conv.weight.detach().numpy(), "cw"),
+        numpy_helper.from_array(conv.bias.detach().numpy(), "cb"),
+        numpy_helper.from_array(lin.weight.detach().numpy(), "lw"),
+        numpy_helper.from_array(lin.bias.detach().numpy(), "lb"),
+    ]
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"]),
+        helper.make_node("MaxPool", ["r"], ["p"], kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"]),
+        helper.make_node("Gemm", ["f", "lw", "lb"], ["z"], transB=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "cnn",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 1, 8, 8])],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["n", 10])],
+        initializer=inits,
+    )
+    m = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    m.ir_version = 8
+    return bytes(m.SerializeToString())
+
+
+def test_onnx_cnn_translation_matches_torch_and_attacks_images(digits: Digits) -> None:
+    torch.manual_seed(0)
+    cnn = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 4 * 4, 10),
+    ).eval()
+    o = OnnxTarget(_cnn_onnx(cnn))
+    t = TorchTarget(cnn, (1, 8, 8))
+    assert o.input_shape == (1, 8, 8) and Capability.GRADIENTS in o.capabilities
+    x = digits.x_test[:30].reshape(-1, 1, 8, 8)
+    np.testing.assert_allclose(o.predict_proba(x), t.predict_proba(x), atol=1e-5)
+    xt = torch.from_numpy(x).requires_grad_(True)
+    y = torch.from_numpy(t.predict_labels(x))
+    (g1,) = torch.autograd.grad(torch.nn.functional.cross_entropy(o.logits(xt), y), xt)
+    (g2,) = torch.autograd.grad(torch.nn.functional.cross_entropy(t.logits(xt), y), xt)
+    torch.testing.assert_close(g1, g2, atol=1e-5, rtol=1e-4)
+    # Flat rows of 64 pixels are reshaped to the model's (1, 8, 8); labels = its own answers.
+    r = evaluate(o, digits.x_test[:30], y.numpy(), eps=[0.1, 0.3], spec=AttackSpec(steps=5))
+    assert r.clean_accuracy == 1.0 and r.curve[-1].accuracy < 1.0
