@@ -388,3 +388,23 @@ def test_drift_check_remote_run_inside_the_check_roots(tmp_path: Path) -> None:
             )  # fmt: skip
     finally:
         ws.close()
+
+
+def test_a_column_that_goes_missing_has_drifted() -> None:
+    """A feed that stops sending a field: before, an all-missing current column had no
+    values to test and was reported as not drifted."""
+    rng = np.random.default_rng(4)
+    prof = ReferenceProfile.build({"x": rng.normal(0, 1, 5000), "k": ["a", "b"] * 2500})
+    cur_x = rng.normal(0, 1, 5000)
+    cur_x[:3000] = np.nan
+    rep = prof.compare({"x": cur_x, "k": [None] * 5000})
+    by = {f.name: f for f in rep.features}
+    assert by["x"].drifted and by["x"].missing_current == 3000
+    assert by["k"].drifted and by["k"].n_current == 0
+    # a few missing values on both sides are no drift
+    ref_x = rng.normal(0, 1, 5000)
+    ref_x[:50] = np.nan
+    prof2 = ReferenceProfile.build({"x": ref_x})
+    cur2 = rng.normal(0, 1, 5000)
+    cur2[:55] = np.nan
+    assert prof2.compare({"x": cur2}).drifted == ()

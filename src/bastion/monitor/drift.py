@@ -322,12 +322,30 @@ class ReferenceProfile:
         window: int,
         alerts: tuple[DriftAlert, ...],
     ) -> DriftReport:
-        adjusted = benjamini_hochberg([r[3] for r in raw])
+        # A change in the share of missing values is drift too (a feed that stops sending
+        # a field): when either side has missing values, the column's p-value is the
+        # Bonferroni-combined minimum of its distribution test and a chi-square test of
+        # the missing share, and PSI/JS count missing values as one more bin.
+        pvals = []
+        for ref, _counts, _stat, p, n_ok, n_missing, _ in raw:
+            if ref.missing or n_missing:
+                table = np.array([[ref.n, ref.missing], [n_ok, n_missing]], dtype=np.float64)
+                _, p_miss = _chi2(table[0], table[1])
+                p = min(1.0, 2 * min(p, p_miss))
+            pvals.append(p)
+        adjusted = benjamini_hochberg(pvals)
         feats = []
-        for (ref, counts, stat, p, n_ok, n_missing, _), q in zip(raw, adjusted, strict=True):
+        for (ref, counts, stat, _p, n_ok, n_missing, _), p, q in zip(
+            raw, pvals, adjusted, strict=True
+        ):
             ref_counts = np.asarray(ref.counts, dtype=np.float64)
-            v_psi = psi(ref_counts, counts) if n_ok else 0.0
-            v_js = jensen_shannon(ref_counts, counts) if n_ok else 0.0
+            cur_counts = counts
+            if ref.missing or n_missing:
+                ref_counts = np.append(ref_counts, float(ref.missing))
+                cur_counts = np.append(counts, float(n_missing))
+            seen = n_ok + n_missing
+            v_psi = psi(ref_counts, cur_counts) if seen else 0.0
+            v_js = jensen_shannon(ref_counts, cur_counts) if seen else 0.0
             feats.append(
                 FeatureDrift(
                     name=ref.name,
@@ -339,7 +357,7 @@ class ReferenceProfile:
                     p_adjusted=q,
                     psi=v_psi,
                     js=v_js,
-                    drifted=bool(n_ok and q < self.alpha and v_psi >= self.psi_threshold),
+                    drifted=bool(seen and q < self.alpha and v_psi >= self.psi_threshold),
                     n_current=n_ok,
                     missing_current=n_missing,
                 )
