@@ -70,6 +70,7 @@ from bastion.core.ledger._verify import (
     _iso,
     assemble,
     fetch,
+    row_cursor,
     run_workers,
     scan_rows,
     select_rows,
@@ -701,15 +702,14 @@ class Ledger:
         normalises types only when needed)."""
         raw = self.db.engine.raw_connection()
         try:
-            cur = raw.cursor()
-            cur.execute(
-                "SELECT seq, event_id, data, leaf_hash, kind, actor, recorded_at "
-                "FROM ledger_entries ORDER BY seq"
-            )
+            cur = row_cursor(raw, self.db.is_sqlite)
+            cur.execute(*select_rows(self.db.is_sqlite, None, None))
             while rows := cur.fetchmany(batch):
                 yield rows
             cur.close()
         finally:
+            with contextlib.suppress(Exception):
+                raw.rollback()  # ends the server-side cursor's transaction
             raw.close()
 
     def _stream(self, batch: int = 20_000) -> Iterator[tuple[int, str, bytes, bytes]]:
@@ -925,6 +925,8 @@ class Ledger:
                 rep.seconds = time.perf_counter() - started
                 return rep
             total = (head[0] if head else size) - size
+            cur.close()
+            cur = row_cursor(raw, sqlite)  # the same transaction, so the same snapshot
             cur.execute(*select_rows(sqlite, size, None))
             tick = None if progress is None else (lambda done: progress(done, max(total, done)))
             seg = scan_rows(

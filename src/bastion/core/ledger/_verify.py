@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import uuid
 from collections import deque
 from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -525,6 +526,14 @@ def select_rows(sqlite: bool, lo: int | None, hi: int | None) -> tuple[str, tupl
     return sql + " ORDER BY seq", tuple(params)
 
 
+def row_cursor(raw: Any, sqlite: bool) -> Any:
+    """A cursor that streams a large result: SQLite's does; on PostgreSQL a named
+    (server-side) cursor, or the driver would hold every row in memory at once."""
+    if sqlite:
+        return raw.cursor()
+    return raw.cursor(name=f"ledger_scan_{uuid.uuid4().hex[:12]}")
+
+
 def fetch(cur: Any, batch: int = 20_000) -> Iterator[Sequence[Any]]:
     while rows := cur.fetchmany(batch):
         yield from rows
@@ -546,8 +555,9 @@ def scan_range(
     try:
         raw = engine.raw_connection()
         try:
-            cur = raw.cursor()
-            cur.execute(*select_rows(engine.dialect.name == "sqlite", lo, hi))
+            sqlite = engine.dialect.name == "sqlite"
+            cur = row_cursor(raw, sqlite)
+            cur.execute(*select_rows(sqlite, lo, hi))
             seg = scan_rows(fetch(cur), expected=expected, cp_sizes=cp_sizes, tick=tick)
             cur.close()
             return seg
