@@ -154,3 +154,6 @@ def test_remote_runs_take_only_declared_confined_and_bounded_params(
         remote=True,
     )  # fmt: skip
     assert ev.verdict is Verdict.ERROR and "an API caller may ask for" in ev.data["error"]
+    square = {"data": "digits.npz", "attack": "square", "queries": 10_000, "samples": 10_000}
+    ev = run_check(remote_ws, "robustness.evaluation", subj, params=square, remote=True)
+    assert ev.verdict is Verdict.ERROR and "steps (or queries)" in ev.data["error"]

@@ -113,3 +113,25 @@ def test_redteam_evaluate_never_loads_a_dangerous_model(
     rc, _out, err = run("redteam", "evaluate", str(evil), "--data", str(digits_files["npz"]))
     assert rc == 2 and "scan says dangerous" in err
     assert not marker.exists()
+
+
+def test_redteam_evaluate_refuses_an_npz_whose_header_claims_a_huge_array(
+    run: Run, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import io
+    import zipfile
+
+    import numpy as np
+
+    head = io.BytesIO()  # magic and header of a 4 TiB float32 array, and no data
+    np.lib.format.write_array_header_1_0(
+        head, {"descr": "<f4", "fortran_order": False, "shape": (1 << 20, 1 << 20)}
+    )
+    small = io.BytesIO()
+    np.save(small, np.zeros(4))
+    npz = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(npz, "w") as zf:
+        zf.writestr("x.npy", head.getvalue())
+        zf.writestr("y.npy", small.getvalue())
+    rc, _out, err = run("redteam", "evaluate", str(digits_files["onnx"]), "--data", str(npz))
+    assert rc == 2 and "larger than the data limit" in err

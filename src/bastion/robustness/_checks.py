@@ -179,9 +179,11 @@ def evaluation_from_params(
         raise RobustnessError("samples must be a positive integer")
     if remote:
         n = int(samples or 0) or 1000
-        if n * max(spec.steps if spec.name == "pgd" else 1, 1) * len(eps) > MAX_REMOTE_WORK:
+        per = {"pgd": spec.steps, "square": spec.queries}.get(spec.name, 1)
+        if n * per * len(eps) > MAX_REMOTE_WORK:
             raise RobustnessError(
-                f"samples x steps x eps exceeds the {MAX_REMOTE_WORK:,} an API caller may ask for"
+                f"samples x steps (or queries) x eps exceeds the {MAX_REMOTE_WORK:,} an API "
+                "caller may ask for"
             )
         if cert is not None and n * (cert.n0 + cert.n) > MAX_REMOTE_CERTIFY:
             raise RobustnessError(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import math
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,10 +94,22 @@ def _npz(
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as zf:
             total = sum(i.file_size for i in zf.infolist())
-        if total > 4 * MAX_DATA_BYTES:
-            raise RobustnessError(
-                f"{path}: the archive expands past {4 * MAX_DATA_BYTES >> 20} MiB"
-            )
+            if total > 4 * MAX_DATA_BYTES:
+                raise RobustnessError(
+                    f"{path}: the archive expands past {4 * MAX_DATA_BYTES >> 20} MiB"
+                )
+            # The .npy headers say what each array allocates: checked before any is read.
+            for info in zf.infolist():
+                with zf.open(info) as fh:
+                    major, _minor = np.lib.format.read_magic(fh)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if major == 1
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _order, dtype = read(fh)
+                if math.prod(shape) * dtype.itemsize > 4 * MAX_DATA_BYTES:
+                    raise RobustnessError(f"{path}: an array is larger than the data limit")
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             if "x" not in z.files or "y" not in z.files:
                 raise RobustnessError(f"{path}: expected arrays named x and y")

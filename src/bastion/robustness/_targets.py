@@ -273,9 +273,18 @@ class OnnxTarget:
         self.n_classes = int(out.shape[1]) if out.shape[1] > 1 else 2
         self._binary = out.shape[1] == 1
         self._proba = output_is_proba
+        self._graph: _OnnxGraph | None = None
         try:
-            self._graph: _OnnxGraph | None = _OnnxGraph(model)
-        except RobustnessError:
+            graph = _OnnxGraph(model)
+            # The translation must agree with onnxruntime on a probe, or it gives no gradients.
+            probe = np.random.default_rng(0).random((2, *self.input_shape), dtype=np.float32)
+            with torch.no_grad():
+                mine = graph(torch.from_numpy(probe)).numpy()
+            if mine.shape == out.shape and np.allclose(
+                mine, self._run(probe), atol=1e-4, rtol=1e-3
+            ):
+                self._graph = graph
+        except (RobustnessError, KeyError, IndexError, ValueError, TypeError, RuntimeError):
             self._graph = None
         self.capabilities = _ALL if self._graph is not None else _SCORES
 
