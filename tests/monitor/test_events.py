@@ -158,3 +158,8 @@ def test_mask_mode_without_a_masker_for_a_feature_redacts_it() -> None:
         inference=Inference(MODEL, inputs={"name": "Alice", "ssn": "078-05-1120"}),
     ).to_ocsf()  # fmt: skip
     assert ev["ai"]["input"]["features"] == {"name": "A***", "ssn": "[redacted]"}
+
+
+def test_hashed_policy_from_the_workspace(sqlite_ws: Workspace) -> None:
+    p = InputPolicy.hashed(sqlite_ws)
+    assert p.mode is InputMode.HASH and p.key == input_hash_key(sqlite_ws)

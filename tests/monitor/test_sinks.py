@@ -428,3 +428,13 @@ def test_syslog_tcp_reconnects_when_the_receiver_closed_the_connection() -> None
     s.close()
     lsock.close()
     assert len(got) == 2 and b'"uid":"ev-1"' in got[0] and b'"uid":"ev-2"' in got[1]
+
+
+def test_spooled_sink_is_a_sink(tmp_path: Path) -> None:
+    from bastion.monitor import Sink
+
+    spool = SpooledSink(FileSink(tmp_path / "out.jsonl"), tmp_path / "spool")
+    assert isinstance(spool, Sink) and spool.name == "spooled:file:out.jsonl"
+    spool.send([_ev(1), _ev(2)])
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
+    spool.close()

@@ -156,6 +156,11 @@ class InputPolicy:
             raise InputError("input policy 'mask' needs a masker")
 
     @classmethod
+    def hashed(cls, ws: Workspace) -> InputPolicy:
+        """A ``HASH`` policy keyed with the workspace's input-hash key."""
+        return cls(InputMode.HASH, key=input_hash_key(ws))
+
+    @classmethod
     def masking(
         cls, default: Any = None, per_feature: Mapping[str, Any] | None = None
     ) -> InputPolicy:

@@ -467,6 +467,14 @@ class SpooledSink:
             if self._clock() >= self._retry_at:
                 self.flush()
 
+    @property
+    def name(self) -> str:
+        return f"spooled:{self.sink.name}"
+
+    def send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        """The :class:`Sink` protocol: deliver or spool (``SpoolFullError`` when full)."""
+        self.emit_many(events)
+
     def _failed(self, exc: SinkError) -> None:
         self.last_error = exc.message
         self._retry_at = self._clock() + self.retry_interval
