@@ -242,7 +242,9 @@ def emit(
         finally:
             s.close()
     else:
-        sp = SpooledSink(s, spool, max_bytes=spool_max_bytes, retry_interval=0)
+        # one try per run: after a failure the rest of this run only spools (a blackholed
+        # collector costs one timeout, not one per event); the next run flushes first
+        sp = SpooledSink(s, spool, max_bytes=spool_max_bytes, retry_interval=86_400)
         try:
             sp.flush()
             for ev in _events(source, bad):
