@@ -112,7 +112,16 @@ def test_http_elastic_bulk_errors_are_failures(collector: Collector) -> None:
     collector.reply = b'{"errors": false, "items": []}'
     sink.send([_ev(1)])
     action = json.loads(collector.bodies[0][2].decode().splitlines()[0])
-    assert action == {"create": {"_index": "bastion-ocsf"}}
+    assert action == {"create": {"_index": "bastion-ocsf", "_id": "ev-1"}}
+    # a re-send after a lost reply: the already indexed event answers 409, which is success
+    collector.reply = json.dumps({"errors": True, "items": [
+        {"create": {"status": 409, "error": {"type": "version_conflict_engine_exception"}}},
+        {"create": {"status": 201}},
+    ]}).encode()  # fmt: skip
+    sink.send([_ev(1), _ev(4)])
+    collector.reply = json.dumps({"errors": True, "items": [{"create": {"status": 429}}]}).encode()
+    with pytest.raises(SinkError, match="errors"):
+        sink.send([_ev(5)])
     collector.reply = b'{"errors": true, "items": []}'
     with pytest.raises(SinkError, match="errors"):
         sink.send([_ev(2)])

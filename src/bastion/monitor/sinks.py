@@ -222,6 +222,24 @@ class SyslogSink:
             self._sock = None
 
 
+def _bulk_ok(reply: Mapping[str, Any]) -> bool:
+    """A bulk reply without errors, or whose only errors are 409 conflicts: events indexed
+    by an earlier try (at-least-once re-sends them under the same ``_id``)."""
+    if reply.get("errors") is False:
+        return True
+    items = reply.get("items")
+    if reply.get("errors") is not True or not isinstance(items, list) or not items:
+        return False
+    for item in items:
+        result = next(iter(item.values()), None) if isinstance(item, dict) and item else None
+        if not isinstance(result, dict):
+            return False
+        status = result.get("status")
+        if not isinstance(status, int) or not (200 <= status < 300 or status == 409):
+            return False
+    return True
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -286,10 +304,19 @@ class HttpSink:
             ]
             return "\n".join(parts).encode(), "application/json"
         if self.style == "elastic_bulk":
-            action = json.dumps({"create": {"_index": self.index}})
             lines = []
             for e in events:
-                lines += [action, to_json(e)]
+                meta: dict[str, Any] = {"_index": self.index}
+                uid = (
+                    e.get("metadata", {}).get("uid")
+                    if isinstance(e.get("metadata"), dict)
+                    else None
+                )
+                if isinstance(uid, str) and uid:
+                    meta["_id"] = (
+                        uid  # a re-sent event is refused as a duplicate, not indexed twice
+                    )
+                lines += [json.dumps({"create": meta}), to_json(e)]
             return ("\n".join(lines) + "\n").encode(), "application/x-ndjson"
         return ("\n".join(to_json(e) for e in events) + "\n").encode(), "application/x-ndjson"
 
@@ -306,7 +333,7 @@ class HttpSink:
                 reply = r.json()
             except ValueError:
                 raise SinkError(f"{self.name}: the bulk reply is not JSON") from None
-            if not isinstance(reply, dict) or reply.get("errors") is not False:
+            if not isinstance(reply, dict) or not _bulk_ok(reply):
                 raise SinkError(f"{self.name}: the bulk reply reports errors")
 
     def close(self) -> None:
