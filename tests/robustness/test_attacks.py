@@ -162,3 +162,24 @@ def test_torch_generator_state_is_not_global(digits: Digits) -> None:
     x, y = _correct(digits, 20)
     run_attack(TorchTarget(digits.model, (64,)), x, y, 0.1, AttackSpec(steps=2))
     assert torch.rand(1) == before
+
+
+def test_hopskipjump_needs_labels_only_and_lowers_accuracy(digits: Digits) -> None:
+    from sklearn.svm import LinearSVC
+
+    from bastion.robustness import Capability
+
+    svc = SklearnTarget(LinearSVC().fit(digits.x_train, digits.y_train))
+    assert svc.capabilities == {Capability.LABELS}
+    x, y = digits.x_test[:40], digits.y_test[:40]
+    spec = AttackSpec("hopskipjump", norm=Norm.L2, queries=600, seed=1)
+    r = evaluate(svc, x, y, eps=[0.5, 2.0], spec=spec)
+    assert r.curve[0].accuracy < r.clean_accuracy and r.curve[-1].accuracy < 0.2
+    assert r.gradient_evaluations == 0 and r.queries > 40 * 600  # every label query counted
+    ok = svc.predict_labels(x) == y
+    o = run_attack(svc, x[ok], y[ok], 2.0, spec)
+    d = np.linalg.norm((o.x_adv - x[ok]).reshape(len(o.x_adv), -1), axis=1)
+    assert d.max() <= 2.0 * (1 + 1e-5) and o.x_adv.min() >= 0 and o.x_adv.max() <= 1
+    assert (svc.predict_labels(o.x_adv[o.fooled]) != y[ok][o.fooled]).all()
+    again = run_attack(svc, x[ok], y[ok], 2.0, spec)
+    np.testing.assert_array_equal(o.x_adv, again.x_adv)  # deterministic for the seed

@@ -24,6 +24,7 @@ class Attack(enum.StrEnum):
     FGSM = "fgsm"
     PGD = "pgd"
     SQUARE = "square"
+    HOPSKIPJUMP = "hopskipjump"
 
 
 class NormOpt(enum.StrEnum):
@@ -50,7 +51,9 @@ def evaluate(
     steps: int = typer.Option(40, "--steps", min=1, max=10_000, help="PGD steps."),
     step_size: float | None = typer.Option(None, "--step-size", help="PGD step (2.5*eps/steps)."),
     random_start: bool = typer.Option(True, "--random-start/--no-random-start"),
-    queries: int = typer.Option(1000, "--queries", min=1, help="Square attack queries per input."),
+    queries: int = typer.Option(
+        1000, "--queries", min=1, help="Square / HopSkipJump queries per input."
+    ),
     samples: int | None = typer.Option(None, "--samples", min=1, help="Evaluate the first N rows."),
     seed: int = typer.Option(0, "--seed", min=0),
     cross_check: int = typer.Option(

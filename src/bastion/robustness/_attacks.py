@@ -231,6 +231,132 @@ def _square_batch(
     return adv, fooled, box.size(done), queries
 
 
+class _Labels:
+    """Label queries of one input against its true class, counted."""
+
+    def __init__(self, target: Target, shape: tuple[int, ...], y: int) -> None:
+        self.target, self.shape, self.y, self.count = target, shape, y, 0
+
+    def adversarial(self, rows: NDArray[np.float32]) -> NDArray[np.bool_]:
+        self.count += len(rows)
+        pred = self.target.predict_labels(rows.reshape((len(rows), *self.shape)))
+        out: NDArray[np.bool_] = pred != self.y
+        return out
+
+
+def _boundary(
+    q: _Labels, x: NDArray[np.float32], adv: NDArray[np.float32], tol: float
+) -> NDArray[np.float32]:
+    """Binary search on the segment x..adv for the adversarial point nearest x."""
+    lo, hi = 0.0, 1.0
+    while hi - lo > tol:
+        mid = (lo + hi) / 2
+        if q.adversarial((x + mid * (adv - x))[None])[0]:
+            hi = mid
+        else:
+            lo = mid
+    out: NDArray[np.float32] = (x + hi * (adv - x)).astype(np.float32)
+    return out
+
+
+def _hsj_one(
+    q: _Labels,
+    x: NDArray[np.float32],
+    lo: NDArray[np.float32],
+    hi: NDArray[np.float32],
+    mask: NDArray[np.float32],
+    budget: int,
+    rng: np.random.Generator,
+) -> NDArray[np.float32] | None:
+    """HopSkipJump (Chen, Jordan and Wainwright 2020), L2, untargeted: a near-minimal
+    adversarial example from label queries only, or None when none was found."""
+    d = x.size
+    theta = 1.0 / (d * math.sqrt(d))
+    start = None
+    for _ in range(50):
+        cand = (x + mask * (rng.uniform(lo, hi) - x)).astype(np.float32)
+        if q.adversarial(cand[None])[0]:
+            start = cand
+            break
+    if start is None:
+        return None
+    xb = _boundary(q, x, start, max(theta, 1e-4))
+    k = 0
+    while q.count < budget:
+        k += 1
+        dist = float(np.linalg.norm(xb - x))
+        if dist == 0:
+            break
+        delta = math.sqrt(d) * theta * dist
+        n = min(int(100 * math.sqrt(k)), 1000, max(1, budget - q.count))
+        u = rng.standard_normal((n, d)).astype(np.float32) * mask
+        u /= np.linalg.norm(u, axis=1, keepdims=True).clip(1e-12)
+        phi = np.where(q.adversarial(np.clip(xb + delta * u, lo, hi)), 1.0, -1.0)
+        if abs(phi.mean()) < 1.0:
+            phi = phi - phi.mean()
+        g = (phi[:, None] * u).mean(axis=0)
+        gn = float(np.linalg.norm(g))
+        if gn == 0:
+            break
+        g /= gn
+        step = dist / math.sqrt(k)
+        new = None
+        for _ in range(12):
+            cand = np.clip(xb + step * g, lo, hi).astype(np.float32)
+            if q.adversarial(cand[None])[0]:
+                new = cand
+                break
+            step /= 2
+        if new is None:
+            break
+        nb = _boundary(q, x, new, max(theta, 1e-4))
+        if np.linalg.norm(nb - x) < dist:
+            xb = nb
+    return xb
+
+
+def _hsj_batch(
+    target: Target, x: torch.Tensor, y: NDArray[np.int64], eps: float, spec: AttackSpec
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Label-only: find a near-minimal adversarial example per input with HopSkipJump,
+    then project it onto the budget (fooled only if the projected point still fools)."""
+    box = _Box(x, spec, eps)
+    rng = np.random.default_rng(spec.seed)
+    flat = box.x.numpy()
+    scale = box.scale.numpy()
+    # Search in scaled coordinates u: the model sees x + u * scale.
+    lo_u, hi_u = box.ulo.numpy(), box.uhi.numpy()
+    mask = box.mask.numpy()
+    u = np.zeros_like(flat)
+    queries = 0
+    for i in range(box.n):
+        q = _ScaledLabels(target, tuple(x.shape[1:]), int(y[i]), flat[i], scale)
+        found = _hsj_one(q, np.zeros_like(flat[i]), lo_u[i], hi_u[i], mask, spec.queries, rng)
+        queries += q.count
+        if found is not None:
+            u[i] = found
+    done = box.finalize(torch.from_numpy(u))
+    adv = box.image(done)
+    fooled = torch.from_numpy(target.predict_labels(adv.numpy()) != y)
+    return adv, fooled, box.size(done), queries + box.n
+
+
+class _ScaledLabels(_Labels):
+    def __init__(
+        self,
+        target: Target,
+        shape: tuple[int, ...],
+        y: int,
+        x: NDArray[np.float32],
+        scale: NDArray[np.float32],
+    ) -> None:
+        super().__init__(target, shape, y)
+        self.x, self.scale = x, scale
+
+    def adversarial(self, rows: NDArray[np.float32]) -> NDArray[np.bool_]:
+        return super().adversarial((self.x + rows * self.scale).astype(np.float32))
+
+
 def check_supported(target: Target, attack: str) -> None:
     needs = ATTACKS.get(attack)
     if needs is None:
@@ -257,6 +383,9 @@ def run_attack(
         yb = y[start : start + bs]
         if spec.name == "square":
             a, f, s, q = _square_batch(target, xb, yb, eps, spec)
+            queries += q
+        elif spec.name == "hopskipjump":
+            a, f, s, q = _hsj_batch(target, xb, yb, eps, spec)
             queries += q
         else:
             diff: Any = target

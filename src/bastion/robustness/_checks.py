@@ -179,7 +179,9 @@ def evaluation_from_params(
         raise RobustnessError("samples must be a positive integer")
     if remote:
         n = int(samples or 0) or 1000
-        per = {"pgd": spec.steps, "square": spec.queries}.get(spec.name, 1)
+        per = {"pgd": spec.steps, "square": spec.queries, "hopskipjump": spec.queries}.get(
+            spec.name, 1
+        )
         if n * per * len(eps) > MAX_REMOTE_WORK:
             raise RobustnessError(
                 f"samples x steps (or queries) x eps exceeds the {MAX_REMOTE_WORK:,} an API "
@@ -253,7 +255,9 @@ class RobustnessCheck(TypedCheck[RobustnessData]):
         "steps": ParamSpec(ParamKind.INT, "PGD steps", minimum=1, maximum=1000),
         "step_size": ParamSpec(ParamKind.FLOAT, "PGD step size", minimum=1e-9, maximum=1e6),
         "random_start": ParamSpec(ParamKind.BOOL, "PGD random start"),
-        "queries": ParamSpec(ParamKind.INT, "Square attack queries", minimum=1, maximum=10_000),
+        "queries": ParamSpec(
+            ParamKind.INT, "Square/HopSkipJump queries", minimum=1, maximum=10_000
+        ),
         "samples": ParamSpec(ParamKind.INT, "evaluate the first N rows", minimum=1, maximum=10_000),
         "seed": ParamSpec(ParamKind.INT, "random seed", minimum=0, maximum=2**31 - 1),
         "cross_check": ParamSpec(

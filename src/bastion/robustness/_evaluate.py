@@ -111,7 +111,7 @@ class EvaluationReport:
                 "random_start": s.random_start,
                 "seed": s.seed,
                 "clip": [s.clip_min, s.clip_max],
-                "queries": s.queries if self.attack == "square" else None,
+                "queries": s.queries if self.attack in ("square", "hopskipjump") else None,
                 "constraints": s.constraints is not None,
             },
             "eps": [p.eps for p in self.curve],

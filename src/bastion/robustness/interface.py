@@ -128,6 +128,7 @@ ATTACKS: dict[str, frozenset[Capability]] = {
     "fgsm": frozenset({Capability.GRADIENTS}),
     "pgd": frozenset({Capability.GRADIENTS}),
     "square": frozenset({Capability.PROBABILITIES}),
+    "hopskipjump": frozenset({Capability.LABELS}),
 }
 
 
