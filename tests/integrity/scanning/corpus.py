@@ -357,7 +357,7 @@ def _joblib_object_array(payload: bytes) -> bytes:
     import joblib
     import numpy as np
 
-    from bastion.integrity._pickle import walk_pickles
+    from bastion.integrity.scanning._pickle import walk_pickles
 
     buf = io.BytesIO()
     joblib.dump(np.array([1, "x"], dtype=object), buf)
@@ -1006,7 +1006,11 @@ def issue16_malicious(marker: Path) -> dict[str, bytes]:
     tmw = _layer("TorchModuleWrapper", {"name": "t", "module": "gASVAAAA"})
     return {
         # 1. polyglots: valid tar / ONNX and a pickle at offset 0.
-        "family_1_polyglot_tar_pickle": _tar_pickle_polyglot(evil0),
+        # The tar name field holds 100 bytes: the command names the marker relative to the
+        # loader's working directory (the payload test runs the loader in the marker's folder).
+        "family_1_polyglot_tar_pickle": _tar_pickle_polyglot(
+            call_global0("os", "system", f"touch {marker.name}")
+        ),
         "family_1_polyglot_onnx_pickle": _onnx_pickle_polyglot(evil0),
         # 2. legacy torch: a second record after the raw storages; magic as text INT;
         #    the tar format's pickles after raw storage bytes.

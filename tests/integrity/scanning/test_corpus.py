@@ -43,6 +43,7 @@ def test_the_corpus_payloads_are_real(case: str, tmp_path: Path) -> None:
         check=False,
         capture_output=True,
         timeout=60,
+        cwd=tmp_path,  # payloads with a short relative command (the tar polyglot) touch here
     )
     assert marker.exists()
 
