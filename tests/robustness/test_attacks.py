@@ -183,3 +183,31 @@ def test_hopskipjump_needs_labels_only_and_lowers_accuracy(digits: Digits) -> No
     assert (svc.predict_labels(o.x_adv[o.fooled]) != y[ok][o.fooled]).all()
     again = run_attack(svc, x[ok], y[ok], 2.0, spec)
     np.testing.assert_array_equal(o.x_adv, again.x_adv)  # deterministic for the seed
+
+
+def test_square_attack_on_the_credit_gbm_respects_the_constraints(credit: Credit) -> None:
+    from bastion.robustness import load_target
+
+    gbm = load_target(credit.gbm_path).target  # the scanned-safe pickle, as shipped
+    names = list(credit.features)
+    x, y = credit.x[:120], credit.y[:120]
+    lo, hi = x.min(axis=0), x.max(axis=0)
+    integer = tuple(names.index(n) for n in ("employment_years", "num_delinquencies"))
+    c = FeatureConstraints(
+        immutable=(names.index("age"),),
+        lower=tuple(float(v) for v in lo),
+        upper=tuple(float(v) for v in hi),
+        integer=integer,
+        one_hot=(tuple(i for i, n in enumerate(names) if n.startswith("purpose_")),),
+        scale=tuple(float(max(h - low, 1.0)) for low, h in zip(lo, hi, strict=True)),
+    )
+    spec = AttackSpec("square", queries=150, constraints=c, clip_min=float(lo.min()),
+                      clip_max=float(hi.max()))  # fmt: skip
+    r = evaluate(gbm, x, y, eps=[0.05, 0.2], spec=spec)
+    assert r.curve[-1].accuracy < r.clean_accuracy
+    ok = gbm.predict_labels(x) == y
+    o = run_attack(gbm, x[ok], y[ok], 0.2, spec)
+    np.testing.assert_array_equal(o.x_adv[:, names.index("age")], x[ok][:, names.index("age")])
+    for i in integer:
+        np.testing.assert_array_equal(o.x_adv[:, i], np.round(o.x_adv[:, i]))
+    assert (o.x_adv >= lo).all() and (o.x_adv <= hi).all()
