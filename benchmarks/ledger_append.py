@@ -252,10 +252,12 @@ def _pg_processes(
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(procs)
     results = ctx.Queue()
+    share = None if rate is None else rate / procs
     workers = [
         ctx.Process(
             target=_pg_process,
-            args=(barrier, results, (str(home), url, p, threads, per_proc, rate)),
+            # ``rate`` is for all processes together: each paces its share.
+            args=(barrier, results, (str(home), url, p, threads, per_proc, share)),
         )
         for p in range(procs)
     ]
