@@ -12,7 +12,7 @@ from bastion.core.checks import Check
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Evidence
 from bastion.core.workspace import Workspace
-from bastion.integrity._checks_scanning import ScanCheck
+from bastion.integrity.scanning import ScanCheck
 from bastion.integrity.signing import ModelAttestationCheck, ModelSignatureCheck, ModelSignCheck
 from bastion.integrity.supply import BomCheck, DependencyCheck
 

@@ -8,7 +8,7 @@ import zipfile
 from pathlib import Path
 
 from bastion.integrity import ScanVerdict, scan_bytes, scan_path
-from bastion.integrity._pickle import walk_pickles
+from bastion.integrity.scanning._pickle import walk_pickles
 
 
 def _globals(data: bytes) -> set[str]:

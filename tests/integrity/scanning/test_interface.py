@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from bastion.core.errors import InputError
-from bastion.integrity.interface import ModelFileScanner, ScanError, Scanner, ScanVerdict
+from bastion.integrity.interface import ScanError, Scanner, ScanVerdict
+from bastion.integrity.scanning import ModelFileScanner
 from tests.integrity.scanning.corpus import call_global
 
 

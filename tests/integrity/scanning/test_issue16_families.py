@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from bastion.integrity import ScanVerdict, scan_bytes, scan_path
-from bastion.integrity._gguf import template_problem
+from bastion.integrity.scanning._gguf import template_problem
 from tests.integrity.scanning.corpus import (
     GGUF_TEMPLATE_LLAMA3,
     GGUF_TEMPLATE_QWEN,

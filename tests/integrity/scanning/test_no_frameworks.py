@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from bastion.integrity import ScanVerdict, scan_bytes, scan_path
-from bastion.integrity._onnx import looks_onnx, parse_onnx
+from bastion.integrity.scanning._onnx import looks_onnx, parse_onnx
 
 _CHILD = r"""
 import importlib.abc, json, sys

@@ -10,9 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bastion.integrity import ScanVerdict, scan_bytes
-from bastion.integrity._formats import detect
-from bastion.integrity._onnx import OnnxMalformed, parse_onnx
-from bastion.integrity._pickle import walk_pickles
+from bastion.integrity.scanning._formats import detect
+from bastion.integrity.scanning._onnx import OnnxMalformed, parse_onnx
+from bastion.integrity.scanning._pickle import walk_pickles
 
 _SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 _OPS = st.sampled_from(

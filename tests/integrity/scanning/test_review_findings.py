@@ -21,8 +21,8 @@ from bastion.api import create_app
 from bastion.core.types import Verdict
 from bastion.core.workspace import Workspace
 from bastion.integrity import ScanVerdict, scan_bytes
-from bastion.integrity._pickle import walk_pickles
-from bastion.integrity._scan_policy import shipped_policy
+from bastion.integrity.scanning._pickle import walk_pickles
+from bastion.integrity.scanning._policy import shipped_policy
 from tests.integrity.scanning.corpus import (
     PROTO0_PREFIXES,
     _torch_zip,

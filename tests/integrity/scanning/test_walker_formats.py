@@ -15,7 +15,7 @@ import pytest
 
 from bastion.core.errors import InputError
 from bastion.integrity import ArchiveLimits, ScanVerdict, load_allowlist, scan_bytes
-from bastion.integrity._pickle import walk_pickles
+from bastion.integrity.scanning._pickle import walk_pickles
 from tests.integrity.scanning.corpus import _safetensors, call_global, sbu
 
 

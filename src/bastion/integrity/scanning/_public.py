@@ -6,18 +6,17 @@ from pathlib import Path
 
 from bastion.core.types import Evidence, Subject
 from bastion.core.workspace import Workspace
-from bastion.integrity._containers import ArchiveLimits
-from bastion.integrity._scan import (
+from bastion.integrity.interface import (
     RULES,
+    ArchiveLimits,
     FileReport,
     ScanFinding,
     ScanReport,
     ScanRule,
-    scan_bytes,
-    scan_path,
-    to_sarif,
+    ScanVerdict,
 )
-from bastion.integrity._scan_policy import ScanVerdict, load_allowlist
+from bastion.integrity.scanning._policy import load_allowlist
+from bastion.integrity.scanning._scan import scan_bytes, scan_path, to_sarif
 
 __all__ = [
     "RULES",
@@ -39,7 +38,7 @@ __all__ = [
 
 def _digest_of(target: str) -> str | None:
     from bastion.core.errors import BastionError
-    from bastion.integrity._signing import signed_manifest
+    from bastion.integrity.signing import signed_manifest
 
     path = Path(target)
     if not path.exists():
@@ -65,7 +64,7 @@ def record_scan(
     so a gate can match scan evidence to the version it is about.
     """
     from bastion.core.checks import run_check
-    from bastion.integrity._checks_scanning import ScanCheck
+    from bastion.integrity.scanning._checks import ScanCheck
 
     subj = subject or Subject(
         "model", name or Path(report.target).name or report.target, _digest_of(report.target)
@@ -107,7 +106,7 @@ def record_scan_upload(
         "sha256": hashlib.sha256(data).hexdigest(),
     }
     if attest:
-        from bastion.integrity._public_signing import record_attest_scan_upload
+        from bastion.integrity.signing import record_attest_scan_upload
 
         summary, bundle, aev = record_attest_scan_upload(ws, report, data, name, actor=actor)
         out["attestation"] = summary | {"evidence": aev.id, "bundle": bundle}

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bastion.integrity._onnx import MAX_LOCATION, OnnxMalformed, looks_onnx, parse_onnx
-from bastion.integrity._scan_policy import GlobalPolicy, ScanVerdict
+from bastion.integrity.interface import ScanVerdict
+from bastion.integrity.scanning._onnx import MAX_LOCATION, OnnxMalformed, looks_onnx, parse_onnx
+from bastion.integrity.scanning._policy import GlobalPolicy
 
 __all__ = [
     "Raw",
@@ -130,7 +131,7 @@ def has_zip_trailer(buf: Any) -> bool:
 
 def leading_pickle(buf: Any) -> bool:
     """A pickle (any protocol, text ones included) parses or imports from offset 0."""
-    from bastion.integrity._pickle import walk_pickles
+    from bastion.integrity.scanning._pickle import walk_pickles
 
     return walk_pickles(buf, max_pickles=1).is_pickle
 

@@ -9,7 +9,6 @@ allowlist a denylisted global: that would turn the scanner off for the one thing
 from __future__ import annotations
 
 import _compat_pickle
-import enum
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -20,8 +19,9 @@ from typing import Any
 import yaml
 
 from bastion.core.errors import InputError
+from bastion.integrity.interface import ScanVerdict
 
-__all__ = ["GlobalPolicy", "ScanVerdict", "load_allowlist", "shipped_policy"]
+__all__ = ["GlobalPolicy", "load_allowlist", "shipped_policy"]
 
 _MAX_ALLOW_BYTES = 1 << 20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+$")
@@ -61,27 +61,6 @@ _DANGEROUS_ATTRS = frozenset(
         "_unpickle_model",
     }
 )
-
-
-class ScanVerdict(enum.StrEnum):
-    """Per file and overall. ``error``: could not be parsed, so never safe."""
-
-    SAFE = "safe"
-    SUSPICIOUS = "suspicious"
-    ERROR = "error"
-    DANGEROUS = "dangerous"
-
-    @property
-    def rank(self) -> int:
-        return _RANK[self]
-
-
-_RANK = {
-    ScanVerdict.SAFE: 0,
-    ScanVerdict.SUSPICIOUS: 1,
-    ScanVerdict.ERROR: 2,
-    ScanVerdict.DANGEROUS: 3,
-}
 
 
 def normalize_module(module: str) -> str:
@@ -144,8 +123,8 @@ def _read_yaml(text: str, where: str) -> dict[str, Any]:
 
 @cache
 def shipped_policy() -> GlobalPolicy:
-    """The allowlist and denylist shipped in ``bastion/integrity/data/scan``."""
-    base = resources.files("bastion.integrity") / "data" / "scan"
+    """The allowlist and denylist shipped in ``bastion/integrity/scanning/data``."""
+    base = resources.files("bastion.integrity.scanning") / "data"
     allow = _read_yaml((base / "allowlist.yaml").read_text("utf-8"), "allowlist.yaml")
     deny = _read_yaml((base / "denylist.yaml").read_text("utf-8"), "denylist.yaml")
     keras = _read_yaml((base / "keras_allowlist.yaml").read_text("utf-8"), "keras_allowlist.yaml")

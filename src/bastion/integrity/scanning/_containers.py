@@ -19,8 +19,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bastion.integrity.interface import ArchiveLimits
+
 __all__ = [
-    "ArchiveLimits",
     "Member",
     "decompress",
     "iter_tar",
@@ -28,25 +29,6 @@ __all__ = [
     "iter_zip_members",
     "zip_index",
 ]
-
-
-@dataclass(frozen=True)
-class ArchiveLimits:
-    """Bounds against bombs: entries, bytes produced, ratio, nesting.
-
-    Sizes are measured while inflating, never taken from headers; stored zip members and
-    tar members are views of bytes already bounded, so only inflated bytes count. ``max_ratio`` bounds
-    each member (output against the compressed input consumed so far) and each top-level
-    file (everything inflated from it, nested archives included, against its size; at
-    least ``min_expansion`` bytes are always allowed).
-    """
-
-    max_entries: int = 100_000
-    max_total_bytes: int = 8 * 1024**3
-    max_member_bytes: int = 4 * 1024**3
-    max_ratio: int = 1_000
-    max_depth: int = 4
-    min_expansion: int = 256 * 1024**2
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,9 @@ from bastion.core.checks import (
 )
 from bastion.core.errors import CheckError, InputError
 from bastion.core.types import Severity, Subject, Verdict
-from bastion.integrity._scan import ScanReport, scan_path, to_sarif
-from bastion.integrity._scan_policy import ScanVerdict, load_allowlist
+from bastion.integrity.interface import ScanReport, ScanVerdict
+from bastion.integrity.scanning._policy import load_allowlist
+from bastion.integrity.scanning._scan import scan_path, to_sarif
 
 __all__ = ["ScanCheck", "ScanData", "ScanSummary"]
 
@@ -36,7 +37,7 @@ def _manifest_digest(path: Path) -> str | None:
     """None when the files cannot be hashed as a model (a symlink, say): the scan still
     runs and reports why, but its evidence then names no digest."""
     from bastion.core.errors import BastionError
-    from bastion.integrity._signing import signed_manifest
+    from bastion.integrity.signing import signed_manifest
 
     try:
         return "sha256:" + signed_manifest(path).digest
