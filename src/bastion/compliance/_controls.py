@@ -12,8 +12,7 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.access import list_tokens
 from bastion.compliance._checks import MAX_STATEMENT, AttestationCheck, AttestationData
@@ -26,6 +25,7 @@ from bastion.compliance.interface import (
     producer_allowed,
 )
 from bastion.core.checks import record_evidence
+from bastion.core.documents import load_document
 from bastion.core.errors import CheckError, InputError, NotFoundError
 from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Evidence, Subject, Verdict
@@ -96,20 +96,13 @@ class _Catalog(BaseModel):
 def parse_catalog(text: str | bytes, filename: str = "control catalog") -> dict[str, Control]:
     """A ``kind: ControlCatalog`` document's controls by id (``InputError`` naming the
     position of the first problem)."""
-    if len(text) > MAX_CATALOG_BYTES:
-        raise InputError(f"{filename} is larger than {MAX_CATALOG_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{filename} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{filename} must be a mapping with kind: ControlCatalog")
-    try:
-        cat = _Catalog.model_validate(raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise InputError(f"{filename}: {where}: {e['msg']}") from None
+    cat = load_document(
+        text,
+        _Catalog,
+        what=filename,
+        max_bytes=MAX_CATALOG_BYTES,
+        shape="a mapping with kind: ControlCatalog",
+    )
     out: dict[str, Control] = {}
     known = known_evidence_kinds()
     for i, c in enumerate(cat.controls):

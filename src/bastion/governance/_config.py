@@ -13,9 +13,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from bastion.core.documents import load_document
 from bastion.core.errors import InputError
 from bastion.core.types import Severity
 
@@ -197,22 +197,14 @@ def _where(loc: tuple[int | str, ...], raw: Any) -> str:
 
 
 def parse_config(text: str | bytes, filename: str = "governance file") -> GovernanceConfig:
-    if len(text) > MAX_CONFIG_BYTES:
-        raise InputError(f"{filename} is larger than {MAX_CONFIG_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{filename} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{filename} must be a mapping with apiVersion: bastion/v1")
-    try:
-        cfg = GovernanceConfig.model_validate(raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise InputError(
-            f"{filename}: {_where(tuple(e['loc']), raw)}: {e['msg']} "
-            f"({len(exc.errors())} problem(s) in all)"
-        ) from None
+    cfg = load_document(
+        text,
+        GovernanceConfig,
+        what=filename,
+        max_bytes=MAX_CONFIG_BYTES,
+        shape="a mapping with apiVersion: bastion/v1",
+        locate=_where,
+    )
     _cross_check(cfg, filename)
     return cfg
 

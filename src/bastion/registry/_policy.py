@@ -17,8 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from bastion.compliance import PLANNED_EVIDENCE_KINDS as PENDING_EVIDENCE_KINDS
@@ -31,6 +30,7 @@ from bastion.compliance import (
     producer_allowed,
 )
 from bastion.compliance import known_evidence_kinds as _known_kinds
+from bastion.core.documents import load_document
 from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.types import Severity, Verdict
@@ -216,20 +216,13 @@ def known_evidence_kinds() -> frozenset[str]:
 
 
 def parse_policy(text: str | bytes, filename: str = "gate policy") -> GatePolicy:
-    if len(text) > MAX_POLICY_BYTES:
-        raise InputError(f"{filename} is larger than {MAX_POLICY_BYTES} bytes")
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise InputError(f"{filename} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(raw, dict):
-        raise InputError(f"{filename} must be a mapping with kind: GatePolicy")
-    try:
-        policy = GatePolicy.model_validate(raw)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise InputError(f"{filename}: {where}: {e['msg']}") from None
+    policy = load_document(
+        text,
+        GatePolicy,
+        what=filename,
+        max_bytes=MAX_POLICY_BYTES,
+        shape="a mapping with kind: GatePolicy",
+    )
     known = known_evidence_kinds()
     for tier, tp in policy.tiers.items():
         if not 1 <= tier <= 4:

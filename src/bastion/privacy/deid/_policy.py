@@ -26,9 +26,9 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from bastion.core.documents import load_document
 from bastion.core.errors import InputError
 
 __all__ = [
@@ -101,23 +101,13 @@ class MaskingPolicy(BaseModel):
 
 
 def parse_policy(text: str | bytes, source: str = "policy") -> MaskingPolicy:
-    raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > MAX_POLICY_BYTES:
-        raise InputError(f"{source}: larger than {MAX_POLICY_BYTES} bytes")
-    try:
-        doc = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{source}: not valid YAML{where}") from None
-    if not isinstance(doc, dict):
-        raise InputError(f"{source}: expected a mapping with 'columns'")
-    try:
-        policy = MaskingPolicy.model_validate(doc)
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        where = ".".join(str(p) for p in e["loc"])
-        raise InputError(f"{source}: {where}: {e['msg']}") from None
+    policy = load_document(
+        text,
+        MaskingPolicy,
+        what=source,
+        max_bytes=MAX_POLICY_BYTES,
+        shape="a mapping with 'columns'",
+    )
     for col, rule in policy.columns.items():
         extra = set(rule.params()) - _PARAMS[rule.operator]
         if extra:
