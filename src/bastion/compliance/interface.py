@@ -16,10 +16,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from bastion.access import Role
 from bastion.core.errors import InputError
@@ -29,11 +29,16 @@ from bastion.governance import parse_duration
 __all__ = [
     "PRODUCER_ROLES",
     "Condition",
+    "Conditions",
     "Control",
     "ControlResult",
     "ControlSubject",
     "Coverage",
+    "Duration",
+    "MaybeDuration",
+    "Producers",
     "Scope",
+    "Verdicts",
     "producer_allowed",
 ]
 
@@ -131,6 +136,41 @@ def _check_producers(v: tuple[str, ...]) -> tuple[str, ...]:
     return v
 
 
+def _verdicts(v: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
+    if Verdict.ERROR in v or not v:
+        raise ValueError("verdicts must be non-empty and may not include error")
+    return v
+
+
+def _duration(v: str) -> str:
+    parse_duration(v, "max_age")
+    return v
+
+
+def _maybe_duration(v: str | None) -> str | None:
+    return v if v is None else _duration(v)
+
+
+def _conditions(v: tuple[str, ...]) -> tuple[str, ...]:
+    for c in v:
+        Condition.parse(c)
+    return v
+
+
+# The field types an evidence requirement is made of, validated the same way wherever
+# one is written: a catalog's control here, a gate policy's inline ``evidence:`` entry
+# (the registry room), an approval's ``max_age``.
+#: Accepted verdicts: non-empty, never ``error``.
+Verdicts = Annotated[tuple[Verdict, ...], AfterValidator(_verdicts)]
+#: A duration such as ``30d`` / ``12h`` (``parse_duration``).
+Duration = Annotated[str, AfterValidator(_duration)]
+MaybeDuration = Annotated[str | None, AfterValidator(_maybe_duration)]
+#: ``data.FIELD OP VALUE`` conditions (``Condition.parse``).
+Conditions = Annotated[tuple[str, ...], AfterValidator(_conditions)]
+#: Role names and/or actor patterns (``_check_producers``).
+Producers = Annotated[tuple[str, ...], AfterValidator(_check_producers)]
+
+
 def producer_allowed(producers: tuple[str, ...], actor: str, role: str | None) -> bool:
     """Whether ``actor`` (with ``role``: ``local`` for the local administrator, who also
     counts as admin; None for an unknown or revoked token) is one of ``producers``: role
@@ -163,43 +203,17 @@ class Control(BaseModel):
     description: str = Field(default="", max_length=4000)
     check: str | None = Field(default=None, min_length=3, max_length=100)
     scope: Scope = Scope.MODEL
-    verdicts: tuple[Verdict, ...] = (Verdict.PASS,)
+    verdicts: Verdicts = (Verdict.PASS,)
     max_severity: Severity | None = None
-    max_age: str | None = None
-    where: tuple[str, ...] = ()
-    producers: tuple[str, ...] = ()
+    max_age: MaybeDuration = None
+    where: Conditions = ()
+    producers: Producers = ()
     coverage: Coverage = Coverage.FULL
-    attesters: tuple[str, ...] = ("compliance", "admin")
-    attestation_max_age: str = "365d"
+    attesters: Producers = ("compliance", "admin")
+    attestation_max_age: Duration = "365d"
     references: tuple[str, ...] = Field(default=(), max_length=50)
     #: True for a gate policy's inline ``evidence:`` requirement (no catalog entry).
     anonymous: bool = Field(default=False, exclude=True)
-
-    @field_validator("producers", "attesters")
-    @classmethod
-    def _producers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        return _check_producers(v)
-
-    @field_validator("verdicts")
-    @classmethod
-    def _no_error(cls, v: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
-        if Verdict.ERROR in v or not v:
-            raise ValueError("verdicts must be non-empty and may not include error")
-        return v
-
-    @field_validator("max_age", "attestation_max_age")
-    @classmethod
-    def _age(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration(v, "max_age")
-        return v
-
-    @field_validator("where")
-    @classmethod
-    def _conds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for c in v:
-            Condition.parse(c)
-        return v
 
     @model_validator(mode="after")
     def _needs_check(self) -> Control:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from bastion.compliance import PLANNED_EVIDENCE_KINDS as PENDING_EVIDENCE_KINDS
@@ -30,6 +30,7 @@ from bastion.compliance import (
     producer_allowed,
 )
 from bastion.compliance import known_evidence_kinds as _known_kinds
+from bastion.compliance.interface import Conditions, Duration, MaybeDuration, Producers, Verdicts
 from bastion.core.documents import load_document
 from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
@@ -78,22 +79,15 @@ class EvidenceRequirement(_Strict):
     kind: str = Field(min_length=3, max_length=100)
     title: str | None = None
     scope: Scope = Scope.MODEL
-    verdicts: tuple[Verdict, ...] = (Verdict.PASS,)
+    verdicts: Verdicts = (Verdict.PASS,)
     max_severity: Severity | None = None
-    max_age: str | None = None
-    where: tuple[str, ...] = ()
+    max_age: MaybeDuration = None
+    where: Conditions = ()
     #: Who may produce it: role names (viewer, engineer, security, compliance, approver,
     #: admin; ``local`` for the local administrator, who also counts as admin) and/or
     #: actor patterns (``token:abc123def456:*``, ``cli``; shell-style ``*``/``?``).
     #: Empty: anyone. Evidence from anyone else is ignored by the gate.
-    producers: tuple[str, ...] = ()
-
-    @field_validator("producers")
-    @classmethod
-    def _producers(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        from bastion.compliance.interface import _check_producers
-
-        return _check_producers(v)
+    producers: Producers = ()
 
     def producer_allowed(self, actor: str, role: str | None) -> bool:
         """``role``: the producer's role (``local`` for the local administrator; None for
@@ -114,27 +108,6 @@ class EvidenceRequirement(_Strict):
             producers=self.producers,
             anonymous=True,
         )
-
-    @field_validator("verdicts")
-    @classmethod
-    def _no_error(cls, v: tuple[Verdict, ...]) -> tuple[Verdict, ...]:
-        if Verdict.ERROR in v or not v:
-            raise ValueError("verdicts must be non-empty and may not include error")
-        return v
-
-    @field_validator("max_age")
-    @classmethod
-    def _age(cls, v: str | None) -> str | None:
-        if v is not None:
-            parse_duration(v, "max_age")
-        return v
-
-    @field_validator("where")
-    @classmethod
-    def _conds(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for c in v:
-            Condition.parse(c)
-        return v
 
     @property
     def conditions(self) -> list[Condition]:
@@ -166,13 +139,7 @@ class ApprovalRequirement(_Strict):
     roles: tuple[str, ...] = ()
     count: int = Field(1, ge=1, le=20)
     board: str | None = None
-    max_age: str = "30d"
-
-    @field_validator("max_age")
-    @classmethod
-    def _age(cls, v: str) -> str:
-        parse_duration(v, "max_age")
-        return v
+    max_age: Duration = "30d"
 
     @property
     def validity(self) -> timedelta:
