@@ -13,24 +13,8 @@ import pyotp
 import pytest
 
 from bastion.cli.main import main
+from tests._cli import Run
 from tests.conftest import EXAMPLE_MANIFEST
-
-
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home = home
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    def json(self, *args: str) -> object:
-        rc, out, err = self(*args, "--format", "json")
-        assert rc == 0, err
-        return json.loads(out)
 
 
 @pytest.fixture

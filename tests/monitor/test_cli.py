@@ -14,26 +14,13 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from bastion.cli.main import main
 from bastion.monitor import Actor, ApiActivity, DetectionFinding, Severity
-
-
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home, self.capsys = home, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
+from tests._cli import Run, start
 
 
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(tmp_path / "home", capsys)
-    assert r("init")[0] == 0
-    return r
+    return start(tmp_path, capsys)
 
 
 def _tables(tmp_path: Path, shift: float) -> tuple[Path, Path]:

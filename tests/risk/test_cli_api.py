@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -12,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from bastion.access import create_token
 from bastion.api import create_app
-from bastion.cli.main import main
 from bastion.core.workspace import Workspace
 from bastion.risk import load_scenarios, risk_id
+from tests._cli import Run, start
 from tests.conftest import EXAMPLE_MANIFEST, ROOT
 from tests.threats.test_model import EXPECTED
 
@@ -25,27 +24,9 @@ CTRL = EX / "control-rate-limit.yaml"
 OPEN_THREATS = sum(1 for *_, status in EXPECTED if status == "open")
 
 
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home, self.capsys = home, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    def json(self, *args: str) -> object:
-        rc, out, err = self(*args, "--format", "json")
-        assert rc == 0, err
-        return json.loads(out)
-
-
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(tmp_path / "home", capsys)
-    assert r("init")[0] == 0
-    return r
+    return start(tmp_path, capsys)
 
 
 def test_cli_simulate_charts_and_whatif(run: Run, tmp_path: Path) -> None:

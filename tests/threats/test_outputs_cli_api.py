@@ -12,10 +12,10 @@ from fastapi.testclient import TestClient
 
 from bastion.access import Role, create_token
 from bastion.api import create_app
-from bastion.cli.main import main
 from bastion.core.workspace import Workspace
 from bastion.inventory import import_manifest
 from bastion.manifest import load_manifest
+from tests._cli import Run, start
 from tests.conftest import EXAMPLE_MANIFEST
 from tests.threats.test_model import EXPECTED
 
@@ -23,22 +23,9 @@ QUESTIONNAIRE = EXAMPLE_MANIFEST.parent / "llm-vendor-questionnaire.yaml"
 EX = str(EXAMPLE_MANIFEST)
 
 
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home, self.capsys = home, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(tmp_path / "home", capsys)
-    assert r("init")[0] == 0
-    return r
+    return start(tmp_path, capsys)
 
 
 def test_model_table_json_and_sarif(run: Run) -> None:

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from bastion.access import Role, create_token
 from bastion.api import create_app
-from bastion.cli.main import main
 from bastion.core.workspace import Workspace
 from bastion.integrity import (
     SLSA_PROVENANCE_V1,
@@ -22,30 +21,12 @@ from bastion.integrity import (
     record_verify,
     verify_attestation,
 )
-
-
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home = home
-        self.capsys = capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-    def json(self, *args: str, rc: int = 0) -> dict:  # type: ignore[type-arg]
-        code, out, err = self(*args, "--format", "json")
-        assert code == rc, out + err
-        return json.loads(out)  # type: ignore[no-any-return]
+from tests._cli import Run, start
 
 
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(tmp_path / "home", capsys)
-    assert r("init")[0] == 0
-    return r
+    return start(tmp_path, capsys)
 
 
 def test_cli_hash_sign_verify_attest(

@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 
 from bastion.access import Role, create_token
 from bastion.api import create_app
-from bastion.cli.main import main
 from bastion.core.errors import CheckError, InputError
 from bastion.core.types import Verdict
 from bastion.core.workspace import Workspace
 from bastion.integrity import generate_ai_bom, scan_dependencies
 from bastion.inventory import import_manifest
 from bastion.manifest import load_manifest
+from tests._cli import Run, start
 from tests.conftest import EXAMPLE_MANIFEST
 
 REQS = "requests==2.30.0\njinja2==3.1.2\nnumpy\n"
@@ -73,22 +73,9 @@ def test_bom_evidence_carries_the_bom(ws: Workspace, example_models: Path) -> No
 # --- CLI -----------------------------------------------------------------------------------
 
 
-class Run:
-    def __init__(self, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        self.home, self.capsys = home, capsys
-
-    def __call__(self, *args: str) -> tuple[int, str, str]:
-        self.capsys.readouterr()
-        rc = main(["--home", str(self.home), *args])
-        out, err = self.capsys.readouterr()
-        return rc, out, err
-
-
 @pytest.fixture
 def run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Run:
-    r = Run(tmp_path / "home", capsys)
-    assert r("init")[0] == 0
-    return r
+    return start(tmp_path, capsys)
 
 
 def test_cli_deps_scan_formats_and_exit_codes(run: Run, tmp_path: Path) -> None:
