@@ -14,6 +14,7 @@ import pytest
 
 import bastion.integrity
 from bastion.integrity import interface, scanning, signing, supply
+from tests._imports import cycles, import_graph, modules
 
 ROOM = Path(bastion.integrity.__file__).resolve().parent
 
@@ -113,66 +114,19 @@ ROOM_NAMES = frozenset(
 
 
 def _modules() -> dict[str, Path]:
-    out = {}
-    for path in ROOM.rglob("*.py"):
-        parts = path.relative_to(ROOM.parent.parent).with_suffix("").parts
-        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-        out[name] = path
-    return out
+    return modules(bastion.integrity)
 
 
 def _import_graph() -> dict[str, set[str]]:
     """Every import of an integrity module by an integrity module, top level or deferred."""
-    mods = _modules()
-    edges: dict[str, set[str]] = {m: set() for m in mods}
-    for name, path in mods.items():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.ImportFrom) and node.module in mods:
-                for alias in node.names:
-                    sub = f"{node.module}.{alias.name}"
-                    edges[name].add(sub if sub in mods else node.module)
-            elif isinstance(node, ast.Import):
-                edges[name].update(a.name for a in node.names if a.name in mods)
-    return edges
-
-
-def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
-    """Strongly connected components with more than one module (Tarjan)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    stack: list[str] = []
-    out: list[list[str]] = []
-
-    def visit(v: str) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in edges[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
-                low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                out.append(sorted(comp))
-
-    for v in edges:
-        if v not in index:
-            visit(v)
-    return out
+    return import_graph(bastion.integrity)
 
 
 def test_issue13_integrity_import_graph_has_no_circle() -> None:
     edges = _import_graph()
     assert "bastion.integrity.signing._checks" in edges  # the graph covers the parts
     assert "bastion.integrity.signing._provenance" in edges["bastion.integrity.signing._checks"]
-    assert _cycles(edges) == []
+    assert cycles(edges) == []
 
 
 def test_issue13_provenance_does_not_import_the_checks() -> None:

@@ -7,7 +7,6 @@ system into tier 1-4 as ``risk.tier`` evidence; the register tracks each risk's 
 on the ledger, and accepting a risk above appetite needs an approver with MFA.
 """
 
-from bastion.risk._charts import lec_svg, tornado_svg
 from bastion.risk._checks import (
     RiskSimulationCheck,
     RiskSimulationData,
@@ -25,9 +24,11 @@ from bastion.risk._engine import (
     TornadoBar,
     WhatIfResult,
     expected_annual_loss,
+    lec_svg,
     simulate,
     simulate_scenario,
     tornado,
+    tornado_svg,
     what_if,
 )
 from bastion.risk._model import (

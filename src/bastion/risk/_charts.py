@@ -13,13 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bastion.core.errors import InputError
-
 if TYPE_CHECKING:
-    from bastion.risk._engine import SimulationResult
     from bastion.risk._model import TolerancePoint
 
-__all__ = ["lec_svg", "tornado_svg"]
+__all__ = ["draw_lec", "draw_tornado"]
 
 _MAX_CURVES = 8
 
@@ -48,13 +45,22 @@ def _exceedance(losses: np.ndarray[Any, Any], grid: np.ndarray[Any, Any]) -> np.
     return out
 
 
-def lec_svg(result: SimulationResult, tolerance: Sequence[TolerancePoint] | None = None) -> str:
-    """Loss exceedance curves (portfolio and each scenario, up to 8) with the tolerance curve."""
+def draw_lec(
+    port: np.ndarray[Any, Any],
+    curves: Sequence[tuple[str, np.ndarray[Any, Any]]],
+    tolerance: Sequence[TolerancePoint],
+    *,
+    currency: str,
+    iterations: int,
+    seed: int,
+) -> str:
+    """Loss exceedance curves: the portfolio's simulated annual losses ``port`` and, when
+    there is more than one, each scenario's (``(name, losses)``, up to 8), with the
+    tolerance curve."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, PercentFormatter
 
-    tol = list(tolerance if tolerance is not None else result.scenarios.tolerance)
-    port = result.portfolio_loss
+    tol = list(tolerance)
     positive = port[port > 0]
     hi = max(float(port.max()), *(t.loss for t in tol), 1.0)
     lo = float(np.percentile(positive, 1)) if positive.size else 1.0
@@ -63,9 +69,9 @@ def lec_svg(result: SimulationResult, tolerance: Sequence[TolerancePoint] | None
     fig = Figure(figsize=(8, 4.8))
     ax = fig.add_subplot()
     ax.plot(grid, _exceedance(port, grid), color="#1f3b73", lw=2.2, label="Portfolio")
-    if len(result.results) > 1:
-        for r in result.results[:_MAX_CURVES]:
-            ax.plot(grid, _exceedance(r.annual_loss, grid), lw=1, alpha=0.8, label=r.scenario.name)
+    if len(curves) > 1:
+        for name, losses in curves[:_MAX_CURVES]:
+            ax.plot(grid, _exceedance(losses, grid), lw=1, alpha=0.8, label=name)
     if tol:
         ax.plot(
             [t.loss for t in tol],
@@ -80,44 +86,33 @@ def lec_svg(result: SimulationResult, tolerance: Sequence[TolerancePoint] | None
     ax.set_ylim(0, 1.02)
     ax.xaxis.set_major_formatter(FuncFormatter(_money))
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
-    ax.set_xlabel(f"Annual loss ({result.scenarios.currency})")
+    ax.set_xlabel(f"Annual loss ({currency})")
     ax.set_ylabel("Probability of exceeding")
-    ax.set_title(f"Loss exceedance ({result.iterations:,} simulated years, seed {result.seed})")
+    ax.set_title(f"Loss exceedance ({iterations:,} simulated years, seed {seed})")
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="upper right", fontsize=8)
     return _render(fig)
 
 
-def tornado_svg(result: SimulationResult, scenario_id: str | None = None) -> str:
-    """Tornado of one scenario (default: the one with the largest mean annual loss)."""
+def draw_tornado(
+    base: float, bars: Sequence[tuple[str, float, float]], *, name: str, currency: str
+) -> str:
+    """Tornado of one scenario: ``base`` its mean annual loss, ``bars`` (input, mean annual
+    loss with the input at P10, at P90) widest first (up to 15 drawn)."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter
 
-    from bastion.risk._engine import tornado
-
-    if scenario_id is None:
-        sres = max(result.results, key=lambda r: r.summary.mean)
-    else:
-        matches = [r for r in result.results if r.scenario.id == scenario_id]
-        if not matches:
-            raise InputError(
-                f"{result.scenarios.source}: no scenario '{scenario_id}' for the tornado; fix: name one of {', '.join(r.scenario.id for r in result.results)}"
-            )
-        sres = matches[0]
-    base, bars = tornado(sres.scenario)
     bars = bars[:15][::-1]
     fig = Figure(figsize=(8, 0.45 * len(bars) + 1.6))
     ax = fig.add_subplot()
     y = np.arange(len(bars))
-    for i, b in enumerate(bars):
-        ax.barh(i, b.ale_at_low - base, left=base, color="#2e86c1", height=0.6)
-        ax.barh(i, b.ale_at_high - base, left=base, color="#e67e22", height=0.6)
+    for i, (_, at_low, at_high) in enumerate(bars):
+        ax.barh(i, at_low - base, left=base, color="#2e86c1", height=0.6)
+        ax.barh(i, at_high - base, left=base, color="#e67e22", height=0.6)
     ax.axvline(base, color="black", lw=1)
-    ax.set_yticks(y, [b.input for b in bars], fontsize=8)
+    ax.set_yticks(y, [b[0] for b in bars], fontsize=8)
     ax.xaxis.set_major_formatter(FuncFormatter(_money))
-    ax.set_xlabel(
-        f"Mean annual loss ({result.scenarios.currency}); blue: input at P10, orange: at P90"
-    )
-    ax.set_title(f"Sensitivity: {sres.scenario.name}")
+    ax.set_xlabel(f"Mean annual loss ({currency}); blue: input at P10, orange: at P90")
+    ax.set_title(f"Sensitivity: {name}")
     ax.grid(True, axis="x", alpha=0.25)
     return _render(fig)

@@ -219,7 +219,7 @@ def assign_tier(
     current inventory manifest by the local administrator or such a principal
     (:func:`trusted_tier`). Returns the assignment and the evidence id.
     """
-    from bastion.risk._register import TierAssignmentRow
+    from bastion.risk._rows import TierAssignmentRow
 
     if principal is not None:
         if principal.role.value not in TIER_RATER_ROLES:

@@ -45,9 +45,11 @@ __all__ = [
     "TornadoBar",
     "WhatIfResult",
     "expected_annual_loss",
+    "lec_svg",
     "simulate",
     "simulate_scenario",
     "tornado",
+    "tornado_svg",
     "what_if",
 ]
 
@@ -205,14 +207,50 @@ class SimulationResult:
         }
 
     def lec_svg(self, tolerance: Sequence[TolerancePoint] | None = None) -> str:
-        from bastion.risk._charts import lec_svg
-
         return lec_svg(self, tolerance)
 
     def tornado_svg(self, scenario_id: str | None = None) -> str:
-        from bastion.risk._charts import tornado_svg
-
         return tornado_svg(self, scenario_id)
+
+
+# The charts (``_charts``) draw plain numbers; what to draw is read from the result here,
+# so the chart module needs nothing of the engine (the import graph stays one-way).
+
+
+def lec_svg(result: SimulationResult, tolerance: Sequence[TolerancePoint] | None = None) -> str:
+    """Loss exceedance curves (portfolio and each scenario, up to 8) with the tolerance curve."""
+    from bastion.risk._charts import draw_lec
+
+    return draw_lec(
+        result.portfolio_loss,
+        [(r.scenario.name, r.annual_loss) for r in result.results],
+        list(tolerance if tolerance is not None else result.scenarios.tolerance),
+        currency=result.scenarios.currency,
+        iterations=result.iterations,
+        seed=result.seed,
+    )
+
+
+def tornado_svg(result: SimulationResult, scenario_id: str | None = None) -> str:
+    """Tornado of one scenario (default: the one with the largest mean annual loss)."""
+    from bastion.risk._charts import draw_tornado
+
+    if scenario_id is None:
+        sres = max(result.results, key=lambda r: r.summary.mean)
+    else:
+        matches = [r for r in result.results if r.scenario.id == scenario_id]
+        if not matches:
+            raise InputError(
+                f"{result.scenarios.source}: no scenario '{scenario_id}' for the tornado; fix: name one of {', '.join(r.scenario.id for r in result.results)}"
+            )
+        sres = matches[0]
+    base, bars = tornado(sres.scenario)
+    return draw_tornado(
+        base,
+        [(b.input, b.ale_at_low, b.ale_at_high) for b in bars],
+        name=sres.scenario.name,
+        currency=result.scenarios.currency,
+    )
 
 
 def _stream(seed: int, sid: str) -> np.random.Generator:
