@@ -6,16 +6,31 @@
     ├── ConfigError                   bad settings, uninitialised home
     ├── StorageError                  database unreachable or unreadable (exit 3)
     ├── InputError                    a file or value the user gave is wrong
-    │   └── ManifestError             a system manifest that does not validate
+    │   ├── ManifestError             a system manifest that does not validate
+    │   ├── ScanError                 (integrity) a model file that cannot be scanned
+    │   ├── RobustnessError           (robustness) an evaluation that cannot be run as asked
+    │   ├── NerUnavailableError       (privacy) the optional NER model is not installed
+    │   └── BodyTooLarge              (api) a request body over its limit (HTTP 413)
     ├── NotFoundError                 an ID that does not exist
     ├── ConflictError                 a state change that would break an invariant
+    │   └── BudgetExceededError       (privacy) a DP release over the dataset's budget
     ├── KeyringError                  missing, unreadable or insecure keys
     ├── LedgerError                   the ledger cannot be appended to or read
     │   ├── LedgerIntegrityError      verification found tampering
+    │   │   ├── ProofError            (ledger) an inclusion or consistency proof fails
+    │   │   └── NoteError             (ledger) a signed note that does not verify
     │   └── LedgerBusyError           the commit queue is full: back-pressure, retry (HTTP 503)
     ├── CheckError                    a check could not run
+    ├── SinkError                     (monitor) a log sink refused or is unreachable
+    │   └── SpoolFullError            (monitor) the on-disk spool is full: back-pressure
+    ├── DiagramError                  (threats) a diagram that cannot be drawn
+    ├── Busy                          (api) heavy work at its concurrency limit (HTTP 503)
     └── AuthError                     missing or bad credentials (HTTP 401)
+        ├── SignInRequired            (console) no session: sign in again
         └── PermissionDeniedError     authenticated but not allowed (HTTP 403)
+
+Rooms define their own subclasses next to their code (the room is in brackets); every one
+of them is drawn here, and ``tests/core/test_errors_tree.py`` fails when one is not.
 
 Every error carries a one-line ``message`` fit for a user, and the CLI prints it without a
 traceback; the API turns it into RFC 9457 problem+json with ``http_status``.
