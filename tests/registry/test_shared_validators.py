@@ -61,3 +61,24 @@ def test_finding_13_bad_durations_and_conditions_fail_in_both() -> None:
         assert ok.max_age_delta is not None and len(ok.conditions) == 1
     with pytest.raises((InputError, ValidationError)):
         ApprovalRequirement.model_validate({"kind": "legal_review", "max_age": "soon"})
+
+
+def test_finding_13_requirement_is_described_as_its_control() -> None:
+    req = EvidenceRequirement.model_validate(
+        {
+            "kind": "integrity.scan",
+            "verdicts": ["pass", "warn"],
+            "max_severity": "medium",
+            "max_age": "7d",
+            "where": ["data.count == 0"],
+            "producers": ["security"],
+        }
+    )
+    line = (
+        "integrity.scan on the model, verdict pass/warn, no finding above medium, "
+        "at most 7d old, data.count == 0, produced by security"
+    )
+    assert req.describe() == line and req.to_control().describe() == line
+    assert req.to_control().anonymous and req.to_control().title == line
+    titled = EvidenceRequirement.model_validate({"kind": "integrity.scan", "title": "Scanned"})
+    assert titled.describe() == "Scanned" == titled.to_control().describe()

@@ -96,9 +96,12 @@ class EvidenceRequirement(_Strict):
 
     def to_control(self) -> Control:
         """This requirement as the anonymous control the compliance room evaluates."""
+        return self._as_control(self.describe())
+
+    def _as_control(self, title: str | None) -> Control:
         return Control(
             id=self.kind,
-            title=self.describe(),
+            title=title,
             check=self.kind,
             scope=self.scope,
             verdicts=self.verdicts,
@@ -118,16 +121,8 @@ class EvidenceRequirement(_Strict):
         return parse_duration(self.max_age) if self.max_age else None
 
     def describe(self) -> str:
-        parts = [f"{self.kind} on the {self.scope.value}"]
-        parts.append("verdict " + "/".join(v.value for v in self.verdicts))
-        if self.max_severity:
-            parts.append(f"no finding above {self.max_severity.value}")
-        if self.max_age:
-            parts.append(f"at most {self.max_age} old")
-        parts.extend(self.where)
-        if self.producers:
-            parts.append("produced by " + " or ".join(self.producers))
-        return self.title or ", ".join(parts)
+        """Its title, or the compliance room's description of the same control."""
+        return self.title or self._as_control(None).describe()
 
 
 class ApprovalRequirement(_Strict):
