@@ -7,11 +7,12 @@ the report and the audit package can all show (and hash) the same chart.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from bastion.core.charts import render_svg
 
 if TYPE_CHECKING:
     from bastion.risk._model import TolerancePoint
@@ -22,14 +23,7 @@ _MAX_CURVES = 8
 
 
 def _render(fig: Any) -> str:
-    import matplotlib as mpl
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-
-    FigureCanvasSVG(fig)
-    buf = io.StringIO()
-    with mpl.rc_context({"svg.hashsalt": "bastion-risk", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
+    return render_svg(fig, "bastion-risk")
 
 
 def _money(x: float, _pos: object = None) -> str:

@@ -5,25 +5,18 @@ salt and no date, so one result always gives byte-identical SVG."""
 
 from __future__ import annotations
 
-import io
 import itertools
 from collections.abc import Sequence
 from typing import Any
 
+from bastion.core.charts import render_svg
 from bastion.robustness.interface import CertificationResult, CurvePoint
 
 __all__ = ["curve_svg", "radius_svg"]
 
 
 def _render(fig: Any) -> str:
-    import matplotlib as mpl
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
-
-    FigureCanvasSVG(fig)
-    buf = io.StringIO()
-    with mpl.rc_context({"svg.hashsalt": "bastion-robustness", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
+    return render_svg(fig, "bastion-robustness")
 
 
 def curve_svg(

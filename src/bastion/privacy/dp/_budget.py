@@ -13,7 +13,6 @@ same transaction, so a released value exists only if its spend is committed.
 from __future__ import annotations
 
 import hashlib
-import io
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, selec
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from bastion.core.canonical import canonical_json
+from bastion.core.charts import render_svg
 from bastion.core.errors import ConflictError, InputError, NotFoundError
 from bastion.core.ledger import Event
 from bastion.core.storage import Base
@@ -419,13 +419,10 @@ def _check_fits(
 def budget_chart_svg(ws: Workspace, dataset: str) -> str:
     """Epsilon spent over time (a step line) against the budget, as SVG text. Fixed hash
     salt and no date: the same ledger gives byte-identical SVG."""
-    import matplotlib as mpl
-    from matplotlib.backends.backend_svg import FigureCanvasSVG
     from matplotlib.figure import Figure
 
     b = budget_status(ws, dataset)
     fig = Figure(figsize=(8, 4))
-    FigureCanvasSVG(fig)
     ax = fig.add_subplot()
     xs = list(range(len(b.spends) + 1))
     ys = [0.0, *(sp.spent_epsilon for sp in b.spends)]
@@ -439,7 +436,4 @@ def budget_chart_svg(ws: Workspace, dataset: str) -> str:
     ax.set_ylabel(f"epsilon at delta {b.delta:g} ({b.accounting.value})")
     ax.set_title(f"Privacy budget of {dataset}")
     ax.legend(loc="upper left")
-    buf = io.StringIO()
-    with mpl.rc_context({"svg.hashsalt": "bastion-dp", "svg.fonttype": "none"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
-    return buf.getvalue()
+    return render_svg(fig, "bastion-dp")
