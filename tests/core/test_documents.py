@@ -60,3 +60,15 @@ def test_finding_13_every_document_parser_uses_load_document() -> None:
         gate_policy.parse_policy("- 1\n")
     with pytest.raises(InputError, match=r"^policy is larger than"):
         deid_policy.parse_policy("x" * (deid_policy.MAX_POLICY_BYTES + 1))
+
+
+def test_finding_13_threats_safe_yaml_parses_through_core() -> None:
+    from bastion.threats._rules import safe_yaml
+
+    assert safe_yaml(b"a: [1, 2]\n", "rules.yaml", 100) == {"a": [1, 2]}
+    with pytest.raises(InputError, match=r"^rules\.yaml is not valid YAML at line 2"):
+        safe_yaml(b"a: 1\n  b: [\n", "rules.yaml", 100)
+    with pytest.raises(InputError, match="YAML aliases"):
+        safe_yaml(b"a: &x 1\nb: *x\n", "rules.yaml", 100)
+    with pytest.raises(InputError, match="file is larger than 4 bytes"):
+        safe_yaml(b"a: 1\n", "rules.yaml", 4)

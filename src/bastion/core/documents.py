@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from bastion.core.errors import InputError
 
-__all__ = ["dotted", "load_document"]
+__all__ = ["dotted", "load_document", "parse_yaml"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,7 +29,8 @@ def dotted(loc: tuple[int | str, ...], raw: Any) -> str:
     return ".".join(str(p) for p in loc) or "(top level)"
 
 
-def _parse(text: str | bytes, what: str) -> Any:
+def parse_yaml(text: str | bytes, what: str) -> Any:
+    """``text`` parsed with the safe loader, aliases refused (the caller bounds its size)."""
     loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
         for event in yaml.parse(text, Loader=loader):
@@ -62,7 +63,7 @@ def load_document(
     size = len(text.encode() if isinstance(text, str) else text)
     if size > max_bytes:
         raise InputError(f"{what} is larger than {max_bytes} bytes")
-    raw = _parse(text, what)
+    raw = parse_yaml(text, what)
     if not isinstance(raw, dict):
         raise InputError(f"{what} must be {shape}")
     try:

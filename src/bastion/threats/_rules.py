@@ -17,7 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 
+from bastion.core.documents import parse_yaml
 from bastion.core.errors import InputError
 from bastion.core.types import Severity, Verdict
 from bastion.manifest import (
@@ -278,16 +278,7 @@ def safe_yaml(raw: bytes, name: str, max_bytes: int) -> Any:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{name}: not UTF-8 text; save the file as UTF-8") from None
-    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        for event in yaml.parse(text, Loader=loader):
-            if isinstance(event, yaml.AliasEvent):
-                raise InputError(f"{name}: YAML aliases (*name) are not allowed; write values out")
-        return yaml.load(text, Loader=loader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{name}:{where} invalid YAML ({getattr(exc, 'problem', exc)})") from None
+    return parse_yaml(text, name)
 
 
 def _loc(data: Any, loc: tuple[int | str, ...]) -> str:
