@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -135,7 +136,6 @@ def test_column_classification_from_name_and_values() -> None:
 
 
 def test_pandas_dataframe_is_classified() -> None:
-    pd = pytest.importorskip("pandas")
     df = pd.DataFrame({"email": ["a@example.com", "b@example.org"], "n": [1, 2]})
     got = {c.column: c.entity for c in scan_table(df).columns}
     assert got == {"email": "EMAIL_ADDRESS", "n": None}
