@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from bastion.access import Permission, Principal, authenticate, require
@@ -25,9 +27,11 @@ __all__ = [
     "needs_any",
     "public",
     "read_body",
+    "read_json",
 ]
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 F = TypeVar("F", bound=Callable[..., object])
 
 #: The permission a deliberately public route declares (sign-in, health, the root redirect).
@@ -130,6 +134,22 @@ async def read_body(request: Request, limit: int = MAX_BODY) -> bytes:
             raise BodyTooLarge(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def read_json(request: Request, model: type[M], limit: int = MAX_BODY) -> M:
+    """A size-limited JSON body validated into ``model`` (declare ``extra="forbid"`` to
+    refuse unknown fields); the error names the first bad field, never its value."""
+    raw = await read_body(request, limit)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InputError("request body: not JSON") from None
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        e = exc.errors()[0]
+        where = ".".join(str(p) for p in e["loc"]) or "body"
+        raise InputError(f"request body: {where}: {e['msg']}") from None
 
 
 class BodyTooLarge(InputError):

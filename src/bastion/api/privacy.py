@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.access import Permission, Principal
-from bastion.api._deps import HeavyWork, get_ws, needs, read_body
+from bastion.api._deps import HeavyWork, get_ws, needs, read_body, read_json
 from bastion.core.errors import InputError
 from bastion.core.workspace import Workspace
 
@@ -29,17 +28,6 @@ MAX_MASK_BODY = 48 * 1024 * 1024  # base64 of the 32 MiB content limit, plus the
 MAX_TOKEN_BODY = 4 * 1024 * 1024
 #: Scans and masking runs at once, in the thread pool; more are refused with 503.
 WORK = HeavyWork("PII scans and masking runs", limit=2, retry_after=10)
-
-
-def _json(raw: bytes, model: type[BaseModel]) -> Any:
-    try:
-        return model.model_validate(json.loads(raw))
-    except ValueError as exc:
-        if isinstance(exc, ValidationError):
-            e = exc.errors()[0]
-            where = ".".join(str(p) for p in e["loc"]) or "body"
-            raise InputError(f"request body: {where}: {e['msg']}") from None
-        raise InputError("request body: not JSON") from None
 
 
 @router.post(
@@ -91,7 +79,7 @@ async def mask(
     "allow_unmasked": [...]}``; answers the report and the masked content (base64)."""
     from bastion.privacy.deid import mask_content
 
-    body: MaskBody = _json(await read_body(request, MAX_MASK_BODY), MaskBody)
+    body: MaskBody = await read_json(request, MaskBody, MAX_MASK_BODY)
     try:
         content = base64.b64decode(body.data_base64, validate=True)
     except (binascii.Error, ValueError):
@@ -128,7 +116,7 @@ async def tokenize(
 ) -> dict[str, Any]:
     from bastion.privacy.deid import TokenVault
 
-    body: TokenizeBody = _json(await read_body(request, MAX_TOKEN_BODY), TokenizeBody)
+    body: TokenizeBody = await read_json(request, TokenizeBody, MAX_TOKEN_BODY)
     return {
         "namespace": body.namespace,
         "tokens": TokenVault(ws).tokenize(body.values, body.namespace),
@@ -144,7 +132,7 @@ async def detokenize(
 ) -> dict[str, Any]:
     from bastion.privacy.deid import TokenVault
 
-    body: DetokenizeBody = _json(await read_body(request, MAX_TOKEN_BODY), DetokenizeBody)
+    body: DetokenizeBody = await read_json(request, DetokenizeBody, MAX_TOKEN_BODY)
     res = TokenVault(ws).detokenize(body.tokens, body.namespace, actor=p.actor, reason=body.reason)
     return {"values": res.values, "missing": list(res.missing), "ledger_seq": res.ledger_seq}
 

@@ -9,15 +9,14 @@ budget is a privacy decision and needs ``admin`` or ``approve`` (with MFA).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 from bastion.access import Permission, Principal
-from bastion.api._deps import Auth, HeavyWork, get_ws, needs, needs_any, read_body
-from bastion.core.errors import InputError
+from bastion.api._deps import Auth, HeavyWork, get_ws, needs, needs_any, read_body, read_json
 from bastion.core.workspace import Workspace
 
 router = APIRouter(tags=["privacy"])
@@ -39,14 +38,30 @@ _CSV = {
 }
 
 
-def _json_body(body: bytes) -> dict[str, Any]:
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise InputError("request body: not JSON") from None
-    if not isinstance(doc, dict):
-        raise InputError("request body: expected a JSON object")
-    return doc
+class BudgetBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(max_length=200)
+    epsilon: float
+    delta: float = 1e-6
+    accounting: str = Field(default="pld", max_length=16)
+
+
+class ReleaseBody(BaseModel):
+    """Values keep their JSON types (no coercion): numbers, strings or nulls."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset: str = Field(max_length=200)
+    column: str | None = Field(default=None, max_length=200)
+    values: list[StrictInt | StrictFloat | StrictStr | None] = Field(max_length=MAX_RELEASE_VALUES)
+    aggregate: str = Field(max_length=32)
+    epsilon: float
+    delta: float = 0.0
+    noise: str = Field(default="laplace", max_length=32)
+    lower: float | None = None
+    upper: float | None = None
+    categories: list[str] = Field(default_factory=list, max_length=100_000)
+    bins: int | None = None
+    quantiles: list[float] = Field(default_factory=list, max_length=1_000)
 
 
 @router.get("/privacy/dp/plan", summary="DP-SGD plan: noise multiplier for epsilon, or back")
@@ -97,34 +112,10 @@ def budget_chart_route(
 async def set_budget_route(request: Request, ws: WS, p: Decider) -> dict[str, Any]:
     from bastion.privacy.dp import set_budget
 
-    doc = _json_body(await read_body(request, 64 * 1024))
-    extra = set(doc) - {"dataset", "epsilon", "delta", "accounting"}
-    if extra:
-        raise InputError(f"request body: unknown field {sorted(extra)[0][:64]!r}")
+    b = await read_json(request, BudgetBody, 64 * 1024)
     return set_budget(
-        ws,
-        doc.get("dataset"),  # type: ignore[arg-type]  # validated by set_budget
-        epsilon=doc.get("epsilon"),  # type: ignore[arg-type]
-        delta=doc.get("delta", 1e-6),
-        accounting=str(doc.get("accounting", "pld")),
-        actor=p.actor,
+        ws, b.dataset, epsilon=b.epsilon, delta=b.delta, accounting=b.accounting, actor=p.actor
     ).to_dict()
-
-
-_RELEASE_FIELDS = {
-    "dataset",
-    "column",
-    "values",
-    "aggregate",
-    "epsilon",
-    "delta",
-    "noise",
-    "lower",
-    "upper",
-    "categories",
-    "bins",
-    "quantiles",
-}
 
 
 @router.post(
@@ -135,41 +126,19 @@ _RELEASE_FIELDS = {
 async def release_route(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
     from bastion.privacy.dp import make_query, release
 
-    doc = _json_body(await read_body(request, MAX_RELEASE_BODY))
-    extra = set(doc) - _RELEASE_FIELDS
-    if extra:
-        raise InputError(f"request body: unknown field {sorted(extra)[0][:64]!r}")
-    values = doc.get("values")
-    if not isinstance(values, list) or len(values) > MAX_RELEASE_VALUES:
-        raise InputError(f"values: expected a list of at most {MAX_RELEASE_VALUES} values")
-    if any(isinstance(v, (dict, list)) for v in values):
-        raise InputError("values: expected numbers, strings or nulls")
-    for k in ("categories", "quantiles"):
-        if doc.get(k) is not None and not isinstance(doc[k], list):
-            raise InputError(f"{k}: expected a list")
-    column = doc.get("column")
-    if column is not None and (not isinstance(column, str) or len(column) > 200):
-        raise InputError("column: expected a name of at most 200 characters")
+    b = await read_json(request, ReleaseBody, MAX_RELEASE_BODY)
     query = make_query(
-        str(doc.get("aggregate", "")),
-        epsilon=doc.get("epsilon"),  # type: ignore[arg-type]  # validated by make_query
-        delta=doc.get("delta", 0.0),
-        noise=str(doc.get("noise", "laplace")),
-        lower=doc.get("lower"),
-        upper=doc.get("upper"),
-        categories=doc.get("categories") or (),
-        bins=doc.get("bins"),
-        quantiles=doc.get("quantiles") or (),
+        b.aggregate,
+        epsilon=b.epsilon,
+        delta=b.delta,
+        noise=b.noise,
+        lower=b.lower,
+        upper=b.upper,
+        categories=b.categories,
+        bins=b.bins,
+        quantiles=b.quantiles,
     )
-    dataset = doc.get("dataset")
-    return release(
-        ws,
-        dataset,  # type: ignore[arg-type]  # validated by release
-        values,
-        query,
-        column=column,
-        actor=p.actor,
-    ).to_dict()
+    return release(ws, b.dataset, b.values, query, column=b.column, actor=p.actor).to_dict()
 
 
 @router.post(
