@@ -447,3 +447,17 @@ def test_spooled_sink_is_a_sink(tmp_path: Path) -> None:
     spool.send([_ev(1), _ev(2)])
     assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 2
     spool.close()
+
+
+def test_open_sink_builds_each_kind_from_its_configured_form(tmp_path: Path) -> None:
+    """The room reads a sink's configured form (the CLI and later the guard use it)."""
+    from bastion.core.errors import InputError
+    from bastion.monitor import FileSink, HttpSink, SyslogSink, open_sink
+
+    assert isinstance(open_sink("file", str(tmp_path / "a.jsonl")), FileSink)
+    assert isinstance(open_sink("http", "http://127.0.0.1:9/collector"), HttpSink)
+    syslog = open_sink("syslog", "udp://[::1]:514")
+    assert isinstance(syslog, SyslogSink)
+    for kind, target in [("syslog", "127.0.0.1:514"), ("syslog", "tcp://host"), ("ftp", "x")]:
+        with pytest.raises(InputError):
+            open_sink(kind, target)

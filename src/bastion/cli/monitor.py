@@ -17,6 +17,7 @@ from bastion.cli._common import Format, FormatOpt, err, out, print_json, print_t
 from bastion.core.checks import run_check
 from bastion.core.errors import InputError
 from bastion.core.types import Subject, Verdict
+from bastion.monitor.sinks import SinkKind
 
 app = typer.Typer(
     help="Monitoring: drift reports, OCSF event logs (ECS, CEF, syslog) and sinks.",
@@ -31,13 +32,6 @@ class EventFormat(enum.StrEnum):
     ECS = "ecs"
     CEF = "cef"
     SYSLOG = "syslog"
-
-
-class SinkKind(enum.StrEnum):
-    FILE = "file"
-    HTTP = "http"
-    SYSLOG = "syslog"
-    REDIS = "redis"
 
 
 @app.command("drift")
@@ -175,29 +169,14 @@ def tail(
 
 
 def _sink(kind: SinkKind, target: str, style: str, token_env: str | None) -> Any:
-    from bastion.monitor import FileSink, HttpSink, RedisStreamSink, SyslogSink
+    from bastion.monitor import open_sink
 
     token = None
     if token_env:
         token = os.environ.get(token_env)
         if not token:
             raise InputError(f"--token-env {token_env}: the variable is not set")
-    if kind is SinkKind.FILE:
-        return FileSink(Path(target))
-    if kind is SinkKind.HTTP:
-        return HttpSink(target, style=style, token=token)
-    if kind is SinkKind.REDIS:
-        url, _, stream = target.partition("#")
-        return RedisStreamSink(url, stream=stream or "bastion:ocsf")
-    transport, sep, rest = target.partition("://")
-    if not sep or transport not in ("udp", "tcp", "tls"):
-        raise InputError(
-            "syslog target: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
-        )
-    host, _, port = rest.rpartition(":")
-    if not host or not port.isdigit():
-        raise InputError("syslog target: expected HOST:PORT after the transport")
-    return SyslogSink(host.strip("[]"), int(port), transport=transport)
+    return open_sink(kind, target, style=style, token=token)
 
 
 @app.command("emit")

@@ -51,9 +51,11 @@ from bastion.monitor.sinks import (
     FileSink,
     HttpSink,
     RedisStreamSink,
+    SinkKind,
     SpooledSink,
     SyslogSink,
     as_ocsf,
+    open_sink,
 )
 from bastion.monitor.tables import Table, read_table
 
@@ -86,6 +88,7 @@ __all__ = [
     "Severity",
     "Sink",
     "SinkError",
+    "SinkKind",
     "SpoolFullError",
     "SpooledSink",
     "StreamingDrift",
@@ -97,6 +100,7 @@ __all__ = [
     "drift_html",
     "input_hash_key",
     "jensen_shannon",
+    "open_sink",
     "psi",
     "read_table",
     "record_drift",

@@ -13,6 +13,7 @@ event. An event the sink refuses as malformed (``InputError``) is moved to
 from __future__ import annotations
 
 import contextlib
+import enum
 import fcntl
 import ipaddress
 import json
@@ -46,9 +47,11 @@ __all__ = [
     "FileSink",
     "HttpSink",
     "RedisStreamSink",
+    "SinkKind",
     "SpooledSink",
     "SyslogSink",
     "as_ocsf",
+    "open_sink",
 ]
 
 _log = logging.getLogger(__name__)
@@ -618,3 +621,41 @@ def _parse_segment(raw: bytes) -> tuple[list[dict[str, Any]], list[bytes]]:
         else:
             bad.append(line)
     return docs, bad
+
+
+class SinkKind(enum.StrEnum):
+    FILE = "file"
+    HTTP = "http"
+    SYSLOG = "syslog"
+    REDIS = "redis"
+
+
+def open_sink(
+    kind: SinkKind | str,
+    target: str,
+    *,
+    style: str = "splunk_hec",
+    token: str | None = None,
+) -> FileSink | HttpSink | RedisStreamSink | SyslogSink:
+    """A sink from its configured form: file ``PATH``, http ``URL``, redis ``URL#STREAM``,
+    syslog ``udp|tcp|tls://HOST:PORT`` (what the CLI and later the guard's config name)."""
+    try:
+        kind = SinkKind(kind)
+    except ValueError:
+        raise InputError(f"sink: expected one of {', '.join(k.value for k in SinkKind)}") from None
+    if kind is SinkKind.FILE:
+        return FileSink(Path(target))
+    if kind is SinkKind.HTTP:
+        return HttpSink(target, style=style, token=token)
+    if kind is SinkKind.REDIS:
+        url, _, stream = target.partition("#")
+        return RedisStreamSink(url, stream=stream or "bastion:ocsf")
+    transport, sep, rest = target.partition("://")
+    if not sep or transport not in ("udp", "tcp", "tls"):
+        raise InputError(
+            "syslog target: expected udp://HOST:PORT, tcp://HOST:PORT or tls://HOST:PORT"
+        )
+    host, _, port = rest.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError("syslog target: expected HOST:PORT after the transport")
+    return SyslogSink(host.strip("[]"), int(port), transport=transport)
