@@ -10,7 +10,8 @@
     │   ├── ScanError                 (integrity) a model file that cannot be scanned
     │   ├── RobustnessError           (robustness) an evaluation that cannot be run as asked
     │   ├── NerUnavailableError       (privacy) the optional NER model is not installed
-    │   └── BodyTooLarge              (api) a request body over its limit (HTTP 413)
+    │   ├── BodyTooLarge              (api) a request body over its limit (HTTP 413)
+    │   └── PolicyError               (access) a policy set that does not parse; the old one stays
     ├── NotFoundError                 an ID that does not exist
     ├── ConflictError                 a state change that would break an invariant
     │   └── BudgetExceededError       (privacy) a DP release over the dataset's budget
@@ -26,6 +27,7 @@
     ├── DiagramError                  (threats) a diagram that cannot be drawn
     ├── Busy                          (api) heavy work at its concurrency limit (HTTP 503)
     └── AuthError                     missing or bad credentials (HTTP 401)
+        ├── CredentialError           (access) a token or certificate that does not verify
         ├── SignInRequired            (console) no session: sign in again
         └── PermissionDeniedError     authenticated but not allowed (HTTP 403)
 
