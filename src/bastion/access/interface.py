@@ -173,4 +173,3 @@ class Authorizer(Protocol):
     ) -> Decision:
         """Deny by default: any error inside the engine is a denial with its reason."""
         ...
-
