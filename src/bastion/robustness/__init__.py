@@ -4,6 +4,7 @@ Targets (:class:`TorchTarget`, :class:`SklearnTarget`, :class:`OnnxTarget`) decl
 they support; :func:`load_target` loads a model file only when the integrity scanner calls
 it safe. :func:`evaluate` runs FGSM, PGD (L-inf, L2) or the Square attack over an epsilon
 grid and checks its own validity; :func:`certify` is randomized-smoothing certification.
+:class:`FeatureSqueezingDetector` flags adversarial inputs at inference time.
 :class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
 
 The names that need torch, onnxruntime or matplotlib are imported on first use, so that
@@ -40,6 +41,16 @@ if TYPE_CHECKING:
     from bastion.robustness._attacks import AttackOutcome, auto_batch_size, run_attack
     from bastion.robustness._charts import curve_svg, radius_svg
     from bastion.robustness._data import Dataset, load_dataset
+    from bastion.robustness._detect import (
+        Binning,
+        BitDepth,
+        DetectorCalibration,
+        FeatureSqueezingDetector,
+        MedianSmoothing,
+        Rounding,
+        Squeezer,
+        default_squeezers,
+    )
     from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
     from bastion.robustness._smoothing import certify, clopper_pearson_lower
     from bastion.robustness._targets import (
@@ -58,6 +69,14 @@ _LAZY = {
     "radius_svg": "_charts",
     "Dataset": "_data",
     "load_dataset": "_data",
+    "BitDepth": "_detect",
+    "Binning": "_detect",
+    "DetectorCalibration": "_detect",
+    "FeatureSqueezingDetector": "_detect",
+    "MedianSmoothing": "_detect",
+    "Rounding": "_detect",
+    "Squeezer": "_detect",
+    "default_squeezers": "_detect",
     "EvaluationReport": "_evaluate",
     "eps_key": "_evaluate",
     "evaluate": "_evaluate",
@@ -85,21 +104,28 @@ __all__ = [
     "ATTACKS",
     "AttackOutcome",
     "AttackSpec",
+    "Binning",
+    "BitDepth",
     "Capability",
     "CertificationResult",
     "CertificationSummary",
     "CertifySpec",
     "CurvePoint",
     "Dataset",
+    "DetectorCalibration",
     "EvaluationReport",
     "FeatureConstraints",
+    "FeatureSqueezingDetector",
     "LoadedModel",
+    "MedianSmoothing",
     "Norm",
     "OnnxTarget",
     "RobustnessCheck",
     "RobustnessData",
     "RobustnessError",
+    "Rounding",
     "SklearnTarget",
+    "Squeezer",
     "Target",
     "TorchTarget",
     "ValidityResult",
@@ -107,6 +133,7 @@ __all__ = [
     "certify",
     "clopper_pearson_lower",
     "curve_svg",
+    "default_squeezers",
     "eps_key",
     "evaluate",
     "evaluation_from_params",

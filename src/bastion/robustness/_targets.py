@@ -122,7 +122,7 @@ class SklearnTarget:
         nf = n_features if n_features is not None else getattr(estimator, "n_features_in_", None)
         if nf is None:
             raise RobustnessError("the estimator does not say how many features it takes")
-        self.input_shape = (int(nf),)
+        self.input_shape: tuple[int, ...] = (int(nf),)
         self.capabilities = _SCORES if hasattr(estimator, "predict_proba") else _LABELS
 
     def _flat(self, x: NDArray[Any]) -> NDArray[np.float64]:

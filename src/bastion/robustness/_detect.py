@@ -1,0 +1,309 @@
+"""Inference-time detection of adversarial inputs by feature squeezing (Xu, Evans and Qi,
+NDSS 2018).
+
+A *squeezer* maps an input to a coarser one that keeps what a benign input means: fewer
+bits per value, a median filter over neighbouring pixels, tabular values rounded or
+binned. A benign input gives almost the same probability vector before and after; an
+adversarial one, whose effect lives in the fine detail, often does not. The score of an
+input is the largest L1 distance between the model's probability vector on the input and
+on each squeezed copy; the threshold is calibrated on benign data for a target false
+positive rate.
+
+One input costs one ``predict_proba`` call on ``1 + len(squeezers)`` rows (the input and
+its squeezed copies stacked), so the guard can call :meth:`FeatureSqueezingDetector.score`
+per request.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from bastion.robustness.interface import Capability, RobustnessError, Target
+
+__all__ = [
+    "Binning",
+    "BitDepth",
+    "DetectorCalibration",
+    "FeatureSqueezingDetector",
+    "MedianSmoothing",
+    "Rounding",
+    "Squeezer",
+    "default_squeezers",
+]
+
+MAX_ROWS = 100_000
+MIN_CALIBRATION = 20
+
+
+@runtime_checkable
+class Squeezer(Protocol):
+    """A deterministic map from a batch ``(n, *input_shape)`` to a squeezed batch."""
+
+    name: str
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]: ...
+
+
+class BitDepth:
+    """Reduce each value to ``bits`` bits over ``[clip_min, clip_max]`` (Xu et al.: 1 bit
+    for MNIST, 4-5 bits for colour images)."""
+
+    def __init__(self, bits: int, clip_min: float = 0.0, clip_max: float = 1.0) -> None:
+        if isinstance(bits, bool) or not 1 <= int(bits) <= 16:
+            raise RobustnessError("bit depth: bits must lie in 1..16")
+        if not (math.isfinite(clip_min) and math.isfinite(clip_max) and clip_min < clip_max):
+            raise RobustnessError("bit depth: expected finite clip_min < clip_max")
+        self.bits, self.clip_min, self.clip_max = int(bits), float(clip_min), float(clip_max)
+        self.name = f"bit_depth_{self.bits}"
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        levels = 2**self.bits - 1
+        span = self.clip_max - self.clip_min
+        u = np.clip((x - self.clip_min) / span, 0.0, 1.0)
+        out: NDArray[np.float32] = (np.round(u * levels) / levels * span + self.clip_min).astype(
+            np.float32
+        )
+        return out
+
+
+class MedianSmoothing:
+    """A ``size`` x ``size`` median filter over the two spatial axes of each image.
+
+    ``image_shape``: how one input is laid out, ``(h, w)`` or ``(c, h, w)``; a flat input
+    (the digits' 64 values) is reshaped to it and back."""
+
+    def __init__(self, size: int = 2, image_shape: tuple[int, ...] | None = None) -> None:
+        if isinstance(size, bool) or not 2 <= int(size) <= 9:
+            raise RobustnessError("median smoothing: size must lie in 2..9")
+        if image_shape is not None and (
+            len(image_shape) not in (2, 3) or any(int(d) < 1 for d in image_shape)
+        ):
+            raise RobustnessError("median smoothing: image_shape must be (h, w) or (c, h, w)")
+        self.size = int(size)
+        self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
+        self.name = f"median_{self.size}x{self.size}"
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        from scipy.ndimage import median_filter  # type: ignore[import-untyped]
+
+        shape = self.image_shape or tuple(x.shape[1:])
+        if len(shape) not in (2, 3) or math.prod(shape) != math.prod(x.shape[1:]):
+            raise RobustnessError(
+                f"median smoothing: inputs of shape {tuple(x.shape[1:])} are not images "
+                "(give image_shape)"
+            )
+        img = x.reshape((len(x), *shape))
+        size = (1, self.size, self.size) if len(shape) == 2 else (1, 1, self.size, self.size)
+        out: NDArray[np.float32] = (
+            median_filter(img, size=size, mode="reflect").reshape(x.shape).astype(np.float32)
+        )
+        return out
+
+
+class Rounding:
+    """Round each tabular feature to a multiple of its ``step`` (one step for all, or one
+    per feature); features with step 0 are left as they are."""
+
+    def __init__(self, step: float | Sequence[float], name: str | None = None) -> None:
+        steps = np.atleast_1d(np.asarray(step, dtype=np.float64))
+        if steps.ndim != 1 or not np.isfinite(steps).all() or (steps < 0).any():
+            raise RobustnessError("rounding: steps must be finite, non-negative numbers")
+        if not (steps > 0).any():
+            raise RobustnessError("rounding: at least one step must be positive")
+        self.steps = steps
+        self.name = name or (f"round_{float(steps[0]):g}" if steps.size == 1 else "round")
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        if self.steps.size not in (1, flat.shape[1]):
+            raise RobustnessError(f"rounding: {self.steps.size} steps for {flat.shape[1]} features")
+        steps = np.broadcast_to(self.steps, (flat.shape[1],))
+        on = steps > 0
+        safe = np.where(on, steps, 1.0)
+        out = np.where(on, np.round(flat / safe) * safe, flat)
+        return out.reshape(x.shape).astype(np.float32)
+
+
+class Binning:
+    """Replace each tabular feature by the middle of its quantile bin, the bins learned
+    from benign data (``bins`` per feature)."""
+
+    def __init__(self, reference: NDArray[Any], bins: int = 16) -> None:
+        if isinstance(bins, bool) or not 2 <= int(bins) <= 1024:
+            raise RobustnessError("binning: bins must lie in 2..1024")
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.ndim < 2 or len(ref) < 2 or not np.isfinite(ref).all():
+            raise RobustnessError("binning: give at least two finite reference rows")
+        ref = ref.reshape(len(ref), -1)
+        qs = np.linspace(0.0, 1.0, int(bins) + 1)
+        self.edges = [np.unique(np.quantile(ref[:, j], qs)) for j in range(ref.shape[1])]
+        self.bins = int(bins)
+        self.name = f"bins_{self.bins}"
+
+    def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
+        flat = x.reshape(len(x), -1).astype(np.float64)
+        if flat.shape[1] != len(self.edges):
+            raise RobustnessError(
+                f"binning: learned {len(self.edges)} features, the input has {flat.shape[1]}"
+            )
+        out = flat.copy()
+        for j, e in enumerate(self.edges):
+            if e.size < 2:
+                continue
+            k = np.clip(np.searchsorted(e, flat[:, j], side="right") - 1, 0, e.size - 2)
+            out[:, j] = (e[k] + e[k + 1]) / 2
+        return out.reshape(x.shape).astype(np.float32)
+
+
+def default_squeezers(
+    input_shape: tuple[int, ...],
+    *,
+    image_shape: tuple[int, ...] | None = None,
+    clip_min: float = 0.0,
+    clip_max: float = 1.0,
+) -> tuple[Squeezer, ...]:
+    """Xu et al.'s joint detector for images: 3-bit depth, plus a 2x2 median filter when the
+    images are at least 16 x 16 (on smaller ones, the 8 x 8 digits, the filter changes
+    benign predictions as much as adversarial ones); for tabular data, rounding to an
+    eighth of the clip range."""
+    shape = image_shape or (input_shape if len(input_shape) in (2, 3) else None)
+    if shape is not None:
+        bits = BitDepth(3, clip_min, clip_max)
+        if min(shape[-2:]) >= 16:
+            return (bits, MedianSmoothing(2, shape))
+        return (bits,)
+    return (Rounding((clip_max - clip_min) / 8.0),)
+
+
+@dataclass(frozen=True)
+class DetectorCalibration:
+    """What :meth:`FeatureSqueezingDetector.fit` learned, to store beside a deployment."""
+
+    threshold: float
+    target_fpr: float
+    calibration_fpr: float
+    samples: int
+    squeezers: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "target_fpr": self.target_fpr,
+            "calibration_fpr": self.calibration_fpr,
+            "samples": self.samples,
+            "squeezers": list(self.squeezers),
+        }
+
+
+class FeatureSqueezingDetector:
+    """Feature-squeezing detection of adversarial inputs against a score-giving target.
+
+    ``squeezers``: None for :func:`default_squeezers`. ``threshold``: a threshold from an
+    earlier :meth:`fit` (else call :meth:`fit` before :meth:`is_adversarial`)."""
+
+    def __init__(
+        self,
+        target: Target,
+        squeezers: Sequence[Squeezer] | None = None,
+        *,
+        image_shape: tuple[int, ...] | None = None,
+        clip_min: float = 0.0,
+        clip_max: float = 1.0,
+        threshold: float | None = None,
+    ) -> None:
+        if Capability.PROBABILITIES not in target.capabilities:
+            raise RobustnessError(
+                f"feature squeezing needs probabilities, which this {target.kind} target "
+                "does not give"
+            )
+        self.target = target
+        self.input_shape = tuple(target.input_shape)
+        sq = (
+            tuple(squeezers)
+            if squeezers is not None
+            else default_squeezers(
+                self.input_shape, image_shape=image_shape, clip_min=clip_min, clip_max=clip_max
+            )
+        )
+        if not sq or len(sq) > 16 or not all(isinstance(s, Squeezer) for s in sq):
+            raise RobustnessError("give 1-16 squeezers")
+        self.squeezers = sq
+        if threshold is not None and not (math.isfinite(threshold) and threshold >= 0):
+            raise RobustnessError("threshold must be a non-negative number")
+        self.threshold = threshold
+        self.calibration: DetectorCalibration | None = None
+
+    def _inputs(self, x: NDArray[Any]) -> NDArray[np.float32]:
+        arr = np.asarray(x)
+        if not np.issubdtype(arr.dtype, np.number):
+            raise RobustnessError("detector: inputs must be numbers")
+        size = math.prod(self.input_shape)
+        if tuple(arr.shape) == self.input_shape or (arr.ndim == 1 and arr.size == size):
+            arr = arr.reshape((1, *self.input_shape))  # one input
+        elif tuple(arr.shape[1:]) != self.input_shape:
+            if arr.ndim == 2 and arr.shape[1] == size:
+                arr = arr.reshape((len(arr), *self.input_shape))
+            else:
+                raise RobustnessError(
+                    f"detector: inputs of shape {tuple(arr.shape[1:])} do not match the "
+                    f"model's input shape {self.input_shape}"
+                )
+        if len(arr) == 0 or len(arr) > MAX_ROWS:
+            raise RobustnessError(f"detector: give 1-{MAX_ROWS} inputs")
+        if not np.isfinite(arr).all():
+            raise RobustnessError("detector: inputs must be finite numbers")
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+    def score(self, x: NDArray[Any]) -> NDArray[np.float64]:
+        """The squeezing score of each input (one input or a batch): the largest L1 distance
+        between the probabilities on the input and on a squeezed copy, in [0, 2]."""
+        xs = self._inputs(x)
+        n = len(xs)
+        stacked = np.concatenate([xs, *(s(xs).reshape(xs.shape) for s in self.squeezers)])
+        p = np.asarray(self.target.predict_proba(stacked), dtype=np.float64)
+        base = p[:n]
+        dist = [
+            np.abs(base - p[(i + 1) * n : (i + 2) * n]).sum(axis=1)
+            for i in range(len(self.squeezers))
+        ]
+        out: NDArray[np.float64] = np.max(np.stack(dist), axis=0)
+        return out
+
+    def fit(self, benign_x: NDArray[Any], fpr: float = 0.05) -> DetectorCalibration:
+        """Calibrate the threshold on benign inputs (held out from the model's training data)
+        for a false positive rate of ``fpr``; returns what it learned."""
+        if not (math.isfinite(fpr) and 0 < fpr < 0.5):
+            raise RobustnessError("fpr must lie in (0, 0.5)")
+        xs = self._inputs(benign_x)
+        if len(xs) < max(MIN_CALIBRATION, math.ceil(1.0 / fpr)):
+            raise RobustnessError(
+                f"calibration needs at least {max(MIN_CALIBRATION, math.ceil(1.0 / fpr))} "
+                f"benign inputs for an FPR of {fpr:g} (got {len(xs)})"
+            )
+        s = np.sort(self.score(xs))
+        # Split-conformal: the ceil((n + 1)(1 - fpr))-th smallest benign score. On benign
+        # inputs exchangeable with these, the expected false positive rate is at most fpr.
+        m = min(len(s), math.ceil((len(s) + 1) * (1.0 - fpr)))
+        threshold = float(s[m - 1])
+        self.threshold = threshold
+        self.calibration = DetectorCalibration(
+            threshold=threshold,
+            target_fpr=float(fpr),
+            calibration_fpr=float((s > threshold).mean()),
+            samples=len(s),
+            squeezers=tuple(q.name for q in self.squeezers),
+        )
+        return self.calibration
+
+    def is_adversarial(self, x: NDArray[Any]) -> NDArray[np.bool_]:
+        """Whether each input scores above the calibrated threshold."""
+        if self.threshold is None:
+            raise RobustnessError("the detector has no threshold: call fit(benign_x) first")
+        out: NDArray[np.bool_] = self.score(x) > self.threshold
+        return out
