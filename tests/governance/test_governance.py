@@ -202,7 +202,7 @@ def test_tally_without_excluded_voters(ws: Workspace) -> None:
     assert tally(board, cr.votes)[0] is CrStatus.APPROVED
     status, summary = tally(board, cr.votes, exclude={"bo"})
     assert status is CrStatus.REJECTED  # bo was the only business member
-    assert summary["approvals"] == 2 and summary["missing_roles"] == ["business"]
+    assert summary.approvals == 2 and summary.missing_roles == ("business",)
 
 
 def test_finding_06_roles_two_person_rule_in_the_room(ws: Workspace) -> None:

@@ -136,7 +136,7 @@ def test_tier_assignment_is_evidence(ws: Workspace) -> None:
     )
     assert ev.verdict.value == "pass"  # the example's tag 'high' agrees
     t = latest_tier(ws, "credit-scoring")
-    assert t is not None and t["evidence_id"] == ev_id and t["appetite_p90"] == 1_000_000
+    assert t is not None and t.evidence_id == ev_id and t.appetite_p90 == 1_000_000
     assert [e.id for e in ws.evidence.list(EvidenceQuery(check_id="risk.tier"))] == [ev_id]
     # Bound to the inventory's manifest digest; who rated it is recorded.
     assert ev.subject.digest == get_system(ws, "credit-scoring").digest
@@ -337,7 +337,7 @@ def test_finding_04_doctored_tier_does_not_lift_the_appetite(ws: Workspace) -> N
     a, ev_id = assign_tier(ws, system="credit-scoring", principal=mfa)
     assert a.tier == 2 and ws.evidence.get(ev_id).data["rated_by"]["mfa"] is True
     t = latest_tier(ws, "credit-scoring")
-    assert t is not None and t["evidence_id"] == ev_id
+    assert t is not None and t.evidence_id == ev_id
     for who in (None, eng, no_mfa):
         with pytest.raises(PermissionDeniedError, match="exceeds the tier 2 appetite"):
             accept_risk(ws, rid, expires=until, approver=who)

@@ -28,13 +28,14 @@ from bastion.core.workspace import Workspace
 from bastion.integrity import MODEL_CHECKS
 from bastion.risk import (
     RiskSimulationCheck,
+    TierRating,
     by_exposure,
     count_simulations,
     get_simulation,
     list_simulations,
     replay_simulation,
 )
-from bastion.threats import ThreatModelCheck
+from bastion.threats import ThreatModel, ThreatModelCheck
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 Viewer = Annotated[Principal, Depends(_console_principal)]
@@ -94,7 +95,7 @@ def _attachment(body: str, media_type: str, filename: str) -> Response:
 # -- threats --------------------------------------------------------------------------------
 
 
-def _threats_of(ws: Workspace, system_id: str) -> Any:
+def _threats_of(ws: Workspace, system_id: str) -> ThreatModel | None:
     """The system's threat model, or None when there is no such system."""
     from bastion.threats import system_threats
 
@@ -301,7 +302,7 @@ def _replay(ws: Workspace, e: Evidence) -> tuple[Any, str | None]:
     return replay.result, replay.why
 
 
-def _appetites(ws: Workspace, systems: set[str]) -> dict[str, dict[str, Any] | None]:
+def _appetites(ws: Workspace, systems: set[str]) -> dict[str, TierRating | None]:
     from bastion.risk import latest_tier
 
     return {s: latest_tier(ws, s) for s in sorted(systems)}

@@ -181,7 +181,7 @@ def latest_tier_route(system_id: str, ws: WS, _p: Auth) -> dict[str, Any]:
     t = latest_tier(ws, system_id)
     if t is None:
         raise NotFoundError(f"no tier assigned to system {system_id!r}")
-    return t
+    return t.to_dict()
 
 
 @router.get("/risk/policy", summary="The tier policy in force (shipped default)")

@@ -17,6 +17,7 @@ from bastion.cli._common import Format, FormatOpt, err, out, print_json, print_t
 from bastion.core.checks import run_check
 from bastion.core.errors import InputError
 from bastion.core.types import Subject, Verdict
+from bastion.monitor.interface import Sink
 from bastion.monitor.sinks import SinkKind
 
 app = typer.Typer(
@@ -168,7 +169,7 @@ def tail(
     raise typer.Exit(2 if bad else 0)
 
 
-def _sink(kind: SinkKind, target: str, style: str, token_env: str | None) -> Any:
+def _sink(kind: SinkKind, target: str, style: str, token_env: str | None) -> Sink:
     from bastion.monitor import open_sink
 
     token = None

@@ -261,6 +261,24 @@ class _Vote(Protocol):
 
 
 @dataclass(frozen=True)
+class VoteTally:
+    """How a change request's votes count against its board's rules."""
+
+    approvals: int
+    rejections: int
+    quorum: int
+    missing_roles: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "approvals": self.approvals,
+            "rejections": self.rejections,
+            "quorum": self.quorum,
+            "missing_roles": list(self.missing_roles),
+        }
+
+
+@dataclass(frozen=True)
 class _V:
     voter: str
     role: str
@@ -269,7 +287,7 @@ class _V:
 
 def tally(
     board: Board, votes: Sequence[dict[str, Any]], *, exclude: Iterable[str] = ()
-) -> tuple[CrStatus, dict[str, Any]]:
+) -> tuple[CrStatus, VoteTally]:
     """Decide a change request's votes again without the votes of ``exclude`` (who may not
     count, like the authors of the model it is about); they cannot vote either."""
     out = set(exclude)
@@ -279,7 +297,7 @@ def tally(
 
 def _decide(
     board: Board, votes: Sequence[_Vote], excluded: Iterable[str] = ()
-) -> tuple[CrStatus, dict[str, Any]]:
+) -> tuple[CrStatus, VoteTally]:
     """Approved: at least ``quorum`` approvals and every required role among the approvers.
     Rejected: too few members left who could still approve to reach the quorum or a
     required role."""
@@ -289,12 +307,12 @@ def _decide(
     voted = {v.voter for v in votes} | set(excluded)
     could = len(approvers) + sum(1 for p, _r in board.members if p not in voted)
     pending_roles = {r for p, r in board.members if p not in voted}
-    summary = {
-        "approvals": len(approvers),
-        "rejections": sum(1 for v in votes if v.vote == VoteChoice.REJECT.value),
-        "quorum": board.quorum,
-        "missing_roles": missing,
-    }
+    summary = VoteTally(
+        approvals=len(approvers),
+        rejections=sum(1 for v in votes if v.vote == VoteChoice.REJECT.value),
+        quorum=board.quorum,
+        missing_roles=tuple(missing),
+    )
     if len(approvers) >= board.quorum and not missing:
         return CrStatus.APPROVED, summary
     if could < board.quorum or any(r not in pending_roles for r in missing):
@@ -424,14 +442,14 @@ def vote(
         status, summary = _decide(board, votes, conflicted)
         if status is not CrStatus.OPEN:
             row.status = status.value
-            row.decision = summary | {"conditions": list(row.conditions)}
+            row.decision = summary.to_dict() | {"conditions": list(row.conditions)}
             row.decided_at = _now()
             s.flush()
             _ledger(
                 ws,
                 s,
                 "governance.change_request_decided",
-                {"change_request": cr_id, "status": status.value, **summary},
+                {"change_request": cr_id, "status": status.value, **summary.to_dict()},
                 voter.actor,
             )
         return _cr(s, row)

@@ -152,10 +152,10 @@ def _check_approval(
                     False,
                     f"change request {cr.id} was approved with the vote of "
                     f"{', '.join(conflicted)}, who authored {v.ref}; without it: "
-                    f"{summary['approvals']} approval(s) of quorum {summary['quorum']}"
+                    f"{summary.approvals} approval(s) of quorum {summary.quorum}"
                     + (
-                        f", missing role(s) {', '.join(summary['missing_roles'])}"
-                        if summary["missing_roles"]
+                        f", missing role(s) {', '.join(summary.missing_roles)}"
+                        if summary.missing_roles
                         else ""
                     ),
                     "open a new change request and collect votes from members who did not "

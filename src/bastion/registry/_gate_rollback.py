@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
@@ -28,6 +28,9 @@ from bastion.registry._store import (
     record_transition,
 )
 from bastion.registry.interface import RollbackHook
+
+if TYPE_CHECKING:
+    from bastion.integrity import VerificationPolicy
 
 __all__ = ["RollbackHook", "register_rollback_hook", "rollback", "rollback_to_last_good"]
 
@@ -62,7 +65,7 @@ def _signature_ok(ws: Workspace, digest: str) -> Evidence | None:
 
 
 def _reverify(
-    ws: Workspace, v: VersionInfo, policy: Any, actor: str
+    ws: Workspace, v: VersionInfo, policy: VerificationPolicy | None, actor: str
 ) -> tuple[Evidence | None, str | None]:
     """Verify the version's signature against its files again, now (when the files are
     still where they were registered). Returns (fresh integrity.signature evidence or
@@ -126,7 +129,7 @@ def rollback(
     *,
     reason: str,
     actor: str,
-    policy: Any = None,
+    policy: VerificationPolicy | str | Path | None = None,
 ) -> Transition:
     """Put a known-good version back in production. Only a version that passed its
     production gate and whose signature verifies again, now, against its files (when they

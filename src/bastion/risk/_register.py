@@ -29,13 +29,14 @@ from bastion.core.ledger import Event
 from bastion.core.types import Subject, Verdict
 from bastion.core.workspace import Workspace
 from bastion.manifest import SystemManifest
-from bastion.risk._checks import RiskSimulationCheck
+from bastion.risk._checks import RiskSimulationCheck, RiskTierCheck, RiskTierData
 from bastion.risk._rows import RiskHistoryRow, RiskRow
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
     "RiskRecord",
     "RiskStatus",
+    "TierRating",
     "accept_risk",
     "add_risk",
     "get_risk",
@@ -408,7 +409,47 @@ def update_risk(
         return _record(row)
 
 
-def latest_tier(ws: Workspace, system_id: str) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class TierRating:
+    """A system's tier as gates and acceptances use it: the typed ``risk.tier`` data of a
+    trusted rating, with the evidence that carries it."""
+
+    data: RiskTierData
+    evidence_id: str
+    rated_by: str
+    manifest_digest: str
+
+    @property
+    def tier(self) -> int:
+        return self.data.tier
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    @property
+    def appetite_p90(self) -> float:
+        return self.data.appetite_p90
+
+    @property
+    def acceptance_max_days(self) -> int:
+        return self.data.acceptance_max_days
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (API, CLI): the rating's fields, the evidence id, who rated it."""
+        keep = (
+            *("system", "tier", "name", "scores", "rule", "why", "policy_version"),
+            *("appetite_p90", "acceptance_max_days", "required_controls", "required_approvals"),
+        )
+        raw = self.data.model_dump(mode="json")
+        return {k: raw[k] for k in keep if k in raw} | {
+            "evidence_id": self.evidence_id,
+            "rated_by": self.rated_by,
+            "manifest_digest": self.manifest_digest,
+        }
+
+
+def latest_tier(ws: Workspace, system_id: str) -> TierRating | None:
     """The system's tier as gates and acceptances use it: the newest trusted ``risk.tier``
     rating of its current inventory manifest (see :func:`trusted_tier`), or None."""
     from bastion.risk._checks import trusted_tier
@@ -416,15 +457,12 @@ def latest_tier(ws: Workspace, system_id: str) -> dict[str, Any] | None:
     ev, _notes = trusted_tier(ws, system_id)
     if ev is None:
         return None
-    keep = (
-        *("system", "tier", "name", "scores", "rule", "why", "policy_version"),
-        *("appetite_p90", "acceptance_max_days", "required_controls", "required_approvals"),
+    return TierRating(
+        data=RiskTierCheck.read(ev),
+        evidence_id=ev.id,
+        rated_by=ev.actor,
+        manifest_digest=ev.subject.digest or "",
     )
-    return {k: ev.data[k] for k in keep if k in ev.data} | {
-        "evidence_id": ev.id,
-        "rated_by": ev.actor,
-        "manifest_digest": ev.subject.digest,
-    }
 
 
 def accept_risk(
@@ -464,13 +502,13 @@ def accept_risk(
         row = _load(s, risk_id)
         _check_transition(row, RiskStatus.ACCEPTED)
         p90 = (row.summary or {}).get("p90")
-        appetite = tier.get("appetite_p90") if tier else None
+        appetite = tier.appetite_p90 if tier else None
         over = p90 is None or appetite is None or float(p90) > float(appetite)
         if tier is not None:
-            longest = int(tier.get("acceptance_max_days", 365))
+            longest = tier.acceptance_max_days
             if until > now + timedelta(days=longest):
                 raise InputError(
-                    f"acceptance until {until.date()} is longer than tier {tier['tier']} allows ({longest} days); fix: give an earlier expiry"
+                    f"acceptance until {until.date()} is longer than tier {tier.tier} allows ({longest} days); fix: give an earlier expiry"
                 )
         if over:
             why = (
@@ -479,7 +517,7 @@ def accept_risk(
                 else "no tier assigned to the system (by a trusted rating of its current "
                 "inventory manifest)"
                 if appetite is None
-                else f"P90 annual loss {float(p90):,.0f} exceeds the tier {tier['tier'] if tier else '?'} appetite {float(appetite):,.0f}"
+                else f"P90 annual loss {float(p90):,.0f} exceeds the tier {tier.tier if tier else '?'} appetite {float(appetite):,.0f}"
             )
             if approver is None or approver.role is not Role.APPROVER:
                 raise PermissionDeniedError(
@@ -511,7 +549,7 @@ def accept_risk(
                 "p90": p90,
                 "appetite_p90": appetite,
                 "over_appetite": over,
-                "tier_evidence": tier.get("evidence_id") if tier else None,
+                "tier_evidence": tier.evidence_id if tier else None,
                 "mfa": bool(approver is not None and approver.mfa_verified),
             },
         )
