@@ -88,7 +88,7 @@ def scan(
         with workspace() as ws:
             ev = record_scan(ws, report, name=name, actor="cli")
             if attest_key is not None:
-                attested, aev = record_attest_scan(
+                summary, aev = record_attest_scan(
                     ws,
                     report,
                     attest_key,
@@ -99,7 +99,7 @@ def scan(
                     password=os.environ.get("BASTION_SIGNING_KEY_PASSWORD"),
                     actor="cli",
                 )
-                attested["evidence"] = aev.id
+                attested = summary.to_dict() | {"evidence": aev.id}
         evidence_id = ev.id
     if format is ScanFormat.SARIF:
         print_json(to_sarif(report))

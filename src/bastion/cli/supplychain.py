@@ -174,13 +174,13 @@ def bom(
 
     if attest_key is None and (certificate or chain or attestation):
         raise InputError("--certificate, --chain and --attestation need --attest KEY")
-    attested = None
+    attested: dict[str, object] | None = None
     with workspace() as ws, progress("Building AI-BOM") as bar:
         ev, document = generate_ai_bom(
             ws, model_dir, system_id=system, environment=environment, actor="cli"
         )
         if attest_key is not None:
-            attested, aev = record_attest_bom(
+            signed, aev = record_attest_bom(
                 ws,
                 model_dir,
                 document,
@@ -192,7 +192,7 @@ def bom(
                 password=os.environ.get("BASTION_SIGNING_KEY_PASSWORD"),
                 actor="cli",
             )
-            attested["evidence"] = aev.id
+            attested = signed.to_dict() | {"evidence": aev.id}
         bar(1, 1)
     if output is not None:
         output.write_text(document, encoding="utf-8")

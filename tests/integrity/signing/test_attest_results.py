@@ -77,14 +77,14 @@ def test_attestations_are_ledger_evidence_with_the_bundle(
     summary, ev = record_attest_scan(ws, report, priv, name="cs/credit-gbm", actor="t")
     digest = signed_manifest(gbm).digest
     assert ev.check_id == "integrity.provenance" and ev.ledger_seq is not None
-    assert ev.subject.digest == f"sha256:{digest}" == summary["subject"]["digest"]
+    assert ev.subject.digest == f"sha256:{digest}" == summary.subject_digest
     blob = ev.data["attachments"]["attestation.sigstore.json"]
-    assert ws.blobs.get(blob) == Path(summary["attestation"]).read_bytes()
+    assert ws.blobs.get(blob) == Path(str(summary.attestation)).read_bytes()
     bom_ev, document = generate_ai_bom(ws, gbm, environment=False)
     assert bom_ev.subject.digest == f"sha256:{digest}"  # the BOM names the same digest
     s2, ev2 = record_attest_bom(ws, gbm, document, priv, name="cs/credit-gbm")
     assert ev2.subject.digest == ev.subject.digest
-    chk = verify_attestation(Path(s2["attestation"]), public_keys=[pub], expected_digest=digest)
+    chk = verify_attestation(Path(str(s2.attestation)), public_keys=[pub], expected_digest=digest)
     assert chk.ok and chk.predicate_type == CYCLONEDX_BOM_PREDICATE
     (gbm / "extra.txt").write_text("changed after the BOM was built")
     with pytest.raises(InputError, match="rebuild the BOM"):

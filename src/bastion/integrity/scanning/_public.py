@@ -109,5 +109,5 @@ def record_scan_upload(
         from bastion.integrity.signing import record_attest_scan_upload
 
         summary, bundle, aev = record_attest_scan_upload(ws, report, data, name, actor=actor)
-        out["attestation"] = summary | {"evidence": aev.id, "bundle": bundle}
+        out["attestation"] = summary.to_dict() | {"evidence": aev.id, "bundle": bundle}
     return out

@@ -7,6 +7,7 @@ this package (``_sign``, ``_pki``, ``_pkcs11``, ``_policy``, ``_bundle``, ``_dss
 ``_sigstore``, ``_provenance``, ``_training``, ``_attest_results``, ``_checks``) is private.
 """
 
+from bastion.integrity.signing._attest_results import AttestationSummary
 from bastion.integrity.signing._checks import (
     ModelAttestationCheck,
     ModelSignatureCheck,
@@ -66,6 +67,7 @@ __all__ = [
     "SIGNING_CHECKS",
     "SLSA_PROVENANCE_V1",
     "AttestationCheck",
+    "AttestationSummary",
     "CertificateInfo",
     "HashAlgorithm",
     "IssuedCertificate",

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bastion.integrity.signing._sign import SigningKey, signed_manifest
 __all__ = [
     "CYCLONEDX_BOM_PREDICATE",
     "SCAN_VERDICT_PREDICATE",
+    "AttestationSummary",
     "attest_bom",
     "attest_scan",
     "attest_scan_upload",
@@ -31,6 +33,38 @@ __all__ = [
     "scan_predicate",
     "workspace_attestation_key",
 ]
+
+
+@dataclass(frozen=True)
+class AttestationSummary:
+    """What an attestation of a result signed: its file (None when it travels only as a
+    bundle), predicate type, subject, key, and the attested verdict or BOM serial."""
+
+    attestation: str | None
+    predicate_type: str
+    subject_name: str
+    subject_digest: str  # "sha256:<hex>"
+    key: str
+    key_hint: str | None = None
+    verdict: str | None = None
+    bom_serial: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form the CLI and API print and ``integrity.provenance`` evidence stores."""
+        out: dict[str, Any] = {
+            "attestation": self.attestation,
+            "predicate_type": self.predicate_type,
+            "subject": {"name": self.subject_name, "digest": self.subject_digest},
+            "key": self.key,
+        }
+        if self.key_hint is not None:
+            out["key_hint"] = self.key_hint
+        if self.verdict is not None:
+            out["verdict"] = self.verdict
+        if self.bom_serial is not None:
+            out["bom_serial"] = self.bom_serial
+        return out
+
 
 SCAN_VERDICT_PREDICATE = "https://bastion.dev/attestations/model-scan/v1"
 CYCLONEDX_BOM_PREDICATE = "https://cyclonedx.org/bom"
@@ -108,19 +142,20 @@ def workspace_attestation_key(key_dir: Path) -> SigningKey:
 
 def attest_scan_upload(
     report: ScanReport, data: bytes, name: str, key: SigningKey
-) -> tuple[Bundle, dict[str, Any]]:
+) -> tuple[Bundle, AttestationSummary]:
     """Attest the scan of an uploaded one-file model over its model-signing digest (the
     root digest of a one-file manifest, what ``signed_manifest`` gives for that file)."""
     digest = root_digest([hashlib.sha256(data).hexdigest()])
     bundle = attest(SCAN_VERDICT_PREDICATE, scan_predicate(report), {name: digest}, key)
-    summary = {
-        "attestation": None,
-        "predicate_type": SCAN_VERDICT_PREDICATE,
-        "subject": {"name": name, "digest": f"sha256:{digest}"},
-        "key": key.description,
-        "key_hint": key_hint(key.public_key()),
-        "verdict": report.verdict.value,
-    }
+    summary = AttestationSummary(
+        attestation=None,
+        predicate_type=SCAN_VERDICT_PREDICATE,
+        subject_name=name,
+        subject_digest=f"sha256:{digest}",
+        key=key.description,
+        key_hint=key_hint(key.public_key()),
+        verdict=report.verdict.value,
+    )
     return bundle, summary
 
 
@@ -130,17 +165,20 @@ def _default_path(model: Path, kind: str) -> Path:
 
 
 def _write(model: Path, predicate_type: str, predicate: dict[str, Any], key: SigningKey,
-           chain: Sequence[x509.Certificate], out: Path | None, kind: str) -> dict[str, Any]:  # fmt: skip
+           chain: Sequence[x509.Certificate], out: Path | None, kind: str,
+           **result: str | None) -> AttestationSummary:  # fmt: skip
     manifest = signed_manifest(model)
     path = out or _default_path(model, kind)
     attest(predicate_type, predicate, {manifest.model_name: manifest.digest}, key,
            chain=chain, out=path)  # fmt: skip
-    return {
-        "attestation": str(path),
-        "predicate_type": predicate_type,
-        "subject": {"name": manifest.model_name, "digest": f"sha256:{manifest.digest}"},
-        "key": key.description,
-    }
+    return AttestationSummary(
+        attestation=str(path),
+        predicate_type=predicate_type,
+        subject_name=manifest.model_name,
+        subject_digest=f"sha256:{manifest.digest}",
+        key=key.description,
+        **result,
+    )
 
 
 def attest_scan(
@@ -150,12 +188,12 @@ def attest_scan(
     *,
     chain: Sequence[x509.Certificate] = (),
     out: Path | None = None,
-) -> dict[str, Any]:
+) -> AttestationSummary:
     """Sign the scan verdict of ``model`` over its manifest digest; returns a summary."""
     if Path(report.target).resolve() != model.resolve():
         raise InputError(f"the scan report is of {report.target}, not of {model}")
-    summary = _write(model, SCAN_VERDICT_PREDICATE, scan_predicate(report), key, chain, out, "scan")
-    return summary | {"verdict": report.verdict.value}
+    return _write(model, SCAN_VERDICT_PREDICATE, scan_predicate(report), key, chain, out, "scan",
+                  verdict=report.verdict.value)  # fmt: skip
 
 
 def attest_bom(
@@ -165,7 +203,7 @@ def attest_bom(
     *,
     chain: Sequence[x509.Certificate] = (),
     out: Path | None = None,
-) -> dict[str, Any]:
+) -> AttestationSummary:
     """Sign a CycloneDX AI-BOM of ``model`` over its manifest digest; the BOM's own
     ``bastion:manifest-sha256`` must be that digest (a BOM of other files is refused)."""
     try:
@@ -179,5 +217,6 @@ def attest_bom(
             f"the AI-BOM describes manifest {props.get('bastion:manifest-sha256')}, "
             f"but {model} is now sha256:{digest}: rebuild the BOM"
         )
-    summary = _write(model, CYCLONEDX_BOM_PREDICATE, bom, key, chain, out, "bom")
-    return summary | {"bom_serial": bom.get("serialNumber")}
+    serial = bom.get("serialNumber")
+    return _write(model, CYCLONEDX_BOM_PREDICATE, bom, key, chain, out, "bom",
+                  bom_serial=str(serial) if serial is not None else None)  # fmt: skip

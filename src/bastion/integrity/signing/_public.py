@@ -21,6 +21,7 @@ from bastion.integrity.interface import ScanReport
 from bastion.integrity.signing._attest_results import (
     CYCLONEDX_BOM_PREDICATE,
     SCAN_VERDICT_PREDICATE,
+    AttestationSummary,
     attest_bom,
     attest_scan,
     attest_scan_upload,
@@ -248,19 +249,19 @@ def _record_summary(
     ws: Workspace,
     model: Path,
     name: str | None,
-    summary: dict[str, Any],
+    summary: AttestationSummary,
     actor: str,
     bundle: bytes | None = None,
 ) -> Evidence:
-    digest = str(summary["subject"]["digest"]).removeprefix("sha256:")
-    if bundle is None and summary.get("attestation"):
-        bundle = Path(summary["attestation"]).read_bytes()
+    digest = summary.subject_digest.removeprefix("sha256:")
+    if bundle is None and summary.attestation:
+        bundle = Path(summary.attestation).read_bytes()
     return run_check(
         ws,
         ModelAttestationCheck,
         _subject(model, name, digest),
         actor=actor,
-        params={"result": summary, "bundle": bundle},
+        params={"result": summary.to_dict(), "bundle": bundle},
     )
 
 
@@ -278,7 +279,7 @@ def attestation_public_key(ws: Workspace) -> str:
 
 def record_attest_scan_upload(
     ws: Workspace, report: ScanReport, data: bytes, name: str, *, actor: str = "system"
-) -> tuple[dict[str, Any], dict[str, Any], Evidence]:
+) -> tuple[AttestationSummary, dict[str, Any], Evidence]:
     """Attest the scan of uploaded bytes with the workspace attestation key; returns the
     summary, the Sigstore bundle (JSON) and the ``integrity.provenance`` evidence."""
     key = workspace_attestation_key(ws.settings.key_dir)
@@ -300,7 +301,7 @@ def record_attest_scan(
     chain: Sequence[Path] = (),
     password: str | None = None,
     actor: str = "system",
-) -> tuple[dict[str, Any], Evidence]:
+) -> tuple[AttestationSummary, Evidence]:
     """Sign a finished scan's verdict as an in-toto attestation over the scanned model's
     manifest digest (written next to the model) and record ``integrity.provenance``."""
     model = Path(report.target)
@@ -326,7 +327,7 @@ def record_attest_bom(
     chain: Sequence[Path] = (),
     password: str | None = None,
     actor: str = "system",
-) -> tuple[dict[str, Any], Evidence]:
+) -> tuple[AttestationSummary, Evidence]:
     """Sign a model's CycloneDX AI-BOM as an in-toto attestation over its manifest digest
     (the digest the BOM itself names) and record ``integrity.provenance``."""
     summary = attest_bom(
