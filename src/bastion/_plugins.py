@@ -18,6 +18,7 @@ _CHECK_MODULES = (
     "bastion.privacy.deid._checks",
     "bastion.privacy.dp._checks",
     "bastion.privacy.synthetic._checks",
+    "bastion.privacy.minimize._checks",
     "bastion.monitor._checks",
     "bastion.robustness._checks",
 )

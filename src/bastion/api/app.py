@@ -109,6 +109,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         ledger,
         privacy,
         privacy_dp,
+        privacy_gov,
         registry,
         risk,
         threats,
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         compliance,
         privacy,
         privacy_dp,
+        privacy_gov,
     ):
         app.include_router(module.router, prefix="/api/v1")
     from bastion.api import console, console_registry, console_security

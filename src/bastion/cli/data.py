@@ -200,3 +200,68 @@ def rotate_key(
             f"{r.namespace}: key v{r.from_version} -> v{r.to_version}, {r.retokenized} tokens "
             f"re-computed (ledger {r.ledger_seq})"
         )
+
+
+@app.command("minimize")
+def minimize_cmd(
+    model: Path = typer.Option(
+        ...,
+        "--model",
+        "-m",
+        exists=True,
+        dir_okay=False,
+        help="Model file (scikit-learn pickle or ONNX; loaded only if the scan says safe).",
+    ),
+    data: Path = typer.Option(
+        ..., "--data", "-d", exists=True, dir_okay=False, help="Training or evaluation CSV."
+    ),
+    target: str = typer.Option(..., "--target", "-t", help="The label column."),
+    features: str | None = typer.Option(
+        None, "--features", help="Model input columns in its order (default: numeric ones)."
+    ),
+    metric: str = typer.Option("accuracy", "--metric", help="accuracy or log_loss."),
+    tolerance: float = typer.Option(
+        0.01, "--tolerance", help="Largest score loss that still lets a feature go."
+    ),
+    repeats: int = typer.Option(5, "--repeats", help="Shuffles per feature (permutation)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples for the CI."),
+    drop_column: bool = typer.Option(
+        True, "--drop-column/--no-drop-column", help="Refit without each feature (scikit-learn)."
+    ),
+    seed: int = typer.Option(0, "--seed"),
+    ref: str | None = typer.Option(None, "--ref", help="Model ref for the evidence."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record the evidence."),
+    format: Format = FormatOpt,
+) -> None:
+    """Which features the model needs and which PII columns it could do without."""
+    from bastion.privacy.minimize import minimize
+
+    feats = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    with workspace() as ws, progress("feature importance") as update:
+        rep = minimize(
+            ws if record else None, model, data, target, features=feats, metric=metric,
+            tolerance=tolerance, repeats=repeats, bootstrap=bootstrap, drop_column=drop_column,
+            seed=seed, ref=ref, actor=_actor(), progress=update,
+        )  # fmt: skip
+    if format is Format.JSON:
+        print_json(rep.to_dict())
+        return
+    d = rep.data
+
+    def ci(v: dict[str, float] | None) -> str:
+        return "-" if v is None else f"{v['delta']:+.4f} [{v['ci_low']:+.4f}, {v['ci_high']:+.4f}]"
+
+    print_table(
+        f"{d.target}: baseline {d.metric} {d.baseline:.4f} on {d.rows} rows "
+        f"(tolerance {d.tolerance:g}, {d.level:.0%} CI)",
+        ["column", "PII", "permutation delta [CI]", "drop-column delta [CI]", "verdict"],
+        [(f.feature, f.pii_entity or "-", ci(f.permutation), ci(f.drop_column), f.verdict)
+         for f in d.features],
+    )  # fmt: skip
+    for f in d.features:
+        if f.pii_entity:
+            out.print(f"  {f.feature}: {f.recommendation}", highlight=False)
+    for n in rep.notes:
+        out.print(f"note: {n}", highlight=False)
+    if rep.evidence is not None:
+        out.print(f"evidence {rep.evidence.id} (privacy.minimization: {rep.verdict.value})")

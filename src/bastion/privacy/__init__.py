@@ -60,3 +60,9 @@ __all__ += [
     "synthetic",
     "train_dp_logistic",
 ]
+
+# --- minimization (issue 9 section 4) ---
+from bastion.privacy import minimize  # noqa: E402
+from bastion.privacy.minimize import MinimizationCheck  # noqa: E402
+
+__all__ += ["MinimizationCheck", "minimize"]

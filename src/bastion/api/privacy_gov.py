@@ -1,0 +1,87 @@
+"""REST routes for privacy governance (issue 9 sections 4, 7-10): minimization, training-
+data validation, lineage, retention and privacy impact assessments.
+
+Thin: each route calls one public function of the privacy room. Remote callers upload
+content (size-limited before it is held, staged in a server-chosen temporary directory);
+they never name a server path. Reads need ``read``, anything recorded needs ``write``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from bastion.access import Permission, Principal
+from bastion.api._deps import HeavyWork, get_ws, needs, read_json
+from bastion.core.errors import InputError
+from bastion.core.workspace import Workspace
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["privacy"])
+WS = Annotated[Workspace, Depends(get_ws)]
+Writer = Annotated[Principal, Depends(needs(Permission.WRITE))]
+Reader = Annotated[Principal, Depends(needs(Permission.READ))]
+
+MAX_UPLOAD_BODY = 64 * 1024 * 1024
+#: Importance runs and validations at once, in the thread pool; more are refused with 503.
+WORK = HeavyWork("minimization and validation runs", limit=2, retry_after=10)
+_NAME = r"^[\w.\-]{1,100}$"
+
+
+def _b64(field: str, value: str) -> bytes:
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{field}: not base64") from None
+
+
+class MinimizeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model_base64: str
+    model_name: str = Field("model.pkl", pattern=_NAME)
+    data_csv: str = Field(max_length=32 * 1024 * 1024)
+    target: str = Field(min_length=1, max_length=200)
+    features: list[str] | None = Field(None, max_length=200)
+    metric: str = Field("accuracy", pattern=r"^(accuracy|log_loss)$")
+    tolerance: float = Field(0.01, ge=0.0, le=1.0)
+    repeats: int = Field(5, ge=1, le=100)
+    bootstrap: int = Field(1000, ge=100, le=10_000)
+    drop_column: bool = True
+    seed: int = Field(0, ge=0)
+    ref: str | None = Field(None, pattern=r"^[\w.:@/\-]{1,200}$")
+
+
+@router.post(
+    "/data/minimize",
+    summary="Which features an uploaded model needs of uploaded data (privacy.minimization)",
+)
+async def minimize(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    """The model (scikit-learn pickle or ONNX, base64) is loaded only when the integrity
+    scanner calls it safe; the CSV travels as text. Answers the report and the evidence."""
+    from bastion.privacy.minimize import minimize as run
+
+    body: MinimizeBody = await read_json(request, MinimizeBody, MAX_UPLOAD_BODY)
+    model = _b64("model_base64", body.model_base64)
+
+    def work() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bastion-min-") as tmp:
+            mp, dp = Path(tmp) / body.model_name, Path(tmp) / "data.csv"
+            mp.write_bytes(model)
+            dp.write_text(body.data_csv, encoding="utf-8")
+            rep = run(
+                ws, mp, dp, body.target, features=body.features, metric=body.metric,
+                tolerance=body.tolerance, repeats=body.repeats, bootstrap=body.bootstrap,
+                drop_column=body.drop_column, seed=body.seed, ref=body.ref or body.model_name,
+                actor=p.actor,
+            )  # fmt: skip
+            return rep.to_dict()
+
+    result: dict[str, Any] = await WORK.run(work)
+    return result
