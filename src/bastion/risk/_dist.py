@@ -21,7 +21,7 @@ import enum
 import functools
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
 import numpy as np
 import numpy.typing as npt
@@ -104,6 +104,8 @@ class Dist:
                 return self.b
             case DistKind.LOGNORMAL:
                 return math.inf
+            case _ as unreachable:
+                assert_never(unreachable)
 
     def _pert_ab(self) -> tuple[float, float]:
         span = self.c - self.a
@@ -135,6 +137,8 @@ class Dist:
                 return math.exp(mu + sigma * sigma / 2.0)
             case DistKind.CONSTANT:  # pragma: no cover - handled by degenerate
                 return self.a
+            case _ as unreachable:
+                assert_never(unreachable)
 
     def central(self) -> float:
         """The value a tornado holds an input at: its mean."""
@@ -177,6 +181,8 @@ class Dist:
                 return out
             case DistKind.CONSTANT:  # pragma: no cover
                 return np.full(n, self.a, dtype=np.float64)
+            case _ as unreachable:
+                assert_never(unreachable)
 
     def ppf(self, u: FloatArray) -> FloatArray:
         """Quantile function, vectorised: turns (correlated) uniforms into samples."""
@@ -196,6 +202,8 @@ class Dist:
                 return ln
             case DistKind.CONSTANT:  # pragma: no cover
                 return np.full(u.shape, self.a, dtype=np.float64)
+            case _ as unreachable:
+                assert_never(unreachable)
 
     def quantile(self, q: float) -> float:
         return float(self.ppf(np.array([q]))[0])
@@ -228,6 +236,8 @@ class Dist:
                 return np.where(x > 0, special.ndtr((lx - mu) / sigma), 0.0)
             case DistKind.CONSTANT:  # pragma: no cover
                 return (x >= self.a).astype(np.float64)
+            case _ as unreachable:
+                assert_never(unreachable)
 
     def sf(self, x: FloatArray) -> FloatArray:
         """P(X > x) = 1 - cdf(x), vectorised; for PERT and many values, from the survival
@@ -264,6 +274,8 @@ class Dist:
                 return {"dist": "lognormal", "p5": self.a, "p95": self.b}
             case DistKind.UNIFORM:
                 return {"dist": "uniform", "min": self.a, "max": self.b}
+            case _ as unreachable:
+                assert_never(unreachable)
 
 
 class _BetaTable:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
 
 import yaml
 
@@ -241,6 +241,8 @@ def _dist(ctx: _Ctx, fld: str, v: Any, kind: _Kind) -> Dist:
                 d = Dist.lognormal(p["p5"], p["p95"])
             case DistKind.CONSTANT:
                 d = Dist.constant(p["value"])
+            case _ as unreachable:
+                assert_never(unreachable)
     else:
         raise ctx.fail(
             fld,

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, assert_never
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -98,37 +98,38 @@ class MaskReport:
 def build_operator(column: str, rule: Any, keys: KeyProvider, vault: TokenVault | None) -> Operator:
     p = rule.params()
     op: Operator
-    name = rule.operator
-    if name is OperatorName.REDACT:
-        op = RedactOp(p.get("value", ""))
-    elif name is OperatorName.REPLACE:
-        op = ReplaceOp(p["value"])
-    elif name is OperatorName.MASK:
-        op = MaskOp(
-            p.get("char", "*"),
-            p.get("keep_first", 0),
-            p.get("keep_last", 4),
-            p.get("keep_separators", True),
-        )
-    elif name is OperatorName.HASH:
-        op = HashOp(
-            hash_key(keys, p.get("key", "default")), p.get("length", 32), p.get("prefix", "")
-        )
-    elif name is OperatorName.TOKENIZE:
-        if vault is None:
-            raise InputError(f"column {column!r}: tokenize needs a workspace (the token vault)")
-        op = TokenizeOp(vault, p["namespace"])
-    elif name is OperatorName.FPE:
-        op = FpeOp(
-            fpe_key(keys, p.get("key", "default")),
-            column,
-            p.get("alphabet", "digits"),
-            p.get("tweak"),
-        )
-    elif name is OperatorName.GENERALIZE:
-        op = GeneralizeOp(p.get("to"), p.get("keep"), p.get("bucket"), p.get("fill", "*"))
-    else:  # pragma: no cover
-        raise AssertionError(name)
+    name: OperatorName = rule.operator
+    match name:
+        case OperatorName.REDACT:
+            op = RedactOp(p.get("value", ""))
+        case OperatorName.REPLACE:
+            op = ReplaceOp(p["value"])
+        case OperatorName.MASK:
+            op = MaskOp(
+                p.get("char", "*"),
+                p.get("keep_first", 0),
+                p.get("keep_last", 4),
+                p.get("keep_separators", True),
+            )
+        case OperatorName.HASH:
+            op = HashOp(
+                hash_key(keys, p.get("key", "default")), p.get("length", 32), p.get("prefix", "")
+            )
+        case OperatorName.TOKENIZE:
+            if vault is None:
+                raise InputError(f"column {column!r}: tokenize needs a workspace (the token vault)")
+            op = TokenizeOp(vault, p["namespace"])
+        case OperatorName.FPE:
+            op = FpeOp(
+                fpe_key(keys, p.get("key", "default")),
+                column,
+                p.get("alphabet", "digits"),
+                p.get("tweak"),
+            )
+        case OperatorName.GENERALIZE:
+            op = GeneralizeOp(p.get("to"), p.get("keep"), p.get("bucket"), p.get("fill", "*"))
+        case _ as unreachable:
+            assert_never(unreachable)
     op.column = column
     op.on_error = p.get("on_error", "fail")
     return op
