@@ -38,6 +38,7 @@ __all__ = [
     "MaybeDuration",
     "Producers",
     "Scope",
+    "SelectsEvidence",
     "Verdicts",
     "producer_allowed",
 ]
@@ -187,7 +188,29 @@ def producer_allowed(producers: tuple[str, ...], actor: str, role: str | None) -
     return False
 
 
-class Control(BaseModel):
+class SelectsEvidence:
+    """What a catalog control and a gate policy's inline ``evidence:`` requirement share:
+    the reading of their ``where`` conditions, ``max_age`` and ``producers`` (one copy)."""
+
+    where: Conditions
+    max_age: MaybeDuration
+    producers: Producers
+
+    @property
+    def conditions(self) -> list[Condition]:
+        return [Condition.parse(c) for c in self.where]
+
+    @property
+    def max_age_delta(self) -> timedelta | None:
+        return parse_duration(self.max_age) if self.max_age else None
+
+    def producer_allowed(self, actor: str, role: str | None) -> bool:
+        """``role``: the producer's role (``local`` for the local administrator; None for
+        an unknown or revoked token)."""
+        return producer_allowed(self.producers, actor, role)
+
+
+class Control(SelectsEvidence, BaseModel):
     """One control. ``check`` names the evidence kind (a registered check id) that
     satisfies it, on the model version or its system (``scope``), with ``verdicts``, no
     finding above ``max_severity``, at most ``max_age`` old, and every ``where``
@@ -222,19 +245,8 @@ class Control(BaseModel):
         return self
 
     @property
-    def conditions(self) -> list[Condition]:
-        return [Condition.parse(c) for c in self.where]
-
-    @property
-    def max_age_delta(self) -> timedelta | None:
-        return parse_duration(self.max_age) if self.max_age else None
-
-    @property
     def attestation_validity(self) -> timedelta:
         return parse_duration(self.attestation_max_age)
-
-    def producer_allowed(self, actor: str, role: str | None) -> bool:
-        return producer_allowed(self.producers, actor, role)
 
     def describe(self) -> str:
         if self.title:

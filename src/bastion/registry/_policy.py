@@ -27,10 +27,16 @@ from bastion.compliance import (
     Scope,
     get_control,
     pending_evidence_kinds,
-    producer_allowed,
 )
 from bastion.compliance import known_evidence_kinds as _known_kinds
-from bastion.compliance.interface import Conditions, Duration, MaybeDuration, Producers, Verdicts
+from bastion.compliance.interface import (
+    Conditions,
+    Duration,
+    MaybeDuration,
+    Producers,
+    SelectsEvidence,
+    Verdicts,
+)
 from bastion.core.documents import load_document
 from bastion.core.errors import InputError, NotFoundError
 from bastion.core.ledger import Event
@@ -75,7 +81,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class EvidenceRequirement(_Strict):
+class EvidenceRequirement(SelectsEvidence, _Strict):
     kind: str = Field(min_length=3, max_length=100)
     title: str | None = None
     scope: Scope = Scope.MODEL
@@ -88,11 +94,6 @@ class EvidenceRequirement(_Strict):
     #: actor patterns (``token:abc123def456:*``, ``cli``; shell-style ``*``/``?``).
     #: Empty: anyone. Evidence from anyone else is ignored by the gate.
     producers: Producers = ()
-
-    def producer_allowed(self, actor: str, role: str | None) -> bool:
-        """``role``: the producer's role (``local`` for the local administrator; None for
-        an unknown or revoked token)."""
-        return producer_allowed(self.producers, actor, role)
 
     def to_control(self) -> Control:
         """This requirement as the anonymous control the compliance room evaluates."""
@@ -111,14 +112,6 @@ class EvidenceRequirement(_Strict):
             producers=self.producers,
             anonymous=True,
         )
-
-    @property
-    def conditions(self) -> list[Condition]:
-        return [Condition.parse(c) for c in self.where]
-
-    @property
-    def max_age_delta(self) -> timedelta | None:
-        return parse_duration(self.max_age) if self.max_age else None
 
     def describe(self) -> str:
         """Its title, or the compliance room's description of the same control."""
