@@ -58,6 +58,9 @@ app.add_typer(core_cmds.token_app, name="token")
 app.add_typer(threats.app, name="threats")
 app.add_typer(risk.app, name="risk")
 app.add_typer(model_app, name="model")
+# `bastion pki` is the one workspace PKI (bastion.integrity.signing._pki: root + intermediate
+# CA, chain verification, CRLs). The access room's mTLS certificates (SPIFFE SVIDs) extend this
+# group and issue from this CA: never a second PKI or a second `pki` group.
 app.add_typer(integrity.pki_app, name="pki")
 app.add_typer(supplychain.deps_app, name="deps")
 supplychain.register(app)
