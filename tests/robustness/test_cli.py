@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -122,3 +123,56 @@ def test_redteam_evaluate_refuses_an_npz_whose_header_claims_a_huge_array(
         zf.writestr("y.npy", small.getvalue())
     rc, _out, err = run("redteam", "evaluate", str(digits_files["onnx"]), "--data", str(npz))
     assert rc == 2 and "larger than the data limit" in err
+
+
+def test_redteam_compare_reports_defenses_and_records_evidence(
+    run: Run, digits: Any, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    train = tmp_path / "train.npz"
+    np.savez(train, x=digits.x_train, y=digits.y_train)
+    chart = tmp_path / "defenses.svg"
+    rc, out, err = run(
+        "redteam", "compare", "--train", str(train), "--data", str(digits_files["npz"]),
+        "--defenses", "adversarial_training,purification", "--image-shape", "8x8",
+        "--eps", "0.1", "--epochs", "30", "--samples", "100", "--min-accuracy", "0.5",
+        "--chart", str(chart), "--format", "json",
+    )  # fmt: skip
+    assert rc == 0, err
+    doc = json.loads(out)
+    rows = {r["defense"]: r for r in doc["defenses"]}
+    assert set(rows) == {"none", "adversarial_training", "purification"}
+    assert (
+        rows["adversarial_training"]["worst_case"]["eps_0_1"]
+        > rows["none"]["worst_case"]["eps_0_1"] + 0.2
+    )
+    assert doc["recommendation"]["defense"] == "adversarial_training"
+    assert chart.read_text().startswith("<?xml")
+    rc, out, _ = run("evidence", "show", doc["evidence"], "--format", "json")
+    shown = json.loads(out)
+    assert rc == 0 and shown["check_id"] == "robustness.defenses"
+    assert shown["data"]["worst_case_by_defense"]["none"]["eps_0_1"] < 0.5
+
+    rc, out, err = run(
+        "redteam", "compare", "--train", str(train), "--data", str(digits_files["npz"]),
+        "--defenses", "purification", "--eps", "0.1", "--epochs", "5", "--samples", "40",
+        "--no-record",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "adaptive_bpda" in out and "balanced" in out and "overstates" in out
+
+
+def test_redteam_compare_refuses_bad_input(
+    run: Run, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    rc, _out, err = run(
+        "redteam", "compare", "--train", str(digits_files["npz"]), "--data",
+        str(digits_files["npz"]), "--defenses", "magic",
+    )  # fmt: skip
+    assert rc == 2 and "unknown defense" in err
+    rc, _out, err = run(
+        "redteam", "compare", "--train", str(tmp_path / "missing.npz"), "--data",
+        str(digits_files["npz"]),
+    )  # fmt: skip
+    assert rc == 2 and "no such data file" in err

@@ -10,12 +10,12 @@ from typing import Any
 
 import typer
 
-from bastion.cli._common import out, print_json, print_table, workspace
+from bastion.cli._common import out, print_json, print_table, progress, workspace
 
 __all__ = ["app"]
 
 app = typer.Typer(
-    help="Red-team models: evasion attacks, robustness curves, certified radii.",
+    help="Red-team models: evasion attacks, robustness curves, certified radii, defenses.",
     no_args_is_help=True,
 )
 
@@ -159,6 +159,158 @@ def evaluate(
         cost = result["cost"]
         out.print(
             f"  cost: {cost['cpu_seconds']:.2f} CPU-s, {cost['queries']} queries"
+            + (f"; evidence {evidence_id}" if evidence_id else ""),
+            highlight=False,
+        )
+    raise typer.Exit(0 if verdict is Verdict.PASS else 1)
+
+
+class UseCaseOpt(enum.StrEnum):
+    BALANCED = "balanced"
+    HIGH_ASSURANCE = "high_assurance"
+    ACCURACY_FIRST = "accuracy_first"
+    LOW_LATENCY = "low_latency"
+
+
+def _shape(value: str | None) -> tuple[int, ...] | None:
+    if not value:
+        return None
+    try:
+        return tuple(int(p) for p in value.lower().split("x"))
+    except ValueError:
+        raise typer.BadParameter("expected sizes like 8x8 or 3x32x32") from None
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+@app.command("compare")
+def compare(
+    train: Path = typer.Option(..., "--train", help="Training data: CSV with a header, or NPZ."),
+    data: Path = typer.Option(..., "--data", help="Evaluation data, same format."),
+    label: str = typer.Option("label", "--label", help="The label column of a CSV."),
+    hidden: str = typer.Option("64", "--hidden", help="The baseline MLP's layer sizes: 64,32."),
+    defenses: str = typer.Option(
+        "adversarial_training,purification,randomization,distillation,pruning",
+        "--defenses",
+        help="Defenses to compare with the undefended model.",
+    ),
+    attacks: str = typer.Option("pgd", "--attacks", help="Attacks: pgd, fgsm, square."),
+    eps: str = typer.Option("0.1", "--eps", help="Budgets (L-inf), comma-separated, increasing."),
+    steps: int = typer.Option(20, "--steps", min=1, max=1000, help="Attack steps."),
+    queries: int = typer.Option(300, "--queries", min=1, max=10_000, help="Square queries."),
+    eot: int = typer.Option(16, "--eot", min=1, max=256, help="Draws of the EOT attack."),
+    epochs: int = typer.Option(20, "--epochs", min=1, max=1000, help="Training epochs."),
+    sigma: float = typer.Option(0.1, "--sigma", help="Randomization noise."),
+    temperature: float = typer.Option(20.0, "--temperature", help="Distillation temperature."),
+    prune_amount: float = typer.Option(0.5, "--prune-amount", help="Share of weights pruned."),
+    image_shape: str | None = typer.Option(
+        None, "--image-shape", help="Inputs are images of this shape (8x8): purification."
+    ),
+    samples: int | None = typer.Option(None, "--samples", min=1, help="Evaluate the first N."),
+    seed: int = typer.Option(0, "--seed", min=0),
+    clip_min: float = typer.Option(0.0, "--clip-min"),
+    clip_max: float = typer.Option(1.0, "--clip-max"),
+    use_case: UseCaseOpt = typer.Option(UseCaseOpt.BALANCED, "--use-case"),
+    min_accuracy: float | None = typer.Option(
+        None, "--min-accuracy", min=0.0, max=1.0, help="Fail below this worst-case accuracy."
+    ),
+    chart: Path | None = typer.Option(None, "--chart", help="Write the comparison chart (SVG)."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Store evidence."),
+    name: str | None = typer.Option(None, "--name", help="Subject reference (default: --train)."),
+    format: Fmt = typer.Option(Fmt.TABLE, "--format", "-f", help="Output format."),
+) -> None:
+    """Compare defenses on one baseline model, the same data and the same attacks.
+
+    Trains the baseline MLP on --train, builds each defense from it and attacks each on
+    --data (adaptive attacks and transferred examples included). Exit 0 pass, 1 when the
+    recommended defense is below --min-accuracy, 2 bad input.
+    """
+    from bastion.core.types import Subject, Verdict
+    from bastion.robustness import CompareSpec, TrainSpec, compare_from_files, comparison_verdict
+    from bastion.robustness import record_comparison as record_it
+
+    try:
+        eps_t = tuple(float(e) for e in _csv(eps))
+        hidden_t = tuple(int(h) for h in _csv(hidden))
+    except ValueError:
+        raise typer.BadParameter("--eps and --hidden take comma-separated numbers") from None
+    names = _csv(defenses)
+    spec = CompareSpec(
+        eps=eps_t,
+        attacks=_csv(attacks),
+        defenses=("none", *names),
+        steps=steps,
+        queries=queries,
+        eot=eot,
+        train=TrainSpec(epochs=epochs, seed=seed),
+        sigma=sigma,
+        temperature=temperature,
+        prune_amount=prune_amount,
+        image_shape=_shape(image_shape),
+        clip_min=clip_min,
+        clip_max=clip_max,
+        seed=seed,
+        use_case=use_case.value,
+    )
+    steps_total = len(set(names) - {"none"}) + 2
+    with progress("comparing defenses", steps_total) as bar:
+        done = [0]
+
+        def tick(_stage: str) -> None:
+            done[0] += 1
+            bar(done[0], steps_total)
+
+        comparison, train_digest, data_digest = compare_from_files(
+            train, data, label=label, hidden=hidden_t, samples=samples, spec=spec, progress=tick
+        )
+    evidence_id: str | None = None
+    if record:
+        with workspace() as ws:
+            ev = record_it(
+                ws,
+                comparison,
+                Subject("model", name or str(train)),
+                min_accuracy=min_accuracy,
+                train_digest=train_digest,
+                data_digest=data_digest,
+                actor="cli",
+            )
+        verdict, evidence_id = ev.verdict, ev.id
+    else:
+        verdict, _f = comparison_verdict(comparison, min_accuracy)
+    if chart is not None:
+        chart.write_bytes(comparison.chart_svg().encode())
+    result = comparison.to_data()
+    if format is Fmt.JSON:
+        print_json(result | {"verdict": verdict.value, "evidence": evidence_id})
+    else:
+        key = comparison.headline_eps
+        labels = sorted({a for r in comparison.rows for a in r.robust})
+        print_table(
+            f"Defenses at eps {spec.eps[-1]:g} on {data.name}: {verdict.value}",
+            ["defense", "clean", *labels, "worst case", "build CPU-s", "predict ms/1k"],
+            [
+                (
+                    r.defense,
+                    f"{r.clean_accuracy:.3f}",
+                    *(f"{r.robust[a][key]:.3f}" if a in r.robust else "-" for a in labels),
+                    f"{r.worst_case[key]:.3f}",
+                    f"{r.build_cpu_seconds:.2f}",
+                    f"{r.predict_cpu_seconds_per_1000 * 1000:.2f}",
+                )
+                for r in comparison.rows
+            ],
+        )
+        for r in comparison.rows:
+            for note in r.notes:
+                out.print(f"  {r.defense}: {note}", highlight=False)
+        for uc, rec in result["recommendations"].items():
+            mark = "*" if uc == spec.use_case else " "
+            out.print(f" {mark}{uc}: {rec['defense']} - {rec['reason']}", highlight=False)
+        out.print(
+            f"  cost: {comparison.cpu_seconds:.2f} CPU-s"
             + (f"; evidence {evidence_id}" if evidence_id else ""),
             highlight=False,
         )

@@ -4,7 +4,9 @@ Targets (:class:`TorchTarget`, :class:`SklearnTarget`, :class:`OnnxTarget`) decl
 they support; :func:`load_target` loads a model file only when the integrity scanner calls
 it safe. :func:`evaluate` runs FGSM, PGD (L-inf, L2) or the Square attack over an epsilon
 grid and checks its own validity; :func:`certify` is randomized-smoothing certification.
-:class:`FeatureSqueezingDetector` flags adversarial inputs at inference time.
+:class:`FeatureSqueezingDetector` flags adversarial inputs at inference time; the defenses
+(:func:`adversarial_training`, :func:`purified`, :func:`randomized`, :func:`distilled`,
+:func:`pruned`) each return a new target, and :func:`compare_defenses` sets them side by side.
 :class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
 
 The names that need torch, onnxruntime or matplotlib are imported on first use, so that
@@ -18,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from bastion.robustness._checks import (
     CertificationSummary,
+    DefensesCheck,
+    DefensesData,
     RobustnessCheck,
     RobustnessData,
     evaluation_from_params,
@@ -40,7 +44,29 @@ from bastion.robustness.interface import (
 if TYPE_CHECKING:
     from bastion.robustness._attacks import AttackOutcome, auto_batch_size, run_attack
     from bastion.robustness._charts import curve_svg, radius_svg
+    from bastion.robustness._compare import (
+        CompareSpec,
+        DefenseComparison,
+        DefenseRow,
+        compare_defenses,
+        compare_from_files,
+        comparison_verdict,
+        mlp,
+        record_comparison,
+    )
     from bastion.robustness._data import Dataset, load_dataset
+    from bastion.robustness._defenses import (
+        DistilledTarget,
+        PurifiedTarget,
+        RandomizedTarget,
+        TrainSpec,
+        adversarial_training,
+        distilled,
+        pruned,
+        purified,
+        randomized,
+        train_classifier,
+    )
     from bastion.robustness._detect import (
         Binning,
         BitDepth,
@@ -62,6 +88,24 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "CompareSpec": "_compare",
+    "DefenseComparison": "_compare",
+    "DefenseRow": "_compare",
+    "compare_defenses": "_compare",
+    "compare_from_files": "_compare",
+    "comparison_verdict": "_compare",
+    "record_comparison": "_compare",
+    "mlp": "_compare",
+    "DistilledTarget": "_defenses",
+    "PurifiedTarget": "_defenses",
+    "RandomizedTarget": "_defenses",
+    "TrainSpec": "_defenses",
+    "adversarial_training": "_defenses",
+    "distilled": "_defenses",
+    "purified": "_defenses",
+    "pruned": "_defenses",
+    "randomized": "_defenses",
+    "train_classifier": "_defenses",
     "AttackOutcome": "_attacks",
     "auto_batch_size": "_attacks",
     "run_attack": "_attacks",
@@ -110,9 +154,15 @@ __all__ = [
     "CertificationResult",
     "CertificationSummary",
     "CertifySpec",
+    "CompareSpec",
     "CurvePoint",
     "Dataset",
+    "DefenseComparison",
+    "DefenseRow",
+    "DefensesCheck",
+    "DefensesData",
     "DetectorCalibration",
+    "DistilledTarget",
     "EvaluationReport",
     "FeatureConstraints",
     "FeatureSqueezingDetector",
@@ -120,6 +170,8 @@ __all__ = [
     "MedianSmoothing",
     "Norm",
     "OnnxTarget",
+    "PurifiedTarget",
+    "RandomizedTarget",
     "RobustnessCheck",
     "RobustnessData",
     "RobustnessError",
@@ -128,19 +180,31 @@ __all__ = [
     "Squeezer",
     "Target",
     "TorchTarget",
+    "TrainSpec",
     "ValidityResult",
+    "adversarial_training",
     "auto_batch_size",
     "certify",
     "clopper_pearson_lower",
+    "compare_defenses",
+    "compare_from_files",
+    "comparison_verdict",
     "curve_svg",
     "default_squeezers",
+    "distilled",
     "eps_key",
     "evaluate",
     "evaluation_from_params",
     "judge",
     "load_dataset",
     "load_target",
+    "mlp",
     "prepare_data",
+    "pruned",
+    "purified",
     "radius_svg",
+    "randomized",
+    "record_comparison",
     "run_attack",
+    "train_classifier",
 ]

@@ -23,6 +23,7 @@ from bastion.core.checks import (
     EvidenceData,
     ParamKind,
     ParamSpec,
+    RecordedCheck,
     TypedCheck,
 )
 from bastion.core.types import Finding, Severity, Subject, Verdict
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CertificationSummary",
+    "DefensesCheck",
+    "DefensesData",
     "RobustnessCheck",
     "RobustnessData",
     "evaluation_from_params",
@@ -346,3 +349,70 @@ def judge(
             ),
         )
     return Verdict.PASS, ()
+
+
+# --- robustness.defenses: the defenses compared (recorded by `bastion redteam compare`) ---
+
+
+class DefenseCost(_Frozen):
+    build_cpu_seconds: float
+    attack_cpu_seconds: float
+    predict_cpu_seconds_per_1000: float
+
+
+class DefenseEntry(_Frozen):
+    defense: str
+    clean_accuracy: float
+    robust_accuracy: dict[str, dict[str, float]]
+    worst_case: dict[str, float]
+    cost: DefenseCost
+    notes: tuple[str, ...]
+
+
+class Recommendation(_Frozen):
+    use_case: str
+    defense: str
+    reason: str
+    ranking: tuple[str, ...]
+    excluded: tuple[str, ...]
+
+
+class DefensesData(EvidenceData):
+    """``robustness.defenses`` evidence data: every defense's clean accuracy, robust
+    accuracy under each attack (``pgd``, ``square``, ``adaptive_bpda``, ``adaptive_eot``,
+    ``adaptive_temperature``, ``transfer``) and the worst case over them, per eps key;
+    ``worst_case_by_defense.DEFENSE.eps_0_1`` for gate conditions; the recommendation for
+    the use case asked and for every use case."""
+
+    model_type: str
+    samples: int
+    eps: tuple[float, ...]
+    attacks: tuple[str, ...]
+    defenses: tuple[DefenseEntry, ...]
+    worst_case_by_defense: dict[str, dict[str, float]]
+    clean_accuracy_by_defense: dict[str, float]
+    use_case: str
+    recommendation: Recommendation
+    recommendations: dict[str, Recommendation]
+    min_accuracy: float | None = None
+    train_digest: str | None = None
+    data_digest: str | None = None
+
+
+class DefensesCheck(RecordedCheck[DefensesData]):
+    """The defenses compared on one model, data and attacks (adaptive ones included),
+    recorded by ``bastion redteam compare`` (``record_comparison``)."""
+
+    id = "robustness.defenses"
+    title = "Adversarial defenses compared (recorded)"
+    description = (
+        "Adversarial training, input purification, input randomization, defensive "
+        "distillation and pruning built from the same model and attacked with the same "
+        "attacks, adaptive attacks (BPDA, EOT) and transferred examples: clean and "
+        "worst-case robust accuracy, cost, and a recommendation by use case. Fails when "
+        "the recommended defense's worst case is below min_accuracy."
+    )
+    subject_kinds = ("model",)
+    severity = Severity.MEDIUM
+    references = ("AML.M0003", "AML.M0010", "AML.T0043")
+    recorded_by = "bastion redteam compare (record_comparison)"
