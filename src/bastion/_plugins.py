@@ -19,6 +19,7 @@ _CHECK_MODULES = (
     "bastion.privacy.dp._checks",
     "bastion.privacy.synthetic._checks",
     "bastion.privacy.minimize._checks",
+    "bastion.privacy.validate._checks",
     "bastion.monitor._checks",
     "bastion.robustness._checks",
 )

@@ -85,3 +85,38 @@ async def minimize(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
 
     result: dict[str, Any] = await WORK.run(work)
     return result
+
+
+class ValidateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data_csv: str = Field(max_length=32 * 1024 * 1024)
+    constraints: str = Field(max_length=512 * 1024)
+    reference_csv: str | None = Field(None, max_length=32 * 1024 * 1024)
+    ref: str | None = Field(None, pattern=r"^[\w.:@/\-]{1,200}$")
+
+
+@router.post(
+    "/data/validate",
+    summary="Validate an uploaded training batch against constraints (data.validation)",
+)
+async def validate(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    """Body ``{"data_csv", "constraints": YAML, "reference_csv", "ref"}``: the schema and
+    distribution checks, recorded; ``verdict`` is ``fail`` for a batch to refuse."""
+    from bastion.privacy.validate import validate_file
+
+    body: ValidateBody = await read_json(request, ValidateBody, MAX_UPLOAD_BODY)
+
+    def work() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory(prefix="bastion-val-") as tmp:
+            d, c = Path(tmp) / "data.csv", Path(tmp) / "constraints.yaml"
+            d.write_text(body.data_csv, encoding="utf-8")
+            c.write_text(body.constraints, encoding="utf-8")
+            r = None
+            if body.reference_csv is not None:
+                r = Path(tmp) / "reference.csv"
+                r.write_text(body.reference_csv, encoding="utf-8")
+            rep = validate_file(ws, d, c, reference=r, ref=body.ref or "upload", actor=p.actor)
+            return rep.to_dict()
+
+    result: dict[str, Any] = await WORK.run(work)
+    return result

@@ -265,3 +265,51 @@ def minimize_cmd(
         out.print(f"note: {n}", highlight=False)
     if rep.evidence is not None:
         out.print(f"evidence {rep.evidence.id} (privacy.minimization: {rep.verdict.value})")
+
+
+@app.command("validate")
+def validate_cmd(
+    data: Path = typer.Argument(..., help="Training batch (CSV/TSV or Parquet)."),
+    schema: Path = typer.Option(..., "--schema", "-s", help="Constraint file (YAML)."),
+    reference: Path | None = typer.Option(
+        None, "--reference", "-r", help="Reference dataset for the distribution rules."
+    ),
+    ref: str | None = typer.Option(None, "--ref", help="Dataset ref for the evidence."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record data.validation."),
+    format: Format = FormatOpt,
+) -> None:
+    """Check a training batch against its schema and distribution constraints (exit 1 on a
+    violation: a poisoned or drifted batch is refused)."""
+    from bastion.privacy.validate import validate_file
+
+    with workspace() as ws:
+        rep = validate_file(
+            ws if record else None, data, schema, reference=reference, ref=ref, actor=_actor()
+        )
+    if format is Format.JSON:
+        print_json(rep.to_dict())
+    else:
+        d = rep.data
+        out.print(f"{data.name}: {d.rows} rows, {d.columns} columns: {rep.verdict.value}")
+        if d.schema_failures:
+            print_table(
+                "schema",
+                ["column", "check", "rows failing", "first data rows"],
+                [(f.get("column") or "-", f["check"], f["count"],
+                  ", ".join(str(r) for r in f["rows"]))  # type: ignore[attr-defined]
+                 for f in d.schema_failures],
+            )  # fmt: skip
+        if d.distribution:
+            print_table(
+                "distribution (vs reference)",
+                ["column", "test", "PSI", "adjusted p", "drifted"],
+                [(x["column"], x["test"], f"{x['psi']:.3f}", f"{x['p_adjusted']:.2g}",
+                  "yes" if x["drifted"] else "no") for x in d.distribution],
+            )  # fmt: skip
+        if d.label_shift is not None:
+            out.print(f"label balance shift: {d.label_shift:.1%}")
+        if d.near_duplicate_rate is not None:
+            out.print(f"near-duplicate rows: {d.near_duplicate_rate:.1%}")
+        if rep.evidence is not None:
+            out.print(f"evidence {rep.evidence.id} (data.validation)")
+    raise typer.Exit(0 if rep.data.passed else 1)

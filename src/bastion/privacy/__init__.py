@@ -66,3 +66,9 @@ from bastion.privacy import minimize  # noqa: E402
 from bastion.privacy.minimize import MinimizationCheck  # noqa: E402
 
 __all__ += ["MinimizationCheck", "minimize"]
+
+# --- training-data validation (issue 9 section 10) ---
+from bastion.privacy import validate  # noqa: E402
+from bastion.privacy.validate import DataValidationCheck, validate_file  # noqa: E402
+
+__all__ += ["DataValidationCheck", "validate", "validate_file"]
