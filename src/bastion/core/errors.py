@@ -11,6 +11,8 @@
     │   ├── RobustnessError           (robustness) an evaluation that cannot be run as asked
     │   ├── NerUnavailableError       (privacy) the optional NER model is not installed
     │   ├── BodyTooLarge              (api) a request body over its limit (HTTP 413)
+    │   ├── SigmaRuleError            (monitor) a Sigma rule that does not parse or cannot run
+    │   ├── PlaybookError             (incidents) a playbook that does not validate
     │   └── PolicyError               (access) a policy set that does not parse; the old one stays
     ├── NotFoundError                 an ID that does not exist
     ├── ConflictError                 a state change that would break an invariant

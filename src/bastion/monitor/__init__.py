@@ -1,8 +1,9 @@
-"""Monitoring (issue 12, sections 1 and 2): the OCSF inference log schema, formatters
+"""Monitoring (issue 12, sections 1 to 3): the OCSF inference log schema, formatters
 (ECS, CEF, RFC 5424 syslog), sinks (file, syslog, HTTP, Redis stream) with a bounded
 on-disk spool for at-least-once delivery, and streaming drift detection with the
-``monitor.drift`` check. docs/monitor.md describes the schema, the extension and the
-security defaults."""
+``monitor.drift`` check; detections over the event stream and the Sigma rule pack for
+logsource ``ai_gateway`` with its native evaluator. docs/monitor.md describes the schema,
+the extension, the rules and the security defaults."""
 
 from __future__ import annotations
 
@@ -12,6 +13,15 @@ from bastion.monitor._checks import (
     FeatureDriftData,
     record_drift,
     run_drift,
+)
+from bastion.monitor.detections import (
+    Detection,
+    DetectionConfig,
+    DetectionEngine,
+    DetectionKind,
+    WorkingHours,
+    detect_events,
+    load_detection_config,
 )
 from bastion.monitor.drift import (
     AlertPolicy,
@@ -47,6 +57,14 @@ from bastion.monitor.interface import (
 )
 from bastion.monitor.performance import PerformanceMonitor, PerformanceReport, wilson_interval
 from bastion.monitor.report import drift_html
+from bastion.monitor.sigma import (
+    SigmaEvaluator,
+    SigmaMatch,
+    SigmaRule,
+    SigmaRuleError,
+    load_rules,
+    rule_pack,
+)
 from bastion.monitor.sinks import (
     FileSink,
     HttpSink,
@@ -67,7 +85,11 @@ __all__ = [
     "AlertPolicy",
     "ApiActivity",
     "Authentication",
+    "Detection",
+    "DetectionConfig",
+    "DetectionEngine",
     "DetectionFinding",
+    "DetectionKind",
     "DriftAlert",
     "DriftCheck",
     "DriftData",
@@ -86,6 +108,10 @@ __all__ = [
     "RedisStreamSink",
     "ReferenceProfile",
     "Severity",
+    "SigmaEvaluator",
+    "SigmaMatch",
+    "SigmaRule",
+    "SigmaRuleError",
     "Sink",
     "SinkError",
     "SinkKind",
@@ -94,16 +120,21 @@ __all__ = [
     "StreamingDrift",
     "SyslogSink",
     "Table",
+    "WorkingHours",
     "alert_finding",
     "as_ocsf",
     "benjamini_hochberg",
+    "detect_events",
     "drift_html",
     "input_hash_key",
     "jensen_shannon",
+    "load_detection_config",
+    "load_rules",
     "open_sink",
     "psi",
     "read_table",
     "record_drift",
+    "rule_pack",
     "run_drift",
     "to_cef",
     "to_ecs",
