@@ -315,3 +315,121 @@ def compare(
             highlight=False,
         )
     raise typer.Exit(0 if verdict is Verdict.PASS else 1)
+
+
+class MiaAttack(enum.StrEnum):
+    LOSS = "loss"
+    LIRA = "lira"
+
+
+@app.command("membership")
+def membership(
+    model: Path = typer.Argument(..., help="Model file: ONNX, or a scikit-learn pickle."),
+    members: Path = typer.Option(..., "--members", help="The model's training points."),
+    nonmembers: Path = typer.Option(..., "--nonmembers", help="Points the model never saw."),
+    population: Path | None = typer.Option(
+        None, "--population", help="LiRA: shadow-model data, disjoint from both."
+    ),
+    label: str = typer.Option("label", "--label", help="The label column of a CSV."),
+    attack: MiaAttack = typer.Option(MiaAttack.LOSS, "--attack"),
+    shadow_models: int | None = typer.Option(
+        None, "--shadow-models", min=1, max=256, help="LiRA shadow models."
+    ),
+    shadow_budget: float | None = typer.Option(
+        None, "--shadow-budget", help="LiRA: CPU-seconds for shadow models (the planner sizes it)."
+    ),
+    bootstrap: int = typer.Option(200, "--bootstrap", min=0, max=10_000),
+    delta: float = typer.Option(1e-5, "--delta", help="Delta of the empirical epsilon bound."),
+    seed: int = typer.Option(0, "--seed", min=0),
+    max_auc: float | None = typer.Option(
+        None, "--max-auc", min=0.0, max=1.0, help="Fail above this AUC."
+    ),
+    dp_epsilon: float | None = typer.Option(None, "--dp-epsilon", help="The training's epsilon."),
+    dp_delta: float | None = typer.Option(None, "--dp-delta", help="The training's delta."),
+    dp_noise_multiplier: float | None = typer.Option(None, "--dp-noise-multiplier"),
+    dp_sample_rate: float | None = typer.Option(None, "--dp-sample-rate"),
+    dp_steps: int | None = typer.Option(None, "--dp-steps", min=1),
+    chart: Path | None = typer.Option(None, "--chart", help="Write the ROC curve (SVG)."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Store evidence."),
+    name: str | None = typer.Option(None, "--name", help="Subject reference (default: MODEL)."),
+    format: Fmt = typer.Option(Fmt.TABLE, "--format", "-f", help="Output format."),
+) -> None:
+    """Membership inference against a scanned-safe model: AUC, TPR at low FPR.
+
+    Exit 0 pass, 1 when the AUC is above --max-auc (or the attack beats a DP model's
+    accountant bound) or a reported FPR is below the sample's resolution, 2 bad input.
+    """
+    from bastion.core.checks import run_check
+    from bastion.core.types import Subject, Verdict
+    from bastion.robustness import MembershipCheck, membership_from_params, membership_verdict
+
+    params: dict[str, Any] = {
+        "path": str(model),
+        "members": str(members),
+        "nonmembers": str(nonmembers),
+        "population": str(population) if population else None,
+        "label": label,
+        "attack": attack.value,
+        "shadow_models": shadow_models,
+        "shadow_budget_seconds": shadow_budget,
+        "bootstrap": bootstrap,
+        "delta": delta,
+        "seed": seed,
+        "max_auc": max_auc,
+        "dp_epsilon": dp_epsilon,
+        "dp_delta": dp_delta,
+        "dp_noise_multiplier": dp_noise_multiplier,
+        "dp_sample_rate": dp_sample_rate,
+        "dp_steps": dp_steps,
+    }
+    prepared = membership_from_params(params)
+    report = prepared[0]
+    evidence_id: str | None = None
+    if record:
+        with workspace() as ws:
+            subject = Subject("model", name or str(model))
+            ev = run_check(ws, MembershipCheck(prepared), subject, actor="cli", params=params)
+        verdict, evidence_id = ev.verdict, ev.id
+    else:
+        verdict, _f = membership_verdict(report, max_auc)
+    if chart is not None:
+        chart.write_bytes(report.roc_svg().encode())
+    result = report.to_data()
+    if format is Fmt.JSON:
+        print_json(result | {"verdict": verdict.value, "evidence": evidence_id})
+    else:
+        lo, hi = report.auc_ci
+        print_table(
+            f"Membership inference ({attack.value}) on {model.name}: {verdict.value}, AUC "
+            f"{report.auc:.3f} ({lo:.3f}-{hi:.3f})",
+            ["FPR", "TPR", "interval", "resolved"],
+            [
+                (
+                    k.removeprefix("fpr_").replace("_", "."),
+                    f"{v:.4f}",
+                    f"{report.tpr_ci[k][0]:.4f}-{report.tpr_ci[k][1]:.4f}",
+                    "yes" if report.resolution[k] else "NO",
+                )
+                for k, v in report.tpr_at.items()
+            ],
+        )
+        out.print(
+            f"  advantage {report.advantage:.3f}; empirical epsilon >= "
+            f"{report.empirical_epsilon:.3f} at delta {report.delta:g}"
+            + (
+                f"; accountant's epsilon <= {report.dp.epsilon:.3f} ({report.dp.accountant})"
+                if report.dp is not None
+                else ""
+            ),
+            highlight=False,
+        )
+        if report.shadow is not None:
+            out.print(f"  shadow models: {report.shadow.advice}", highlight=False)
+        for w in report.warnings:
+            out.print(f"  warning: {w}", highlight=False)
+        out.print(
+            f"  cost: {report.cpu_seconds:.2f} CPU-s, {report.queries} queries"
+            + (f"; evidence {evidence_id}" if evidence_id else ""),
+            highlight=False,
+        )
+    raise typer.Exit(0 if verdict is Verdict.PASS else 1)

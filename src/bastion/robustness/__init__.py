@@ -7,6 +7,8 @@ grid and checks its own validity; :func:`certify` is randomized-smoothing certif
 :class:`FeatureSqueezingDetector` flags adversarial inputs at inference time; the defenses
 (:func:`adversarial_training`, :func:`purified`, :func:`randomized`, :func:`distilled`,
 :func:`pruned`) each return a new target, and :func:`compare_defenses` sets them side by side.
+:func:`membership_inference` (loss threshold, LiRA offline) and :func:`attribute_inference`
+measure what a model leaks about its training data (``robustness.membership``).
 :class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
 
 The names that need torch, onnxruntime or matplotlib are imported on first use, so that
@@ -22,6 +24,8 @@ from bastion.robustness._checks import (
     CertificationSummary,
     DefensesCheck,
     DefensesData,
+    MembershipCheck,
+    MembershipData,
     RobustnessCheck,
     RobustnessData,
     evaluation_from_params,
@@ -78,6 +82,22 @@ if TYPE_CHECKING:
         default_squeezers,
     )
     from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
+    from bastion.robustness._membership import (
+        FPR_TARGETS,
+        AttributeInferenceResult,
+        DpGuarantee,
+        MembershipReport,
+        ShadowPlan,
+        attribute_inference,
+        dp_guarantee,
+        lira_offline_scores,
+        loss_scores,
+        membership_from_params,
+        membership_inference,
+        membership_verdict,
+        plan_shadow_models,
+        sklearn_trainer,
+    )
     from bastion.robustness._smoothing import certify, clopper_pearson_lower
     from bastion.robustness._targets import (
         LoadedModel,
@@ -88,6 +108,20 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "FPR_TARGETS": "_membership",
+    "AttributeInferenceResult": "_membership",
+    "DpGuarantee": "_membership",
+    "MembershipReport": "_membership",
+    "ShadowPlan": "_membership",
+    "attribute_inference": "_membership",
+    "dp_guarantee": "_membership",
+    "lira_offline_scores": "_membership",
+    "loss_scores": "_membership",
+    "membership_from_params": "_membership",
+    "membership_inference": "_membership",
+    "membership_verdict": "_membership",
+    "plan_shadow_models": "_membership",
+    "sklearn_trainer": "_membership",
     "CompareSpec": "_compare",
     "DefenseComparison": "_compare",
     "DefenseRow": "_compare",
@@ -146,8 +180,10 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ATTACKS",
+    "FPR_TARGETS",
     "AttackOutcome",
     "AttackSpec",
+    "AttributeInferenceResult",
     "Binning",
     "BitDepth",
     "Capability",
@@ -163,11 +199,15 @@ __all__ = [
     "DefensesData",
     "DetectorCalibration",
     "DistilledTarget",
+    "DpGuarantee",
     "EvaluationReport",
     "FeatureConstraints",
     "FeatureSqueezingDetector",
     "LoadedModel",
     "MedianSmoothing",
+    "MembershipCheck",
+    "MembershipData",
+    "MembershipReport",
     "Norm",
     "OnnxTarget",
     "PurifiedTarget",
@@ -176,6 +216,7 @@ __all__ = [
     "RobustnessData",
     "RobustnessError",
     "Rounding",
+    "ShadowPlan",
     "SklearnTarget",
     "Squeezer",
     "Target",
@@ -183,6 +224,7 @@ __all__ = [
     "TrainSpec",
     "ValidityResult",
     "adversarial_training",
+    "attribute_inference",
     "auto_batch_size",
     "certify",
     "clopper_pearson_lower",
@@ -192,13 +234,20 @@ __all__ = [
     "curve_svg",
     "default_squeezers",
     "distilled",
+    "dp_guarantee",
     "eps_key",
     "evaluate",
     "evaluation_from_params",
     "judge",
+    "lira_offline_scores",
     "load_dataset",
     "load_target",
+    "loss_scores",
+    "membership_from_params",
+    "membership_inference",
+    "membership_verdict",
     "mlp",
+    "plan_shadow_models",
     "prepare_data",
     "pruned",
     "purified",
@@ -206,5 +255,6 @@ __all__ = [
     "randomized",
     "record_comparison",
     "run_attack",
+    "sklearn_trainer",
     "train_classifier",
 ]

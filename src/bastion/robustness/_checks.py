@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.core.checks import (
     CheckContext,
@@ -44,6 +44,8 @@ __all__ = [
     "CertificationSummary",
     "DefensesCheck",
     "DefensesData",
+    "MembershipCheck",
+    "MembershipData",
     "RobustnessCheck",
     "RobustnessData",
     "evaluation_from_params",
@@ -416,3 +418,115 @@ class DefensesCheck(RecordedCheck[DefensesData]):
     severity = Severity.MEDIUM
     references = ("AML.M0003", "AML.M0010", "AML.T0043")
     recorded_by = "bastion redteam compare (record_comparison)"
+
+
+# --- robustness.membership: membership inference against a model ---------------------------
+
+
+class DpEntry(_Frozen):
+    epsilon_upper_bound: float
+    delta: float
+    conversion: str
+
+
+class MembershipCost(_Frozen):
+    cpu_seconds: float
+    queries: int
+
+
+class MembershipData(EvidenceData):
+    """``robustness.membership`` evidence data. ``auc`` and ``tpr_at.fpr_0_001`` /
+    ``tpr_at.fpr_0_01`` with bootstrap intervals (``auc_ci``, ``tpr_ci``); ``resolution``
+    says whether each FPR is measurable with this many non-members (a warning when not);
+    ``empirical_epsilon_lower_bound`` beside the accountant's ``dp.epsilon_upper_bound``
+    for a DP-trained model."""
+
+    attack: str
+    members: int
+    nonmembers: int
+    auc: float
+    auc_ci: tuple[float, float]
+    tpr_at: dict[str, float]
+    tpr_ci: dict[str, tuple[float, float]]
+    resolution: dict[str, bool]
+    warnings: tuple[str, ...]
+    advantage: float
+    empirical_epsilon_lower_bound: float
+    delta: float
+    confidence: float
+    dp: DpEntry | None = None
+    bootstrap: int
+    cost: MembershipCost
+    max_auc: float | None = None
+    data_digests: dict[str, str] = Field(default_factory=dict)
+
+
+class MembershipCheck(TypedCheck[MembershipData]):
+    """Membership inference (loss threshold, or LiRA offline with shadow models cloned
+    from a scikit-learn model) against a scanned-safe model file.
+
+    Verdict: ``fail`` when the AUC is above ``max_auc`` or the empirical epsilon lower
+    bound exceeds a DP model's accountant bound; ``warn`` when a FPR the report names lies
+    below the sample's resolution; ``pass`` otherwise."""
+
+    id = "robustness.membership"
+    title = "Membership inference (loss threshold, LiRA offline)"
+    description = (
+        "Scores a model's training points (members) against points it never saw and "
+        "reports AUC and TPR at 0.1% and 1% FPR with bootstrap intervals, the membership "
+        "advantage and an empirical epsilon lower bound (beside the accountant's epsilon "
+        "for a DP-trained model)."
+    )
+    subject_kinds = ("model",)
+    severity = Severity.HIGH
+    references = ("AML.T0024.000", "OWASP ML04", "NIST AI 100-2 E2025")
+    remote_params: ClassVar[Mapping[str, ParamSpec]] = {
+        "path": ParamSpec(
+            ParamKind.PATH, "model file (ONNX or scikit-learn pickle)", subject_ref=True
+        ),
+        "members": ParamSpec(ParamKind.PATH, "the model's training points (CSV or NPZ)"),
+        "nonmembers": ParamSpec(ParamKind.PATH, "points the model never saw (CSV or NPZ)"),
+        "population": ParamSpec(ParamKind.PATH, "LiRA: shadow-model data, disjoint from both"),
+        "label": ParamSpec(ParamKind.STR, "the label column of a CSV", max_length=100),
+        "attack": ParamSpec(ParamKind.ENUM, "the attack", choices=("loss", "lira")),
+        "shadow_models": ParamSpec(ParamKind.INT, "LiRA shadow models", minimum=1, maximum=64),
+        "bootstrap": ParamSpec(ParamKind.INT, "bootstrap resamples", minimum=0, maximum=2000),
+        "delta": ParamSpec(ParamKind.FLOAT, "delta of the epsilon bound", minimum=0, maximum=0.1),
+        "seed": ParamSpec(ParamKind.INT, "random seed", minimum=0, maximum=2**31 - 1),
+        "max_auc": ParamSpec(ParamKind.FLOAT, "fail above this AUC", minimum=0, maximum=1),
+        "dp_epsilon": ParamSpec(
+            ParamKind.FLOAT, "the training's epsilon", minimum=1e-6, maximum=1e4
+        ),
+        "dp_delta": ParamSpec(ParamKind.FLOAT, "the training's delta", minimum=0, maximum=0.5),
+        "dp_noise_multiplier": ParamSpec(
+            ParamKind.FLOAT, "DP-SGD noise multiplier", minimum=1e-6, maximum=1e4
+        ),
+        "dp_sample_rate": ParamSpec(ParamKind.FLOAT, "DP-SGD sample rate", minimum=1e-9, maximum=1),
+        "dp_steps": ParamSpec(ParamKind.INT, "DP-SGD steps", minimum=1, maximum=10_000_000),
+    }
+
+    def __init__(self, prepared: tuple[Any, str | None, dict[str, str]] | None = None) -> None:
+        self._prepared = prepared
+
+    def run(self, subject: Subject, ctx: CheckContext) -> CheckResult:
+        from bastion.robustness._membership import membership_from_params, membership_verdict
+
+        p = ctx.params
+        max_auc = _float_or_none(p.get("max_auc"))
+        if max_auc is not None and not (math.isfinite(max_auc) and 0 <= max_auc <= 1):
+            raise RobustnessError("max_auc must lie in [0, 1]")
+        prepared = self._prepared
+        if prepared is None:
+            prepared = membership_from_params(p, subject.ref, remote=ctx.remote)
+        report, model_digest, digests = prepared
+        data = report.to_data()
+        data["max_auc"] = max_auc
+        data["data_digests"] = digests
+        verdict, findings = membership_verdict(report, max_auc)
+        return CheckResult(
+            verdict=verdict,
+            findings=findings,
+            data=data,
+            attachments={"membership-roc.svg": report.roc_svg().encode()},
+            examined_digest=model_digest,
+        )
