@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.access import Permission, Principal
@@ -120,3 +120,83 @@ async def validate(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
 
     result: dict[str, Any] = await WORK.run(work)
     return result
+
+
+# --- lineage -------------------------------------------------------------------------------
+
+_DATASET_Q = Query(min_length=1, max_length=1100, description="NAMESPACE:NAME or a name")
+_DIRECTION = Query(pattern=r"^(upstream|downstream|both)$")
+
+
+@router.get("/data/lineage", summary="The lineage graph (around a dataset, or all of it)")
+def lineage(
+    ws: WS,
+    _p: Reader,
+    dataset: Annotated[str | None, _DATASET_Q] = None,
+    direction: Annotated[str, _DIRECTION] = "both",
+    depth: Annotated[int, Query(ge=1, le=1000)] = 50,
+) -> dict[str, Any]:
+    from bastion.privacy.lineage import lineage_graph
+
+    return lineage_graph(ws, dataset, direction=direction, depth=depth).to_dict()  # type: ignore[arg-type]
+
+
+@router.get(
+    "/data/lineage/svg",
+    summary="The lineage graph as SVG",
+    response_class=Response,
+    responses={200: {"content": {"image/svg+xml": {}}}},
+)
+def lineage_svg(
+    ws: WS,
+    _p: Reader,
+    dataset: Annotated[str | None, _DATASET_Q] = None,
+    direction: Annotated[str, _DIRECTION] = "both",
+) -> Response:
+    from bastion.privacy.lineage import graph_svg, lineage_graph
+
+    g = lineage_graph(ws, dataset, direction=direction)  # type: ignore[arg-type]
+    svg = graph_svg(g, f"Lineage of {dataset}" if dataset else "Lineage")
+    return Response(svg, media_type="image/svg+xml")
+
+
+@router.get("/data/lineage/impacted", summary="Every model downstream of a dataset")
+def lineage_impacted(
+    ws: WS, _p: Reader, dataset: Annotated[str, Query(min_length=1, max_length=1100)]
+) -> dict[str, Any]:
+    from bastion.privacy.lineage import impacted
+
+    return {"dataset": dataset, "models": impacted(ws, dataset)}
+
+
+@router.get("/data/lineage/events", summary="Stored OpenLineage run events, in order")
+def lineage_events(
+    ws: WS,
+    _p: Reader,
+    since: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    from bastion.privacy.lineage import list_events
+
+    evs = list_events(ws, since=since, limit=limit)
+    return {"events": [e.to_dict() for e in evs], "last_seq": evs[-1].seq if evs else since}
+
+
+@router.post(
+    "/data/lineage",
+    summary="Receive an OpenLineage RunEvent (the OpenLineage HTTP transport's body)",
+)
+async def lineage_ingest(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    """The body is one RunEvent (1 MiB at most), validated against the RunEvent schema."""
+    import json
+
+    from bastion.api._deps import read_body
+    from bastion.privacy.lineage import record_event
+
+    raw = await read_body(request, 1024 * 1024)
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        raise InputError("request body: not JSON") from None
+    st = record_event(ws, doc, actor=p.actor)
+    return {"seq": st.seq, "run_id": st.run_id, "digest": st.digest}

@@ -313,3 +313,111 @@ def validate_cmd(
         if rep.evidence is not None:
             out.print(f"evidence {rep.evidence.id} (data.validation)")
     raise typer.Exit(0 if rep.data.passed else 1)
+
+
+lineage_app = typer.Typer(
+    help="Lineage: OpenLineage run events, the graph, export.", no_args_is_help=True
+)
+app.add_typer(lineage_app, name="lineage")
+
+
+@lineage_app.command("show")
+def lineage_show(
+    dataset: str | None = typer.Argument(
+        None, help="NAMESPACE:NAME or a bare name (default: the whole graph)."
+    ),
+    direction: str = typer.Option("both", "--direction", help="upstream, downstream or both."),
+    depth: int = typer.Option(50, "--depth", min=1, max=1000),
+    svg: Path | None = typer.Option(None, "--svg", help="Write the graph as SVG here."),
+    format: Format = FormatOpt,
+) -> None:
+    """The lineage graph around a dataset (sources -> transformations -> models)."""
+    from bastion.privacy.lineage import graph_svg, lineage_graph
+
+    with workspace() as ws:
+        g = lineage_graph(ws, dataset, direction=direction, depth=depth)  # type: ignore[arg-type]
+    if svg is not None:
+        from bastion.cli.privacy import _write
+
+        _write(svg, graph_svg(g, f"Lineage of {dataset}" if dataset else "Lineage").encode())
+    if format is Format.JSON:
+        print_json(g.to_dict())
+        return
+    print_table(
+        f"lineage{' of ' + dataset if dataset else ''}: {len(g.nodes)} datasets",
+        ["source", "job", "target"],
+        [(s, j, t) for s, t, j in g.edges],
+    )
+    if svg is not None:
+        out.print(f"graph written to {svg}")
+
+
+@lineage_app.command("impacted")
+def lineage_impacted(
+    dataset: str = typer.Argument(..., help="NAMESPACE:NAME or a bare name."),
+    format: Format = FormatOpt,
+) -> None:
+    """Every model downstream of a dataset (breach investigation, access request, erasure)."""
+    from bastion.privacy.lineage import impacted
+
+    with workspace() as ws:
+        models = impacted(ws, dataset)
+    if format is Format.JSON:
+        print_json({"dataset": dataset, "models": models})
+        return
+    for m in models:
+        out.print(m, highlight=False)
+    if not models:
+        err.print(f"no model is downstream of {dataset}")
+
+
+@lineage_app.command("export")
+def lineage_export(
+    out_path: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the events here (JSON lines)."
+    ),
+    url: str | None = typer.Option(
+        None, "--url", help="OpenLineage endpoint (POST {url}/api/v1/lineage)."
+    ),
+    since: int = typer.Option(0, "--since", min=0, help="Only events after this sequence."),
+    format: Format = FormatOpt,
+) -> None:
+    """Send the stored run events to a file or an OpenLineage endpoint (bearer token from
+    BASTION_LINEAGE_TOKEN)."""
+    from bastion.privacy.lineage import export_events
+
+    with workspace() as ws:
+        r = export_events(
+            ws, out=out_path, url=url, since=since, token=os.environ.get("BASTION_LINEAGE_TOKEN")
+        )
+    doc = {"events": r.events, "last_seq": r.last_seq, "target": r.target}
+    if format is Format.JSON:
+        print_json(doc)
+    else:
+        out.print(f"{r.events} event(s) to {r.target} (last sequence {r.last_seq})")
+
+
+@lineage_app.command("record")
+def lineage_record(
+    event: Path = typer.Argument(..., exists=True, dir_okay=False, help="RunEvent JSON file."),
+    format: Format = FormatOpt,
+) -> None:
+    """Store an OpenLineage RunEvent another tool produced (e.g. a training job linking
+    its data to a registry model version); validated against the RunEvent schema."""
+    import json
+
+    from bastion.core.errors import InputError
+    from bastion.privacy.lineage import record_event
+
+    if event.stat().st_size > 1024 * 1024:
+        raise InputError(f"{event.name}: larger than 1 MiB")
+    try:
+        doc = json.loads(event.read_bytes())
+    except ValueError:
+        raise InputError(f"{event.name}: not JSON") from None
+    with workspace() as ws:
+        st = record_event(ws, doc, actor=_actor())
+    if format is Format.JSON:
+        print_json(st.to_dict())
+    else:
+        out.print(f"stored {st.event_type} event of {st.job} (sequence {st.seq})")

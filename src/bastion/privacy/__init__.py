@@ -72,3 +72,9 @@ from bastion.privacy import validate  # noqa: E402
 from bastion.privacy.validate import DataValidationCheck, validate_file  # noqa: E402
 
 __all__ += ["DataValidationCheck", "validate", "validate_file"]
+
+# --- lineage (issue 9 section 8) ---
+from bastion.privacy import lineage  # noqa: E402
+from bastion.privacy.lineage import lineage_graph, lineage_run, record_lineage  # noqa: E402
+
+__all__ += ["lineage", "lineage_graph", "lineage_run", "record_lineage"]

@@ -306,6 +306,14 @@ def mask_file(
             ),
             actor=actor,
         )
+        from bastion.privacy.lineage import masking_lineage
+
+        masking_lineage(
+            ws, input=input, output=out, input_label=input_label, output_label=output_label,
+            input_digest=in_digest, output_digest=out_digest,
+            fields=[(f.name, str(f.type)) for f in schema],
+            operators={c: ops[c].name for c in ops}, evidence_id=evidence.id, actor=actor,
+        )  # fmt: skip
     return MaskReport(
         in_name, in_digest, out, out_digest, policy.digest(), ofmt.value, rows, cols, passed,
         tuple(sorted(allowed)), evidence,

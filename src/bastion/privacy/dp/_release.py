@@ -109,6 +109,12 @@ def release(
             session=r.session,
         )
         holder["evidence"] = ev.id
+        from bastion.privacy.lineage import dp_release_lineage
+
+        dp_release_lineage(
+            ws, dataset=dataset, column=column, input_digest=digest_in, output_digest=out,
+            aggregate=query.aggregate.value, evidence_id=ev.id, actor=actor, session=r.session,
+        )  # fmt: skip
         return res, ev.id
 
     res, after = spend_budget(

@@ -335,6 +335,12 @@ def train_dp_logistic(
             actor=actor,
             session=r.session,
         )
+        from bastion.privacy.lineage import dp_training_lineage
+
+        dp_training_lineage(
+            ws, dataset=dataset, input_digest=input_digest, model_digest=model.digest(),
+            features=model.features, evidence_id=ev.id, actor=actor, session=r.session,
+        )  # fmt: skip
         return ev.id, ev.id
 
     evidence_id, _after = spend_budget(

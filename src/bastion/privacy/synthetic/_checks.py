@@ -283,4 +283,10 @@ def synthesize(
             },
         },
     )
+    from bastion.privacy.lineage import synthetic_lineage
+
+    synthetic_lineage(
+        ws, source=source[:200], source_digest=real.digest(), synthetic_digest=synth.digest(),
+        fields=[(c.name, c.kind.value) for c in synth.columns], evidence_id=ev.id, actor=actor,
+    )  # fmt: skip
     return Synthesis(synth, ev, dict(ev.data.get("fidelity", {})), dict(ev.data.get("privacy", {})))
