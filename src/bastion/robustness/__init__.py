@@ -8,7 +8,10 @@ grid and checks its own validity; :func:`certify` is randomized-smoothing certif
 (:func:`adversarial_training`, :func:`purified`, :func:`randomized`, :func:`distilled`,
 :func:`pruned`) each return a new target, and :func:`compare_defenses` sets them side by side.
 :func:`membership_inference` (loss threshold, LiRA offline) and :func:`attribute_inference`
-measure what a model leaks about its training data (``robustness.membership``).
+measure what a model leaks about its training data (``robustness.membership``);
+:func:`backdoor_poison`, :func:`flip_labels` and their detectors
+(:func:`activation_clustering`, :func:`spectral_signatures`) poison a training set and
+find the poison; :func:`extract_model` steals a model through its answers.
 :class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
 
 The names that need torch, onnxruntime or matplotlib are imported on first use, so that
@@ -82,6 +85,12 @@ if TYPE_CHECKING:
         default_squeezers,
     )
     from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
+    from bastion.robustness._extraction import (
+        ExtractionPoint,
+        ExtractionReport,
+        extract_model,
+        mlp_surrogate,
+    )
     from bastion.robustness._membership import (
         FPR_TARGETS,
         AttributeInferenceResult,
@@ -98,6 +107,17 @@ if TYPE_CHECKING:
         plan_shadow_models,
         sklearn_trainer,
     )
+    from bastion.robustness._poisoning import (
+        DetectionResult,
+        FeatureTrigger,
+        PatchTrigger,
+        activation_clustering,
+        activations,
+        attack_success_rate,
+        backdoor_poison,
+        flip_labels,
+        spectral_signatures,
+    )
     from bastion.robustness._smoothing import certify, clopper_pearson_lower
     from bastion.robustness._targets import (
         LoadedModel,
@@ -108,6 +128,19 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
+    "DetectionResult": "_poisoning",
+    "FeatureTrigger": "_poisoning",
+    "PatchTrigger": "_poisoning",
+    "activation_clustering": "_poisoning",
+    "activations": "_poisoning",
+    "attack_success_rate": "_poisoning",
+    "backdoor_poison": "_poisoning",
+    "flip_labels": "_poisoning",
+    "spectral_signatures": "_poisoning",
+    "ExtractionPoint": "_extraction",
+    "ExtractionReport": "_extraction",
+    "extract_model": "_extraction",
+    "mlp_surrogate": "_extraction",
     "FPR_TARGETS": "_membership",
     "AttributeInferenceResult": "_membership",
     "DpGuarantee": "_membership",
@@ -197,12 +230,16 @@ __all__ = [
     "DefenseRow",
     "DefensesCheck",
     "DefensesData",
+    "DetectionResult",
     "DetectorCalibration",
     "DistilledTarget",
     "DpGuarantee",
     "EvaluationReport",
+    "ExtractionPoint",
+    "ExtractionReport",
     "FeatureConstraints",
     "FeatureSqueezingDetector",
+    "FeatureTrigger",
     "LoadedModel",
     "MedianSmoothing",
     "MembershipCheck",
@@ -210,6 +247,7 @@ __all__ = [
     "MembershipReport",
     "Norm",
     "OnnxTarget",
+    "PatchTrigger",
     "PurifiedTarget",
     "RandomizedTarget",
     "RobustnessCheck",
@@ -223,9 +261,13 @@ __all__ = [
     "TorchTarget",
     "TrainSpec",
     "ValidityResult",
+    "activation_clustering",
+    "activations",
     "adversarial_training",
+    "attack_success_rate",
     "attribute_inference",
     "auto_batch_size",
+    "backdoor_poison",
     "certify",
     "clopper_pearson_lower",
     "compare_defenses",
@@ -238,6 +280,8 @@ __all__ = [
     "eps_key",
     "evaluate",
     "evaluation_from_params",
+    "extract_model",
+    "flip_labels",
     "judge",
     "lira_offline_scores",
     "load_dataset",
@@ -247,6 +291,7 @@ __all__ = [
     "membership_inference",
     "membership_verdict",
     "mlp",
+    "mlp_surrogate",
     "plan_shadow_models",
     "prepare_data",
     "pruned",
@@ -256,5 +301,6 @@ __all__ = [
     "record_comparison",
     "run_attack",
     "sklearn_trainer",
+    "spectral_signatures",
     "train_classifier",
 ]
