@@ -13,6 +13,7 @@
     │   ├── BodyTooLarge              (api) a request body over its limit (HTTP 413)
     │   ├── SigmaRuleError            (monitor) a Sigma rule that does not parse or cannot run
     │   ├── PlaybookError             (incidents) a playbook that does not validate
+    │   ├── TokenExchangeError        (access) a refused RFC 8693 token exchange (OAuth error code)
     │   └── PolicyError               (access) a policy set that does not parse; the old one stays
     ├── NotFoundError                 an ID that does not exist
     ├── ConflictError                 a state change that would break an invariant
