@@ -7,6 +7,8 @@ is made (so every way in, CLI, API, demo or Python, gets the same wiring):
 - every room's checks are imported, so they are in the check registry;
 - the registry's conflict-of-interest rule (a model version's authors may not vote on its
   change requests) is a :class:`bastion.governance.ConflictCheck`;
+- incident playbooks revoke tokens with ``bastion.access.revoke_token`` and roll models
+  back with ``bastion.registry.rollback_to_last_good`` (``bastion.incidents`` hooks);
 - the two-person rule's appliers (:class:`bastion.governance.ChangeApplier`): a gate policy
   (registry) and a governance file (governance).
 """
@@ -34,7 +36,7 @@ def wire() -> None:
     with _LOCK:
         if _WIRED:
             return
-        from bastion import governance, registry
+        from bastion import access, governance, incidents, registry
         from bastion._plugins import load_checks
 
         load_checks()
@@ -48,4 +50,8 @@ def wire() -> None:
         governance.register_change_kind(
             governance.ChangeKind.GOVERNANCE_CONFIG, governance.apply_proposed_config
         )
+        # Incident playbook actions: revoke a token (access), roll a model back to its last
+        # verified version (registry).
+        incidents.register_token_revoker(access.revoke_token)
+        incidents.register_model_rollback(registry.rollback_to_last_good)
         _WIRED = True
