@@ -25,6 +25,7 @@ ROOM_NAMES = frozenset(
         "AiBom",
         "ArchiveLimits",
         "AttestationCheck",
+        "AttestationSummary",
         "BomCheck",
         "CYCLONEDX_BOM_PREDICATE",
         "CertificateInfo",

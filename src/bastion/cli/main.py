@@ -9,7 +9,7 @@ import typer
 
 from bastion import __version__
 from bastion.cli import core as core_cmds
-from bastion.cli import governance, integrity, registry, risk, scan, supplychain, threats
+from bastion.cli import governance, risk, threats
 from bastion.cli import monitor as monitor_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
@@ -20,6 +20,13 @@ from bastion.cli.compliance import control_app
 from bastion.cli.data import app as data_app
 from bastion.cli.inventory import inventory_app, manifest_app
 from bastion.core.errors import BastionError
+
+# isort: off
+# Import order is the order of `bastion model --help`: signing, then registry, then scanning
+# (each registers its commands on model_app).
+from bastion.cli import integrity_signing, registry, integrity_scanning, integrity_supply
+
+# isort: on
 
 app = typer.Typer(
     name="bastion",
@@ -61,9 +68,9 @@ app.add_typer(model_app, name="model")
 # `bastion pki` is the one workspace PKI (bastion.integrity.signing._pki: root + intermediate
 # CA, chain verification, CRLs). The access room's mTLS certificates (SPIFFE SVIDs) extend this
 # group and issue from this CA: never a second PKI or a second `pki` group.
-app.add_typer(integrity.pki_app, name="pki")
-app.add_typer(supplychain.deps_app, name="deps")
-supplychain.register(app)
+app.add_typer(integrity_signing.pki_app, name="pki")
+app.add_typer(integrity_supply.deps_app, name="deps")
+integrity_supply.register(app)
 app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
@@ -71,7 +78,7 @@ app.add_typer(monitor_cmds.app, name="monitor")
 app.add_typer(redteam_cmds.app, name="redteam")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")
-_ = scan  # its commands register on model_app when imported
+_ = integrity_scanning  # its commands register on model_app when imported
 
 
 @app.command("serve")
