@@ -9,7 +9,9 @@ import typer
 
 from bastion import __version__
 from bastion.cli import core as core_cmds
+from bastion.cli import custody as custody_cmds
 from bastion.cli import governance, risk, threats
+from bastion.cli import incident as incident_cmds
 from bastion.cli import monitor as monitor_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
@@ -75,6 +77,8 @@ app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
 app.add_typer(monitor_cmds.app, name="monitor")
+app.add_typer(incident_cmds.app, name="incident")
+app.add_typer(custody_cmds.app, name="custody")
 app.add_typer(redteam_cmds.app, name="redteam")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")
