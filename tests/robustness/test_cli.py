@@ -176,3 +176,64 @@ def test_redteam_compare_refuses_bad_input(
         str(digits_files["npz"]),
     )  # fmt: skip
     assert rc == 2 and "no such data file" in err
+
+
+def test_redteam_extract_steals_the_onnx_model(
+    run: Run, digits: Any, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    pool = tmp_path / "pool.npz"
+    np.savez(pool, x=digits.x_train, y=np.zeros(len(digits.x_train)))
+    chart = tmp_path / "extraction.svg"
+    rc, out, err = run(
+        "redteam", "extract", str(digits_files["onnx"]), "--pool", str(pool), "--data",
+        str(digits_files["npz"]), "--budgets", "30,600", "--max-fidelity", "0.85",
+        "--chart", str(chart), "--format", "json",
+    )  # fmt: skip
+    assert rc == 1, err  # a 600-query surrogate agrees with the target on 85%+: stolen
+    doc = json.loads(out)
+    assert doc["answers"] == "probabilities" and doc["stolen"] is True
+    assert doc["curve"][0]["fidelity"] < doc["curve"][1]["fidelity"]
+    assert doc["model_digest"].startswith("sha256:") and chart.read_text().startswith("<?xml")
+    rc, out, err = run(
+        "redteam", "extract", str(digits_files["onnx"]), "--pool", str(pool), "--data",
+        str(digits_files["npz"]), "--budgets", "50", "--answers", "labels", "--epochs", "20",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "from labels" in out
+    rc, _out, err = run(
+        "redteam", "extract", str(digits_files["onnx"]), "--pool", str(digits_files["npz"]),
+        "--data", str(digits_files["npz"]), "--budgets", "5000",
+    )  # fmt: skip
+    assert rc == 2 and "pool holds" in err
+
+
+def test_redteam_poison_backdoor_and_label_flip(
+    run: Run, digits: Any, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    import numpy as np
+
+    train = tmp_path / "train.npz"
+    np.savez(train, x=digits.x_train, y=digits.y_train)
+    rc, out, err = run(
+        "redteam", "poison", "--train", str(train), "--data", str(digits_files["npz"]),
+        "--image-shape", "8x8", "--rate", "0.05", "--epochs", "30", "--format", "json",
+    )  # fmt: skip
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["attack_success_rate"] > 0.8 and doc["clean_model_attack_success_rate"] < 0.2
+    assert doc["poisoned"] == 70 and doc["accuracy_drop"] < 0.05
+    ac = next(d for d in doc["detection"] if d["method"] == "activation_clustering")
+    assert ac["recall"] > 0.8 and 0 in ac["flagged_classes"]
+    rc, out, err = run(
+        "redteam", "poison", "--train", str(train), "--data", str(digits_files["npz"]),
+        "--attack", "label_flip", "--random-flips", "--rate", "0.3", "--epochs", "10",
+        "--no-detect",
+    )  # fmt: skip
+    assert rc == 0, err
+    assert "label_flip poisoning of 420" in out
+    rc, _out, err = run(
+        "redteam", "poison", "--train", str(train), "--data", str(digits_files["npz"]),
+    )  # fmt: skip
+    assert rc == 2 and "image-shape" in err

@@ -433,3 +433,146 @@ def membership(
             highlight=False,
         )
     raise typer.Exit(0 if verdict is Verdict.PASS else 1)
+
+
+class Answers(enum.StrEnum):
+    AUTO = "auto"
+    LABELS = "labels"
+    PROBABILITIES = "probabilities"
+
+
+@app.command("extract")
+def extract(
+    model: Path = typer.Argument(..., help="Model file: ONNX, or a scikit-learn pickle."),
+    pool: Path = typer.Option(..., "--pool", help="The attacker's query inputs (labels unused)."),
+    data: Path = typer.Option(..., "--data", help="Held-out inputs and labels to measure on."),
+    label: str = typer.Option("label", "--label", help="The label column of a CSV."),
+    budgets: str = typer.Option("100,300,1000", "--budgets", help="Query budgets, increasing."),
+    answers: Answers = typer.Option(Answers.AUTO, "--answers", help="What the target returns."),
+    hidden: str = typer.Option("64", "--hidden", help="The surrogate MLP's layer sizes."),
+    epochs: int = typer.Option(60, "--epochs", min=1, max=1000),
+    seed: int = typer.Option(0, "--seed", min=0),
+    max_fidelity: float | None = typer.Option(
+        None, "--max-fidelity", min=0.0, max=1.0, help="Fail when the surrogate reaches it."
+    ),
+    chart: Path | None = typer.Option(None, "--chart", help="Write the fidelity curve (SVG)."),
+    format: Fmt = typer.Option(Fmt.TABLE, "--format", "-f", help="Output format."),
+) -> None:
+    """Steal a scanned-safe model through its answers: fidelity and accuracy by budget.
+
+    Exit 0, 1 when the surrogate's fidelity at the largest budget reaches --max-fidelity,
+    2 bad input.
+    """
+    from bastion.robustness import extraction_from_files
+
+    try:
+        budgets_t = tuple(int(b) for b in _csv(budgets))
+        hidden_t = tuple(int(h) for h in _csv(hidden))
+    except ValueError:
+        raise typer.BadParameter("--budgets and --hidden take comma-separated integers") from None
+    report, digest = extraction_from_files(
+        model, pool, data, label=label, budgets=budgets_t,
+        answers=None if answers is Answers.AUTO else answers.value, hidden=hidden_t,
+        epochs=epochs, seed=seed,
+    )  # fmt: skip
+    if chart is not None:
+        chart.write_bytes(report.curve_svg().encode())
+    top = report.curve[-1].fidelity
+    stolen = max_fidelity is not None and top >= max_fidelity
+    result = report.to_data() | {"model_digest": digest, "stolen": stolen}
+    if format is Fmt.JSON:
+        print_json(result)
+    else:
+        print_table(
+            f"Extraction of {model.name} from {report.answers}: target accuracy "
+            f"{report.target_accuracy:.3f}",
+            ["queries", "fidelity", "surrogate accuracy", "train CPU-s"],
+            [
+                (str(p.budget), f"{p.fidelity:.3f}", f"{p.accuracy:.3f}", f"{p.cpu_seconds:.2f}")
+                for p in report.curve
+            ],
+        )
+        out.print(
+            f"  cost: {report.cpu_seconds:.2f} CPU-s, {report.queries} queries"
+            + ("; the model is stealable at this budget" if stolen else ""),
+            highlight=False,
+        )
+    raise typer.Exit(1 if stolen else 0)
+
+
+class PoisonAttack(enum.StrEnum):
+    BACKDOOR = "backdoor"
+    LABEL_FLIP = "label_flip"
+
+
+@app.command("poison")
+def poison(
+    train: Path = typer.Option(..., "--train", help="Training data: CSV with a header, or NPZ."),
+    data: Path = typer.Option(..., "--data", help="Test data, same format."),
+    label: str = typer.Option("label", "--label", help="The label column of a CSV."),
+    attack: PoisonAttack = typer.Option(PoisonAttack.BACKDOOR, "--attack"),
+    rate: float = typer.Option(0.05, "--rate", help="Share of the training set poisoned."),
+    target_class: int | None = typer.Option(
+        0, "--target-class", help="Backdoor class (label_flip: flip to it; omit: random)."
+    ),
+    random_flips: bool = typer.Option(
+        False, "--random-flips", help="label_flip: flip to random other classes."
+    ),
+    image_shape: str | None = typer.Option(None, "--image-shape", help="Patch trigger on 8x8."),
+    patch: int = typer.Option(2, "--patch", min=1, help="Patch size in pixels."),
+    patch_value: float = typer.Option(1.0, "--patch-value"),
+    trigger_features: str = typer.Option("", "--trigger-features", help="Tabular trigger: 0,3."),
+    trigger_values: str = typer.Option("", "--trigger-values", help="Their values: 1,0."),
+    hidden: str = typer.Option("64", "--hidden", help="The MLP's layer sizes."),
+    epochs: int = typer.Option(30, "--epochs", min=1, max=1000),
+    detect: bool = typer.Option(True, "--detect/--no-detect", help="Run the two detectors."),
+    seed: int = typer.Option(0, "--seed", min=0),
+    format: Fmt = typer.Option(Fmt.TABLE, "--format", "-f", help="Output format."),
+) -> None:
+    """Poison a training set, train the same MLP clean and poisoned, measure the damage.
+
+    Reports clean and poisoned accuracy, the backdoor's attack success rate and what
+    activation clustering and spectral signatures find. Exit 0, 2 bad input.
+    """
+    from bastion.robustness import poisoning_from_files
+
+    try:
+        feats = tuple(int(f) for f in _csv(trigger_features))
+        vals = tuple(float(v) for v in _csv(trigger_values))
+        hidden_t = tuple(int(h) for h in _csv(hidden))
+    except ValueError:
+        raise typer.BadParameter("trigger features, values and --hidden take numbers") from None
+    report, _td, _dd = poisoning_from_files(
+        train, data, label=label, attack=attack.value, rate=rate,
+        target_class=None if random_flips else target_class, image_shape=_shape(image_shape),
+        patch=patch, patch_value=patch_value, trigger_features=feats, trigger_values=vals,
+        hidden=hidden_t, epochs=epochs, detect=detect, seed=seed,
+    )  # fmt: skip
+    result = report.to_data()
+    if format is Fmt.JSON:
+        print_json(result)
+        raise typer.Exit(0)
+    asr = result["attack_success_rate"]
+    print_table(
+        f"{attack.value} poisoning of {report.poisoned} training points ({rate:.0%})",
+        ["model", "test accuracy", "attack success rate"],
+        [
+            (
+                "clean",
+                f"{report.clean_model_accuracy:.3f}",
+                "-" if asr is None else f"{result['clean_model_attack_success_rate']:.3f}",
+            ),
+            (
+                "poisoned",
+                f"{report.poisoned_model_accuracy:.3f}",
+                "-" if asr is None else f"{asr:.3f}",
+            ),
+        ],
+    )
+    for d in result["detection"]:
+        out.print(
+            f"  {d['method']}: flagged {d['flagged']} (precision {d['precision']:.3f}, recall "
+            f"{d['recall']:.3f}), classes {d['flagged_classes']}",
+            highlight=False,
+        )
+    out.print(f"  cost: {report.cpu_seconds:.2f} CPU-s", highlight=False)

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,13 @@ from numpy.typing import NDArray
 
 from bastion.robustness.interface import Capability, RobustnessError, Target
 
-__all__ = ["ExtractionPoint", "ExtractionReport", "extract_model", "mlp_surrogate"]
+__all__ = [
+    "ExtractionPoint",
+    "ExtractionReport",
+    "extract_model",
+    "extraction_from_files",
+    "mlp_surrogate",
+]
 
 MAX_BUDGETS = 16
 MAX_QUERIES = 1_000_000
@@ -186,3 +193,39 @@ def extract_model(
         queries=budgets[-1] + len(xs),
         cpu_seconds=time.process_time() - t0,
     )
+
+
+def extraction_from_files(
+    model: Path,
+    pool: Path,
+    data: Path,
+    *,
+    label: str = "label",
+    budgets: tuple[int, ...] = (100, 300, 1000),
+    answers: str | None = None,
+    hidden: tuple[int, ...] = (64,),
+    epochs: int = 60,
+    seed: int = 0,
+) -> tuple[ExtractionReport, str]:
+    """Steal a scanned-safe model file (loaded only through ``load_target``) with the
+    inputs of the ``pool`` file, measured on the ``data`` file: (report, model digest).
+    The pool's labels are ignored: the target's answers are what the surrogate learns."""
+    from bastion.robustness._data import load_dataset
+    from bastion.robustness._targets import load_target
+
+    if not 1 <= epochs <= 1000:
+        raise RobustnessError("epochs must lie in 1..1000")
+    qp = load_dataset(pool, label=label)
+    ev = load_dataset(data, label=label)
+    loaded = load_target(model)
+    report = extract_model(
+        loaded.target,
+        qp.x,
+        ev.x,
+        ev.y,
+        budgets=budgets,
+        answers=answers,
+        trainer=mlp_surrogate(hidden, epochs),
+        seed=seed,
+    )
+    return report, loaded.digest

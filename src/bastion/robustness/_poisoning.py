@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,11 +32,14 @@ __all__ = [
     "DetectionResult",
     "FeatureTrigger",
     "PatchTrigger",
+    "PoisoningReport",
     "activation_clustering",
     "activations",
     "attack_success_rate",
     "backdoor_poison",
     "flip_labels",
+    "poisoning_exercise",
+    "poisoning_from_files",
     "spectral_signatures",
 ]
 
@@ -292,3 +296,174 @@ def spectral_signatures(
             flagged.extend(idx[np.argsort(-score)[:k]].tolist())
             classes.append(int(c))
     return _score("spectral_signatures", np.asarray(flagged, np.int64), poisoned, classes)
+
+
+@dataclass(frozen=True)
+class PoisoningReport:
+    """A poisoning exercise: the same MLP trained on the clean and on the poisoned set."""
+
+    attack: str
+    rate: float
+    poisoned: int
+    target_class: int | None
+    clean_model_accuracy: float
+    poisoned_model_accuracy: float
+    clean_model_asr: float | None  # backdoor only
+    attack_success_rate: float | None
+    detection: tuple[DetectionResult, ...]
+    cpu_seconds: float
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "attack": self.attack,
+            "rate": self.rate,
+            "poisoned": self.poisoned,
+            "target_class": self.target_class,
+            "clean_model_accuracy": self.clean_model_accuracy,
+            "poisoned_model_accuracy": self.poisoned_model_accuracy,
+            "accuracy_drop": self.clean_model_accuracy - self.poisoned_model_accuracy,
+            "clean_model_attack_success_rate": self.clean_model_asr,
+            "attack_success_rate": self.attack_success_rate,
+            "detection": [d.to_dict() for d in self.detection],
+            "cost": {"cpu_seconds": round(self.cpu_seconds, 4)},
+        }
+
+
+def poisoning_exercise(
+    x_train: NDArray[Any],
+    y_train: NDArray[Any],
+    x_test: NDArray[Any],
+    y_test: NDArray[Any],
+    *,
+    attack: str = "backdoor",
+    rate: float = 0.05,
+    target_class: int | None = 0,
+    trigger: Trigger | None = None,
+    hidden: tuple[int, ...] = (64,),
+    epochs: int = 30,
+    detect: bool = True,
+    seed: int = 0,
+) -> PoisoningReport:
+    """Poison the training set (``backdoor`` with ``trigger``, or ``label_flip``), train
+    the same ReLU MLP on the clean and the poisoned set, and measure the damage (accuracy,
+    attack success rate) and, for a backdoor, whether the detectors find the poison."""
+    import time
+
+    from bastion.robustness._compare import mlp
+    from bastion.robustness._defenses import TrainSpec, train_classifier
+    from bastion.robustness._targets import TorchTarget
+
+    if attack not in ("backdoor", "label_flip"):
+        raise RobustnessError(f"unknown poisoning attack {attack[:40]!r} (backdoor, label_flip)")
+    xs = np.asarray(x_train, dtype=np.float32)
+    ys = np.asarray(y_train)
+    if xs.ndim < 2 or len(xs) != len(ys) or len(xs) < 10:
+        raise RobustnessError("training data: at least 10 inputs, one label each")
+    if not np.all(np.equal(np.mod(ys, 1), 0)) or ys.min() < 0:
+        raise RobustnessError("training labels must be class indices")
+    yi = ys.astype(np.int64)
+    n_classes = max(2, int(yi.max()) + 1)
+    if attack == "backdoor" and (trigger is None or target_class is None):
+        raise RobustnessError(
+            "a backdoor needs a trigger (an image shape or trigger features) and a target class"
+        )
+    if target_class is not None and not 0 <= target_class < n_classes:
+        raise RobustnessError(f"target_class must lie in 0..{n_classes - 1}")
+    _rate(rate)
+    spec = TrainSpec(epochs=epochs, seed=seed)
+    spec.validate()
+    d = xs[0].size
+    flat = xs.reshape(len(xs), d)
+    xt = np.asarray(x_test, dtype=np.float32).reshape(len(x_test), -1)
+    if xt.shape[1] != d:
+        raise RobustnessError("test data: inputs of another shape than the training data")
+    t0 = time.process_time()
+    if trigger is not None and target_class is not None and attack == "backdoor":
+        xp, yp, idx = backdoor_poison(
+            flat, yi, rate, trigger=trigger, target_class=target_class, seed=seed
+        )
+    else:
+        yp, idx = flip_labels(yi, rate, n_classes=n_classes, target_class=target_class, seed=seed)
+        xp = flat
+
+    def fit(x: NDArray[np.float32], y: NDArray[np.int64]) -> torch.nn.Sequential:
+        module = mlp(d, n_classes, hidden, seed=seed)
+        train_classifier(module, x, y, input_shape=(d,), spec=spec)
+        return module
+
+    clean_m, pois_m = fit(flat, yi), fit(xp, yp)
+    clean_t, pois_t = TorchTarget(clean_m, (d,)), TorchTarget(pois_m, (d,))
+    yt = np.asarray(y_test).astype(np.int64)
+    asr = clean_asr = None
+    found: tuple[DetectionResult, ...] = ()
+    if trigger is not None and target_class is not None and attack == "backdoor":
+        asr = attack_success_rate(pois_t, xt, yt, trigger=trigger, target_class=target_class)
+        clean_asr = attack_success_rate(clean_t, xt, yt, trigger=trigger, target_class=target_class)
+    if detect:
+        acts = activations(pois_m, xp)
+        in_class = (
+            float(np.isin(idx, np.flatnonzero(yp == target_class)).sum())
+            / max(1, int((yp == target_class).sum()))
+            if target_class is not None
+            else rate
+        )
+        found = (
+            activation_clustering(acts, yp, poisoned=idx, seed=seed),
+            spectral_signatures(
+                acts, yp, expected_rate=min(0.49, max(in_class, 0.01)), poisoned=idx
+            ),
+        )
+    return PoisoningReport(
+        attack=attack,
+        rate=rate,
+        poisoned=len(idx),
+        target_class=target_class,
+        clean_model_accuracy=float((clean_t.predict_labels(xt) == yt).mean()),
+        poisoned_model_accuracy=float((pois_t.predict_labels(xt) == yt).mean()),
+        clean_model_asr=clean_asr,
+        attack_success_rate=asr,
+        detection=found,
+        cpu_seconds=time.process_time() - t0,
+    )
+
+
+def poisoning_from_files(
+    train: Path,
+    data: Path,
+    *,
+    label: str = "label",
+    attack: str = "backdoor",
+    rate: float = 0.05,
+    target_class: int | None = 0,
+    image_shape: tuple[int, ...] | None = None,
+    patch: int = 2,
+    patch_value: float = 1.0,
+    trigger_features: tuple[int, ...] = (),
+    trigger_values: tuple[float, ...] = (),
+    hidden: tuple[int, ...] = (64,),
+    epochs: int = 30,
+    detect: bool = True,
+    seed: int = 0,
+) -> tuple[PoisoningReport, str, str]:
+    """:func:`poisoning_exercise` on a training and a test file: (report, train digest,
+    test digest). The trigger: a patch when ``image_shape`` is given, else the
+    ``trigger_features`` set to ``trigger_values``."""
+    from bastion.robustness._data import load_dataset
+
+    trigger: Trigger | None = None
+    if attack == "backdoor":
+        if image_shape is not None:
+            trigger = PatchTrigger(image_shape, patch, patch_value)
+        elif trigger_features:
+            trigger = FeatureTrigger(trigger_features, trigger_values)
+        else:
+            raise RobustnessError("a backdoor needs --image-shape or --trigger-features")
+    tr = load_dataset(train, label=label)
+    ev = load_dataset(data, label=label)
+    if image_shape is not None and tr.x[0].size != math.prod(image_shape):
+        raise RobustnessError(f"{train}: inputs are not images of shape {image_shape}")
+    report = poisoning_exercise(
+        tr.x, tr.y, ev.x, ev.y, attack=attack, rate=rate, target_class=target_class,
+        trigger=trigger, hidden=hidden, epochs=epochs, detect=detect, seed=seed,
+    )  # fmt: skip
+    return report, tr.digest, ev.digest
