@@ -104,6 +104,7 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         compliance,
         evidence,
         governance,
+        incidents,
         integrity,
         inventory,
         ledger,
@@ -130,8 +131,14 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
         privacy,
         privacy_dp,
         privacy_gov,
+        incidents,
     ):
         app.include_router(module.router, prefix="/api/v1")
+    from bastion.api import identity as identity_routes
+
+    app.include_router(identity_routes.router, prefix="/api/v1")
+    # public by nature, like /healthz: outside the API, declared public, not in the schema
+    app.include_router(identity_routes.well_known)
     from bastion.api import console, console_registry, console_security
 
     app.include_router(console_registry.router)

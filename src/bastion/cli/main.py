@@ -11,8 +11,10 @@ from bastion import __version__
 from bastion.cli import core as core_cmds
 from bastion.cli import custody as custody_cmds
 from bastion.cli import governance, risk, threats
+from bastion.cli import identity as identity_cmds
 from bastion.cli import incident as incident_cmds
 from bastion.cli import monitor as monitor_cmds
+from bastion.cli import pki as pki_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
 from bastion.cli._common import err, state
@@ -71,6 +73,8 @@ app.add_typer(model_app, name="model")
 # CA, chain verification, CRLs). The access room's mTLS certificates (SPIFFE SVIDs) extend this
 # group and issue from this CA: never a second PKI or a second `pki` group.
 app.add_typer(integrity_signing.pki_app, name="pki")
+_ = pki_cmds  # the access room's mtls, revoke, crl and rotate register on the pki group
+app.add_typer(identity_cmds.app, name="identity")
 app.add_typer(integrity_supply.deps_app, name="deps")
 integrity_supply.register(app)
 app.add_typer(registry.gate_app, name="gate")
