@@ -22,6 +22,7 @@ _CHECK_MODULES = (
     "bastion.privacy.validate._checks",
     "bastion.monitor._checks",
     "bastion.robustness._checks",
+    "bastion.robustness.llm._checks",
 )
 
 

@@ -17,6 +17,7 @@ from bastion.cli import monitor as monitor_cmds
 from bastion.cli import pki as pki_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
+from bastion.cli import redteam_llm as redteam_llm_cmds  # noqa: F401 - adds redteam llm, llm-serve
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app

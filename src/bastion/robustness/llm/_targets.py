@@ -1,0 +1,460 @@
+"""LLM targets over HTTP: an OpenAI-compatible ``/v1/chat/completions`` endpoint, or any
+endpoint described by a request template and response paths.
+
+Every target is bounded: a host allowlist (loopback unless the operator names more),
+connect/read timeouts, retries with backoff on transport errors, 429 and 5xx, a cap on
+the response size read (the body is streamed and abandoned past it), no redirects, and
+credentials read from an environment variable, never logged nor kept in evidence.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from bastion.core.documents import load_document
+from bastion.robustness.llm.interface import (
+    Conversation,
+    Message,
+    Reply,
+    RobustnessError,
+    ToolCall,
+)
+
+__all__ = [
+    "Limits",
+    "OpenAIChatTarget",
+    "RequestTemplate",
+    "TemplateTarget",
+    "check_url",
+    "json_path",
+    "load_template",
+    "open_target",
+]
+
+MAX_TEMPLATE_BYTES = 64 * 1024
+MAX_TOOL_ARGS = 4000
+_RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on every request: seconds to connect and to read, retries after a
+    transport error, 429 or 5xx, and the largest response body read."""
+
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    retries: int = 2
+    max_response_bytes: int = 1024 * 1024
+    backoff: float = 0.25
+
+    def __post_init__(self) -> None:
+        if not (0 < self.connect_timeout <= 300 and 0 < self.read_timeout <= 3600):
+            raise RobustnessError("timeouts must be positive (connect <= 300 s, read <= 3600 s)")
+        if not 0 <= self.retries <= 10:
+            raise RobustnessError("retries must lie in 0..10")
+        if not 1024 <= self.max_response_bytes <= 64 * 1024 * 1024:
+            raise RobustnessError("max_response_bytes must lie in 1 KiB..64 MiB")
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: str, allow_hosts: tuple[str, ...] = ()) -> str:
+    """``url`` if it is http(s) to a loopback host or one the operator allowed; the
+    refusal names the host (deny by default: red-teaming someone else's endpoint needs
+    an explicit ``--allow-host``)."""
+    if len(url) > 2000:
+        raise RobustnessError("target URL: longer than 2000 characters")
+    try:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError as exc:
+        raise RobustnessError(f"target URL: {exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise RobustnessError("target URL: expected http:// or https:// with a host")
+    if parts.username or parts.password:
+        raise RobustnessError(
+            "target URL: no credentials in the URL; pass the key through --api-key-env"
+        )
+    if not _loopback(host) and host not in {h.lower() for h in allow_hosts}:
+        raise RobustnessError(
+            f"target host {host} is not loopback and not allowed: add --allow-host {host} "
+            "if you are authorised to test it"
+        )
+    return url
+
+
+def _location(url: str) -> str:
+    p = urlsplit(url)
+    netloc = p.hostname or ""
+    if p.port:
+        netloc += f":{p.port}"
+    return urlunsplit((p.scheme, netloc, p.path, "", ""))
+
+
+class _HttpTarget:
+    kind = "http"
+    configurable_system_prompt = False
+    supports_tools = False
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        limits: Limits,
+        allow_hosts: tuple[str, ...],
+        headers: Mapping[str, str],
+        method: str = "POST",
+    ) -> None:
+        self.url = check_url(url, allow_hosts)
+        self.limits = limits
+        self.method = method
+        self._client = httpx.Client(
+            timeout=httpx.Timeout(
+                limits.read_timeout, connect=limits.connect_timeout, pool=limits.read_timeout
+            ),
+            follow_redirects=False,
+            headers=dict(headers),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    @property
+    def location(self) -> str:
+        return _location(self.url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> _HttpTarget:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _post(self, body: Any) -> tuple[int, Any, str | None, float]:
+        """``(status, parsed JSON or None, error, seconds)`` after retries."""
+        start = time.monotonic()
+        last_error = "no attempt made"
+        status = 0
+        for attempt in range(self.limits.retries + 1):
+            if attempt:
+                time.sleep(min(self.limits.backoff * 2 ** (attempt - 1), 4.0))
+            try:
+                with self._client.stream(self.method, self.url, json=body) as resp:
+                    status = resp.status_code
+                    if status in _RETRY_STATUS and attempt < self.limits.retries:
+                        last_error = f"HTTP {status}"
+                        continue
+                    raw = bytearray()
+                    for chunk in resp.iter_bytes():
+                        raw += chunk
+                        if len(raw) > self.limits.max_response_bytes:
+                            return (
+                                status,
+                                None,
+                                f"response larger than {self.limits.max_response_bytes} bytes",
+                                time.monotonic() - start,
+                            )
+            except httpx.TimeoutException:
+                last_error = "timed out"
+                continue
+            except httpx.TransportError as exc:
+                last_error = f"transport error ({type(exc).__name__})"
+                continue
+            if not 200 <= status < 300:
+                return status, None, f"HTTP {status}", time.monotonic() - start
+            try:
+                return status, json.loads(bytes(raw)), None, time.monotonic() - start
+            except (ValueError, UnicodeDecodeError):
+                return status, None, "response is not JSON", time.monotonic() - start
+        return status, None, last_error, time.monotonic() - start
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    if not isinstance(raw, list):
+        return ()
+    calls: list[ToolCall] = []
+    for item in raw[:64]:
+        if not isinstance(item, dict):
+            continue
+        fn = item.get("function") if isinstance(item.get("function"), dict) else item
+        name = fn.get("name") if isinstance(fn, dict) else None
+        if not isinstance(name, str):
+            continue
+        args = fn.get("arguments", "") if isinstance(fn, dict) else ""
+        args_text = args if isinstance(args, str) else json.dumps(args)
+        calls.append(ToolCall(name[:200], args_text[:MAX_TOOL_ARGS], str(item.get("id", ""))[:100]))
+    return tuple(calls)
+
+
+def _openai_message(m: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {"role": m.role, "content": m.content}
+    if m.tool_calls:
+        out["content"] = m.content or None
+        out["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in m.tool_calls
+        ]
+    if m.tool_call_id is not None:
+        out["tool_call_id"] = m.tool_call_id
+    return out
+
+
+class OpenAIChatTarget(_HttpTarget):
+    """An OpenAI-compatible chat endpoint (``.../v1/chat/completions``). The harness
+    sets the system prompt and offers tools; the reply's ``tool_calls`` are read."""
+
+    kind = "openai-chat"
+    configurable_system_prompt = True
+    supports_tools = True
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        model: str = "default",
+        api_key: str | None = None,
+        limits: Limits | None = None,
+        allow_hosts: tuple[str, ...] = (),
+        temperature: float | None = 0.0,
+        max_tokens: int | None = 512,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        super().__init__(url, limits=limits or Limits(), allow_hosts=allow_hosts, headers=headers)
+        self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
+
+    def send(self, conversation: Conversation) -> Reply:
+        messages = [_openai_message(m) for m in conversation.messages]
+        if conversation.document:
+            messages.insert(
+                len(messages) - 1,
+                {
+                    "role": "user",
+                    "content": f"<retrieved_document>\n{conversation.document}\n</retrieved_document>",
+                },
+            )
+        body: dict[str, Any] = {"model": self.model, "messages": messages}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        if self.max_tokens is not None:
+            body["max_tokens"] = self.max_tokens
+        if conversation.tools:
+            body["tools"] = [t.to_openai() for t in conversation.tools]
+        status, doc, error, seconds = self._post(body)
+        if error is not None:
+            return Reply("", status=status, seconds=seconds, error=error)
+        try:
+            msg = doc["choices"][0]["message"]
+        except (KeyError, IndexError, TypeError):
+            return Reply(
+                "", status=status, seconds=seconds, error="no choices[0].message in the response"
+            )
+        text = msg.get("content") if isinstance(msg, dict) else None
+        calls = _tool_calls(msg.get("tool_calls")) if isinstance(msg, dict) else ()
+        return Reply(text if isinstance(text, str) else "", calls, status, seconds)
+
+
+# --- the generic template target ---
+
+_PATH_TOKEN = re.compile(
+    r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
+)
+
+
+def json_path(doc: Any, path: str) -> Any:
+    """JSONPath-lite: ``$.a.b[0]['c-d']``; the value, or None when a step is missing."""
+    if not path.startswith("$"):
+        raise RobustnessError(f"response path {path[:60]!r}: must start with $")
+    pos, cur = 1, doc
+    while pos < len(path):
+        m = _PATH_TOKEN.match(path, pos)
+        if m is None:
+            raise RobustnessError(f"response path {path[:60]!r}: cannot read at position {pos}")
+        key, index, q1, q2 = m.groups()
+        if index is not None:
+            cur = cur[int(index)] if isinstance(cur, list) and int(index) < len(cur) else None
+        else:
+            name = key if key is not None else (q1 if q1 is not None else q2)
+            cur = cur.get(name) if isinstance(cur, dict) else None
+        if cur is None:
+            return None
+        pos = m.end()
+    return cur
+
+
+class RequestTemplate(BaseModel):
+    """A request template (YAML or JSON). ``body``: the JSON body, where a string
+    ``$INPUT``, ``$SYSTEM``, ``$DOCUMENT`` inside any value is replaced by the text (as
+    a JSON string, never spliced into JSON syntax) and a value exactly ``$MESSAGES`` by
+    the OpenAI-style message list. Without ``$DOCUMENT`` a retrieved document is put
+    before the input; without ``$SYSTEM`` or ``$MESSAGES`` the system prompt is not ours.
+    ``headers_from_env``: header name -> environment variable holding its value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = Field(default=None, max_length=2000)
+    method: str = Field(default="POST", pattern=r"^(POST|PUT)$")
+    headers: dict[str, str] = Field(default_factory=dict)
+    headers_from_env: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any]
+    response_path: str = Field(pattern=r"^\$", max_length=200)
+    tool_calls_path: str | None = Field(default=None, pattern=r"^\$", max_length=200)
+
+
+def load_template(path: Path) -> RequestTemplate:
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise RobustnessError(f"template {path}: cannot read ({exc.strerror})") from None
+    return load_document(
+        text, RequestTemplate, what=f"request template {path.name}", max_bytes=MAX_TEMPLATE_BYTES
+    )
+
+
+def _uses(node: Any, token: str) -> bool:
+    if isinstance(node, str):
+        return token in node
+    if isinstance(node, dict):
+        return any(_uses(v, token) for v in node.values())
+    if isinstance(node, list):
+        return any(_uses(v, token) for v in node)
+    return False
+
+
+def _fill(node: Any, values: Mapping[str, str], messages: list[dict[str, Any]]) -> Any:
+    if isinstance(node, str):
+        if node == "$MESSAGES":
+            return messages
+        for k, v in values.items():
+            node = node.replace(k, v)
+        return node
+    if isinstance(node, dict):
+        return {k: _fill(v, values, messages) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_fill(v, values, messages) for v in node]
+    return node
+
+
+class TemplateTarget(_HttpTarget):
+    """Any HTTP endpoint described by a :class:`RequestTemplate`."""
+
+    kind = "http-template"
+
+    def __init__(
+        self,
+        template: RequestTemplate,
+        url: str | None = None,
+        *,
+        limits: Limits | None = None,
+        allow_hosts: tuple[str, ...] = (),
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        target = url or template.url
+        if not target:
+            raise RobustnessError(
+                "give the target URL (on the command line or as url: in the template)"
+            )
+        headers = dict(template.headers)
+        for name, var in template.headers_from_env.items():
+            if var not in env:
+                raise RobustnessError(
+                    f"template header {name}: environment variable {var} is not set"
+                )
+            headers[name] = env[var]
+        super().__init__(
+            target,
+            limits=limits or Limits(),
+            allow_hosts=allow_hosts,
+            headers=headers,
+            method=template.method,
+        )
+        self.template = template
+        self.configurable_system_prompt = _uses(template.body, "$SYSTEM") or _uses(
+            template.body, "$MESSAGES"
+        )
+        self.supports_tools = template.tool_calls_path is not None
+        self._has_document = _uses(template.body, "$DOCUMENT")
+        self._has_messages = _uses(template.body, "$MESSAGES")
+
+    def send(self, conversation: Conversation) -> Reply:
+        system = next((m.content for m in conversation.messages if m.role == "system"), "")
+        turns = [m for m in conversation.messages if m.role != "system"]
+        user = "\n\n".join(
+            m.content if m.role == "user" else f"[{m.role} result]\n{m.content}"
+            for m in turns
+            if m.content
+        )
+        document = conversation.document or ""
+        if document and not self._has_document:
+            user = f"<retrieved_document>\n{document}\n</retrieved_document>\n\n{user}"
+        messages = [_openai_message(m) for m in conversation.messages]
+        body = _fill(
+            self.template.body, {"$INPUT": user, "$SYSTEM": system, "$DOCUMENT": document}, messages
+        )
+        status, doc, error, seconds = self._post(body)
+        if error is not None:
+            return Reply("", status=status, seconds=seconds, error=error)
+        text = json_path(doc, self.template.response_path)
+        calls = (
+            _tool_calls(json_path(doc, self.template.tool_calls_path))
+            if self.template.tool_calls_path
+            else ()
+        )
+        if text is None and not calls:
+            return Reply(
+                "",
+                status=status,
+                seconds=seconds,
+                error=f"nothing at {self.template.response_path}",
+            )
+        return Reply(
+            text if isinstance(text, str) else json.dumps(text)[:100_000], calls, status, seconds
+        )
+
+
+def open_target(
+    url: str,
+    *,
+    template: Path | RequestTemplate | None = None,
+    model: str = "default",
+    api_key_env: str | None = None,
+    limits: Limits | None = None,
+    allow_hosts: tuple[str, ...] = (),
+) -> OpenAIChatTarget | TemplateTarget:
+    """The target a URL and options describe: a template target when a template is
+    given, otherwise an OpenAI-compatible chat endpoint (``/v1/chat/completions`` is
+    appended to a bare base URL)."""
+    if template is not None:
+        tpl = load_template(template) if isinstance(template, Path) else template
+        return TemplateTarget(tpl, url or None, limits=limits, allow_hosts=allow_hosts)
+    key = None
+    if api_key_env:
+        key = os.environ.get(api_key_env)
+        if key is None:
+            raise RobustnessError(f"--api-key-env: environment variable {api_key_env} is not set")
+    path = urlsplit(url).path.rstrip("/")
+    if not path.endswith("/chat/completions"):
+        url = url.rstrip("/") + (
+            "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+        )
+    return OpenAIChatTarget(url, model=model, api_key=key, limits=limits, allow_hosts=allow_hosts)
