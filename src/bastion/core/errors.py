@@ -4,6 +4,7 @@
 
     BastionError                      exit code 2 unless noted
     ├── ConfigError                   bad settings, uninitialised home
+    │   └── UnverifiedModelError      (guard) a model version whose signature or gate does not verify
     ├── StorageError                  database unreachable or unreadable (exit 3)
     ├── InputError                    a file or value the user gave is wrong
     │   ├── ManifestError             a system manifest that does not validate
@@ -29,10 +30,12 @@
     │   └── SpoolFullError            (monitor) the on-disk spool is full: back-pressure
     ├── DiagramError                  (threats) a diagram that cannot be drawn
     ├── Busy                          (api) heavy work at its concurrency limit (HTTP 503)
+    ├── GuardRefused                  (guard) a request the guard refused (its status and reason id)
     └── AuthError                     missing or bad credentials (HTTP 401)
         ├── CredentialError           (access) a token or certificate that does not verify
         ├── SignInRequired            (console) no session: sign in again
         └── PermissionDeniedError     authenticated but not allowed (HTTP 403)
+            └── EgressDenied          (guard) a destination outside the egress allowlist
 
 Rooms define their own subclasses next to their code (the room is in brackets); every one
 of them is drawn here, and ``tests/core/test_errors_tree.py`` fails when one is not.

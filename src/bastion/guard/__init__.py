@@ -3,7 +3,85 @@
 Per request: identity, authorization, size and schema validation, feature range checks,
 detection stages (adversarial input, probing and extraction, LLM input rules), rate limits,
 the upstream call behind a circuit breaker, output filters and obligations, and an OCSF
-event for the log. The stage contract is :mod:`bastion.guard.interface`.
+event for the log. The stage contract is :mod:`bastion.guard.interface`; docs/guard.md
+describes the configuration, the refusals and the CLI.
 """
 
 from __future__ import annotations
+
+from bastion.guard._audit import AuditWriter, decision_event, ocsf_events
+from bastion.guard._auth import ApiTokenAuthenticator, default_authenticator
+from bastion.guard._breaker import BreakerState, CircuitBreaker
+from bastion.guard._build import Guard, GuardCheck, build_guard, check_guard
+from bastion.guard._config import (
+    EgressRule,
+    EndpointConfig,
+    EndpointKind,
+    GuardConfig,
+    Priority,
+    RateClass,
+    config_digest,
+    load_guard_config,
+    parse_guard_config,
+    record_config,
+)
+from bastion.guard._decisions import recent_decisions
+from bastion.guard._egress import EgressDenied, EgressPolicy, PinnedTarget, network_policy
+from bastion.guard._guarded import GuardedModel, GuardRefused
+from bastion.guard._pipeline import Admission, EndpointRuntime, Outcome, Pipeline, Refusal
+from bastion.guard._proxy import GuardProxy
+from bastion.guard._startup import ModelCheck, UnverifiedModelError, check_model
+from bastion.guard._state import (
+    BucketResult,
+    MemoryStateStore,
+    RedisStateStore,
+    open_state_store,
+)
+from bastion.guard._tls import TlsHttpProtocol, serve, tls_extension
+
+__all__ = [
+    "Admission",
+    "ApiTokenAuthenticator",
+    "AuditWriter",
+    "BreakerState",
+    "BucketResult",
+    "CircuitBreaker",
+    "EgressDenied",
+    "EgressPolicy",
+    "EgressRule",
+    "EndpointConfig",
+    "EndpointKind",
+    "EndpointRuntime",
+    "Guard",
+    "GuardCheck",
+    "GuardConfig",
+    "GuardProxy",
+    "GuardRefused",
+    "GuardedModel",
+    "MemoryStateStore",
+    "ModelCheck",
+    "Outcome",
+    "PinnedTarget",
+    "Pipeline",
+    "Priority",
+    "RateClass",
+    "RedisStateStore",
+    "Refusal",
+    "TlsHttpProtocol",
+    "UnverifiedModelError",
+    "build_guard",
+    "check_guard",
+    "check_model",
+    "config_digest",
+    "decision_event",
+    "default_authenticator",
+    "load_guard_config",
+    "network_policy",
+    "ocsf_events",
+    "open_state_store",
+    "parse_guard_config",
+    "recent_decisions",
+    "record_config",
+    "serve",
+    "tls_extension",
+]
