@@ -115,3 +115,22 @@ def test_bad_input_is_refused(digits: Digits) -> None:
     labels_only = SklearnTarget(LinearSVC().fit(digits.x_train[:200], digits.y_train[:200]))
     with pytest.raises(RobustnessError, match="probabilities"):
         FeatureSqueezingDetector(labels_only)
+
+
+def test_the_detector_round_trips_through_its_json_config(digits: Digits) -> None:
+    import json
+
+    det = FeatureSqueezingDetector(
+        TorchTarget(digits.model, (64,)),
+        [BitDepth(3), MedianSmoothing(2, (8, 8)), Rounding(0.25), Binning(digits.x_train, 8)],
+    )
+    det.fit(digits.x_test[:100], fpr=0.1)
+    cfg = json.loads(json.dumps(det.config()))
+    again = FeatureSqueezingDetector.from_config(TorchTarget(digits.model, (64,)), cfg)
+    x = digits.x_test[100:150]
+    assert again.threshold == det.threshold
+    assert np.allclose(again.score(x), det.score(x))
+    assert (again.is_adversarial(x) == det.is_adversarial(x)).all()
+    for bad in ({"squeezers": [{"kind": "magic"}]}, {"squeezers": [{"kind": "bit_depth"}]}, {}):
+        with pytest.raises(RobustnessError):
+            FeatureSqueezingDetector.from_config(det.target, bad)

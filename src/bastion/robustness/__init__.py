@@ -83,6 +83,7 @@ if TYPE_CHECKING:
         Rounding,
         Squeezer,
         default_squeezers,
+        squeezer_from_config,
     )
     from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
     from bastion.robustness._extraction import (
@@ -196,6 +197,7 @@ _LAZY = {
     "Rounding": "_detect",
     "Squeezer": "_detect",
     "default_squeezers": "_detect",
+    "squeezer_from_config": "_detect",
     "EvaluationReport": "_evaluate",
     "eps_key": "_evaluate",
     "evaluate": "_evaluate",
@@ -314,5 +316,6 @@ __all__ = [
     "run_attack",
     "sklearn_trainer",
     "spectral_signatures",
+    "squeezer_from_config",
     "train_classifier",
 ]

@@ -17,7 +17,7 @@ per request.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -35,6 +35,7 @@ __all__ = [
     "Rounding",
     "Squeezer",
     "default_squeezers",
+    "squeezer_from_config",
 ]
 
 MAX_ROWS = 100_000
@@ -62,6 +63,10 @@ class BitDepth:
         self.bits, self.clip_min, self.clip_max = int(bits), float(clip_min), float(clip_max)
         self.name = f"bit_depth_{self.bits}"
 
+    def config(self) -> dict[str, Any]:
+        return {"kind": "bit_depth", "bits": self.bits, "clip_min": self.clip_min,
+                "clip_max": self.clip_max}  # fmt: skip
+
     def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         levels = 2**self.bits - 1
         span = self.clip_max - self.clip_min
@@ -88,6 +93,10 @@ class MedianSmoothing:
         self.size = int(size)
         self.image_shape = None if image_shape is None else tuple(int(d) for d in image_shape)
         self.name = f"median_{self.size}x{self.size}"
+
+    def config(self) -> dict[str, Any]:
+        shape = None if self.image_shape is None else list(self.image_shape)
+        return {"kind": "median", "size": self.size, "image_shape": shape}
 
     def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         from scipy.ndimage import median_filter  # type: ignore[import-untyped]
@@ -119,6 +128,9 @@ class Rounding:
         self.steps = steps
         self.name = name or (f"round_{float(steps[0]):g}" if steps.size == 1 else "round")
 
+    def config(self) -> dict[str, Any]:
+        return {"kind": "round", "step": [float(v) for v in self.steps]}
+
     def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         flat = x.reshape(len(x), -1).astype(np.float64)
         if self.steps.size not in (1, flat.shape[1]):
@@ -146,6 +158,21 @@ class Binning:
         self.bins = int(bins)
         self.name = f"bins_{self.bins}"
 
+    @classmethod
+    def from_edges(cls, edges: Sequence[Sequence[float]], bins: int) -> Binning:
+        """Binning with learned edges (from :meth:`config`), without the reference data."""
+        out = cls.__new__(cls)
+        out.edges = [np.asarray(e, dtype=np.float64) for e in edges]
+        if not out.edges or any(e.ndim != 1 or not np.isfinite(e).all() for e in out.edges):
+            raise RobustnessError("binning: edges must be finite numbers, one list per feature")
+        if any((np.diff(e) <= 0).any() for e in out.edges):
+            raise RobustnessError("binning: each feature's edges must increase")
+        out.bins, out.name = int(bins), f"bins_{int(bins)}"
+        return out
+
+    def config(self) -> dict[str, Any]:
+        return {"kind": "bins", "bins": self.bins, "edges": [e.tolist() for e in self.edges]}
+
     def __call__(self, x: NDArray[np.float32]) -> NDArray[np.float32]:
         flat = x.reshape(len(x), -1).astype(np.float64)
         if flat.shape[1] != len(self.edges):
@@ -159,6 +186,42 @@ class Binning:
             k = np.clip(np.searchsorted(e, flat[:, j], side="right") - 1, 0, e.size - 2)
             out[:, j] = (e[k] + e[k + 1]) / 2
         return out.reshape(x.shape).astype(np.float32)
+
+
+MAX_CONFIG_FEATURES = 100_000
+
+
+def squeezer_from_config(cfg: Mapping[str, Any]) -> Squeezer:
+    """A squeezer from its :meth:`config` dict (``kind``: bit_depth, median, round, bins);
+    ``RobustnessError`` naming what is wrong."""
+    if not isinstance(cfg, Mapping):
+        raise RobustnessError("a squeezer config must be a mapping with a kind")
+    kind = cfg.get("kind")
+    try:
+        if kind == "bit_depth":
+            return BitDepth(int(cfg["bits"]), float(cfg.get("clip_min", 0.0)),
+                            float(cfg.get("clip_max", 1.0)))  # fmt: skip
+        if kind == "median":
+            shape = cfg.get("image_shape")
+            return MedianSmoothing(int(cfg.get("size", 2)),
+                                   None if shape is None else tuple(int(d) for d in shape))  # fmt: skip
+        if kind == "round":
+            step = cfg["step"]
+            if isinstance(step, (list, tuple)) and len(step) > MAX_CONFIG_FEATURES:
+                raise RobustnessError("rounding: too many steps")
+            return Rounding(step)
+        if kind == "bins":
+            edges = cfg["edges"]
+            if not isinstance(edges, (list, tuple)) or len(edges) > MAX_CONFIG_FEATURES:
+                raise RobustnessError("binning: edges must be a list per feature")
+            return Binning.from_edges(edges, int(cfg.get("bins", 16)))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RobustnessError(
+            f"squeezer {str(kind)[:40]}: a missing or bad field ({type(exc).__name__})"
+        ) from None
+    raise RobustnessError(
+        f"unknown squeezer kind {str(kind)[:40]!r} (bit_depth, median, round, bins)"
+    )
 
 
 def default_squeezers(
@@ -238,6 +301,39 @@ class FeatureSqueezingDetector:
             raise RobustnessError("threshold must be a non-negative number")
         self.threshold = threshold
         self.calibration: DetectorCalibration | None = None
+
+    def config(self) -> dict[str, Any]:
+        """The squeezers and threshold, JSON-ready: store it beside the deployment and
+        rebuild the detector with :meth:`from_config` (the target is not in it)."""
+        cfgs = []
+        for s in self.squeezers:
+            get = getattr(s, "config", None)
+            if not callable(get):
+                raise RobustnessError(f"squeezer {s.name[:40]} has no config() to store")
+            cfgs.append(get())
+        return {
+            "squeezers": cfgs,
+            "threshold": self.threshold,
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+        }
+
+    @classmethod
+    def from_config(cls, target: Target, cfg: Mapping[str, Any]) -> FeatureSqueezingDetector:
+        """The detector :meth:`config` describes, on ``target``."""
+        if not isinstance(cfg, Mapping) or not isinstance(cfg.get("squeezers"), list):
+            raise RobustnessError("detector config: expected a mapping with a squeezers list")
+        if len(cfg["squeezers"]) > 16:
+            raise RobustnessError("give 1-16 squeezers")
+        threshold = cfg.get("threshold")
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+        ):
+            raise RobustnessError("detector config: threshold must be a number")
+        return cls(
+            target,
+            [squeezer_from_config(c) for c in cfg["squeezers"]],
+            threshold=None if threshold is None else float(threshold),
+        )
 
     def _inputs(self, x: NDArray[Any]) -> NDArray[np.float32]:
         arr = np.asarray(x)
