@@ -218,3 +218,20 @@ def test_membership_check_verdicts(overfit: tuple[RandomForestClassifier, dict[s
     assert membership_verdict(r, 0.99)[0] is Verdict.WARN  # 0.1% FPR not resolved
     assert MembershipCheck.id == "robustness.membership"
     assert "max_auc" in MembershipCheck.metadata()["remote_params"]
+
+
+def test_model_inversion_reconstructs_the_digits_classes(digits: Digits) -> None:
+    from bastion.robustness import TorchTarget, invert_classes
+
+    r = invert_classes(
+        TorchTarget(digits.model, (64,)), steps=200, reference=(digits.x_train, digits.y_train)
+    )
+    assert r.classes == tuple(range(10)) and r.reconstructions.shape == (10, 64)
+    assert min(r.confidence) > 0.9
+    acc = r.identification_accuracy
+    assert acc is not None and acc >= 0.6  # chance: 0.1
+    assert ((r.reconstructions >= 0) & (r.reconstructions <= 1)).all()
+    assert r.grid_svg((8, 8)).startswith("<?xml")
+    labels = SklearnTarget(LinearSVC().fit(digits.x_train[:200], digits.y_train[:200]))
+    with pytest.raises(RobustnessError, match="gradients"):
+        invert_classes(labels)

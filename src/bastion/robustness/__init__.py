@@ -11,7 +11,8 @@ grid and checks its own validity; :func:`certify` is randomized-smoothing certif
 measure what a model leaks about its training data (``robustness.membership``);
 :func:`backdoor_poison`, :func:`flip_labels` and their detectors
 (:func:`activation_clustering`, :func:`spectral_signatures`) poison a training set and
-find the poison; :func:`extract_model` steals a model through its answers.
+find the poison; :func:`extract_model` steals a model through its answers;
+:func:`invert_classes` reconstructs each class from the model's gradients.
 :class:`RobustnessCheck` (``robustness.evaluation``) records it all as evidence.
 
 The names that need torch, onnxruntime or matplotlib are imported on first use, so that
@@ -93,6 +94,7 @@ if TYPE_CHECKING:
         extraction_from_files,
         mlp_surrogate,
     )
+    from bastion.robustness._inversion import InversionResult, invert_classes
     from bastion.robustness._membership import (
         FPR_TARGETS,
         AttributeInferenceResult,
@@ -145,6 +147,8 @@ _LAZY = {
     "ExtractionPoint": "_extraction",
     "ExtractionReport": "_extraction",
     "extract_model": "_extraction",
+    "InversionResult": "_inversion",
+    "invert_classes": "_inversion",
     "extraction_from_files": "_extraction",
     "PoisoningReport": "_poisoning",
     "poisoning_exercise": "_poisoning",
@@ -250,6 +254,7 @@ __all__ = [
     "FeatureConstraints",
     "FeatureSqueezingDetector",
     "FeatureTrigger",
+    "InversionResult",
     "LoadedModel",
     "MedianSmoothing",
     "MembershipCheck",
@@ -294,6 +299,7 @@ __all__ = [
     "extract_model",
     "extraction_from_files",
     "flip_labels",
+    "invert_classes",
     "judge",
     "lira_offline_scores",
     "load_dataset",
