@@ -139,8 +139,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     app.include_router(identity_routes.router, prefix="/api/v1")
     # public by nature, like /healthz: outside the API, declared public, not in the schema
     app.include_router(identity_routes.well_known)
-    from bastion.api import console, console_registry, console_security
+    from bastion.api import console, console_incidents, console_registry, console_security
 
+    app.include_router(console_incidents.router)
     app.include_router(console_registry.router)
     app.include_router(console_security.router)
     app.include_router(console.router)
