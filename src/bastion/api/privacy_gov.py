@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -200,3 +201,94 @@ async def lineage_ingest(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
         raise InputError("request body: not JSON") from None
     st = record_event(ws, doc, actor=p.actor)
     return {"seq": st.seq, "run_id": st.run_id, "digest": st.digest}
+
+
+# --- retention -----------------------------------------------------------------------------
+
+Admin = Annotated[Principal, Depends(needs(Permission.ADMIN))]
+
+
+class RetentionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    policy: str = Field(max_length=256 * 1024)
+    as_of: datetime | None = None
+    dry_run: bool = False
+
+
+class HoldBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field("dataset", max_length=32)
+    ref: str = Field(min_length=1, max_length=200)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class ErasureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    identifier: str = Field(min_length=3, max_length=500)
+    namespaces: list[str] = Field(default_factory=list, max_length=50)
+    hash_keys: list[str] = Field(default_factory=lambda: ["default"], max_length=50)
+    jurisdiction: str | None = Field(None, max_length=20)
+    dry_run: bool = False
+
+
+@router.get("/data/retention/items", summary="Items under retention (files registered by CLI)")
+def retention_items(ws: WS, _p: Reader, disposed: bool = False) -> dict[str, Any]:
+    from bastion.privacy.retention import list_items
+
+    return {"items": [i.to_dict() for i in list_items(ws, include_disposed=disposed)]}
+
+
+@router.post("/data/retention/plan", summary="What a retention sweep would do (changes nothing)")
+async def retention_plan(request: Request, ws: WS, _p: Reader) -> dict[str, Any]:
+    from bastion.privacy.retention import parse_policies, plan_retention
+
+    body: RetentionBody = await read_json(request, RetentionBody, 512 * 1024)
+    pol = parse_policies(body.policy)
+    return {"plan": [e.to_dict() for e in plan_retention(ws, pol, now=body.as_of)]}
+
+
+@router.post(
+    "/data/retention/apply",
+    summary="Run the retention sweep: delete or anonymize expired items (admin with MFA)",
+)
+async def retention_apply(request: Request, ws: WS, p: Admin) -> dict[str, Any]:
+    from bastion.privacy.retention import apply_retention, parse_policies
+
+    body: RetentionBody = await read_json(request, RetentionBody, 512 * 1024)
+    pol = parse_policies(body.policy)
+    run = apply_retention(ws, pol, now=body.as_of, dry_run=body.dry_run, actor=p.actor)
+    return run.to_dict()
+
+
+@router.post("/data/retention/holds", summary="Place a legal hold on an item")
+async def retention_hold(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    from bastion.privacy.retention import set_hold
+
+    body: HoldBody = await read_json(request, HoldBody)
+    return set_hold(ws, body.kind, body.ref, reason=body.reason, actor=p.actor).to_dict()
+
+
+@router.delete(
+    "/data/retention/holds/{kind}/{ref:path}", summary="Lift a legal hold (admin with MFA)"
+)
+def retention_release(kind: str, ref: str, ws: WS, p: Admin) -> dict[str, Any]:
+    from bastion.privacy.retention import release_hold
+
+    return release_hold(ws, kind[:32], ref[:200], actor=p.actor).to_dict()
+
+
+@router.post(
+    "/data/erasure",
+    summary="Carry out an erasure request for a data subject (admin with MFA)",
+)
+async def erasure(request: Request, ws: WS, p: Admin) -> dict[str, Any]:
+    """The identifier is used for the joins and never stored (the request keeps its keyed
+    hash); answers what was removed and which models were trained on it."""
+    from bastion.privacy.retention import erase_subject
+
+    body: ErasureBody = await read_json(request, ErasureBody)
+    r = erase_subject(
+        ws, body.identifier, namespaces=body.namespaces, hash_keys=body.hash_keys,
+        jurisdiction=body.jurisdiction, dry_run=body.dry_run, actor=p.actor,
+    )  # fmt: skip
+    return r.to_dict()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import getpass
 import os
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import typer
@@ -421,3 +422,161 @@ def lineage_record(
         print_json(st.to_dict())
     else:
         out.print(f"stored {st.event_type} event of {st.job} (sequence {st.seq})")
+
+
+retention_app = typer.Typer(
+    help="Retention: items under policy, legal holds, the sweep, erasure requests.",
+    no_args_is_help=True,
+)
+app.add_typer(retention_app, name="retention")
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    from bastion.core.errors import InputError
+
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"date {value[:40]!r}: expected ISO 8601 (2024-01-31)") from None
+
+
+@retention_app.command("register")
+def retention_register(
+    path: Path = typer.Argument(..., help="The file under retention."),
+    kind: str = typer.Option(
+        "dataset", "--kind", help="dataset, model_artifact, inference_log or evidence_export."
+    ),
+    category: str = typer.Option(..., "--category", "-c", help="Data category (applicant_pii)."),
+    ref: str | None = typer.Option(None, "--ref", help="Its name (default: the file name)."),
+    collected: str | None = typer.Option(
+        None, "--collected", help="When the data was collected (ISO date; default now)."
+    ),
+    jurisdiction: str | None = typer.Option(None, "--jurisdiction", help="EU, US-CA, ..."),
+    format: Format = FormatOpt,
+) -> None:
+    """Put a file under retention; its age counts from when it was collected."""
+    from bastion.privacy.retention import register_item
+
+    with workspace() as ws:
+        it = register_item(
+            ws, kind, ref or path.name, category=category, path=path,
+            collected_at=_when(collected), jurisdiction=jurisdiction, actor=_actor(),
+        )  # fmt: skip
+    if format is Format.JSON:
+        print_json(it.to_dict())
+    else:
+        out.print(f"{it.kind} {it.ref} ({it.category}) under retention, {it.digest}")
+
+
+@retention_app.command("hold")
+def retention_hold(
+    ref: str = typer.Argument(...),
+    reason: str = typer.Option(..., "--reason", help="The matter the legal hold is for."),
+    kind: str = typer.Option("dataset", "--kind"),
+    release: bool = typer.Option(False, "--release", help="Lift the hold instead."),
+    format: Format = FormatOpt,
+) -> None:
+    """Place (or --release) a legal hold: a held item is never deleted."""
+    from bastion.privacy.retention import release_hold, set_hold
+
+    with workspace() as ws:
+        it = (
+            release_hold(ws, kind, ref, actor=_actor())
+            if release
+            else set_hold(ws, kind, ref, reason=reason, actor=_actor())
+        )
+    if format is Format.JSON:
+        print_json(it.to_dict())
+    else:
+        out.print(f"{it.kind} {it.ref}: " + (f"held ({it.hold})" if it.hold else "no hold"))
+
+
+def _retention_table(entries: list[dict[str, object]]) -> None:
+    print_table(
+        "retention",
+        ["item", "category", "policy", "action", "expires", "status"],
+        [(f"{e['kind']}:{e['ref']}", e["category"], e["policy"] or "-", e["action"] or "-",
+          str(e["expires_at"] or "-")[:10],
+          "HELD" if e["held"] and e["expired"] else "due" if e["due"] else
+          "no policy" if e["policy"] is None else "kept")
+         for e in entries],
+    )  # fmt: skip
+
+
+@retention_app.command("plan")
+def retention_plan(
+    policy: Path = typer.Option(..., "--policy", "-p", help="Retention policy YAML."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Judge as of this date (ISO)."),
+    format: Format = FormatOpt,
+) -> None:
+    """What a sweep would delete, anonymize or keep (a dry run: nothing changes)."""
+    from bastion.privacy.retention import load_policies, plan_retention
+
+    pol = load_policies(policy)
+    with workspace() as ws:
+        entries = [e.to_dict() for e in plan_retention(ws, pol, now=_when(as_of))]
+    if format is Format.JSON:
+        print_json({"dry_run": True, "plan": entries})
+    else:
+        _retention_table(entries)
+
+
+@retention_app.command("apply")
+def retention_apply(
+    policy: Path = typer.Option(..., "--policy", "-p", help="Retention policy YAML."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Judge as of this date (ISO)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only show what would happen."),
+    format: Format = FormatOpt,
+) -> None:
+    """Delete or anonymize every expired item not under a legal hold; each disposal is a
+    proof in the ledger and the run is privacy.retention evidence."""
+    from bastion.privacy.retention import apply_retention, load_policies
+
+    pol = load_policies(policy)
+    with workspace() as ws:
+        run = apply_retention(ws, pol, now=_when(as_of), dry_run=dry_run, actor=_actor())
+    if format is Format.JSON:
+        print_json(run.to_dict())
+        return
+    _retention_table([e.to_dict() for e in run.plan])
+    for d in run.disposed:
+        out.print(f"{d['action']}d {d['kind']}:{d['ref']} under {d['policy']} ({d['digest']})")
+    if run.evidence is not None:
+        out.print(f"evidence {run.evidence.id} (privacy.retention: {run.evidence.verdict.value})")
+
+
+@retention_app.command("erase")
+def retention_erase(
+    identifier: str = typer.Argument(..., help="The data subject (e-mail, customer id, ...)."),
+    namespace: list[str] = typer.Option(
+        [], "--namespace", "-n", help="Vault namespace whose tokens to join (repeatable)."
+    ),
+    hash_key: list[str] = typer.Option(
+        ["default"], "--hash-key", help="Keyed-hash key names to join (repeatable)."
+    ),
+    jurisdiction: str | None = typer.Option(None, "--jurisdiction"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Count, change nothing."),
+    format: Format = FormatOpt,
+) -> None:
+    """An erasure request: the subject's rows out of every registered dataset (joined by
+    value, vault token and keyed hash), its vault entries deleted, impacted models listed."""
+    from bastion.privacy.retention import erase_subject
+
+    with workspace() as ws:
+        r = erase_subject(
+            ws, identifier, namespaces=namespace, hash_keys=hash_key,
+            jurisdiction=jurisdiction, dry_run=dry_run, actor=_actor(),
+        )  # fmt: skip
+    if format is Format.JSON:
+        print_json(r.to_dict())
+        return
+    d = r.data
+    verb = "would remove" if d.dry_run else "removed"
+    out.print(f"request {d.request_id}: {verb} {d.rows_removed} row(s), "
+              f"{d.vault_entries_removed} vault entr(ies)")  # fmt: skip
+    for ds in d.datasets:
+        out.print(f"  {ds['ref']}: {ds['rows_removed']} row(s)", highlight=False)
+    for m in d.impacted_models:
+        out.print(f"  trained on it: {m} (retrain or assess)", highlight=False)

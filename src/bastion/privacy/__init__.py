@@ -78,3 +78,9 @@ from bastion.privacy import lineage  # noqa: E402
 from bastion.privacy.lineage import lineage_graph, lineage_run, record_lineage  # noqa: E402
 
 __all__ += ["lineage", "lineage_graph", "lineage_run", "record_lineage"]
+
+# --- retention (issue 9 section 7) ---
+from bastion.privacy import retention  # noqa: E402
+from bastion.privacy.retention import apply_retention, erase_subject  # noqa: E402
+
+__all__ += ["apply_retention", "erase_subject", "retention"]
