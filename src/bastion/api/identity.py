@@ -2,9 +2,10 @@
 
 ``GET /.well-known/jwks.json`` serves the public keys that verify Bastion's tokens; it is
 outside the API and declares itself public, like ``/healthz``. ``POST
-/api/v1/identity/exchange`` is an OAuth token endpoint: the caller authenticates with the
-tokens it exchanges (the subject token and, for delegation, the actor token), so it needs
-no Bastion API token; it declares that as its permission (``subject-token``).
+/api/v1/identity/exchange`` is the RFC 8693 token endpoint. Like every API route it is deny
+by default: the client authenticates with a Bastion API token of the ``write`` permission
+(RFC 6749 client authentication), and the exchange itself is authorised by the tokens in
+the form (the subject token and, for delegation, the actor token).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from bastion.access import Permission, Principal
 from bastion.access.identity import TokenExchangeError, TokenService, exchange_token
-from bastion.api._deps import declares, get_ws, public, read_body
+from bastion.api._deps import get_ws, needs, public, read_body
 from bastion.core.workspace import Workspace
 
 __all__ = ["router", "well_known"]
@@ -25,6 +27,7 @@ __all__ = ["router", "well_known"]
 router = APIRouter(tags=["identity"])
 well_known = APIRouter()
 WS = Annotated[Workspace, Depends(get_ws)]
+Client = Annotated[Principal, Depends(needs(Permission.WRITE))]
 MAX_FORM = 32 * 1024
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _FIELDS = frozenset(
@@ -40,11 +43,6 @@ _FIELDS = frozenset(
         "resource",
     }
 )
-
-
-@declares("subject-token")
-def _subject_token() -> None:
-    """The token endpoint authenticates by the tokens in its form (RFC 8693 section 2.1)."""
 
 
 @well_known.get("/.well-known/jwks.json", include_in_schema=False, dependencies=[Depends(public)])
@@ -66,10 +64,9 @@ def _oauth_error(error: str, description: str) -> JSONResponse:
 @router.post(
     "/identity/exchange",
     summary="OAuth 2.0 Token Exchange (RFC 8693)",
-    dependencies=[Depends(_subject_token)],
     response_model=None,
 )
-async def exchange(request: Request, ws: WS) -> JSONResponse:
+async def exchange(request: Request, ws: WS, client: Client) -> JSONResponse:
     """Form fields per RFC 8693 section 2.1; the RFC 8693 section 2.2 JSON response, or an
     RFC 6749 error object with status 400."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -107,7 +104,7 @@ async def exchange(request: Request, ws: WS) -> JSONResponse:
             requested_token_type=form.get("requested_token_type"),
             audience=audience,
             scope=scope,
-            actor="api:token-exchange",
+            actor=client.actor,
         ).response()
 
     try:

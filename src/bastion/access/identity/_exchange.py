@@ -85,7 +85,7 @@ def _verify_any(
         return ident
     except CredentialError as exc:
         raise TokenExchangeError(
-            "invalid_request", f"{what} does not verify: {exc.message}"
+            "invalid_request", f"{what} does not verify: {exc.message}", f"{what} does not verify"
         ) from None
 
 

@@ -388,7 +388,8 @@ def rotate_certificates(
     actor: str = "system",
 ) -> list[tuple[MtlsCertificate, MtlsCertificate]]:
     """Renew every current (not revoked, not replaced) certificate with less than a third
-    of its life left (``force``: whatever is left), to the same files. Returns
+    of its life left at ``now`` (``force``: whatever is left), to the same files; the new
+    certificates start from the real current time. Returns
     ``(old, new)`` pairs."""
     config = config or load_identity_config(ws)
     now = now or datetime.now(UTC)
@@ -407,7 +408,9 @@ def rotate_certificates(
     for c in due:
         hours = c.lifetime.total_seconds() / 3600 - 1 / 60  # the 1-minute backdating
         hours = min(max(hours, 1 / 60), MAX_MTLS_HOURS)
-        key, cert = _build(ca, ca_key, c.service, c.spiffe_id, c.dns_names, hours, now)
+        key, cert = _build(
+            ca, ca_key, c.service, c.spiffe_id, c.dns_names, hours, datetime.now(UTC)
+        )
         new = _record(
             ws,
             ca,
