@@ -10,7 +10,7 @@ describes the configuration, the refusals and the CLI.
 from __future__ import annotations
 
 from bastion.guard._audit import AuditWriter, decision_event, ocsf_events
-from bastion.guard._auth import ApiTokenAuthenticator, default_authenticator
+from bastion.guard._auth import ApiTokenAuthenticator, GuardAuthenticator, default_authenticator
 from bastion.guard._breaker import BreakerState, CircuitBreaker
 from bastion.guard._build import Guard, GuardCheck, build_guard, check_guard
 from bastion.guard._config import (
@@ -53,6 +53,7 @@ __all__ = [
     "EndpointKind",
     "EndpointRuntime",
     "Guard",
+    "GuardAuthenticator",
     "GuardCheck",
     "GuardConfig",
     "GuardProxy",

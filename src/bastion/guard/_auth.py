@@ -2,9 +2,9 @@
 
 :class:`ApiTokenAuthenticator` accepts Bastion's own ``bst_`` API tokens
 (``bastion.access.authenticate``) as an :class:`Authenticator`: the token's name becomes
-the principal ``token:NAME`` with its role. The access room's identity side (Bastion JWTs,
-federation, SPIFFE certificates) is preferred when it is installed (see
-:func:`default_authenticator`).
+the principal ``token:NAME`` with its role. :class:`GuardAuthenticator` (the default) adds
+the access room's identity side: client certificates (SPIFFE SVIDs from the workspace CA),
+Bastion JWTs for the guard's audience and federated issuers' JWTs.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from bastion.access.interface import (
 from bastion.core.errors import AuthError
 from bastion.core.workspace import Workspace
 
-__all__ = ["ApiTokenAuthenticator", "default_authenticator"]
+__all__ = ["ApiTokenAuthenticator", "GuardAuthenticator", "default_authenticator"]
 
 
 class ApiTokenAuthenticator:
@@ -49,16 +49,33 @@ class ApiTokenAuthenticator:
         )
 
 
-def default_authenticator(ws: Workspace) -> Authenticator:
-    """The access room's ``BastionAuthenticator`` when it is there, else bst_ tokens."""
+class GuardAuthenticator:
+    """Bastion's ``bst_`` API tokens through :class:`ApiTokenAuthenticator`; every other
+    credential (client certificate, Bastion JWT, federated JWT) through the access room's
+    identity side, for tokens whose audience is the guard's."""
+
+    def __init__(self, ws: Workspace, *, audience: str, identity: Authenticator | None) -> None:
+        self.api_tokens = ApiTokenAuthenticator(ws)
+        self.identity = identity
+        self.audience = audience
+
+    def authenticate(self, credentials: RequestCredentials) -> Identity:
+        bearer = credentials.bearer or ""
+        if credentials.client_cert_der is None and bearer.startswith("bst_"):
+            return self.api_tokens.authenticate(credentials)
+        if self.identity is None:
+            raise CredentialError("no verifier for this kind of credential is installed")
+        return self.identity.authenticate(credentials)
+
+
+def default_authenticator(ws: Workspace, *, audience: str) -> Authenticator:
+    """bst_ tokens, and the access room's ``BastionAuthenticator`` when it is installed."""
     try:
         mod: Any = importlib.import_module("bastion.access.identity")
     except ImportError:
-        return ApiTokenAuthenticator(ws)
-    cls = getattr(mod, "BastionAuthenticator", None)
-    if cls is None:
-        return ApiTokenAuthenticator(ws)
-    got = cls(ws)
-    if not isinstance(got, Authenticator):
-        return ApiTokenAuthenticator(ws)
-    return got
+        mod = None
+    cls = getattr(mod, "BastionAuthenticator", None) if mod is not None else None
+    identity = cls(ws, audience=audience) if cls is not None else None
+    if identity is not None and not isinstance(identity, Authenticator):
+        identity = None
+    return GuardAuthenticator(ws, audience=audience, identity=identity)

@@ -127,7 +127,11 @@ def build_guard(
 ) -> Guard:
     digests = require_verified(ws, config.endpoints) if verify_models else {}
     authz = authorizer if authorizer is not None else _policy_authorizer(config, base_dir)
-    authn = authenticator if authenticator is not None else default_authenticator(ws)
+    authn = (
+        authenticator
+        if authenticator is not None
+        else default_authenticator(ws, audience=config.token_audience)
+    )
     st = store if store is not None else open_state_store(config.redis_url)
     endpoints: dict[str, EndpointRuntime] = {}
     for e in config.endpoints:

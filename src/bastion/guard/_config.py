@@ -246,6 +246,12 @@ class GuardConfig(_Strict):
     #: Redis for shared state (rate limits, revocations, detector state); default
     #: ``BASTION_REDIS_URL``, in process without either
     redis_url: str | None = None
+    #: the ``aud`` a Bastion JWT must carry to be accepted here (default: the guard's name)
+    audience: str | None = Field(default=None, min_length=1, max_length=256)
+
+    @property
+    def token_audience(self) -> str:
+        return self.audience or self.name
 
     @model_validator(mode="after")
     def _refs(self) -> GuardConfig:
