@@ -237,3 +237,43 @@ def test_redteam_poison_backdoor_and_label_flip(
         "redteam", "poison", "--train", str(train), "--data", str(digits_files["npz"]),
     )  # fmt: skip
     assert rc == 2 and "image-shape" in err
+
+
+def test_redteam_compare_on_model_files_by_model_type(
+    run: Run, digits: Any, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    doc = run.json(
+        "redteam", "compare", "--model", str(digits_files["onnx"]), "--data",
+        str(digits_files["npz"]), "--image-shape", "8x8", "--attacks", "pgd", "--samples", "60",
+    )  # fmt: skip
+    assert doc["model_type"].startswith("differentiable model file")
+    rows = {r["defense"]: r for r in doc["defenses"]}
+    assert set(rows) == {"none", "purification", "randomization"}
+    assert "adaptive_bpda" in rows["purification"]["robust_accuracy"]
+    assert "transfer" in rows["randomization"]["robust_accuracy"]
+    rc, out, _ = run("evidence", "show", doc["evidence"], "--format", "json")
+    assert json.loads(out)["subject"]["digest"].startswith("sha256:")
+
+    model = tmp_path / "lr.pkl"
+    lr = LogisticRegression(max_iter=500).fit(digits.x_train, digits.y_train)
+    model.write_bytes(pickle.dumps(lr))
+    doc = run.json(
+        "redteam", "compare", "--model", str(model), "--data", str(digits_files["npz"]),
+        "--attacks", "square", "--queries", "50", "--samples", "40", "--no-record",
+    )  # fmt: skip
+    assert doc["model_type"].startswith("model file without gradients")
+    purif = next(r for r in doc["defenses"] if r["defense"] == "purification")
+    assert set(purif["robust_accuracy"]) == {"square"}  # no gradients: no BPDA, no transfer
+    for extra, match in (
+        (["--attacks", "pgd"], "none of pgd runs"),
+        (["--defenses", "adversarial_training"], "needs a trainable PyTorch model"),
+    ):
+        rc, _out, err = run(
+            "redteam", "compare", "--model", str(model), "--data", str(digits_files["npz"]),
+            *extra,
+        )  # fmt: skip
+        assert rc == 2 and match in err, err
+    rc, _out, err = run("redteam", "compare", "--data", str(digits_files["npz"]))
+    assert rc == 2 and "--train" in err

@@ -187,14 +187,19 @@ def _csv(value: str) -> tuple[str, ...]:
 
 @app.command("compare")
 def compare(
-    train: Path = typer.Option(..., "--train", help="Training data: CSV with a header, or NPZ."),
+    train: Path | None = typer.Option(
+        None, "--train", help="Training data (CSV or NPZ): trains the baseline MLP."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="Or a scanned-safe model file (ONNX, scikit-learn pickle)."
+    ),
     data: Path = typer.Option(..., "--data", help="Evaluation data, same format."),
     label: str = typer.Option("label", "--label", help="The label column of a CSV."),
     hidden: str = typer.Option("64", "--hidden", help="The baseline MLP's layer sizes: 64,32."),
-    defenses: str = typer.Option(
-        "adversarial_training,purification,randomization,distillation,pruning",
+    defenses: str | None = typer.Option(
+        None,
         "--defenses",
-        help="Defenses to compare with the undefended model.",
+        help="Defenses to compare with the undefended model (default: all that apply).",
     ),
     attacks: str = typer.Option("pgd", "--attacks", help="Attacks: pgd, fgsm, square."),
     eps: str = typer.Option("0.1", "--eps", help="Budgets (L-inf), comma-separated, increasing."),
@@ -223,13 +228,29 @@ def compare(
 ) -> None:
     """Compare defenses on one baseline model, the same data and the same attacks.
 
-    Trains the baseline MLP on --train, builds each defense from it and attacks each on
-    --data (adaptive attacks and transferred examples included). Exit 0 pass, 1 when the
-    recommended defense is below --min-accuracy, 2 bad input.
+    With --train: trains the baseline MLP, builds every defense from it. With --model: a
+    scanned-safe model file, the wrapper defenses (purification, randomization) only.
+    Each is attacked on --data (adaptive attacks and transferred examples included).
+    Exit 0 pass, 1 when the recommended defense is below --min-accuracy, 2 bad input.
     """
     from bastion.core.types import Subject, Verdict
-    from bastion.robustness import CompareSpec, TrainSpec, compare_from_files, comparison_verdict
+    from bastion.robustness import (
+        CompareSpec,
+        TrainSpec,
+        compare_from_files,
+        compare_model_file,
+        comparison_verdict,
+    )
     from bastion.robustness import record_comparison as record_it
+
+    if (train is None) == (model is None):
+        raise typer.BadParameter("give --train (train a baseline) or --model (a model file)")
+    if defenses is None:
+        defenses = (
+            "purification,randomization"
+            if model is not None
+            else "adversarial_training,purification,randomization,distillation,pruning"
+        )
 
     try:
         eps_t = tuple(float(e) for e in _csv(eps))
@@ -262,16 +283,25 @@ def compare(
             done[0] += 1
             bar(done[0], steps_total)
 
-        comparison, train_digest, data_digest = compare_from_files(
-            train, data, label=label, hidden=hidden_t, samples=samples, spec=spec, progress=tick
-        )
+        model_digest: str | None = None
+        train_digest: str | None = None
+        if model is not None:
+            comparison, model_digest, data_digest = compare_model_file(
+                model, data, label=label, samples=samples, spec=spec, progress=tick
+            )
+        else:
+            assert train is not None  # one of the two, checked above
+            comparison, train_digest, data_digest = compare_from_files(
+                train, data, label=label, hidden=hidden_t, samples=samples, spec=spec,
+                progress=tick,
+            )  # fmt: skip
     evidence_id: str | None = None
     if record:
         with workspace() as ws:
             ev = record_it(
                 ws,
                 comparison,
-                Subject("model", name or str(train)),
+                Subject("model", name or str(model or train), model_digest),
                 min_accuracy=min_accuracy,
                 train_digest=train_digest,
                 data_digest=data_digest,

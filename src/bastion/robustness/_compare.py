@@ -54,6 +54,8 @@ __all__ = [
     "UseCase",
     "compare_defenses",
     "compare_from_files",
+    "compare_model_file",
+    "compare_wrappers",
     "comparison_verdict",
     "mlp",
     "record_comparison",
@@ -424,22 +426,12 @@ def compare_defenses(
     spec.validate()
     t0 = time.process_time()
     base = TorchTarget(module, input_shape)
-    xs, ys = prepare_data(base, x_eval, y_eval)
-    if len(xs) > MAX_SAMPLES:
-        raise RobustnessError(f"data: at most {MAX_SAMPLES} evaluation inputs (use --samples)")
+    xs, ys = _eval_data(base, x_eval, y_eval, spec)
     lo, hi = spec.clip_min, spec.clip_max
-    if (xs < lo - 1e-6).any() or (xs > hi + 1e-6).any():
-        raise RobustnessError(f"data: values outside the clip range [{lo:g}, {hi:g}]")
     xt = np.asarray(x_train, dtype=np.float32)
     if xt.size == 0 or xt.size != len(xt) * math.prod(input_shape):
         raise RobustnessError("training data: inputs do not match the model's input shape")
     squeezers = None
-    if spec.image_shape is not None:
-        MedianSmoothing(2, spec.image_shape)  # validates the shape before any work
-        if math.prod(spec.image_shape) != math.prod(input_shape):
-            raise RobustnessError(
-                f"image_shape {spec.image_shape} does not hold the input shape {input_shape}"
-            )
     at_eps = spec.at_eps or spec.eps[-1]
     builders: dict[str, Callable[[], Target]] = {
         "none": lambda: base,
@@ -482,9 +474,52 @@ def compare_defenses(
             ),
         ),
     }
+    return _run(base, builders, xs, ys, spec, t0, MODEL_TYPES["pytorch"], progress)
+
+
+MODEL_TYPES = {
+    "pytorch": "pytorch (differentiable, trainable: every defense applies)",
+    "differentiable": "differentiable model file (gradients, not trainable here: purification "
+    "and randomization apply; the training defenses need the training pipeline)",
+    "black-box": "model file without gradients (scores or labels only: purification and "
+    "randomization apply, attacked by score-based attacks; no adaptive gradient attack)",
+}
+WRAPPERS = ("none", "purification", "randomization")
+
+
+def _eval_data(
+    base: Target, x_eval: NDArray[Any], y_eval: NDArray[Any], spec: CompareSpec
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    xs, ys = prepare_data(base, x_eval, y_eval)
+    if len(xs) > MAX_SAMPLES:
+        raise RobustnessError(f"data: at most {MAX_SAMPLES} evaluation inputs (use --samples)")
+    lo, hi = spec.clip_min, spec.clip_max
+    if (xs < lo - 1e-6).any() or (xs > hi + 1e-6).any():
+        raise RobustnessError(f"data: values outside the clip range [{lo:g}, {hi:g}]")
+    if spec.image_shape is not None:
+        MedianSmoothing(2, spec.image_shape)  # validates the shape before any work
+        if math.prod(spec.image_shape) != math.prod(base.input_shape):
+            raise RobustnessError(
+                f"image_shape {spec.image_shape} does not hold the input shape "
+                f"{tuple(base.input_shape)}"
+            )
+    return xs, ys
+
+
+def _run(
+    base: Target,
+    builders: dict[str, Callable[[], Target]],
+    xs: NDArray[np.float32],
+    ys: NDArray[np.int64],
+    spec: CompareSpec,
+    t0: float,
+    model_type: str,
+    progress: Callable[[str], None] | None,
+) -> DefenseComparison:
+    lo, hi = spec.clip_min, spec.clip_max
     # PGD examples against the undefended model, reused against every defense.
     transfer: dict[str, NDArray[np.float32]] = {}
-    for e in spec.eps:
+    for e in spec.eps if Capability.GRADIENTS in base.capabilities else ():
         o = run_attack(
             base,
             xs,
@@ -507,12 +542,51 @@ def compare_defenses(
     out = tuple(rows)
     return DefenseComparison(
         spec=spec,
-        model_type="pytorch (differentiable, trainable: every defense applies)",
+        model_type=model_type,
         samples=len(xs),
         rows=out,
         recommendations=_recommend(out, eps_key(spec.eps[-1])),
         cpu_seconds=time.process_time() - t0,
     )
+
+
+def compare_wrappers(
+    target: Target,
+    x_eval: NDArray[Any],
+    y_eval: NDArray[Any],
+    *,
+    spec: CompareSpec = CompareSpec(defenses=WRAPPERS),
+    progress: Callable[[str], None] | None = None,
+) -> DefenseComparison:
+    """The defenses that wrap a model (purification, randomization) compared on any
+    target, a model file loaded through the safe path say. A training defense in
+    ``spec.defenses`` is refused: it needs the model's training pipeline."""
+    spec.validate()
+    training = [d for d in spec.defenses if d not in WRAPPERS]
+    if training:
+        raise RobustnessError(
+            f"{', '.join(training)} needs a trainable PyTorch model; on this {target.kind} "
+            "target only purification and randomization apply"
+        )
+    if not any(ATTACKS[a] <= set(target.capabilities) for a in spec.attacks):
+        raise RobustnessError(
+            f"none of {', '.join(spec.attacks)} runs on this {target.kind} target (it gives "
+            f"{', '.join(sorted(c.value for c in target.capabilities))}): try --attacks square"
+        )
+    t0 = time.process_time()
+    xs, ys = _eval_data(target, x_eval, y_eval, spec)
+    lo, hi = spec.clip_min, spec.clip_max
+    builders: dict[str, Callable[[], Target]] = {
+        "none": lambda: target,
+        "purification": lambda: purified(
+            target, None, image_shape=spec.image_shape, clip_min=lo, clip_max=hi
+        ),
+        "randomization": lambda: randomized(
+            target, spec.sigma, clip_min=lo, clip_max=hi, seed=spec.seed
+        ),
+    }
+    kind = "differentiable" if Capability.GRADIENTS in target.capabilities else "black-box"
+    return _run(target, builders, xs, ys, spec, t0, MODEL_TYPES[kind], progress)
 
 
 def compare_from_files(
@@ -561,6 +635,36 @@ def compare_from_files(
         module, tr.x, tr.y, x_eval, y_eval, input_shape=shape, spec=spec, progress=progress
     )
     return comparison, tr.digest, ev.digest
+
+
+def compare_model_file(
+    model: Path,
+    data: Path,
+    *,
+    label: str = "label",
+    samples: int | None = None,
+    spec: CompareSpec = CompareSpec(defenses=WRAPPERS),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[DefenseComparison, str, str]:
+    """:func:`compare_wrappers` on a model file loaded only if the integrity scanner calls
+    it safe: (comparison, model digest, data digest)."""
+    from bastion.robustness._data import load_dataset
+    from bastion.robustness._targets import load_target
+
+    spec.validate()
+    if samples is not None and not 1 <= samples <= MAX_SAMPLES:
+        raise RobustnessError(f"samples must lie in 1..{MAX_SAMPLES}")
+    training = [d for d in spec.defenses if d not in WRAPPERS]
+    if training:
+        raise RobustnessError(
+            f"{', '.join(training)} needs a trainable PyTorch model (use --train); on a "
+            "model file only purification and randomization apply"
+        )
+    ev = load_dataset(data, label=label)
+    loaded = load_target(model)
+    x, y = (ev.x, ev.y) if samples is None else (ev.x[:samples], ev.y[:samples])
+    comparison = compare_wrappers(loaded.target, x, y, spec=spec, progress=progress)
+    return comparison, loaded.digest, ev.digest
 
 
 def comparison_verdict(
