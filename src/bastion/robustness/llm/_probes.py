@@ -175,6 +175,11 @@ class Plant:
         return (*self.canaries, *self.secrets, *self.pii)
 
     @property
+    def data_planted(self) -> bool:
+        """True when the harness planted the secrets and PII (then only those count)."""
+        return bool(self.secrets or self.pii)
+
+    @property
     def allowlist(self) -> frozenset[str]:
         return frozenset(t.name for t in self.tools if t.allowed)
 

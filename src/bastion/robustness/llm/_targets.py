@@ -452,9 +452,9 @@ def open_target(
         key = os.environ.get(api_key_env)
         if key is None:
             raise RobustnessError(f"--api-key-env: environment variable {api_key_env} is not set")
-    path = urlsplit(url).path.rstrip("/")
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
     if not path.endswith("/chat/completions"):
-        url = url.rstrip("/") + (
-            "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
-        )
+        path += "/chat/completions" if path.endswith("/v1") else "/v1/chat/completions"
+        url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
     return OpenAIChatTarget(url, model=model, api_key=key, limits=limits, allow_hosts=allow_hosts)

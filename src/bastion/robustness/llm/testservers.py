@@ -261,6 +261,10 @@ class _Server(ThreadingHTTPServer):
         self.requests = 0
         self.lock = threading.Lock()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up (a capped or timed-out read) is not worth a traceback."""
+        return
+
 
 @dataclass(frozen=True)
 class RunningServer:
