@@ -235,3 +235,36 @@ def test_model_inversion_reconstructs_the_digits_classes(digits: Digits) -> None
     labels = SklearnTarget(LinearSVC().fit(digits.x_train[:200], digits.y_train[:200]))
     with pytest.raises(RobustnessError, match="gradients"):
         invert_classes(labels)
+
+
+def test_the_metrics_agree_with_scikit_learn_and_the_epsilon_bound_is_sound() -> None:
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    from bastion.robustness._membership import _auc, _epsilon_lower_bound, _tpr_at
+
+    rng = np.random.default_rng(0)
+    pos, neg = rng.normal(1.0, 1.0, 400), rng.normal(0.0, 1.0, 500)
+    y, s = np.r_[np.ones(400), np.zeros(500)], np.r_[pos, neg]
+    assert _auc(pos, neg) == pytest.approx(roc_auc_score(y, s))
+    fpr, tpr, _ = roc_curve(y, s)
+    for f in (0.01, 0.05, 0.2):
+        assert _tpr_at(pos, neg, f) == pytest.approx(tpr[fpr <= f].max())
+    # Separable scores: a large lower bound; identical distributions: none.
+    assert _epsilon_lower_bound(pos + 100, neg, 1e-5, rng, 0.95) > 2.0
+    same = [_epsilon_lower_bound(rng.normal(size=300), rng.normal(size=300), 1e-5, rng, 0.95)
+            for _ in range(20)]  # fmt: skip
+    assert max(same) < 0.8 and np.mean(same) < 0.2
+
+
+def test_lira_uses_per_example_variances_with_many_shadow_models(
+    overfit: tuple[RandomForestClassifier, dict[str, Any]],
+) -> None:
+    _rf, s = overfit
+    small = RandomForestClassifier(n_estimators=5, random_state=0).fit(*s["members"])
+    r = membership_inference(
+        SklearnTarget(small), s["members"], s["nonmembers"], attack="lira",
+        population=s["population"], trainer=sklearn_trainer(small), shadow_models=16,
+        bootstrap=0,
+    )  # fmt: skip
+    assert r.shadow is not None and r.shadow.variance == "per-example"
+    assert r.auc > 0.65
