@@ -185,7 +185,9 @@ def emit(
     source: Path = typer.Argument(..., help="JSON-lines OCSF events ('-' for stdin)."),
     sink: SinkKind = typer.Option(..., "--sink", help="Where to send them."),
     target: str = typer.Option(
-        ..., help="file: PATH; http: URL; syslog: udp|tcp|tls://HOST:PORT; redis: URL#STREAM."
+        ...,
+        help="file: PATH; http: URL; syslog: udp|tcp|tls://HOST:PORT; redis: URL#STREAM; "
+        "nats: URL#SUBJECT (URL#js:SUBJECT for JetStream acknowledgements).",
     ),
     style: str = typer.Option("splunk_hec", help="http: splunk_hec, elastic_bulk or ndjson."),
     token_env: str | None = typer.Option(

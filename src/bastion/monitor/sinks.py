@@ -1,4 +1,4 @@
-"""Sinks (file, syslog, HTTP, Redis stream) and the bounded on-disk spool that gives them
+"""Sinks (file, syslog, HTTP, Redis stream, NATS subject) and the bounded on-disk spool that gives them
 at-least-once delivery.
 
 A sink's ``send`` takes a whole batch or raises :class:`SinkError`. :class:`SpooledSink`
@@ -12,6 +12,7 @@ event. An event the sink refuses as malformed (``InputError``) is moved to
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import enum
 import fcntl
@@ -19,6 +20,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import select
 import socket
 import ssl
@@ -46,6 +48,7 @@ from bastion.monitor.interface import (
 __all__ = [
     "FileSink",
     "HttpSink",
+    "NatsSink",
     "RedisStreamSink",
     "SinkKind",
     "SpooledSink",
@@ -382,6 +385,110 @@ class RedisStreamSink:
         self._r.close()
 
 
+_SUBJECT_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class NatsSink:
+    """Publishes each event (OCSF JSON) to a NATS subject for fan-out. With ``jetstream``
+    every message is published to JetStream and acknowledged by the server (a stream must
+    capture the subject; an unacknowledged batch fails whole, so the spool re-sends it);
+    without, a batch is published and then flushed (a PING/PONG round trip: the server has
+    taken it, though core NATS keeps nothing for subscribers that are not listening).
+
+    nats-py is asynchronous: the sink runs its own event loop on a daemon thread and every
+    call waits for the result with a timeout. Credentials go in ``token``, never the URL."""
+
+    def __init__(
+        self, url: str = "nats://127.0.0.1:4222", *, subject: str = "bastion.ocsf",
+        jetstream: bool = False, token: str | None = None, timeout: float = 5.0,
+        cafile: str | None = None,
+    ) -> None:  # fmt: skip
+        parts = urlsplit(url)
+        if parts.scheme not in ("nats", "tls"):
+            raise InputError("nats url: expected nats://HOST:PORT or tls://HOST:PORT")
+        if parts.username or parts.password:
+            raise InputError("nats url: credentials in a URL are refused (use the token option)")
+        if not parts.hostname:
+            raise InputError("nats url: no host")
+        tokens = subject.split(".")
+        if len(subject) > 256 or not all(_SUBJECT_TOKEN.match(t) for t in tokens):
+            raise InputError(
+                "nats subject: dot-separated tokens of letters, digits, '_' and '-' (no wildcards)"
+            )
+        self.url, self.subject, self.jetstream = url, subject, jetstream
+        self.token, self.timeout, self.cafile = token, timeout, cafile
+        self.name = f"nats:{parts.hostname}:{parts.port or 4222}:{subject}"
+        self._nc: Any = None
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name=f"bastion-{self.name}", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, coro: Any) -> Any:
+        fut = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return fut.result(self.timeout * 3)
+        except TimeoutError:
+            fut.cancel()
+            raise
+
+    async def _connect(self) -> Any:
+        import nats
+
+        async def _quiet(_exc: Exception) -> None:
+            return None
+
+        opts: dict[str, Any] = {
+            "servers": [self.url], "connect_timeout": self.timeout, "allow_reconnect": False,
+            "max_reconnect_attempts": 0, "error_cb": _quiet, "name": "bastion-monitor",
+        }  # fmt: skip
+        if self.token:
+            opts["token"] = self.token
+        if self.url.startswith("tls://"):
+            ctx = ssl.create_default_context(cafile=self.cafile)
+            opts["tls"] = ctx
+        return await nats.connect(**opts)
+
+    async def _send(self, payloads: list[bytes]) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            if self._nc is not None:
+                with contextlib.suppress(Exception):
+                    await self._nc.close()
+            self._nc = await self._connect()
+        if self.jetstream:
+            js = self._nc.jetstream(timeout=self.timeout)
+            for p in payloads:
+                await js.publish(self.subject, p, timeout=self.timeout)
+        else:
+            for p in payloads:
+                await self._nc.publish(self.subject, p)
+            await self._nc.flush(timeout=self.timeout)
+
+    def send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        from nats.errors import Error as NatsError
+
+        payloads = [_encode(e) for e in events]  # InputError (malformed) before any I/O
+        try:
+            self._run(self._send(payloads))
+        except (NatsError, OSError, TimeoutError) as exc:  # nats.js errors are NatsErrors
+            self._drop()
+            raise SinkError(f"{self.name}: {type(exc).__name__}") from None
+
+    def _drop(self) -> None:
+        nc, self._nc = self._nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                self._run(nc.close())
+
+    def close(self) -> None:
+        self._drop()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=self.timeout)
+        if not self._thread.is_alive():
+            self._loop.close()
+
+
 _SEG = "seg-"
 
 
@@ -628,6 +735,7 @@ class SinkKind(enum.StrEnum):
     HTTP = "http"
     SYSLOG = "syslog"
     REDIS = "redis"
+    NATS = "nats"
 
 
 def open_sink(
@@ -636,9 +744,10 @@ def open_sink(
     *,
     style: str = "splunk_hec",
     token: str | None = None,
-) -> FileSink | HttpSink | RedisStreamSink | SyslogSink:
+) -> FileSink | HttpSink | RedisStreamSink | SyslogSink | NatsSink:
     """A sink from its configured form: file ``PATH``, http ``URL``, redis ``URL#STREAM``,
-    syslog ``udp|tcp|tls://HOST:PORT`` (what the CLI and later the guard's config name)."""
+    nats ``URL#SUBJECT`` (``URL#js:SUBJECT`` for JetStream acknowledgements), syslog
+    ``udp|tcp|tls://HOST:PORT`` (what the CLI and later the guard's config name)."""
     try:
         kind = SinkKind(kind)
     except ValueError:
@@ -650,6 +759,11 @@ def open_sink(
     if kind is SinkKind.REDIS:
         url, _, stream = target.partition("#")
         return RedisStreamSink(url, stream=stream or "bastion:ocsf")
+    if kind is SinkKind.NATS:
+        url, _, subject = target.partition("#")
+        js = subject.startswith("js:")
+        return NatsSink(url, subject=subject.removeprefix("js:") or "bastion.ocsf",
+                        jetstream=js, token=token)  # fmt: skip
     transport, sep, rest = target.partition("://")
     if not sep or transport not in ("udp", "tcp", "tls"):
         raise InputError(
