@@ -1,5 +1,5 @@
 """Monitoring (issue 12, sections 1 to 3): the OCSF inference log schema, formatters
-(ECS, CEF, RFC 5424 syslog), sinks (file, syslog, HTTP, Redis stream) with a bounded
+(ECS, CEF, RFC 5424 syslog), sinks (file, syslog, HTTP, Redis stream, NATS) with a bounded
 on-disk spool for at-least-once delivery, and streaming drift detection with the
 ``monitor.drift`` check; detections over the event stream and the Sigma rule pack for
 logsource ``ai_gateway`` with its native evaluator. docs/monitor.md describes the schema,
@@ -68,6 +68,7 @@ from bastion.monitor.sigma import (
 from bastion.monitor.sinks import (
     FileSink,
     HttpSink,
+    NatsSink,
     RedisStreamSink,
     SinkKind,
     SpooledSink,
@@ -99,6 +100,7 @@ __all__ = [
     "FileSink",
     "HttpSink",
     "Inference",
+    "NatsSink",
     "InputMode",
     "InputPolicy",
     "ModelRef",
