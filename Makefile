@@ -22,7 +22,7 @@ $(VENV)/.stamp-ml: pyproject.toml | $(PY)
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-ml
-	$(PIP) install -q -e '.[ml,dev]'
+	$(PIP) install -q -e '.[ml,dev,ray]'
 	touch $@
 
 install: $(VENV)/.stamp-ml
