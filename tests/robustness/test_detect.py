@@ -4,6 +4,8 @@ the false positive rate on other benign digits near the target."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
@@ -134,3 +136,58 @@ def test_the_detector_round_trips_through_its_json_config(digits: Digits) -> Non
     for bad in ({"squeezers": [{"kind": "magic"}]}, {"squeezers": [{"kind": "bit_depth"}]}, {}):
         with pytest.raises(RobustnessError):
             FeatureSqueezingDetector.from_config(det.target, bad)
+
+
+def test_evaluate_detector_reports_fpr_auc_and_detection_rate(digits: Digits) -> None:
+    from bastion.robustness import evaluate_detector
+
+    det = _detector(digits)
+    r = evaluate_detector(
+        det, digits.x_test[:200], digits.x_test[200:], digits.y_test[200:], eps=(0.05, 0.1)
+    )
+    assert r.calibration.samples == 200 and r.samples == 197
+    assert r.benign_fpr <= 0.1
+    assert set(r.detection) == {"eps_0_05", "eps_0_1"}
+    assert r.detection["eps_0_1"]["auc"] > 0.9 and r.detection["eps_0_1"]["tpr"] > 0.7
+    assert r.microseconds_per_input > 0
+    assert r.to_data()["detector"]["threshold"] == r.calibration.threshold
+
+
+def test_redteam_detect_cli_saves_the_detector_and_records_evidence(
+    digits_files: dict[str, Any], digits: Digits, tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from tests._cli import start
+
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=digits.x_test[200:], y=digits.y_test[200:])
+    saved = tmp_path / "detector.json"
+    run = start(tmp_path, capsys)
+    rc, out, err = run(
+        "redteam", "detect", str(digits_files["onnx"]), "--calibrate", str(calib), "--data",
+        str(digits_files["npz"]), "--image-shape", "8x8", "--eps", "0.1", "--min-tpr", "0.6",
+        "--save", str(saved), "--format", "json",
+    )  # fmt: skip
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert doc["verdict"] == "pass" and doc["tpr_at"]["eps_0_1"] > 0.6
+    cfg = json.loads(saved.read_text())
+    from bastion.robustness import load_target
+
+    again = FeatureSqueezingDetector.from_config(load_target(digits_files["onnx"]).target, cfg)
+    assert again.threshold == doc["calibration"]["threshold"]
+    rc, out, _ = run("evidence", "show", doc["evidence"], "--format", "json")
+    assert json.loads(out)["check_id"] == "robustness.detector"
+    rc, out, err = run(
+        "redteam", "detect", str(digits_files["onnx"]), "--calibrate", str(calib), "--data",
+        str(digits_files["npz"]), "--bits", "1", "--eps", "0.1", "--min-tpr", "0.99",
+        "--no-record",
+    )  # fmt: skip
+    assert rc == 1, err
+    assert "bit_depth_1" in out
+    rc, _out, err = run(
+        "redteam", "detect", str(digits_files["onnx"]), "--calibrate", str(calib), "--data",
+        str(digits_files["npz"]), "--fpr", "0.9",
+    )  # fmt: skip
+    assert rc == 2 and "fpr" in err

@@ -606,3 +606,100 @@ def poison(
             highlight=False,
         )
     out.print(f"  cost: {report.cpu_seconds:.2f} CPU-s", highlight=False)
+
+
+class DetectAttack(enum.StrEnum):
+    PGD = "pgd"
+    FGSM = "fgsm"
+    SQUARE = "square"
+
+
+@app.command("detect")
+def detect(
+    model: Path = typer.Argument(..., help="Model file: ONNX, or a scikit-learn pickle."),
+    calibrate: Path = typer.Option(
+        ..., "--calibrate", help="Benign inputs held out from training: the threshold."
+    ),
+    data: Path = typer.Option(..., "--data", help="Other benign inputs with labels."),
+    label: str = typer.Option("label", "--label", help="The label column of a CSV."),
+    fpr: float = typer.Option(0.05, "--fpr", help="Target false positive rate."),
+    image_shape: str | None = typer.Option(None, "--image-shape", help="Images: 8x8."),
+    bits: int | None = typer.Option(None, "--bits", help="Bit-depth squeezer."),
+    median: int | None = typer.Option(None, "--median", help="Median-filter squeezer size."),
+    round_step: float | None = typer.Option(None, "--round", help="Rounding squeezer step."),
+    attack: DetectAttack = typer.Option(DetectAttack.PGD, "--attack"),
+    eps: str = typer.Option("0.1", "--eps", help="Budgets (L-inf), comma-separated."),
+    steps: int = typer.Option(20, "--steps", min=1, max=1000),
+    queries: int = typer.Option(300, "--queries", min=1, max=10_000),
+    samples: int | None = typer.Option(None, "--samples", min=1),
+    clip_min: float = typer.Option(0.0, "--clip-min"),
+    clip_max: float = typer.Option(1.0, "--clip-max"),
+    seed: int = typer.Option(0, "--seed", min=0),
+    min_tpr: float | None = typer.Option(
+        None, "--min-tpr", min=0.0, max=1.0, help="Fail below this detection rate."
+    ),
+    save: Path | None = typer.Option(
+        None, "--save", help="Write the calibrated detector's config (JSON) for the guard."
+    ),
+    record: bool = typer.Option(True, "--record/--no-record", help="Store evidence."),
+    name: str | None = typer.Option(None, "--name", help="Subject reference (default: MODEL)."),
+    format: Fmt = typer.Option(Fmt.TABLE, "--format", "-f", help="Output format."),
+) -> None:
+    """Calibrate a feature-squeezing detector and measure how well it detects attacks.
+
+    Exit 0 pass, 1 when the detection rate at the largest eps is below --min-tpr, 2 bad
+    input.
+    """
+    import json
+
+    from bastion.core.types import Subject, Verdict
+    from bastion.robustness import detector_from_files, detector_verdict, record_detector
+
+    try:
+        eps_t = tuple(float(e) for e in _csv(eps))
+    except ValueError:
+        raise typer.BadParameter("--eps takes comma-separated numbers") from None
+    result, model_digest, data_digest = detector_from_files(
+        model, calibrate, data, label=label, image_shape=_shape(image_shape), bits=bits,
+        median=median, round_step=round_step, fpr=fpr, eps=eps_t, attack=attack.value,
+        steps=steps, queries=queries, samples=samples, clip_min=clip_min, clip_max=clip_max,
+        seed=seed,
+    )  # fmt: skip
+    evidence_id: str | None = None
+    if record:
+        with workspace() as ws:
+            ev = record_detector(
+                ws, result, Subject("model", name or str(model), model_digest),
+                min_tpr=min_tpr, data_digest=data_digest, actor="cli",
+            )  # fmt: skip
+        verdict, evidence_id = ev.verdict, ev.id
+    else:
+        verdict, _f = detector_verdict(result, min_tpr)
+    if save is not None:
+        save.write_text(json.dumps(result.config, indent=2) + "\n", encoding="utf-8")
+    doc = result.to_data()
+    if format is Fmt.JSON:
+        print_json(doc | {"verdict": verdict.value, "evidence": evidence_id})
+    else:
+        cal = result.calibration
+        print_table(
+            f"Feature squeezing ({', '.join(cal.squeezers)}) on {model.name}: {verdict.value}, "
+            f"threshold {cal.threshold:.4f} for FPR {cal.target_fpr:g}; benign FPR "
+            f"{result.benign_fpr:.3f}",
+            ["eps", "adversarial", "AUC", "detected"],
+            [
+                (
+                    k.removeprefix("eps_").replace("_", "."),
+                    f"{int(v['adversarial'])}",
+                    f"{v['auc']:.3f}",
+                    f"{v['tpr']:.3f}",
+                )
+                for k, v in result.detection.items()
+            ],
+        )
+        out.print(
+            f"  cost: {result.cpu_seconds:.2f} CPU-s, {result.microseconds_per_input:.0f} us "
+            "per input" + (f"; evidence {evidence_id}" if evidence_id else ""),
+            highlight=False,
+        )
+    raise typer.Exit(0 if verdict is Verdict.PASS else 1)

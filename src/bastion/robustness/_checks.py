@@ -44,6 +44,8 @@ __all__ = [
     "CertificationSummary",
     "DefensesCheck",
     "DefensesData",
+    "DetectorCheck",
+    "DetectorData",
     "MembershipCheck",
     "MembershipData",
     "RobustnessCheck",
@@ -530,3 +532,49 @@ class MembershipCheck(TypedCheck[MembershipData]):
             attachments={"membership-roc.svg": report.roc_svg().encode()},
             examined_digest=model_digest,
         )
+
+
+# --- robustness.detector: a calibrated detector and how well it detects ---------------------
+
+
+class DetectorCost(_Frozen):
+    cpu_seconds: float
+    microseconds_per_input: float
+
+
+class DetectorData(EvidenceData):
+    """``robustness.detector`` evidence data: the calibration (threshold, target FPR), the
+    FPR on other benign inputs, and per eps key the AUC and detection rate on the attack's
+    adversarial examples (``tpr_at.eps_0_1``, ``auc_at.eps_0_1``); ``detector``: the config
+    ``FeatureSqueezingDetector.from_config`` rebuilds it from."""
+
+    calibration: dict[str, Any]
+    attack: str
+    eps: tuple[float, ...]
+    samples: int
+    benign_fpr: float
+    detection: dict[str, dict[str, float]]
+    tpr_at: dict[str, float]
+    auc_at: dict[str, float]
+    cost: DetectorCost
+    detector: dict[str, Any]
+    min_tpr: float | None = None
+    data_digest: str | None = None
+
+
+class DetectorCheck(RecordedCheck[DetectorData]):
+    """A feature-squeezing detector calibrated and measured, recorded by ``bastion redteam
+    detect`` (``record_detector``)."""
+
+    id = "robustness.detector"
+    title = "Adversarial-input detector calibrated and measured (recorded)"
+    description = (
+        "A feature-squeezing detector calibrated on benign inputs for a target false "
+        "positive rate, with its false positive rate on other benign inputs and its AUC "
+        "and detection rate on adversarial examples at each eps. Fails when the detection "
+        "rate at the largest eps is below min_tpr."
+    )
+    subject_kinds = ("model",)
+    severity = Severity.MEDIUM
+    references = ("AML.M0015", "AML.T0043")
+    recorded_by = "bastion redteam detect (record_detector)"

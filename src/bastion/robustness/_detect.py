@@ -19,22 +19,32 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bastion.robustness.interface import Capability, RobustnessError, Target
 
+if TYPE_CHECKING:
+    from bastion.core.types import Evidence, Finding, Subject, Verdict
+    from bastion.core.workspace import Workspace
+
 __all__ = [
     "Binning",
     "BitDepth",
     "DetectorCalibration",
+    "DetectorEvaluation",
     "FeatureSqueezingDetector",
     "MedianSmoothing",
     "Rounding",
     "Squeezer",
     "default_squeezers",
+    "detector_from_files",
+    "detector_verdict",
+    "evaluate_detector",
+    "record_detector",
     "squeezer_from_config",
 ]
 
@@ -403,3 +413,219 @@ class FeatureSqueezingDetector:
             raise RobustnessError("the detector has no threshold: call fit(benign_x) first")
         out: NDArray[np.bool_] = self.score(x) > self.threshold
         return out
+
+
+# --- how well a calibrated detector detects: the evidence behind deploying it ------------
+
+
+@dataclass(frozen=True)
+class DetectorEvaluation:
+    """A detector calibrated on benign inputs and measured on other benign inputs and on
+    an attack's adversarial examples of them, at each eps."""
+
+    calibration: DetectorCalibration
+    attack: str
+    eps: tuple[float, ...]
+    samples: int
+    benign_fpr: float  # on the evaluation inputs (not the calibration set)
+    detection: dict[str, dict[str, float]]  # eps key -> auc, tpr, adversarial (count)
+    microseconds_per_input: float
+    cpu_seconds: float
+    config: dict[str, Any]
+
+    def to_data(self) -> dict[str, Any]:
+        return {
+            "calibration": self.calibration.to_dict(),
+            "attack": self.attack,
+            "eps": list(self.eps),
+            "samples": self.samples,
+            "benign_fpr": self.benign_fpr,
+            "detection": self.detection,
+            "tpr_at": {k: v["tpr"] for k, v in self.detection.items()},
+            "auc_at": {k: v["auc"] for k, v in self.detection.items()},
+            "cost": {
+                "cpu_seconds": round(self.cpu_seconds, 4),
+                "microseconds_per_input": round(self.microseconds_per_input, 2),
+            },
+            "detector": self.config,
+        }
+
+
+def _auc(pos: NDArray[np.float64], neg: NDArray[np.float64]) -> float:
+    from scipy.stats import rankdata  # type: ignore[import-untyped]
+
+    r = rankdata(np.concatenate([pos, neg]))
+    return float((r[: len(pos)].sum() - len(pos) * (len(pos) + 1) / 2) / (len(pos) * len(neg)))
+
+
+def evaluate_detector(
+    detector: FeatureSqueezingDetector,
+    calibration_x: NDArray[Any],
+    x: NDArray[Any],
+    y: NDArray[Any],
+    *,
+    eps: Sequence[float],
+    spec: Any = None,
+    fpr: float = 0.05,
+) -> DetectorEvaluation:
+    """Calibrate ``detector`` on ``calibration_x`` (benign, held out from training) for
+    ``fpr``, then measure its false positive rate on ``(x, y)`` and, at each eps, its AUC
+    and detection rate (TPR) on the adversarial examples ``spec`` (an ``AttackSpec``,
+    default PGD-20) finds against the undefended model."""
+    import time
+
+    from bastion.robustness._attacks import run_attack
+    from bastion.robustness._evaluate import eps_key, prepare_data
+    from bastion.robustness.interface import AttackSpec
+
+    t0 = time.process_time()
+    attack = spec or AttackSpec("pgd", steps=20)
+    eps_t = tuple(float(e) for e in eps)
+    if not eps_t or len(eps_t) > 8 or list(eps_t) != sorted(set(eps_t)):
+        raise RobustnessError("eps: give 1-8 distinct values in increasing order")
+    span = attack.clip_max - attack.clip_min
+    if any(not (math.isfinite(e) and 0 < e <= span) for e in eps_t):
+        raise RobustnessError(f"eps must lie in (0, {span:g}] (the clip range)")
+    xs, ys = prepare_data(detector.target, x, y)
+    if len(xs) < 10:
+        raise RobustnessError("give at least 10 evaluation inputs")
+    from bastion.robustness._attacks import check_supported
+
+    check_supported(detector.target, attack.name)
+    cal = detector.fit(calibration_x, fpr=fpr)
+    benign = detector.score(xs)
+    correct = np.flatnonzero(detector.target.predict_labels(xs) == ys)
+    out: dict[str, dict[str, float]] = {}
+    for e in eps_t:
+        o = run_attack(detector.target, xs[correct], ys[correct], e, attack)
+        adv = o.x_adv[o.fooled]
+        if len(adv) == 0:
+            out[eps_key(e)] = {"auc": 0.5, "tpr": 0.0, "adversarial": 0.0}
+            continue
+        s = detector.score(adv)
+        out[eps_key(e)] = {
+            "auc": _auc(s, benign),
+            "tpr": float((s > cal.threshold).mean()),
+            "adversarial": float(len(adv)),
+        }
+    probe = xs[: min(100, len(xs))]
+    c0 = time.process_time()
+    for row in probe:
+        detector.score(row)
+    per = (time.process_time() - c0) / len(probe) * 1e6
+    return DetectorEvaluation(
+        calibration=cal,
+        attack=attack.name,
+        eps=eps_t,
+        samples=len(xs),
+        benign_fpr=float((benign > cal.threshold).mean()),
+        detection=out,
+        microseconds_per_input=per,
+        cpu_seconds=time.process_time() - t0,
+        config=detector.config(),
+    )
+
+
+def detector_from_files(
+    model: Path,
+    calibrate: Path,
+    data: Path,
+    *,
+    label: str = "label",
+    image_shape: tuple[int, ...] | None = None,
+    bits: int | None = None,
+    median: int | None = None,
+    round_step: float | None = None,
+    fpr: float = 0.05,
+    eps: Sequence[float] = (0.1,),
+    attack: str = "pgd",
+    steps: int = 20,
+    queries: int = 300,
+    samples: int | None = None,
+    clip_min: float = 0.0,
+    clip_max: float = 1.0,
+    seed: int = 0,
+) -> tuple[DetectorEvaluation, str, str]:
+    """:func:`evaluate_detector` for a scanned-safe model file: (evaluation, model
+    digest, data digest). Squeezers: ``bits`` / ``median`` / ``round_step`` as given, else
+    :func:`default_squeezers`."""
+    from bastion.robustness._data import load_dataset
+    from bastion.robustness._targets import load_target
+    from bastion.robustness.interface import AttackSpec
+
+    if not 1 <= steps <= 1000 or not 1 <= queries <= 10_000:
+        raise RobustnessError("steps must lie in 1..1000 and queries in 1..10000")
+    if attack not in ("fgsm", "pgd", "square"):
+        raise RobustnessError("the detector is measured against fgsm, pgd or square")
+    if samples is not None and not 1 <= samples <= MAX_ROWS:
+        raise RobustnessError(f"samples must lie in 1..{MAX_ROWS}")
+    squeezers: list[Squeezer] = []
+    if bits is not None:
+        squeezers.append(BitDepth(bits, clip_min, clip_max))
+    if median is not None:
+        squeezers.append(MedianSmoothing(median, image_shape))
+    if round_step is not None:
+        squeezers.append(Rounding(round_step))
+    cal = load_dataset(calibrate, label=label)
+    ev = load_dataset(data, label=label)
+    loaded = load_target(model)
+    detector = FeatureSqueezingDetector(
+        loaded.target,
+        squeezers or None,
+        image_shape=image_shape,
+        clip_min=clip_min,
+        clip_max=clip_max,
+    )
+    x, y = (ev.x, ev.y) if samples is None else (ev.x[:samples], ev.y[:samples])
+    spec = AttackSpec(
+        attack, steps=steps, queries=queries, seed=seed, clip_min=clip_min, clip_max=clip_max
+    )
+    result = evaluate_detector(detector, cal.x, x, y, eps=eps, spec=spec, fpr=fpr)
+    return result, loaded.digest, ev.digest
+
+
+def record_detector(
+    ws: Workspace,
+    evaluation: DetectorEvaluation,
+    subject: Subject,
+    *,
+    min_tpr: float | None = None,
+    data_digest: str | None = None,
+    actor: str = "system",
+) -> Evidence:
+    """Record the evaluation as ``robustness.detector`` evidence: ``fail`` when the
+    detection rate at the largest eps is below ``min_tpr``."""
+    from bastion.core.checks import record_evidence
+    from bastion.robustness._checks import DetectorCheck
+
+    if min_tpr is not None and not (math.isfinite(min_tpr) and 0 <= min_tpr <= 1):
+        raise RobustnessError("min_tpr must lie in [0, 1]")
+    verdict, findings = detector_verdict(evaluation, min_tpr)
+    data = evaluation.to_data() | {"min_tpr": min_tpr, "data_digest": data_digest}
+    return record_evidence(
+        ws, DetectorCheck, subject, verdict=verdict, data=data, findings=findings, actor=actor
+    )
+
+
+def detector_verdict(
+    evaluation: DetectorEvaluation, min_tpr: float | None
+) -> tuple[Verdict, tuple[Finding, ...]]:
+    """``fail`` when the TPR at the largest eps is below ``min_tpr``, else ``pass``."""
+    from bastion.core.types import Finding, Severity, Verdict
+    from bastion.robustness._evaluate import eps_key
+
+    top = evaluation.detection[eps_key(evaluation.eps[-1])]
+    if min_tpr is not None and top["tpr"] < min_tpr:
+        return Verdict.FAIL, (
+            Finding(
+                rule_id="robustness.detector.below_threshold",
+                title="the detector misses too many adversarial examples",
+                severity=Severity.MEDIUM,
+                message=f"{evaluation.attack} at eps {evaluation.eps[-1]:g}: detection rate "
+                f"{top['tpr']:.3f} < {min_tpr:.3f} at a {evaluation.calibration.target_fpr:g} "
+                "false positive rate",
+                references=("AML.M0015",),
+                remediation="other squeezers, a higher FPR budget, or adversarial training",
+            ),
+        )
+    return Verdict.PASS, ()
