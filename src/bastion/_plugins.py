@@ -21,6 +21,7 @@ _CHECK_MODULES = (
     "bastion.privacy.minimize._checks",
     "bastion.privacy.validate._checks",
     "bastion.privacy.retention._checks",
+    "bastion.privacy.pia._checks",
     "bastion.monitor._checks",
     "bastion.robustness._checks",
     "bastion.robustness.llm._checks",

@@ -292,3 +292,52 @@ async def erasure(request: Request, ws: WS, p: Admin) -> dict[str, Any]:
         jurisdiction=body.jurisdiction, dry_run=body.dry_run, actor=p.actor,
     )  # fmt: skip
     return r.to_dict()
+
+
+# --- privacy impact assessment -------------------------------------------------------------
+
+
+class PiaBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    manifest: str = Field(max_length=2 * 1024 * 1024)
+    answers: str | None = Field(None, max_length=256 * 1024)
+    format: str = Field("markdown", pattern=r"^(markdown|html|json)$")
+
+
+def _staged(tmp: str, name: str, text: str) -> Path:
+    p = Path(tmp) / name
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+@router.post(
+    "/data/pia/questionnaire",
+    summary="The PIA answers file, prefilled from a manifest and the evidence (YAML)",
+    response_class=Response,
+    responses={200: {"content": {"application/yaml": {}}}},
+)
+async def pia_questionnaire(request: Request, ws: WS, _p: Reader) -> Response:
+    from bastion.privacy.pia import questionnaire
+
+    body: PiaBody = await read_json(request, PiaBody, 3 * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="bastion-pia-") as tmp:
+        text = questionnaire(ws, _staged(tmp, "system.yaml", body.manifest))
+    return Response(text, media_type="application/yaml")
+
+
+@router.post("/data/pia", summary="Score a PIA, record privacy.pia, return the report")
+async def pia_report(request: Request, ws: WS, p: Writer) -> dict[str, Any]:
+    """Body ``{"manifest": YAML, "answers": YAML, "format": "markdown"|"html"|"json"}``."""
+    from bastion.privacy.pia import assess, render_html, render_markdown
+
+    body: PiaBody = await read_json(request, PiaBody, 3 * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="bastion-pia-") as tmp:
+        m = _staged(tmp, "system.yaml", body.manifest)
+        a_path = _staged(tmp, "answers.yaml", body.answers) if body.answers is not None else None
+        a = assess(ws, m, a_path, actor=p.actor)
+    doc = a.to_dict()
+    if body.format == "markdown":
+        doc["report"] = render_markdown(a)
+    elif body.format == "html":
+        doc["report"] = render_html(a)
+    return doc

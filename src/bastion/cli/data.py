@@ -580,3 +580,72 @@ def retention_erase(
         out.print(f"  {ds['ref']}: {ds['rows_removed']} row(s)", highlight=False)
     for m in d.impacted_models:
         out.print(f"  trained on it: {m} (retrain or assess)", highlight=False)
+
+
+pia_app = typer.Typer(
+    help="Privacy impact assessment: questionnaire, scored report, evidence.",
+    no_args_is_help=True,
+)
+app.add_typer(pia_app, name="pia")
+
+
+@pia_app.command("questionnaire")
+def pia_questionnaire(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="System manifest (YAML)."),
+    out_path: Path | None = typer.Option(None, "--out", "-o", help="Write it here (YAML)."),
+    template: Path | None = typer.Option(None, "--template", help="Questionnaire template."),
+) -> None:
+    """The answers file to complete: prefilled from the manifest and the evidence."""
+    from bastion.privacy.pia import load_template, questionnaire
+
+    t = load_template(template) if template else None
+    with workspace() as ws:
+        text = questionnaire(ws, manifest, t)
+    if out_path is None:
+        out.print(text, highlight=False, markup=False, end="")
+        return
+    from bastion.cli.privacy import _write
+
+    _write(out_path, text.encode())
+    err.print(f"questionnaire written to {out_path}; complete it, then: bastion data pia report")
+
+
+@pia_app.command("report")
+def pia_report(
+    manifest: Path = typer.Option(..., "--manifest", "-m", help="System manifest (YAML)."),
+    answers: Path | None = typer.Option(
+        None, "--answers", "-a", help="The completed answers file."
+    ),
+    out_path: Path | None = typer.Option(
+        None, "--out", "-o", help="Write the report (.md or .html)."
+    ),
+    template: Path | None = typer.Option(None, "--template", help="Questionnaire template."),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record privacy.pia."),
+    format: Format = FormatOpt,
+) -> None:
+    """Score the assessment, write the report and record it (exit 1 when it fails: high
+    risk or nobody attested)."""
+    from bastion.privacy.pia import assess, load_template, render_html, render_markdown
+
+    t = load_template(template) if template else None
+    with workspace() as ws:
+        a = assess(ws, manifest, answers, template=t, actor=_actor(), record=record)
+    if out_path is not None:
+        from bastion.cli.privacy import _write
+
+        html = out_path.suffix.lower() in (".html", ".htm")
+        _write(out_path, (render_html(a) if html else render_markdown(a)).encode())
+    if format is Format.JSON:
+        print_json(a.to_dict())
+    else:
+        print_table(
+            f"PIA of {a.system.system.id}: {a.level} risk (score {a.score}), {a.verdict.value}",
+            ["risk", "L", "I", "score", "treatment"],
+            [(r["title"], r["likelihood"], r["impact"], r["score"], r["treatment"])
+             for r in a.risks],
+        )  # fmt: skip
+        for x in a.open_actions:
+            out.print(f"open: {x}", highlight=False)
+        if a.evidence is not None:
+            out.print(f"evidence {a.evidence.id} (privacy.pia)")
+    raise typer.Exit(1 if a.verdict.value == "fail" else 0)

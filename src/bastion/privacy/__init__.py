@@ -84,3 +84,9 @@ from bastion.privacy import retention  # noqa: E402
 from bastion.privacy.retention import apply_retention, erase_subject  # noqa: E402
 
 __all__ += ["apply_retention", "erase_subject", "retention"]
+
+# --- privacy impact assessment (issue 9 section 9) ---
+from bastion.privacy import pia  # noqa: E402
+from bastion.privacy.pia import PiaCheck, assess  # noqa: E402
+
+__all__ += ["PiaCheck", "assess", "pia"]
