@@ -72,7 +72,7 @@ def test_hardened_run_has_no_finding_at_all_and_did_echo(hard_report: LlmProbeRe
     assert data["found"] == 0 and data["clear"] == len(PROBES) and data["attack_success_rate"] == 0
     # the hardened server repeats the user's words: the detectors must see through echoes
     echoed = [a for a in hard_report.attempts if "You wrote:" in a.reply_excerpt]
-    assert len(echoed) >= 20
+    assert len(echoed) >= 25
     # and it called its allowlisted tool, which is not a finding
     assert any("lookup_order" in a.reply_excerpt for a in hard_report.attempts)
 
