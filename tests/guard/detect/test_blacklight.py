@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bastion.core.errors import InputError
+from bastion.guard._state import MemoryStateStore
 from bastion.guard.detect import (
     ATLAS_ADVERSARIAL_DATA,
     BlacklightDetector,
@@ -38,7 +39,8 @@ def test_a_boundary_walk_is_flagged_within_20_queries(digits: Digits, seed: int)
     i = int(rng.integers(len(digits.x_test)))
     x0 = digits.x_test[i]
     start = digits.x_test[digits.y_test != digits.y_test[i]][int(rng.integers(100))]
-    oracle = GuardedOracle(digits.predict(), [_det()], client_id="attacker")
+    det = BlacklightDetector(MemoryStateStore(), quantize=1 / 8, window=16)
+    oracle = GuardedOracle(digits.predict(), [det], client_id="attacker")
     adv = boundary_walk(oracle, x0, start, rng=rng)
     assert oracle.queries > 200
     assert digits.predict()(adv) != digits.predict()(x0)  # the walk really is an attack
@@ -102,3 +104,10 @@ def test_hostile_inputs_fail_closed(digits: Digits) -> None:
     assert det.inspect(_req([float("inf")])).verdict is Verdict.BLOCK
     with pytest.raises(InputError, match="quantize"):
         BlacklightDetector(DictStore(), quantize=0)
+
+
+def test_configuration_as_the_guard_config_gives_it() -> None:
+    det = BlacklightDetector(MemoryStateStore(), quantize=0.25, ladder={"coarsen": 0.4})
+    assert det.ladder.coarsen == 0.4 and det.ladder.block is None
+    with pytest.raises(InputError, match=r"blacklight\.ladder: unknown rung"):
+        BlacklightDetector(MemoryStateStore(), quantize=0.25, ladder={"kill": 0.4})

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bastion.core.errors import StorageError
+from bastion.guard._state import MemoryStateStore
 from bastion.guard.detect import (
     ATLAS_EXFIL_INFERENCE_API,
     ATLAS_EXTRACT_MODEL,
@@ -29,7 +31,7 @@ def test_synthetic_query_extraction_is_detected_within_150_queries(
     digits: Digits, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    det = PradaDetector(DictStore(), label_field="label")
+    det = PradaDetector(MemoryStateStore(), label_field="label")
     oracle = GuardedOracle(digits.predict(), [det], client_id="thief")
     seeds = digits.x_test[rng.choice(len(digits.x_test), 10, replace=False)]
     surrogate, queries, _ = jacobian_extraction(oracle, seeds, lam=1 / 16, rounds=6)
@@ -45,7 +47,7 @@ def test_benign_replay_stays_under_one_percent_flagged(digits: Digits) -> None:
     flagged = total = 0
     for seed in range(3):
         order = np.random.default_rng(seed).permutation(len(digits.x_test))
-        det = PradaDetector(DictStore(), label_field="label")
+        det = PradaDetector(MemoryStateStore(), label_field="label")
         oracle = GuardedOracle(digits.predict(), [det], client_id=f"analyst{seed}")
         replay(oracle, digits.x_test[order])
         flagged += oracle.flagged.get("prada", 0)
@@ -55,7 +57,8 @@ def test_benign_replay_stays_under_one_percent_flagged(digits: Digits) -> None:
 
 
 def test_a_flagged_client_gets_the_ladder_verdict_with_atlas_ids(digits: Digits) -> None:
-    det = PradaDetector(DictStore(), ladder=ResponseLadder(throttle=0.10, block=0.15))
+    det = PradaDetector(MemoryStateStore(), ladder={"throttle": 0.10, "block": 0.15})
+    assert det.ladder == ResponseLadder(throttle=0.10, block=0.15)
     base = digits.x_test[0]
     direction = np.ones(64) / 8.0
     result = None
@@ -145,3 +148,20 @@ def test_bad_configuration_is_refused() -> None:
         PradaDetector(DictStore(), min_queries=5)
     with pytest.raises(InputError, match="scale"):
         PradaDetector(DictStore(), scale=[1.0, 0.0])
+
+
+class _DownStore(DictStore):
+    def items(self, key: str) -> list[bytes]:
+        raise StorageError("redis: connection refused")
+
+
+def test_an_unreachable_store_fails_closed(digits: Digits) -> None:
+    det = PradaDetector(_DownStore())
+    r = det.inspect(_req(list(digits.x_test[0])))
+    assert r.verdict is Verdict.BLOCK and "state unavailable" in r.reasons[0]
+
+
+def test_wide_vectors_are_refused_not_stored() -> None:
+    store = MemoryStateStore()
+    r = PradaDetector(store).inspect(_req([0.5] * 20_000))
+    assert r.verdict is Verdict.BLOCK and "more than 16384" in r.reasons[0]

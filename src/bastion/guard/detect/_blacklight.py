@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from bastion.core.errors import InputError
+from bastion.core.errors import BastionError, InputError
 from bastion.guard.detect._common import (
     ATLAS_ADVERSARIAL_DATA,
     ATLAS_INFERENCE_API_ACCESS,
+    as_ladder,
     as_scale,
     client_key,
     endpoint_key,
@@ -79,7 +80,7 @@ class BlacklightDetector:
         quantize: float,
         window: int = 8,
         top_k: int = 50,
-        ladder: ResponseLadder = DEFAULT_BLACKLIGHT_LADDER,
+        ladder: ResponseLadder | Mapping[str, object] = DEFAULT_BLACKLIGHT_LADDER,
         bucket: int = 32,
         scale: Sequence[float] | None = None,
         ttl_s: float = 3600.0,
@@ -89,7 +90,7 @@ class BlacklightDetector:
         self.quantize = positive("quantize", quantize)
         self.window = positive_int("window", window, 1, 4096)
         self.top_k = positive_int("top_k", top_k, 1, 1024)
-        self.ladder = ladder
+        self.ladder = as_ladder(ladder, "blacklight.ladder")
         self.bucket = positive_int("bucket", bucket, 1, 4096)
         self.scale = as_scale(scale)
         self.ttl_s = positive("ttl_s", ttl_s)
@@ -110,6 +111,15 @@ class BlacklightDetector:
                 (f"refused: {exc.message}",),
                 (ATLAS_INFERENCE_API_ACCESS,),
             )
+        try:
+            return self._inspect(request, x)
+        except BastionError as exc:  # the state store is unreachable or refused: fail closed
+            return StageResult(
+                self.name, Verdict.BLOCK, 1.0, (f"refused: state unavailable ({exc.message})",),
+                (ATLAS_INFERENCE_API_ACCESS,),
+            )  # fmt: skip
+
+    def _inspect(self, request: GuardRequest, x: np.ndarray) -> StageResult:
         fp = fingerprint(
             x, quantize=self.quantize, window=self.window, top_k=self.top_k, scale=self.scale
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 from numpy.typing import NDArray
 
 from bastion.core.errors import InputError
+from bastion.guard.detect._ladder import ResponseLadder
 from bastion.guard.interface import GuardRequest
 
 __all__ = [
@@ -38,8 +39,9 @@ TECHNIQUE_NAMES: dict[str, str] = {
     ATLAS_ADVERSARIAL_DATA: "Craft Adversarial Data",
 }
 
-#: the longest feature vector a detector keeps (wider inputs are refused, never truncated)
-MAX_FEATURES = 65_536
+#: the longest feature vector a detector keeps (wider inputs are refused, never truncated);
+#: one stored float32 vector then fits the state store's 64 KiB value limit
+MAX_FEATURES = 16_384
 
 
 def client_key(endpoint: str, client_id: str) -> str:
@@ -83,6 +85,13 @@ def positive_int(name: str, value: int, lo: int = 1, hi: int = 10_000_000) -> in
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise InputError(f"{name}: expected an integer in {lo}..{hi}, got {value!r}")
     return value
+
+
+def as_ladder(ladder: ResponseLadder | Mapping[str, object], where: str) -> ResponseLadder:
+    """A ladder given as one, or as configuration (``{throttle: 0.1, block: 0.2}``)."""
+    if isinstance(ladder, ResponseLadder):
+        return ladder
+    return ResponseLadder.from_mapping(ladder, where)
 
 
 def as_scale(scale: Sequence[float] | None) -> NDArray[np.float64] | None:

@@ -25,11 +25,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from bastion.core.errors import InputError
+from bastion.core.errors import BastionError, InputError
 from bastion.guard.detect._common import (
     ATLAS_EXFIL_INFERENCE_API,
     ATLAS_EXTRACT_MODEL,
     ATLAS_INFERENCE_API_ACCESS,
+    as_ladder,
     as_scale,
     client_key,
     feature_vector,
@@ -67,7 +68,7 @@ class PradaDetector:
         self,
         store: StateStore,
         *,
-        ladder: ResponseLadder = DEFAULT_PRADA_LADDER,
+        ladder: ResponseLadder | Mapping[str, object] = DEFAULT_PRADA_LADDER,
         min_queries: int = 100,
         max_growing: int = 1000,
         max_distances: int = 2000,
@@ -78,7 +79,7 @@ class PradaDetector:
         name: str = "prada",
     ) -> None:
         self.store = store
-        self.ladder = ladder
+        self.ladder = as_ladder(ladder, "prada.ladder")
         self.min_queries = positive_int("min_queries", min_queries, 20, 5000)
         self.max_growing = positive_int("max_growing", max_growing, 1, 100_000)
         self.max_distances = positive_int("max_distances", max_distances, self.min_queries, 5000)
@@ -102,11 +103,19 @@ class PradaDetector:
                 self.name, Verdict.BLOCK, 1.0, (f"refused: {exc.message}",), self._techniques()
             )
         base = self._base(request)
-        if self.label_field is None:
-            problem = self._observe(base, x, _ALL)
-            if problem is not None:
-                return StageResult(self.name, Verdict.BLOCK, 1.0, (problem,), self._techniques())
-        return self._judge(base)
+        try:
+            if self.label_field is None:
+                problem = self._observe(base, x, _ALL)
+                if problem is not None:
+                    return StageResult(
+                        self.name, Verdict.BLOCK, 1.0, (problem,), self._techniques()
+                    )
+            return self._judge(base)
+        except BastionError as exc:  # the state store is unreachable or refused: fail closed
+            return StageResult(
+                self.name, Verdict.BLOCK, 1.0, (f"refused: state unavailable ({exc.message})",),
+                self._techniques(),
+            )  # fmt: skip
 
     def filter(self, request: GuardRequest, response: Response) -> FilterResult:
         """Learn the query's predicted class from the answer (when ``label_field`` is set)."""
@@ -119,9 +128,13 @@ class PradaDetector:
             cls = _ALL
         try:
             x = self._vector(request)
+            problem = self._observe(self._base(request), x, cls)
         except InputError:
             return FilterResult(self.name)
-        problem = self._observe(self._base(request), x, cls)
+        except BastionError as exc:
+            return FilterResult(
+                self.name, Verdict.BLOCK, reasons=(f"refused: state unavailable ({exc.message})",)
+            )
         if problem is not None:
             return FilterResult(self.name, Verdict.BLOCK, reasons=(problem,))
         return FilterResult(self.name)
