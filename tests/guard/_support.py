@@ -167,3 +167,45 @@ egress:
     p = path / "guard.yaml"
     p.write_text(text)
     return p
+
+
+STAGING_POLICY = """
+apiVersion: bastion/v1
+kind: GatePolicy
+default_tier: 1
+tiers:
+  1:
+    stages:
+      staging:
+        evidence:
+          - kind: integrity.signature
+            title: signature verifies
+"""
+
+CEDAR = """
+@id("engineers-invoke")
+@reason("engineers call the endpoints")
+permit (principal is User, action == Action::"invoke", resource is Endpoint)
+when { principal.roles.contains("engineer") };
+"""
+
+
+def fronted_model(ws: Any, root: Path, name: str = "credit-gbm") -> Any:
+    """A registered version, signed and verified (real PKI), promoted to staging through a
+    real gate: what the guard's start-up check accepts."""
+    from bastion.registry import parse_policy, promote, register_model, set_policy
+    from tests.registry._helpers import model_dir, sign_and_verify
+
+    set_policy(ws, parse_policy(STAGING_POLICY), actor="test")
+    path = model_dir(root, name.encode())
+    v = register_model(ws, name, path, tier=1, actor="dana")
+    sign_and_verify(ws, path, f"credit-scoring/{name}")
+    assert promote(ws, name, v.version, "staging", actor="dana").promoted
+    return v
+
+
+def policy_dir(root: Path) -> Path:
+    d = root / "policies"
+    d.mkdir(exist_ok=True)
+    (d / "policies.cedar").write_text(CEDAR)
+    return d

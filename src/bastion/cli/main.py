@@ -8,13 +8,16 @@ from pathlib import Path
 import typer
 
 from bastion import __version__
+from bastion.cli import access as access_cmds
 from bastion.cli import core as core_cmds
 from bastion.cli import custody as custody_cmds
 from bastion.cli import governance, risk, threats
+from bastion.cli import guard as guard_cmds
 from bastion.cli import identity as identity_cmds
 from bastion.cli import incident as incident_cmds
 from bastion.cli import monitor as monitor_cmds
 from bastion.cli import pki as pki_cmds
+from bastion.cli import policy as policy_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
 from bastion.cli import redteam_llm as redteam_llm_cmds  # noqa: F401 - adds redteam llm, llm-serve
@@ -82,6 +85,9 @@ app.add_typer(registry.gate_app, name="gate")
 app.add_typer(governance.app, name="governance")
 app.add_typer(control_app, name="control")
 app.add_typer(monitor_cmds.app, name="monitor")
+app.add_typer(policy_cmds.app, name="policy")
+app.add_typer(access_cmds.app, name="access")
+app.add_typer(guard_cmds.app, name="guard")
 app.add_typer(incident_cmds.app, name="incident")
 app.add_typer(custody_cmds.app, name="custody")
 app.add_typer(redteam_cmds.app, name="redteam")

@@ -12,7 +12,16 @@ from __future__ import annotations
 from bastion.guard._audit import AuditWriter, decision_event, ocsf_events
 from bastion.guard._auth import ApiTokenAuthenticator, GuardAuthenticator, default_authenticator
 from bastion.guard._breaker import BreakerState, CircuitBreaker
-from bastion.guard._build import Guard, GuardCheck, build_guard, check_guard
+from bastion.guard._build import (
+    Guard,
+    GuardCheck,
+    build_guard,
+    check_guard,
+    check_guard_file,
+    egress_network_policy,
+    revoke_credential,
+    run_guard,
+)
 from bastion.guard._config import (
     EgressRule,
     EndpointConfig,
@@ -72,10 +81,12 @@ __all__ = [
     "UnverifiedModelError",
     "build_guard",
     "check_guard",
+    "check_guard_file",
     "check_model",
     "config_digest",
     "decision_event",
     "default_authenticator",
+    "egress_network_policy",
     "load_guard_config",
     "network_policy",
     "ocsf_events",
@@ -83,6 +94,8 @@ __all__ = [
     "parse_guard_config",
     "recent_decisions",
     "record_config",
+    "revoke_credential",
+    "run_guard",
     "serve",
     "tls_extension",
 ]

@@ -9,7 +9,6 @@ changed. :func:`check_guard` does everything but serve, for ``bastion guard chec
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,7 +20,13 @@ from bastion.core.errors import BastionError, ConfigError
 from bastion.core.workspace import Workspace
 from bastion.guard._audit import AuditWriter
 from bastion.guard._auth import default_authenticator
-from bastion.guard._config import DetectorConfig, GuardConfig, config_digest, record_config
+from bastion.guard._config import (
+    DetectorConfig,
+    GuardConfig,
+    config_digest,
+    load_guard_config,
+    record_config,
+)
 from bastion.guard._egress import EgressPolicy
 from bastion.guard._guarded import GuardedModel
 from bastion.guard._pipeline import EndpointRuntime, Pipeline
@@ -30,7 +35,16 @@ from bastion.guard._startup import ModelCheck, check_model, require_verified
 from bastion.guard._state import MemoryStateStore, RedisStateStore, open_state_store
 from bastion.guard.interface import InputDetector, OutputFilter
 
-__all__ = ["Guard", "GuardCheck", "build_guard", "check_guard"]
+__all__ = [
+    "Guard",
+    "GuardCheck",
+    "build_guard",
+    "check_guard",
+    "check_guard_file",
+    "egress_network_policy",
+    "revoke_credential",
+    "run_guard",
+]
 
 Store = MemoryStateStore | RedisStateStore
 
@@ -60,40 +74,42 @@ class Guard:
         self.store.close()
 
 
-def _policy_authorizer(config: GuardConfig, base_dir: Path) -> Authorizer:
+def _policy_authorizer(ws: Workspace, config: GuardConfig, base_dir: Path) -> Authorizer:
+    """The access room's Cedar engine over the config's ``policy_dir`` (inventory resources,
+    JIT grants, decisions ledgered in batches); without a policy_dir: fail closed."""
     if config.policy_dir is None:
         raise ConfigError(
             "the guard has no authorizer: set policy_dir (Cedar policies) in its config; "
             "it refuses to start without one (fail closed)"
         )
-    try:
-        mod: Any = importlib.import_module("bastion.access.policy")
-    except ImportError:
-        raise ConfigError("the Cedar policy engine (bastion.access.policy) is not installed: "
-                          "the guard refuses to start without an authorizer") from None  # fmt: skip
-    engine_cls = getattr(mod, "PolicyEngine", None)
-    if engine_cls is None:
-        raise ConfigError("bastion.access.policy offers no PolicyEngine: no authorizer")
     path = (base_dir / config.policy_dir).resolve()
-    loader = getattr(engine_cls, "from_dir", None)
-    engine = loader(path) if callable(loader) else engine_cls(path)
-    if not isinstance(engine, Authorizer):
-        raise ConfigError("the policy engine is not an Authorizer")
+    if not path.is_dir():
+        raise ConfigError(f"policy_dir {config.policy_dir}: not a directory; no authorizer")
+    from bastion.access.policy import LedgerRecorder, engine_for
+
+    engine: Authorizer = engine_for(ws, path, recorder=LedgerRecorder(ws.ledger))
     return engine
 
 
+#: detection stages a config may name (the ones that need nothing but options and the
+#: state store); others (feature squeezing needs the model) are passed in from Python
+_CONFIG_STAGES = ("prada", "blacklight")
+
+
 def _stages(specs: Sequence[DetectorConfig], store: Store, kind: str) -> list[Any]:
-    if not specs:
-        return []
-    try:
-        mod: Any = importlib.import_module("bastion.guard.detect")
-    except ImportError:
-        mod = None
-    build = getattr(mod, "build_stage", None) if mod is not None else None
-    if build is None:
-        raise ConfigError(f"{kind} {specs[0].name!r}: the guard's detection stages are not "
-                          "installed; refusing to start without them")  # fmt: skip
-    return [build(s.name, dict(s.options), store) for s in specs]
+    out: list[Any] = []
+    for spec in specs:
+        if kind != "detector" or spec.name not in _CONFIG_STAGES:
+            raise ConfigError(f"{kind} {spec.name!r}: not one a config can name (expected one "
+                              f"of {', '.join(_CONFIG_STAGES)}); refusing to start")  # fmt: skip
+        from bastion.guard import detect
+
+        cls: Any = detect.PradaDetector if spec.name == "prada" else detect.BlacklightDetector
+        try:
+            out.append(cls(store, **dict(spec.options)))
+        except TypeError as exc:
+            raise ConfigError(f"{kind} {spec.name}: bad options ({str(exc)[:160]})") from None
+    return out
 
 
 def _sinks(ws: Workspace, config: GuardConfig) -> list[Any]:
@@ -126,13 +142,13 @@ def build_guard(
     actor: str = "guard",
 ) -> Guard:
     digests = require_verified(ws, config.endpoints) if verify_models else {}
-    authz = authorizer if authorizer is not None else _policy_authorizer(config, base_dir)
+    authz = authorizer if authorizer is not None else _policy_authorizer(ws, config, base_dir)
     authn = (
         authenticator
         if authenticator is not None
         else default_authenticator(ws, audience=config.token_audience)
     )
-    st = store if store is not None else open_state_store(config.redis_url)
+    st = store if store is not None else open_state_store(config.redis_url, namespace=config.name)
     endpoints: dict[str, EndpointRuntime] = {}
     for e in config.endpoints:
         dets = list((detectors or {}).get(e.name, ())) + _stages(e.detectors, st, "detector")
@@ -176,11 +192,11 @@ def check_guard(ws: Workspace, config: GuardConfig, base_dir: Path) -> GuardChec
     for m in models:
         problems.extend(f"endpoint {m.endpoint}: {r}" for r in m.reasons)
     try:
-        _policy_authorizer(config, base_dir)
+        _policy_authorizer(ws, config, base_dir)
     except BastionError as exc:
         problems.append(exc.message)
     try:
-        st = open_state_store(config.redis_url)
+        st = open_state_store(config.redis_url, namespace=config.name)
     except BastionError as exc:
         problems.append(exc.message)
         st = MemoryStateStore()
@@ -198,3 +214,59 @@ def check_guard(ws: Workspace, config: GuardConfig, base_dir: Path) -> GuardChec
             problems.append(f"endpoint {e.name}: {exc.message}")
     st.close()
     return GuardCheck(config.name, config_digest(config), not problems, models, tuple(problems))
+
+
+def check_guard_file(ws: Workspace, path: Path) -> GuardCheck:
+    """``bastion guard check``: the config at ``path`` validated, and every start-up check."""
+    config, base = load_guard_config(path)
+    return check_guard(ws, config, base)
+
+
+def run_guard(ws: Workspace, path: Path, *, host: str | None = None, port: int | None = None,
+              actor: str = "cli") -> None:  # fmt: skip
+    """``bastion guard run``: build the guard from ``path`` (refusing to start when a model
+    version does not verify or no authorizer is configured) and serve it until stopped."""
+    from bastion.guard._tls import serve
+
+    config, base = load_guard_config(path)
+    guard = build_guard(ws, config, base, actor=actor)
+    tls = config.tls
+    try:
+        serve(
+            guard.proxy, host=host or config.host, port=port or config.port,
+            certfile=str(base / tls.cert) if tls else None,
+            keyfile=str(base / tls.key) if tls else None,
+            client_ca=str(base / tls.client_ca) if tls and tls.client_ca else None,
+            require_client_cert=bool(tls and tls.require_client_cert),
+        )  # fmt: skip
+    finally:
+        guard.close()
+
+
+def revoke_credential(
+    ws: Workspace, path: Path, token_id: str, *, ttl_s: float = 86_400.0, actor: str = "cli"
+) -> None:
+    """Refuse a credential (a token id, jti or certificate serial) on every replica that
+    shares the config's state store, at once; a ``guard.revocation`` ledger event."""
+    from bastion.core.errors import InputError
+    from bastion.core.ledger import Event
+
+    if not token_id or len(token_id) > 200:
+        raise InputError("token id: expected 1-200 characters")
+    config, _ = load_guard_config(path)
+    store = open_state_store(config.redis_url, namespace=config.name)
+    try:
+        store.revoke(token_id, ttl_s)
+    finally:
+        store.close()
+    ws.ledger.append([Event("guard.revocation", {"guard": config.name, "token_id": token_id,
+                                                 "ttl_s": ttl_s, "store": store.name}, actor)])  # fmt: skip
+
+
+def egress_network_policy(path: Path, *, namespace: str = "default") -> dict[str, Any]:
+    """The config's egress allowlist as a Kubernetes NetworkPolicy document."""
+    from bastion.guard._egress import network_policy
+
+    config, _ = load_guard_config(path)
+    return network_policy(config.egress, name=f"{config.name}-egress", namespace=namespace,
+                          pod_labels={"app": "bastion-guard", "bastion.dev/guard": config.name})  # fmt: skip

@@ -289,13 +289,16 @@ class RedisStateStore:
         self._redis.close()
 
 
-def open_state_store(url: str | None = None) -> MemoryStateStore | RedisStateStore:
-    """Redis at ``url`` (or ``BASTION_REDIS_URL``), checked with a ping; in process without."""
+def open_state_store(
+    url: str | None = None, *, namespace: str | None = None
+) -> MemoryStateStore | RedisStateStore:
+    """Redis at ``url`` (or ``BASTION_REDIS_URL``), checked with a ping; in process without.
+    ``namespace`` (the guard's name) keeps one guard's replicas apart from another guard's."""
     url = url or os.environ.get("BASTION_REDIS_URL") or None
     if not url:
         return MemoryStateStore()
     if not url.startswith(("redis://", "rediss://", "unix://")):
         raise ConfigError("BASTION_REDIS_URL: expected redis://, rediss:// or unix://")
-    store = RedisStateStore(url)
+    store = RedisStateStore(url, prefix=PREFIX + (f"{namespace}:" if namespace else ""))
     store.ping()
     return store
