@@ -148,3 +148,16 @@ def test_rule_files_and_references(tmp_path: Path) -> None:
 def test_unknown_target_is_refused() -> None:
     with pytest.raises(Exception, match="unknown target"):
         convert("qradar")
+
+
+def test_fields_through_lists_natively_and_in_splunk() -> None:
+    """A guard finding names its technique only in ``finding_info.attacks[]``: the native
+    evaluator walks the list, and Splunk gets its ``{}`` array field name."""
+    ev = SigmaEvaluator([PACK["AI model extraction reported by the gateway"]])
+    prada = guard_finding("mallory", T0, "AML.T0024.002", "prada")
+    assert [m.title for m in ev.run([prada])] == ["AI model extraction reported by the gateway"]
+    blacklight = guard_finding("mallory", T0, "AML.T0043", "blacklight")
+    assert ev.run([blacklight]) == []
+    spl = convert("splunk")
+    assert any('"finding_info.attacks{}.technique.uid"="AML.T0024*"' in q for q in spl)
+    assert any("starts_with(finding_info.attacks.technique.uid" in q for q in convert("elastic"))

@@ -94,6 +94,26 @@ def _wildcard(pattern: str, cased: bool) -> re.Pattern[str]:
     return re.compile("".join(out), re.DOTALL | (0 if cased else re.IGNORECASE))
 
 
+def _values(event: Mapping[str, Any], path: str) -> list[Any]:
+    """The values at a dotted path, through lists as SIEMs flatten them
+    (``finding_info.attacks.technique.uid`` is every attack's technique id)."""
+    cur: list[Any] = [event]
+    for part in path.split("."):
+        nxt: list[Any] = []
+        for c in cur:
+            items = c if isinstance(c, list) else [c]
+            nxt.extend(i[part] for i in items if isinstance(i, Mapping) and part in i)
+        cur = nxt
+    out: list[Any] = []
+    for c in cur:
+        out.extend(c) if isinstance(c, list) else out.append(c)
+    return [v for v in out if v is not None]
+
+
+#: Splunk indexes JSON arrays as ``name{}``: the fields through OCSF lists, renamed for it.
+SPLUNK_FIELDS = {"finding_info.attacks.technique.uid": "finding_info.attacks{}.technique.uid"}
+
+
 @dataclass(frozen=True)
 class _Item:
     """One ``field|modifiers: values`` line of a selection."""
@@ -166,10 +186,16 @@ class _Item:
         return pat.fullmatch(text) is not None
 
     def matches(self, event: Mapping[str, Any]) -> bool:
-        actual = field_value(event, self.field)
+        found = _values(event, self.field)
         if "exists" in self.modifiers:
-            return (actual is not None) == bool(self.values[0])
-        results = (self._one(actual, v, p) for v, p in zip(self.values, self.patterns, strict=True))
+            return bool(found) == bool(self.values[0])
+        if not found:
+            found = [None]
+
+        def one(v: Any, p: re.Pattern[str] | None) -> bool:
+            return any(self._one(actual, v, p) for actual in found)
+
+        results = (one(v, p) for v, p in zip(self.values, self.patterns, strict=True))
         return all(results) if "all" in self.modifiers else any(results)
 
 
@@ -612,8 +638,13 @@ def convert(target: str, rules: Sequence[SigmaRule] | None = None) -> list[str]:
     backend: Any
     if target == "splunk":
         from sigma.backends.splunk import SplunkBackend  # type: ignore[attr-defined]
+        from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+        from sigma.processing.transformations import FieldMappingTransformation
 
-        backend = SplunkBackend()
+        fields: dict[str | None, str | list[str]] = dict(SPLUNK_FIELDS.items())
+        mapping = ProcessingItem(FieldMappingTransformation(fields),
+                                 identifier="bastion_ocsf_arrays")  # fmt: skip
+        backend = SplunkBackend(ProcessingPipeline(name="bastion ocsf", items=[mapping]))
     elif target == "elastic":
         from sigma.backends.elasticsearch import ESQLBackend  # type: ignore[attr-defined]
 
