@@ -460,14 +460,22 @@ def verify_report(
         check.problems.append("the report's signing key is missing or malformed")
         return check
     origin = str(report.get("ledger_origin", ""))
-    for a in report.get("artifacts") or []:
+    entries = report.get("artifacts")
+    if not isinstance(entries, list):
+        entries = []
+    for a in entries:
         art = a.get("artifact") if isinstance(a, dict) else None
         chain = a.get("chain") if isinstance(a, dict) else None
         if not isinstance(art, dict) or not isinstance(chain, list) or not chain:
             check.problems.append("an artifact entry without its chain")
             continue
         check.artifacts += 1
-        _verify_chain(art, chain, key, origin, check)
+        try:
+            _verify_chain(art, chain, key, origin, check)
+        except (AttributeError, TypeError, KeyError, ValueError) as exc:  # a malformed report
+            check.problems.append(
+                f"artifact {str(art.get('id'))[:36]}: malformed chain ({type(exc).__name__})"
+            )
         data = (artifacts or {}).get(str(art.get("id")))
         if data is None and blob_lookup is not None:
             try:
