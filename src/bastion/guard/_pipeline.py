@@ -79,6 +79,9 @@ class Refusal:
     retry_after_s: float | None = None
     fallback: Mapping[str, Any] | None = None
     fallback_status: int = 200
+    #: who was refused, when they were authenticated first (for the audit)
+    identity: Identity | None = None
+    policies: tuple[str, ...] = ()
 
     def body(self) -> dict[str, Any]:
         return {"error": self.reason, "status": self.status}
@@ -382,17 +385,17 @@ class Pipeline:
                 {"model": ep.config.model, "client": creds.remote_addr or ""},
             )  # fmt: skip
         except Exception as exc:  # deny by default: an engine error is a denial
-            return Refusal(403, "policy-error", f"authorizer failed: {type(exc).__name__}")
+            return Refusal(403, "policy-error", f"authorizer failed: {type(exc).__name__}",
+                           identity=identity)  # fmt: skip
         if not isinstance(decision, Decision) or not decision.allowed:
-            reason = (
-                decision.policies[0]
-                if isinstance(decision, Decision) and decision.policies
-                else "denied"
-            )
-            why = "; ".join(decision.reasons)[:300] if isinstance(decision, Decision) else ""
-            return Refusal(403, reason, why)
+            ok = isinstance(decision, Decision)
+            reason = decision.policies[0] if ok and decision.policies else "denied"
+            why = "; ".join(decision.reasons)[:300] if ok else ""
+            return Refusal(403, reason, why, identity=identity,
+                           policies=decision.policies if ok else ())  # fmt: skip
         if decision.obligations.require_mfa and not identity.mfa:
-            return Refusal(403, "step-up-required", "the policy requires a second factor")
+            return Refusal(403, "step-up-required", "the policy requires a second factor",
+                           identity=identity, policies=decision.policies)  # fmt: skip
         return Admission(rid, ep, identity, decision, creds, started=time.perf_counter())
 
     # -- body, schema, ranges, detectors, limits -----------------------------------------
@@ -597,7 +600,7 @@ class Pipeline:
         upstream_ms: float | None = None,
         output: Any = None,
     ) -> Outcome:
-        ident = admission.identity if admission else None
+        ident = admission.identity if admission else (refusal.identity if refusal else None)
         ob = admission.decision.obligations if admission else Obligations()
         coarsen = bool(admission and admission.verdict is Verdict.COARSEN)
         inputs: dict[str, Any] = {}
@@ -620,7 +623,8 @@ class Pipeline:
             reason=refusal.reason if refusal else None,
             detail=refusal.detail if refusal else None,
             verdict=admission.verdict if admission else Verdict.ALLOW,
-            policies=admission.decision.policies if admission else (),
+            policies=admission.decision.policies if admission else (
+                refusal.policies if refusal else ()),
             obligations=_obligation_names(ob, coarsen) if admission else (),
             stages=tuple(admission.stages) if admission else (), filters=tuple(filters),
             latency_ms=(time.perf_counter() - started) * 1000.0, upstream_ms=upstream_ms,
