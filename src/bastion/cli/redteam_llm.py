@@ -5,16 +5,23 @@ the recorder when the result is stored)."""
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from bastion.cli._common import Format, out, print_json, print_table, progress, workspace
+from bastion.cli._common import out, print_json, print_table, progress, workspace
 from bastion.cli.redteam import app
 
 __all__ = ["llm", "llm_serve"]
+
+
+class LlmFormat(enum.StrEnum):
+    TABLE = "table"
+    JSON = "json"
+    SARIF = "sarif"
 
 
 @app.command("llm")
@@ -50,7 +57,7 @@ def llm(
     timeout: float = typer.Option(60.0, "--timeout", min=0.1, max=3600, help="Read timeout, s."),
     retries: int = typer.Option(2, "--retries", min=0, max=10),
     report: list[Path] = typer.Option(
-        [], "--report", help="Write the report: .json, .md or .html (repeatable)."
+        [], "--report", help="Write the report: .json, .md, .html or .sarif (repeatable)."
     ),
     garak_report: Path | None = typer.Option(
         None, "--garak-report", help="Merge a garak report.jsonl or hitlog.jsonl."
@@ -66,7 +73,9 @@ def llm(
         None, "--name", help="Subject reference for the evidence (default: the target)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
-    format: Format = typer.Option(Format.TABLE, "--format", "-f", help="Output format."),
+    format: LlmFormat = typer.Option(
+        LlmFormat.TABLE, "--format", "-f", help="Output format (sarif: the findings)."
+    ),
 ) -> None:
     """Send the probe families to an LLM endpoint and report what each one found.
 
@@ -80,6 +89,7 @@ def llm(
         llm_verdict,
         probe_endpoint,
         record_llm_probes,
+        to_sarif,
         write_report,
     )
 
@@ -116,8 +126,10 @@ def llm(
     for path in report:
         write_report(result, path)
     data: dict[str, Any] = result.to_data()
-    if json_out or format is Format.JSON:
+    if json_out or format is LlmFormat.JSON:
         print_json(data | {"verdict": verdict.value, "evidence": evidence_id})
+    elif format is LlmFormat.SARIF:
+        print_json(to_sarif(result))
     else:
         print_table(
             f"LLM probes against {data['target']}: {verdict.value}, {data['found']} of "

@@ -31,7 +31,7 @@ def _llm_evidence(run: Run) -> list[dict[str, object]]:
 def test_vulnerable_endpoint_fails_with_evidence_and_reports(
     run: Run, vulnerable: RunningServer, tmp_path: Path
 ) -> None:
-    reports = [tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.html"]
+    reports = [tmp_path / "r.json", tmp_path / "r.md", tmp_path / "r.html", tmp_path / "r.sarif"]
     rc, out, err = run(
         "redteam", "llm", vulnerable.url, "--seed", "5", "--name", "chat-demo",
         *(a for r in reports for a in ("--report", str(r))), "--json",
@@ -52,6 +52,34 @@ def test_vulnerable_endpoint_fails_with_evidence_and_reports(
     assert "<svg" in page and "Content-Security-Policy" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page  # the reply is escaped
     assert "BASTION-CANARY-" not in page + md + out
+    sarif = json.loads(reports[3].read_text())
+    assert sarif["version"] == "2.1.0" and sarif["$schema"].endswith("sarif-2.1.0.json")
+    results = sarif["runs"][0]["results"]
+    assert len(results) == doc["findings_total"]
+    rule_ids = {r["id"] for r in sarif["runs"][0]["tool"]["driver"]["rules"]}
+    assert {r["ruleId"] for r in results} == rule_ids
+    assert "robustness.llm.excessive_agency.tool" in rule_ids
+    agency = next(r for r in results if r["ruleId"] == "robustness.llm.excessive_agency.tool")
+    assert agency["level"] == "error" and "AML.T0053" in agency["properties"]["atlas"]
+
+
+def test_sarif_format_on_stdout(
+    run: Run, hardened: RunningServer, vulnerable: RunningServer
+) -> None:
+    rc, out, _ = run("redteam", "llm", hardened.url, "--no-record", "--format", "sarif")
+    assert rc == 0 and json.loads(out)["runs"][0]["results"] == []
+    rc, out, _ = run(
+        "redteam",
+        "llm",
+        vulnerable.url,
+        "--probes",
+        "insecure_output",
+        "--no-record",
+        "-f",
+        "sarif",
+    )
+    levels = {r["level"] for r in json.loads(out)["runs"][0]["results"]}
+    assert rc == 1 and levels == {"error"}
 
 
 def test_typed_evidence_reads_back(run: Run, vulnerable: RunningServer) -> None:
@@ -100,7 +128,7 @@ def test_template_target_with_canary_and_garak_merge(
     [
         (["https://api.example.com/v1"], "add --allow-host api.example.com"),
         (["{url}", "--probes", "nope"], "unknown probe or family"),
-        (["{url}", "--report", "out.txt"], "expected a .json, .md or .html"),
+        (["{url}", "--report", "out.txt"], "expected a .json, .md, .html or .sarif"),
         (["{url}", "--garak"], "garak is not installed"),
         (["{url}", "--max-requests", "2"], "over the budget of 2"),
         (["{url}", "--api-key-env", "BASTION_NO_SUCH_VAR"], "BASTION_NO_SUCH_VAR is not set"),

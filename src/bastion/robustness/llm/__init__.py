@@ -32,7 +32,13 @@ from bastion.robustness.llm._probes import (
     select_probes,
 )
 from bastion.robustness.llm._public import probe_endpoint, record_llm_probes
-from bastion.robustness.llm._report import chart_svg, to_html, to_markdown, write_report
+from bastion.robustness.llm._report import (
+    chart_svg,
+    to_html,
+    to_markdown,
+    to_sarif,
+    write_report,
+)
 from bastion.robustness.llm._targets import (
     Limits,
     OpenAIChatTarget,
@@ -112,5 +118,6 @@ __all__ = [
     "select_probes",
     "to_html",
     "to_markdown",
+    "to_sarif",
     "write_report",
 ]

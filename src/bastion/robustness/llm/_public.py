@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = ["probe_endpoint", "record_llm_probes"]
 
-_REPORT_SUFFIXES = (".json", ".md", ".markdown", ".html", ".htm")
+_REPORT_SUFFIXES = (".json", ".md", ".markdown", ".html", ".htm", ".sarif")
 
 
 def probe_endpoint(
@@ -52,7 +52,7 @@ def probe_endpoint(
     chosen = select_probes(probes)
     bad = [r for r in reports if r.suffix.lower() not in _REPORT_SUFFIXES]
     if bad:
-        raise RobustnessError(f"report {bad[0].name}: expected a .json, .md or .html file name")
+        raise RobustnessError(f"report {bad[0].name}: expected a .json, .md, .html or .sarif name")
     if garak and not garak_available():
         run_garak(url)  # refuses with the reason and what to install
     if garak_report is not None and not garak_report.is_file():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion.core.charts import render_svg
 from bastion.robustness.llm._taxonomy import ATLAS_NAMES, OWASP_NAMES
@@ -15,7 +15,7 @@ from bastion.robustness.llm.interface import RobustnessError
 if TYPE_CHECKING:
     from bastion.robustness.llm._harness import LlmProbeReport
 
-__all__ = ["chart_svg", "to_html", "to_markdown", "write_report"]
+__all__ = ["chart_svg", "to_html", "to_markdown", "to_sarif", "write_report"]
 
 
 def _name(tag: str) -> str:
@@ -159,17 +159,84 @@ def to_html(report: LlmProbeReport) -> str:
     )
 
 
+_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+
+
+def to_sarif(report: LlmProbeReport) -> dict[str, Any]:
+    """The findings as a SARIF 2.1.0 log: one rule per family and detector, one result
+    per finding (located at the probe, the target as the artifact), taxonomy ids and
+    masked excerpts in the properties."""
+    from bastion import __version__
+    from bastion.robustness.llm._taxonomy import FAMILIES
+
+    rules: dict[str, dict[str, Any]] = {}
+    results: list[dict[str, Any]] = []
+    for f in report.findings:
+        rule_id = f"robustness.llm.{f.family.value}.{f.detector}"
+        if rule_id not in rules:
+            info = FAMILIES[f.family]
+            rules[rule_id] = {
+                "id": rule_id,
+                "name": f"{f.family.value}/{f.detector}",
+                "shortDescription": {"text": info.title},
+                "help": {"text": info.remediation},
+                "properties": {"tags": [*f.owasp, *f.atlas], "security-severity": {
+                    "critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"
+                }.get(f.severity, "8.0")},
+            }  # fmt: skip
+        results.append(
+            {
+                "ruleId": rule_id,
+                "level": _LEVEL.get(f.severity, "error"),
+                "message": {"text": f"{f.probe}: {f.detail}"},
+                "locations": [
+                    {
+                        "physicalLocation": {"artifactLocation": {"uri": report.target}},
+                        "logicalLocations": [{"name": f.probe, "kind": "probe"}],
+                    }
+                ],
+                "properties": {
+                    "owasp": list(f.owasp),
+                    "atlas": list(f.atlas),
+                    "source": f.source,
+                    "prompt_excerpt": f.prompt_excerpt,
+                    "reply_excerpt": f.reply_excerpt,
+                },
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "bastion-llm-probes",
+                        "version": __version__,
+                        "informationUri": "https://github.com/bastion/bastion",
+                        "rules": list(rules.values()),
+                    }
+                },
+                "results": results,
+                "properties": {"probes_run": len(report.attempts), "seed": report.seed},
+            }
+        ],
+    }
+
+
 def write_report(report: LlmProbeReport, path: Path) -> None:
-    """Write the report in the format the suffix names: .json, .md or .html."""
+    """Write the report in the format the suffix names: .json, .md, .html or .sarif."""
     suffix = path.suffix.lower()
     if suffix == ".json":
         text = json.dumps(report.to_data(), indent=2) + "\n"
+    elif suffix == ".sarif":
+        text = json.dumps(to_sarif(report), indent=2) + "\n"
     elif suffix in (".md", ".markdown"):
         text = to_markdown(report)
     elif suffix in (".html", ".htm"):
         text = to_html(report)
     else:
-        raise RobustnessError(f"report {path.name}: expected a .json, .md or .html file name")
+        raise RobustnessError(f"report {path.name}: expected a .json, .md, .html or .sarif name")
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
