@@ -49,3 +49,13 @@ __all__ = [
     "sign_out",
     "verify_totp",
 ]
+
+# --- authorization (access/policy): Cedar policies, obligations, JIT grants ---
+from bastion.access.policy import (  # last: the policy side imports _tokens
+    PolicyEngine,
+    approve_grant,
+    request_grant,
+    revoke_grant,
+)
+
+__all__ += ["PolicyEngine", "approve_grant", "request_grant", "revoke_grant"]

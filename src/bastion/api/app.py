@@ -137,6 +137,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import identity as identity_routes
 
     app.include_router(identity_routes.router, prefix="/api/v1")
+    from bastion.api import access as access_routes
+
+    app.include_router(access_routes.router, prefix="/api/v1")
     # public by nature, like /healthz: outside the API, declared public, not in the schema
     app.include_router(identity_routes.well_known)
     from bastion.api import console, console_incidents, console_registry, console_security
