@@ -98,6 +98,17 @@ def test_incident_flow_over_http(client: TestClient, sqlite_ws: Workspace) -> No
     closed = client.post(f"/api/v1/incidents/{inc['id']}/close",
                          json={"resolution": "contained"}, headers=sec)  # fmt: skip
     assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    # a remote caller cannot make a playbook read server files
+    leak = client.post("/api/v1/incidents", headers=sec, json={
+        "title": "export", "kind": "unauthorized_export", "owner": "sam",
+        "params": {"token_id": "none", "event_log": "/etc/hostname"}}).json()  # fmt: skip
+    r = client.post(f"/api/v1/incidents/{leak['id']}/playbook-runs",
+                    json={"playbook": "unauthorized-export"},
+                    headers=appr | {"X-Bastion-OTP": fresh(seed)})  # fmt: skip
+    freeze = next(a for a in r.json()["actions"] if a["action"] == "freeze_evidence")
+    assert not freeze["ok"] and "may not name server files" in freeze["detail"]
+    assert client.get("/api/v1/custody/artifacts", params={"incident": leak["id"]},
+                      headers=viewer).json() == []  # fmt: skip
     missing = client.get("/api/v1/incidents/nope", headers=viewer)
     assert missing.status_code == 404
     assert client.get("/api/v1/incidents/playbooks", headers=viewer).status_code == 200

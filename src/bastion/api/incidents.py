@@ -120,9 +120,13 @@ async def run_playbook(incident_id: str, request: Request, ws: WS, p: Responder)
     if body.playbook not in books:
         raise InputError(f"playbook: {body.playbook!r} is not a shipped playbook id")
     book = books[body.playbook]
+    from bastion.incidents import RunOptions
+
+    # remote callers name no server files: freeze_evidence paths stay under the check roots
     res = await run_in_threadpool(
-        run_playbook, ws, incident_id, book, actor=p.actor, params=body.params
-    )
+        run_playbook, ws, incident_id, book, actor=p.actor, params=body.params,
+        options=RunOptions(confine_paths=True),
+    )  # fmt: skip
     return res.to_dict()
 
 

@@ -96,6 +96,9 @@ class RunOptions:
     smtp_port: int = 25
     mail_from: str = "bastion@localhost"
     timeout: float = 10.0
+    #: a remote (API) run: ``freeze_evidence`` paths must lie under the operator's check
+    #: roots and never in Bastion's own state (``bastion.core.checks.confine_path``)
+    confine_paths: bool = False
 
 
 @dataclass(frozen=True)
@@ -207,7 +210,12 @@ def _act(
     if name == "freeze_evidence":
         frozen: list[dict[str, Any]] = []
         if args.get("path"):
-            art = collect(ws, Path(str(args["path"])), name=args.get("name"),
+            path = Path(str(args["path"]))
+            if options.confine_paths:
+                from bastion.core.checks import confine_path
+
+                path = confine_path(str(args["path"]), ws.settings, name="path")
+            art = collect(ws, path, name=args.get("name"),
                           incident_id=incident.id, actor=actor, note=reason)  # fmt: skip
             frozen.append({"artifact": art.id, "digest": art.digest})
         if args.get("evidence"):
