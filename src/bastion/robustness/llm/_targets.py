@@ -206,6 +206,19 @@ def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
     return tuple(calls)
 
 
+def _content_text(content: Any) -> str:
+    """A message's text: a string, or the text parts of a content-part list."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content[:256]
+            if isinstance(p, dict) and p.get("type") in ("text", "output_text")
+        )
+    return ""
+
+
 def _openai_message(m: Message) -> dict[str, Any]:
     out: dict[str, Any] = {"role": m.role, "content": m.content}
     if m.tool_calls:
@@ -268,9 +281,9 @@ class OpenAIChatTarget(_HttpTarget):
             return Reply(
                 "", status=status, seconds=seconds, error="no choices[0].message in the response"
             )
-        text = msg.get("content") if isinstance(msg, dict) else None
+        content = msg.get("content") if isinstance(msg, dict) else None
         calls = _tool_calls(msg.get("tool_calls")) if isinstance(msg, dict) else ()
-        return Reply(text if isinstance(text, str) else "", calls, status, seconds)
+        return Reply(_content_text(content), calls, status, seconds)
 
 
 # --- the generic template target ---
