@@ -70,6 +70,8 @@ def test_hardened_run_has_no_finding_at_all_and_did_echo(hard_report: LlmProbeRe
     assert hard_report.findings == []
     data = hard_report.to_data()
     assert data["found"] == 0 and data["clear"] == len(PROBES) and data["attack_success_rate"] == 0
+    lo, hi = data["attack_success_rate_ci95"]
+    assert lo == 0.0 and 0.05 < hi < 0.15  # Wilson: 0 of 31 still allows about 11%
     # the hardened server repeats the user's words: the detectors must see through echoes
     echoed = [a for a in hard_report.attempts if "You wrote:" in a.reply_excerpt]
     assert len(echoed) >= 25

@@ -90,6 +90,7 @@ class LlmProbesData(EvidenceData):
     errors: int
     skipped: int
     attack_success_rate: float | None
+    attack_success_rate_ci95: tuple[float, float] | None = None
     findings_total: int
     families: dict[str, FamilyCount]
     owasp: dict[str, int]

@@ -3,6 +3,7 @@ request budget), run the detectors, and gather the findings into a report."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -138,6 +139,7 @@ class LlmProbeReport:
             "errors": counts["error"],
             "skipped": counts["skipped"],
             "attack_success_rate": round(counts["found"] / decided, 4) if decided else None,
+            "attack_success_rate_ci95": list(wilson(counts["found"], decided)) if decided else None,
             "findings_total": len(self.findings),
             "families": self.families(),
             "owasp": dict(sorted(owasp.items())),
@@ -149,6 +151,15 @@ class LlmProbeReport:
             "notes": list(self.notes),
             "cost": {"requests": self.requests, "wall_seconds": round(self.wall_seconds, 3)},
         }
+
+
+def wilson(successes: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """The Wilson score interval of a rate (95% by default), rounded to 4 places."""
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
 
 
 def _finding(attempt: PlannedAttempt, hit: Hit, primary: bool, prompt: str, reply: str) -> Finding:

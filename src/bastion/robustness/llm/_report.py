@@ -66,7 +66,12 @@ def to_markdown(report: LlmProbeReport) -> str:
         f"{'yes' if d['supports_tools'] else 'no'}",
         f"- probes run: {d['probes_run']}; weakness shown: {d['found']}; clear: {d['clear']}; "
         f"no usable reply: {d['errors']}; skipped: {d['skipped']}",
-        f"- attack success rate: {d['attack_success_rate'] if d['attack_success_rate'] is not None else 'n/a'}",
+        f"- attack success rate: {d['attack_success_rate'] if d['attack_success_rate'] is not None else 'n/a'}"
+        + (
+            f" (95% Wilson interval {d['attack_success_rate_ci95'][0]}-{d['attack_success_rate_ci95'][1]})"
+            if d["attack_success_rate_ci95"]
+            else ""
+        ),
         f"- seed {d['seed']}, corpus {d['corpus_version']}, sources {', '.join(d['sources'])}, "
         f"{d['cost']['requests']} requests in {d['cost']['wall_seconds']} s",
         "",
