@@ -3,7 +3,11 @@ stream and stays quiet on the benign one next to it."""
 
 from __future__ import annotations
 
+import json
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -214,3 +218,49 @@ def test_working_hours_validation() -> None:
     with pytest.raises(ValueError, match="days"):
         WorkingHours(days=("funday",))
     assert DetectionKind("off_hours") is DetectionKind.OFF_HOURS
+
+
+def test_detecting_sink_sees_accepted_batches_once(sqlite_ws: Workspace, tmp_path: Path) -> None:
+    """Events pass through to a real file sink; findings follow them and are ledgered; a
+    batch the sink refuses is not seen by the rules until it is accepted."""
+    from bastion.monitor import DetectingSink, FileSink, HttpSink, SinkError, ledger_recorder
+
+    out = tmp_path / "out.jsonl"
+    sink = DetectingSink(FileSink(out), DetectionConfig(denial_threshold=3),
+                         on_detection=ledger_recorder(sqlite_ws, actor="guard"))  # fmt: skip
+    sink.send([call("eve", T0 + i, ok=False) for i in range(3)])
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [e["class_uid"] for e in lines] == [6003, 6003, 6003, 2004]
+    assert lines[-1]["finding_info"]["analytic"]["name"] == "bastion.detect.denial_burst"
+    (entry,) = sqlite_ws.ledger.entries(kind="monitor.detection")
+    assert entry.actor == "guard" and entry.data["principal"] == "eve"
+    sink.close()
+
+    status = [503]
+
+    class H(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status[0])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *a: Any) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        http = DetectingSink(HttpSink(f"http://127.0.0.1:{srv.server_address[1]}/e",
+                                      style="ndjson", token="t"), DetectionConfig(denial_threshold=3))  # fmt: skip
+        batch = [call("eve", T0 + i, ok=False) for i in range(3)]
+        with pytest.raises(SinkError):
+            http.send(batch)
+        assert http.detections == 0  # refused: not seen
+        status[0] = 200
+        http.send(batch)  # the retry
+        assert http.detections == 1 and not http.pending
+        http.close()
+    finally:
+        srv.shutdown()
+        srv.server_close()

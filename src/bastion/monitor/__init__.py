@@ -15,12 +15,14 @@ from bastion.monitor._checks import (
     run_drift,
 )
 from bastion.monitor.detections import (
+    DetectingSink,
     Detection,
     DetectionConfig,
     DetectionEngine,
     DetectionKind,
     WorkingHours,
     detect_events,
+    ledger_recorder,
     load_detection_config,
 )
 from bastion.monitor.drift import (
@@ -86,6 +88,7 @@ __all__ = [
     "AlertPolicy",
     "ApiActivity",
     "Authentication",
+    "DetectingSink",
     "Detection",
     "DetectionConfig",
     "DetectionEngine",
@@ -130,6 +133,7 @@ __all__ = [
     "drift_html",
     "input_hash_key",
     "jensen_shannon",
+    "ledger_recorder",
     "load_detection_config",
     "load_rules",
     "open_sink",

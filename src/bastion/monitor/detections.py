@@ -14,9 +14,10 @@ ledger event. docs/monitor.md ("Detections") describes each rule and its setting
 from __future__ import annotations
 
 import enum
+import logging
 import re
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -26,13 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bastion.core.documents import load_document
 from bastion.core.errors import InputError
-from bastion.monitor.interface import Actor, DetectionFinding, ModelRef, Severity
+from bastion.monitor.interface import Actor, DetectionFinding, ModelRef, Severity, Sink, SinkError
 
 if TYPE_CHECKING:
     from bastion.core.workspace import Workspace
 
 __all__ = [
     "ANALYTIC_PREFIX",
+    "DetectingSink",
     "Detection",
     "DetectionConfig",
     "DetectionEngine",
@@ -41,9 +43,12 @@ __all__ = [
     "WorkingHours",
     "detect_events",
     "field_value",
+    "ledger_recorder",
     "load_detection_config",
     "rules",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The analytic name of every finding a rule emits: ``bastion.detect.<kind>``. Findings
 #: with this prefix are never fed back into the rules (no detection of detections).
@@ -694,6 +699,71 @@ class DetectionEngine:
         for e in events:
             out.extend(self.process(e))
         return out
+
+
+class DetectingSink:
+    """A :class:`~bastion.monitor.interface.Sink` that runs the rules over what passes
+    through it (how the guard's audit writer, or any event producer, gets detections in
+    real time): each batch goes to ``sink``; once it is accepted the rules see it, and the
+    Detection Findings they raise go to ``sink`` too and to ``on_detection`` (e.g.
+    :func:`ledger_recorder`). The rules run only on accepted batches, so a batch re-sent
+    after a failure (the spool's at-least-once retry) is not counted twice. Findings the
+    sink refuses wait (at most ``max_pending``; beyond, the oldest are counted in
+    ``dropped_findings`` and logged) and go first with the next batch."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        config: DetectionConfig | None = None,
+        *,
+        on_detection: Callable[[Sequence[Detection]], None] | None = None,
+        max_pending: int = 10_000,
+    ) -> None:
+        self.sink, self.engine, self.on_detection = sink, DetectionEngine(config), on_detection
+        self.name = f"detecting:{sink.name}"
+        self.pending: deque[dict[str, Any]] = deque()
+        self.max_pending = max_pending
+        self.dropped_findings = 0
+        self.detections = 0
+
+    def send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        self.sink.send(events)  # SinkError propagates: nothing seen, the batch is retried
+        found = [d for e in events for d in self.engine.process(e)]
+        self.detections += len(found)
+        if found and self.on_detection is not None:
+            self.on_detection(found)
+        for d in found:
+            if len(self.pending) >= self.max_pending:
+                self.pending.popleft()
+                self.dropped_findings += 1
+                _log.error("%s: finding queue full, oldest finding dropped", self.name)
+            self.pending.append(d.to_ocsf())
+        if self.pending:
+            batch = list(self.pending)
+            try:
+                self.sink.send(batch)
+            except SinkError as exc:
+                _log.warning("%s: %d findings wait for the sink (%s)", self.name, len(batch),
+                             exc.message)  # fmt: skip
+                return
+            for _ in batch:
+                self.pending.popleft()
+
+    def close(self) -> None:
+        self.sink.close()
+
+
+def ledger_recorder(
+    ws: Workspace, *, actor: str = "monitor"
+) -> Callable[[Sequence[Detection]], None]:
+    """An ``on_detection`` callback that records each detection as a ``monitor.detection``
+    ledger event."""
+    from bastion.core.ledger import Event
+
+    def record(found: Sequence[Detection]) -> None:
+        ws.ledger.append([Event("monitor.detection", d.to_dict(), actor) for d in found])
+
+    return record
 
 
 def detect_events(
