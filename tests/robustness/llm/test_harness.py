@@ -146,3 +146,20 @@ def test_budget_and_concurrency_are_refused_before_any_request(
     finally:
         target.close()
     assert vulnerable.requests == before
+
+
+def test_render_probes_gives_the_conversations_without_sending() -> None:
+    from bastion.robustness.llm import render_probes
+
+    plant, planned = render_probes(select_probes("indirect_injection,encoding"), seed=4)
+    assert len(planned) == 8 and plant.canaries[0].startswith("BASTION-CANARY-")
+    tool = next(a for a in planned if a.probe.id == "indirect.tool-result")
+    roles = [m.role for m in tool.conversation.messages]
+    assert roles == ["system", "user", "assistant", "tool"]
+    import json
+
+    json.loads(tool.conversation.messages[-1].content)  # the tool result stays valid JSON
+    b64 = next(a for a in planned if a.probe.id == "encoding.base64")
+    assert b64.proof is not None and b64.proof not in b64.conversation.sent_text
+    again = render_probes(select_probes("encoding.base64"), seed=4)[1][0]
+    assert again.conversation.messages[0] == b64.conversation.messages[0]

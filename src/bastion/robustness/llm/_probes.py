@@ -43,6 +43,7 @@ __all__ = [
     "load_probes",
     "parse_corpus",
     "plan_attempt",
+    "render_probes",
     "select_probes",
 ]
 
@@ -307,6 +308,25 @@ def plan_attempt(
     )
     proof = f"{a}-{b}" if probe.goal is Goal.PROOF else None
     return PlannedAttempt(probe, conv, proof, skipped, exfil_url, (a, b))
+
+
+def render_probes(
+    probes: tuple[Probe, ...] | None = None,
+    *,
+    seed: int = 0,
+    configurable: bool = True,
+    supports_tools: bool = True,
+) -> tuple[Plant, tuple[PlannedAttempt, ...]]:
+    """The conversations the probes would send (with what was planted), without sending
+    them: for a guard's or a filter's own tests on the same corpus, so nobody re-renders
+    the probe tokens by hand."""
+    rng = fresh_rng(seed)
+    plant = Plant.fresh(rng) if configurable else Plant(canaries=())
+    chosen = load_probes() if probes is None else probes
+    return plant, tuple(
+        plan_attempt(p, plant, rng, configurable=configurable, supports_tools=supports_tools)
+        for p in chosen
+    )
 
 
 def fresh_rng(seed: int | None) -> random.Random:
