@@ -157,7 +157,6 @@ class PolicyEngine:
         self.recorder: DecisionRecorder = recorder or NullRecorder()
         self.grants = grants
         self._entities: OrderedDict[str, cedarpy.Entities] = OrderedDict()
-        self._resource_sets: dict[tuple[ResourceKind, str], cedarpy.Entities] = {}
         self._principals: OrderedDict[tuple[Any, ...], tuple[str, str, str]] = OrderedDict()
         self._entities_for: str = self.store.snapshot.digest
 
@@ -219,18 +218,15 @@ class PolicyEngine:
         LRU, else the resource's parsed entity (kept per load) plus the principal."""
         if self._entities_for != snap.digest:  # a reload may change resource attributes
             self._entities = OrderedDict()
-            self._resource_sets = {}
             self._entities_for = snap.digest
         pair = pfrag + "\n" + rfrag
         got = self._entities.get(pair)
         if got is not None:
             self._entities.move_to_end(pair)
             return got
-        base = self._resource_sets.get(key) if key is not None else None
+        base = snap.resource_sets.get(key) if key is not None else None
         if base is None:
             base = cedarpy.Entities.from_json_str("[" + rfrag + "]")
-            if key is not None:
-                self._resource_sets[key] = base
         ents = base.with_added_json_str("[" + pfrag + "]")
         self._entities[pair] = ents
         if len(self._entities) > _CACHE:

@@ -125,6 +125,8 @@ class PolicySnapshot:
     obligations: Mapping[str, ObligationRule]
     rate_rank: Mapping[str, int]
     resources: Mapping[tuple[ResourceKind, str], str]  # precomputed entity JSON
+    #: each resource's entity, parsed once (a decision adds only the principal to it)
+    resource_sets: Mapping[tuple[ResourceKind, str], cedarpy.Entities]
     baselines: Baselines
     loaded_at: float = field(default_factory=time.time)
 
@@ -273,6 +275,10 @@ def load_snapshot(
     fragments: dict[tuple[ResourceKind, str], str] = {}
     for ref in refs:
         fragments[(ref.kind, ref.id)] = resource_fragment(ref)
+    try:
+        handles = {k: cedarpy.Entities.from_json_str("[" + f + "]") for k, f in fragments.items()}
+    except ValueError as exc:
+        raise PolicyError(f"{directory}: a resource entity does not parse: {exc}") from None
     bp = directory / "baselines.yaml"
     baselines = read_policy_document(bp, Baselines) if bp.exists() else Baselines()
 
@@ -293,6 +299,7 @@ def load_snapshot(
         obligations=rules,
         rate_rank=rate_rank,
         resources=fragments,
+        resource_sets=handles,
         baselines=baselines,
     )
 
