@@ -252,7 +252,11 @@ def _anonymize(ws: Workspace, path: Path, actor: str) -> tuple[Path, list[str]]:
         Path(tmp).unlink()
         return path, []
     policy = parse_policy(yaml.safe_dump({"columns": {c: {"operator": "redact"} for c in cols}}))
-    mask_file(path, policy, Path(tmp), ws=ws, actor=actor)
+    try:
+        mask_file(path, policy, Path(tmp), ws=ws, actor=actor)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return Path(tmp), cols
 
 
