@@ -21,6 +21,7 @@ from bastion.robustness.llm import (
     Message,
     RequestTemplate,
     TemplateTarget,
+    ToolSpec,
     check_url,
     json_path,
     load_template,
@@ -207,6 +208,7 @@ def test_template_fills_placeholders_as_json_strings(
         "method: POST\n"
         "headers_from_env: {X-Api-Key: BASTION_TPL_KEY}\n"
         "body:\n  input: $INPUT\n  sys: $SYSTEM\n  doc: $DOCUMENT\n  history: $MESSAGES\n"
+        "  tools: $TOOLS\n"
         "response_path: $.choices[0].message.content\n",
         encoding="utf-8",
     )
@@ -214,7 +216,9 @@ def test_template_fills_placeholders_as_json_strings(
     tpl = load_template(tpl_file)
     t = TemplateTarget(tpl, _base(flaky) + "/tpl")
     conv = Conversation(
-        messages=(Message("system", "S"), Message("user", 'a "quoted" } value')), document="D"
+        messages=(Message("system", "S"), Message("user", 'a "quoted" } value')),
+        document="D",
+        tools=(ToolSpec("lookup_order", "find an order"),),
     )
     try:
         assert t.configurable_system_prompt
@@ -225,6 +229,7 @@ def test_template_fills_placeholders_as_json_strings(
     body = flaky.bodies[-1]  # type: ignore[attr-defined]
     assert body["input"] == 'a "quoted" } value' and body["sys"] == "S" and body["doc"] == "D"
     assert body["history"][0] == {"role": "system", "content": "S"}
+    assert body["tools"][0]["function"]["name"] == "lookup_order"
 
 
 def test_template_inlines_a_document_when_it_has_no_slot(vulnerable: RunningServer) -> None:

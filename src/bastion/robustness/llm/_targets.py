@@ -318,7 +318,8 @@ class RequestTemplate(BaseModel):
     """A request template (YAML or JSON). ``body``: the JSON body, where a string
     ``$INPUT``, ``$SYSTEM``, ``$DOCUMENT`` inside any value is replaced by the text (as
     a JSON string, never spliced into JSON syntax) and a value exactly ``$MESSAGES`` by
-    the OpenAI-style message list. Without ``$DOCUMENT`` a retrieved document is put
+    the OpenAI-style message list (``$TOOLS``: the tools offered, OpenAI-shaped). Without
+    ``$DOCUMENT`` a retrieved document is put
     before the input; without ``$SYSTEM`` or ``$MESSAGES`` the system prompt is not ours.
     ``headers_from_env``: header name -> environment variable holding its value."""
 
@@ -353,17 +354,17 @@ def _uses(node: Any, token: str) -> bool:
     return False
 
 
-def _fill(node: Any, values: Mapping[str, str], messages: list[dict[str, Any]]) -> Any:
+def _fill(node: Any, values: Mapping[str, str], lists: Mapping[str, list[dict[str, Any]]]) -> Any:
     if isinstance(node, str):
-        if node == "$MESSAGES":
-            return messages
+        if node in lists:
+            return lists[node]
         for k, v in values.items():
             node = node.replace(k, v)
         return node
     if isinstance(node, dict):
-        return {k: _fill(v, values, messages) for k, v in node.items()}
+        return {k: _fill(v, values, lists) for k, v in node.items()}
     if isinstance(node, list):
-        return [_fill(v, values, messages) for v in node]
+        return [_fill(v, values, lists) for v in node]
     return node
 
 
@@ -420,9 +421,12 @@ class TemplateTarget(_HttpTarget):
         document = conversation.document or ""
         if document and not self._has_document:
             user = f"<retrieved_document>\n{document}\n</retrieved_document>\n\n{user}"
-        messages = [_openai_message(m) for m in conversation.messages]
+        lists = {
+            "$MESSAGES": [_openai_message(m) for m in conversation.messages],
+            "$TOOLS": [t.to_openai() for t in conversation.tools],
+        }
         body = _fill(
-            self.template.body, {"$INPUT": user, "$SYSTEM": system, "$DOCUMENT": document}, messages
+            self.template.body, {"$INPUT": user, "$SYSTEM": system, "$DOCUMENT": document}, lists
         )
         status, doc, error, seconds = self._post(body)
         if error is not None:
