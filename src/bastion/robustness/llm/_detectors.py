@@ -207,7 +207,7 @@ def mask(text: str, plant: Plant, *, limit: int = 400) -> str:
     from bastion.privacy.deid import MaskOp
 
     op = MaskOp(keep_last=4)
-    out = text
+    out = text[: limit + 4096]  # masked past the cut, so a secret cut in two is masked too
     spans = [
         (m.start, m.end) for m in analyze_text(out[:1_000_000]) if m.entity_type in MASKED_ENTITIES
     ]
