@@ -85,13 +85,12 @@ def test_forbid_wins_and_names_itself() -> None:
 def test_obligations_merge_most_restrictive(policy_dir: Path) -> None:
     (policy_dir / "extra.cedar").write_text(
         '@id("partners-explain-too")\n'
-        "permit (principal is Vendor, action == Action::\"invoke\", resource is Endpoint)\n"
+        'permit (principal is Vendor, action == Action::"invoke", resource is Endpoint)\n'
         'when { principal.roles.contains("vip") };\n'
     )
     ob = policy_dir / "obligations.yaml"
     ob.write_text(
-        ob.read_text()
-        + "  - policy: partners-explain-too\n"
+        ob.read_text() + "  - policy: partners-explain-too\n"
         "    redact_fields: [income]\n"
         "    rate_class: vendor\n"
         "    log_level: minimal\n"
@@ -204,7 +203,13 @@ def test_reload_is_atomic_and_a_bad_edit_keeps_the_old_set(policy_dir: Path) -> 
     with pytest.raises(PolicyError):
         store.reload()
     # A valid edit takes over: officers lose invoke.
-    _touch_later(pol, good.replace('principal.roles.contains("loan-officer") && resource.asset_kind == "inference_endpoint"\n};\n\n@id("officers-explain")', 'false\n};\n\n@id("officers-explain")'))
+    _touch_later(
+        pol,
+        good.replace(
+            'principal.roles.contains("loan-officer") && resource.asset_kind == "inference_endpoint"\n};\n\n@id("officers-explain")',
+            'false\n};\n\n@id("officers-explain")',
+        ),
+    )
     time.sleep(0.001)
     d2 = engine.decide(officer, Action.INVOKE, SCORING)
     assert not d2.allowed and store.snapshot.digest != first and store.last_error is None
@@ -218,7 +223,7 @@ def test_reload_is_atomic_and_a_bad_edit_keeps_the_old_set(policy_dir: Path) -> 
         (
             "typo.cedar",
             '@id("t") permit (principal is User, action == Action::"invoke", resource is Endpoint)'
-            " when { resource.clasification == \"public\" };",
+            ' when { resource.clasification == "public" };',
             "does not validate",
         ),
         ("syntax.cedar", '@id("s") permit (principal action, resource);', "syntax.cedar"),
@@ -248,7 +253,7 @@ def test_bad_obligations_and_empty_directories(policy_dir: Path, tmp_path: Path)
         load_snapshot(policy_dir)
     empty = tmp_path / "empty"
     empty.mkdir()
-    with pytest.raises(PolicyError, match="no \\*.cedar"):
+    with pytest.raises(PolicyError, match=r"no \*\.cedar"):
         load_snapshot(empty)
 
 
@@ -264,7 +269,9 @@ def test_ten_thousand_resources_keep_their_own_attributes(policy_dir: Path) -> N
     engine = PolicyEngine(PolicyStore(policy_dir, resources=refs))
     eng = who("user:max", "ml-engineer")
     got = [
-        engine.decide(eng, Action.DOWNLOAD_WEIGHTS, ResourceRef(ResourceKind.MODEL_VERSION, f"m{i}"))
+        engine.decide(
+            eng, Action.DOWNLOAD_WEIGHTS, ResourceRef(ResourceKind.MODEL_VERSION, f"m{i}")
+        )
         for i in (0, 1, 9998, 9999)
     ]
     assert [d.allowed for d in got] == [True, False, True, False]
