@@ -146,6 +146,22 @@ def test_incident_lifecycle_is_ledgered(ws: Workspace) -> None:
     assert list_incidents(ws, status="open") == []
 
 
+def test_open_from_odd_detections(sqlite_ws: Workspace) -> None:
+    ws = sqlite_ws
+    (det,) = DetectionEngine(only=["denial-burst"]).run(
+        [call("eve smith", T0 + i, ok=False) for i in range(5)]
+    )
+    inc = open_from_detection(ws, det.to_ocsf(), owner="sam", actor="m")
+    assert inc.params["principal"] == "eve smith" and inc.kind == "denial_burst"
+    assert ("detection", det.uid) in inc.links
+    junk = {"class_uid": 2004, "finding_info": "not a mapping", "ai": [1, 2], "severity_id": "x"}
+    with pytest.raises(InputError, match="names no kind"):
+        open_from_detection(ws, junk, owner="sam", actor="m")
+    with pytest.raises(InputError, match="printable"):
+        open_incident(ws, "t", kind="manual", severity="low", owner="o", actor="a",
+                      links=[("event", "a\nb")])  # fmt: skip
+
+
 def test_bad_incident_input_is_refused(sqlite_ws: Workspace) -> None:
     ws = sqlite_ws
     with pytest.raises(InputError, match="severity must be one of"):

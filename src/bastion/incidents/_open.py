@@ -11,6 +11,7 @@ from bastion.core.workspace import Workspace
 from bastion.incidents._playbooks import playbooks_for
 from bastion.incidents._store import open_incident
 from bastion.incidents.interface import Incident
+from bastion.monitor.detections import field_value
 
 __all__ = ["open_from_detection"]
 
@@ -29,28 +30,28 @@ def open_from_detection(
     monitor detect --format json`` prints) or an OCSF Detection Finding from Bastion's
     rules. The severity is the higher of the detection's and its playbook's; the events it
     rests on are linked; principal, client and model become parameters."""
+
+    def text(path: str) -> str | None:
+        v = field_value(detection, path)
+        return v if isinstance(v, str) and v else None
+
     if detection.get("class_uid") == 2004:
-        ev = (
-            detection.get("ai", {}).get("evidence", {})
-            if isinstance(detection.get("ai"), dict)
-            else {}
-        )
-        kind = str(ev.get("kind") or "")
-        title = str(detection.get("finding_info", {}).get("title") or kind)
-        sev = _OCSF_SEVERITY.get(int(detection.get("severity_id") or 3), "medium")
-        principal = (detection.get("actor") or {}).get("user", {}).get("name")
-        client = (detection.get("src_endpoint") or {}).get("ip")
-        model = ((detection.get("ai") or {}).get("model") or {}).get("name")
-        events = list(ev.get("events") or [])
-        uid = str(detection.get("finding_info", {}).get("uid") or "")
+        kind = text("ai.evidence.kind") or ""
+        title = text("finding_info.title") or kind
+        sid = detection.get("severity_id")
+        sev = _OCSF_SEVERITY.get(sid if isinstance(sid, int) else 3, "medium")
+        principal, client = text("actor.user.name"), text("src_endpoint.ip")
+        model = text("ai.model.name")
+        raw_events = field_value(detection, "ai.evidence.events")
+        uid = text("finding_info.uid") or ""
     else:
-        kind = str(detection.get("kind") or "")
-        title = str(detection.get("title") or kind)
-        sev = str(detection.get("severity") or "medium")
-        principal, client = detection.get("principal"), detection.get("client_ip")
-        model = detection.get("model")
-        events = list(detection.get("events") or [])
-        uid = str(detection.get("finding_uid") or "")
+        kind = text("kind") or ""
+        title = text("title") or kind
+        sev = text("severity") or "medium"
+        principal, client, model = text("principal"), text("client_ip"), text("model")
+        raw_events = detection.get("events")
+        uid = text("finding_uid") or ""
+    events = list(raw_events) if isinstance(raw_events, list) else []
     if not kind:
         raise InputError("the detection names no kind (expected a Bastion detection)")
     try:

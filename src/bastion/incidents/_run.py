@@ -34,7 +34,7 @@ from bastion.incidents._playbooks import (
     PlaybookStep,
 )
 from bastion.incidents._rows import IncidentRow, QuarantineRow, StepRow
-from bastion.incidents._store import _row, get_incident, now, record, set_status
+from bastion.incidents._store import _row, get_incident, now, record, set_status, utc
 from bastion.incidents.interface import (
     ActionResult,
     GrantSuspender,
@@ -381,7 +381,7 @@ def complete_step(
         if row is None:
             raise NotFoundError(f"incident {incident_id[:40]} has no pending step {step[:64]!r}")
         at = now()
-        deadline = row.deadline.replace(tzinfo=at.tzinfo) if row.deadline else None
+        deadline = utc(row.deadline)
         late = deadline is not None and at > deadline
         row.status, row.completed_at = "done", at
         record(ws, s, incident_id, "step_completed",

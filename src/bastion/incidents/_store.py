@@ -33,7 +33,7 @@ __all__ = [
 
 LINK_KINDS = ("event", "evidence", "detection", "artifact", "ledger")
 _KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
-_REF = re.compile(r"^[A-Za-z0-9_.:@/+=-]{1,200}$")
+_REF = re.compile(r"^[^\x00-\x1f\x7f]{1,200}$")  # printable: ids, uids, "kind:who:time"
 MAX_TEXT = 4000
 MAX_PARAMS = 50
 
@@ -97,7 +97,7 @@ def _link(s: Session, incident_id: str, kind: str, ref: str, actor: str) -> bool
     if kind not in LINK_KINDS:
         raise InputError(f"link kind {kind[:20]!r}: expected one of {', '.join(LINK_KINDS)}")
     if not _REF.match(ref):
-        raise InputError(f"link {kind}: {ref[:40]!r} is not an identifier")
+        raise InputError(f"link {kind}: expected 1 to 200 printable characters")
     exists = s.scalars(
         select(LinkRow).where(
             LinkRow.incident_id == incident_id, LinkRow.link_kind == kind, LinkRow.ref == ref
