@@ -25,7 +25,7 @@ import httpx
 import jwt
 
 from bastion.access.identity._config import FederatedIssuerConfig
-from bastion.access.identity._jwt import MAX_TOKEN_BYTES
+from bastion.access.identity._jwt import peek
 from bastion.access.interface import AuthMethod, CredentialError, Identity
 from bastion.core.errors import ConfigError
 
@@ -135,12 +135,7 @@ class FederatedVerifier:
 
     def decode(self, token: str) -> dict[str, Any]:
         cfg = self.config
-        if len(token) > MAX_TOKEN_BYTES:
-            raise CredentialError("token is too large")
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise CredentialError("token is not a well-formed JWT") from None
+        header = peek(token)[0]
         alg = header.get("alg")
         if alg not in cfg.algorithms:
             raise CredentialError(
