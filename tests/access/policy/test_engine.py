@@ -8,6 +8,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bastion.access.interface import (
     Action,
@@ -275,3 +277,35 @@ def test_ten_thousand_resources_keep_their_own_attributes(policy_dir: Path) -> N
         for i in (0, 1, 9998, 9999)
     ]
     assert [d.allowed for d in got] == [True, False, True, False]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(text=st.text(max_size=400))
+def test_any_policy_text_loads_or_is_a_policy_error(policy_dir: Path, text: str) -> None:
+    (policy_dir / "fuzz.cedar").write_text(text, encoding="utf-8")
+    try:
+        snap = load_snapshot(policy_dir)
+    except PolicyError:
+        return
+    assert "officers-score" in snap.effects
+
+
+def test_concurrent_decisions_agree(policy_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    refs = [
+        ResourceRef(ResourceKind.ENDPOINT, f"e{i}", {"asset_kind": "inference_endpoint"})
+        for i in range(50)
+    ]
+    engine = PolicyEngine(PolicyStore(policy_dir, resources=refs))
+    officers = [who(f"user:o{i}", "loan-officer") for i in range(20)]
+
+    def run(i: int) -> bool:
+        return engine.decide(
+            officers[i % 20], Action.INVOKE, ResourceRef(ResourceKind.ENDPOINT, f"e{i % 50}")
+        ).allowed
+
+    with ThreadPoolExecutor(8) as pool:
+        assert all(pool.map(run, range(5000)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -159,6 +160,7 @@ class PolicyEngine:
         self._entities: OrderedDict[str, cedarpy.Entities] = OrderedDict()
         self._principals: OrderedDict[tuple[Any, ...], tuple[str, str, str]] = OrderedDict()
         self._entities_for: str = self.store.snapshot.digest
+        self._lock = threading.Lock()  # the two LRUs; guard replicas run threads too
 
     @property
     def snapshot(self) -> PolicySnapshot:
@@ -206,9 +208,10 @@ class PolicyEngine:
         got = self._principals.get(pkey)
         if got is None:
             got = _principal_fragment(identity)
-            self._principals[pkey] = got
-            if len(self._principals) > _CACHE:
-                self._principals.popitem(last=False)
+            with self._lock:
+                self._principals[pkey] = got
+                if len(self._principals) > _CACHE:
+                    self._principals.popitem(last=False)
         return got
 
     def _entity_set(
@@ -217,20 +220,24 @@ class PolicyEngine:
         """The principal and the resource as a parsed entity set: a recent pair from the
         LRU, else the resource's parsed entity (kept per load) plus the principal."""
         if self._entities_for != snap.digest:  # a reload may change resource attributes
-            self._entities = OrderedDict()
-            self._entities_for = snap.digest
+            with self._lock:
+                self._entities = OrderedDict()
+                self._entities_for = snap.digest
         pair = pfrag + "\n" + rfrag
         got = self._entities.get(pair)
         if got is not None:
-            self._entities.move_to_end(pair)
+            with self._lock:
+                if pair in self._entities:
+                    self._entities.move_to_end(pair)
             return got
         base = snap.resource_sets.get(key) if key is not None else None
         if base is None:
             base = cedarpy.Entities.from_json_str("[" + rfrag + "]")
         ents = base.with_added_json_str("[" + pfrag + "]")
-        self._entities[pair] = ents
-        if len(self._entities) > _CACHE:
-            self._entities.popitem(last=False)
+        with self._lock:
+            self._entities[pair] = ents
+            if len(self._entities) > _CACHE:
+                self._entities.popitem(last=False)
         return ents
 
     def _decide(
