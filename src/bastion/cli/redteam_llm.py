@@ -6,6 +6,7 @@ the recorder when the result is stored)."""
 from __future__ import annotations
 
 import enum
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,9 @@ def llm(
     name: str | None = typer.Option(
         None, "--name", help="Subject reference for the evidence (default: the target)."
     ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Send one harmless request and show it whole; no probes."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Same as --format json."),
     format: LlmFormat = typer.Option(
         LlmFormat.TABLE, "--format", "-f", help="Output format (sarif: the findings)."
@@ -95,6 +99,20 @@ def llm(
 
     if not url and template is None:
         raise typer.BadParameter("give the endpoint URL (or a template with url:)")
+    if dry_run:
+        from bastion.robustness.llm import preview_endpoint
+
+        shown = preview_endpoint(
+            url, template=template, model=model, api_key_env=api_key_env,
+            limits=Limits(read_timeout=timeout, retries=retries), allow_hosts=tuple(allow_host),
+        )  # fmt: skip
+        if json_out or format is LlmFormat.JSON:
+            print_json(shown)
+        else:
+            for key, value in shown.items():
+                text = value if isinstance(value, str) else json.dumps(value, indent=2)
+                out.print(f"{key}: {text}", highlight=False, markup=False)
+        raise typer.Exit(0 if shown["error"] is None else 1)
     with progress("probing", None) as bar:
         result = probe_endpoint(
             url,

@@ -172,3 +172,27 @@ def test_llm_serve_runs_the_test_server(mode: str) -> None:
         assert proc.stdout is not None and proc.stderr is not None
         proc.stdout.close()
         proc.stderr.close()
+
+
+def test_dry_run_shows_the_exchange_whole(
+    run: Run, vulnerable: RunningServer, tmp_path: Path
+) -> None:
+    tpl = tmp_path / "chat.yaml"
+    tpl.write_text("body: {prompt: $INPUT}\nresponse_path: $.text\n", encoding="utf-8")
+    before = vulnerable.requests
+    rc, out, err = run(
+        "redteam", "llm", vulnerable.url + "/chat", "--template", str(tpl), "--dry-run", "--json"
+    )
+    assert rc == 0, err
+    shown = json.loads(out)
+    assert shown["request"] == {"prompt": "Hello! What can you help me with?"}
+    assert shown["text"].startswith("Sure, here you go:") and shown["error"] is None
+    assert json.loads(shown["response"])["text"] == shown["text"]
+    assert not shown["configurable_system_prompt"] and vulnerable.requests == before + 1
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("body: {prompt: $INPUT}\nresponse_path: $.answer\n", encoding="utf-8")
+    rc, out, _ = run(
+        "redteam", "llm", vulnerable.url + "/chat", "--template", str(bad), "--dry-run"
+    )
+    assert rc == 1 and "nothing at $.answer" in out and "response:" in out
+    assert not _llm_evidence(run)

@@ -34,7 +34,7 @@ from bastion.robustness.llm._probes import (
     render_probes,
     select_probes,
 )
-from bastion.robustness.llm._public import probe_endpoint, record_llm_probes
+from bastion.robustness.llm._public import preview_endpoint, probe_endpoint, record_llm_probes
 from bastion.robustness.llm._report import (
     chart_svg,
     to_html,
@@ -51,6 +51,7 @@ from bastion.robustness.llm._targets import (
     json_path,
     load_template,
     open_target,
+    preview,
 )
 from bastion.robustness.llm._taxonomy import (
     ATLAS_NAMES,
@@ -114,6 +115,8 @@ __all__ = [
     "open_target",
     "parse_corpus",
     "plan_attempt",
+    "preview",
+    "preview_endpoint",
     "probe_endpoint",
     "read_garak",
     "record_llm_probes",

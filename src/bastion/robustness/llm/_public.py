@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bastion.core.checks import run_check
 from bastion.core.types import Subject
@@ -13,14 +13,14 @@ from bastion.robustness.llm._garak import garak_available, merge_garak, run_gara
 from bastion.robustness.llm._harness import LlmProbeReport, run_probes
 from bastion.robustness.llm._judge import ChatJudge
 from bastion.robustness.llm._probes import DEFAULT_TOOLS, select_probes
-from bastion.robustness.llm._targets import Limits, open_target
+from bastion.robustness.llm._targets import Limits, open_target, preview
 from bastion.robustness.llm.interface import RobustnessError, ToolSpec
 
 if TYPE_CHECKING:
     from bastion.core.types import Evidence
     from bastion.core.workspace import Workspace
 
-__all__ = ["probe_endpoint", "record_llm_probes"]
+__all__ = ["preview_endpoint", "probe_endpoint", "record_llm_probes"]
 
 _REPORT_SUFFIXES = (".json", ".md", ".markdown", ".html", ".htm", ".sarif")
 
@@ -97,6 +97,27 @@ def probe_endpoint(
     if garak_report is not None:
         merge_garak(report, garak_report)
     return report
+
+
+def preview_endpoint(
+    url: str,
+    *,
+    template: Path | None = None,
+    model: str = "default",
+    api_key_env: str | None = None,
+    limits: Limits | None = None,
+    allow_hosts: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """One harmless request to the target, shown whole (``--dry-run``): the body sent,
+    the raw response and what was extracted, to check a template before a run."""
+    target = open_target(
+        url, template=template, model=model, api_key_env=api_key_env, limits=limits,
+        allow_hosts=allow_hosts,
+    )  # fmt: skip
+    try:
+        return preview(target)
+    finally:
+        target.close()
 
 
 def record_llm_probes(

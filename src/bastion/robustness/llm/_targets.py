@@ -41,6 +41,7 @@ __all__ = [
     "json_path",
     "load_template",
     "open_target",
+    "preview",
 ]
 
 MAX_TEMPLATE_BYTES = 64 * 1024
@@ -150,6 +151,23 @@ class _HttpTarget:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def body(self, conversation: Conversation) -> Any:
+        raise NotImplementedError
+
+    def parse(self, status: int, doc: Any, seconds: float) -> Reply:
+        raise NotImplementedError
+
+    def exchange(self, conversation: Conversation) -> tuple[Any, Any, Reply]:
+        """``(request body, parsed response or None, reply)`` of one request."""
+        body = self.body(conversation)
+        status, doc, error, seconds = self._post(body)
+        if error is not None:
+            return body, doc, Reply("", status=status, seconds=seconds, error=error)
+        return body, doc, self.parse(status, doc, seconds)
+
+    def send(self, conversation: Conversation) -> Reply:
+        return self.exchange(conversation)[2]
+
     def _post(self, body: Any) -> tuple[int, Any, str | None, float]:
         """``(status, parsed JSON or None, error, seconds)`` after retries."""
         start = time.monotonic()
@@ -255,7 +273,7 @@ class OpenAIChatTarget(_HttpTarget):
         super().__init__(url, limits=limits or Limits(), allow_hosts=allow_hosts, headers=headers)
         self.model, self.temperature, self.max_tokens = model, temperature, max_tokens
 
-    def send(self, conversation: Conversation) -> Reply:
+    def body(self, conversation: Conversation) -> Any:
         messages = [_openai_message(m) for m in conversation.messages]
         if conversation.document:
             messages.insert(
@@ -272,9 +290,9 @@ class OpenAIChatTarget(_HttpTarget):
             body["max_tokens"] = self.max_tokens
         if conversation.tools:
             body["tools"] = [t.to_openai() for t in conversation.tools]
-        status, doc, error, seconds = self._post(body)
-        if error is not None:
-            return Reply("", status=status, seconds=seconds, error=error)
+        return body
+
+    def parse(self, status: int, doc: Any, seconds: float) -> Reply:
         try:
             msg = doc["choices"][0]["message"]
         except (KeyError, IndexError, TypeError):
@@ -410,7 +428,7 @@ class TemplateTarget(_HttpTarget):
         self._has_document = _uses(template.body, "$DOCUMENT")
         self._has_messages = _uses(template.body, "$MESSAGES")
 
-    def send(self, conversation: Conversation) -> Reply:
+    def body(self, conversation: Conversation) -> Any:
         system = next((m.content for m in conversation.messages if m.role == "system"), "")
         turns = [m for m in conversation.messages if m.role != "system"]
         user = "\n\n".join(
@@ -425,12 +443,11 @@ class TemplateTarget(_HttpTarget):
             "$MESSAGES": [_openai_message(m) for m in conversation.messages],
             "$TOOLS": [t.to_openai() for t in conversation.tools],
         }
-        body = _fill(
+        return _fill(
             self.template.body, {"$INPUT": user, "$SYSTEM": system, "$DOCUMENT": document}, lists
         )
-        status, doc, error, seconds = self._post(body)
-        if error is not None:
-            return Reply("", status=status, seconds=seconds, error=error)
+
+    def parse(self, status: int, doc: Any, seconds: float) -> Reply:
         text = json_path(doc, self.template.response_path)
         calls = (
             _tool_calls(json_path(doc, self.template.tool_calls_path))
@@ -447,6 +464,29 @@ class TemplateTarget(_HttpTarget):
         return Reply(
             text if isinstance(text, str) else json.dumps(text)[:100_000], calls, status, seconds
         )
+
+
+def preview(
+    target: OpenAIChatTarget | TemplateTarget, text: str = "Hello! What can you help me with?"
+) -> dict[str, Any]:
+    """One harmless request, shown whole: the body sent (headers left out: they may hold
+    credentials), the raw response (cut at 4000 characters) and what was extracted from
+    it. For checking a template before a run."""
+    conv = Conversation(messages=(Message("user", text),))
+    body, doc, reply = target.exchange(conv)
+    raw = json.dumps(doc) if doc is not None else None
+    return {
+        "target": target.location,
+        "kind": target.kind,
+        "configurable_system_prompt": bool(target.configurable_system_prompt),
+        "supports_tools": bool(target.supports_tools),
+        "request": body,
+        "status": reply.status,
+        "response": raw if raw is None or len(raw) <= 4000 else raw[:4000] + "...",
+        "text": reply.text,
+        "tool_calls": [{"name": c.name, "arguments": c.arguments} for c in reply.tool_calls],
+        "error": reply.error,
+    }
 
 
 def open_target(
