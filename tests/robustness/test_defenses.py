@@ -107,7 +107,7 @@ def test_compare_recommends_adversarial_training_and_records_evidence(
     digits: Digits, sqlite_ws: Workspace
 ) -> None:
     spec = CompareSpec(
-        eps=(0.05, EPS), attacks=("pgd", "square"), queries=100, image_shape=(8, 8),
+        eps=(0.05, EPS), attacks=("pgd", "square"), queries=40, image_shape=(8, 8),
         train=TrainSpec(epochs=10),
     )  # fmt: skip
     seen: list[str] = []
