@@ -420,7 +420,7 @@ class TokenService:
             [
                 Event(
                     "identity.key_rotated",
-                    {"kid": new, "previous": old, "previous_verifies_for_s": keep.seconds},
+                    {"kid": new, "previous": old, "previous_verifies_for_s": int(keep.total_seconds())},
                     actor,
                 )
             ]
