@@ -24,6 +24,7 @@ _CHECK_MODULES = (
     "bastion.privacy.pia._checks",
     "bastion.monitor._checks",
     "bastion.robustness._checks",
+    "bastion.robustness.campaign._checks",
     "bastion.robustness.llm._checks",
 )
 

@@ -20,6 +20,7 @@ from bastion.cli import pki as pki_cmds
 from bastion.cli import policy as policy_cmds
 from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
+from bastion.cli import redteam_campaign as redteam_campaign_cmds  # noqa: F401 - adds redteam run
 from bastion.cli import redteam_llm as redteam_llm_cmds  # noqa: F401 - adds redteam llm, llm-serve
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException

@@ -115,9 +115,11 @@ class LocalExecutor:
             raise ConfigError("local executor: workers must lie in 1..256")
         self.workers = workers or max(1, os.cpu_count() or 1)
 
-    def _pool(self) -> cf.ProcessPoolExecutor:
+    def _pool(self, tasks: int) -> cf.ProcessPoolExecutor:
+        # never more processes than tasks: each spawned worker pays its imports
         return cf.ProcessPoolExecutor(
-            max_workers=self.workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=max(1, min(self.workers, tasks)),
+            mp_context=multiprocessing.get_context("spawn"),
         )
 
     def map(
@@ -138,7 +140,7 @@ class LocalExecutor:
                 on_done(res, len(results), total)
 
         suspects: list[Task] = []
-        pool = self._pool()
+        pool = self._pool(len(tasks))
         broken = False
         try:
             futures = {pool.submit(_run_task, t.fn, t.args): t for t in tasks}
@@ -158,7 +160,7 @@ class LocalExecutor:
         finally:
             pool.shutdown(wait=not broken, cancel_futures=True)
         if suspects:
-            with cf.ThreadPoolExecutor(max_workers=self.workers) as threads:
+            with cf.ThreadPoolExecutor(max_workers=min(self.workers, len(suspects))) as threads:
                 for res in threads.map(lambda t: self._alone(t, retries, lost[t.id]), suspects):
                     done(res)
         return [results[t.id] for t in tasks]
