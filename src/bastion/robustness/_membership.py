@@ -58,6 +58,8 @@ FPR_TARGETS = (0.001, 0.01)
 MAX_POINTS = 200_000
 MAX_BOOTSTRAP = 10_000
 MAX_SHADOWS = 256
+MAX_REMOTE_POINTS = 200_000  # members + non-members an API caller may have scored
+MAX_REMOTE_SHADOW_ROWS = 2_000_000  # population rows x shadow models for an API caller
 GLOBAL_VARIANCE_BELOW = 16  # Carlini et al.: per-example variances need many shadow models
 _EPS = 1e-12
 
@@ -656,6 +658,14 @@ def membership_from_params(
         target, model_digest = loaded.target, loaded.digest
         members, nonmembers = sets["members"], sets["nonmembers"]
         population = sets.get("population")
+        if remote:
+            scored = len(members[0]) + len(nonmembers[0])
+            shadow_rows = (len(population[0]) if population else 0) * int(shadows or 1)
+            if scored > MAX_REMOTE_POINTS or shadow_rows > MAX_REMOTE_SHADOW_ROWS:
+                raise RobustnessError(
+                    f"an API caller may score at most {MAX_REMOTE_POINTS:,} points and train "
+                    f"shadow models on at most {MAX_REMOTE_SHADOW_ROWS:,} rows in all"
+                )
         if attack == "lira" and isinstance(target, SklearnTarget):
             trainer = sklearn_trainer(target.estimator)
         elif attack == "lira":
