@@ -19,6 +19,7 @@ app = typer.Typer(
 )
 
 _TOKEN_MAX = 8192
+_JSON = typer.Option(False, "--json", help="Same as --format json.")
 
 
 def _token(value: str) -> str:
@@ -52,6 +53,7 @@ def issue_cmd(
     attr: list[str] = typer.Option([], "--attr", help="An attribute NAME=VALUE (repeatable)."),
     amr: list[str] = typer.Option([], "--amr", help="An RFC 8176 method, e.g. mfa (repeatable)."),
     format: Format = FormatOpt,
+    as_json: bool = _JSON,
 ) -> None:
     """Issue a short-lived token; prints the token (JSON: the token and its claims)."""
     from bastion.access.identity import TokenService
@@ -66,7 +68,7 @@ def issue_cmd(
             amr=amr,
             actor="cli",
         )
-    if format is Format.JSON:
+    if as_json or format is Format.JSON:
         print_json(issued.to_dict())
         return
     sys.stdout.write(issued.token + "\n")
@@ -80,6 +82,7 @@ def exchange_cmd(
     scope: list[str] = typer.Option([], "--scope", help="Narrow to these roles (repeatable)."),
     ttl: float | None = typer.Option(None, "--ttl", help="Minutes (never past the subject's)."),
     format: Format = FormatOpt,
+    as_json: bool = _JSON,
 ) -> None:
     """RFC 8693 token exchange; prints the new token (JSON: the RFC 8693 response)."""
     from bastion.access.identity import JWT_TOKEN_TYPE, TokenService, exchange_token
@@ -98,7 +101,7 @@ def exchange_cmd(
             ttl_minutes=ttl,
             actor="cli",
         )
-    if format is Format.JSON:
+    if as_json or format is Format.JSON:
         print_json(res.response())
         return
     sys.stdout.write(res.issued.token + "\n")
@@ -109,6 +112,7 @@ def verify_cmd(
     token: str = typer.Argument(..., help="The token, or - for stdin."),
     audience: str = typer.Option(..., "--audience", help="The audience it must be for."),
     format: Format = FormatOpt,
+    as_json: bool = _JSON,
 ) -> None:
     """Verify a Bastion-issued or federated token; prints the identity it proves."""
     from bastion.access.identity import BastionAuthenticator, identity_to_dict
@@ -120,7 +124,7 @@ def verify_cmd(
             RequestCredentials(bearer=value)
         )
     d = identity_to_dict(ident)
-    if format is Format.JSON:
+    if as_json or format is Format.JSON:
         print_json(d)
         return
     print_table(
@@ -142,26 +146,27 @@ def revoke_cmd(
     jti: str = typer.Argument(..., help="The token id (jti) to revoke."),
     reason: str = typer.Option("unspecified", "--reason"),
     format: Format = FormatOpt,
+    as_json: bool = _JSON,
 ) -> None:
     """Revoke a token id (shared through Redis when BASTION_REDIS_URL is set)."""
     from bastion.access.identity import TokenService
 
     with workspace() as ws:
         TokenService(ws).revoke(jti, reason=reason, actor="cli")
-    if format is Format.JSON:
+    if as_json or format is Format.JSON:
         print_json({"jti": jti, "revoked": True})
         return
     out.print(f"Revoked {jti}", highlight=False)
 
 
 @app.command("rotate-key")
-def rotate_key_cmd(format: Format = FormatOpt) -> None:
+def rotate_key_cmd(format: Format = FormatOpt, as_json: bool = _JSON) -> None:
     """Make a new signing key; the old one keeps verifying until its tokens expire."""
     from bastion.access.identity import TokenService
 
     with workspace() as ws:
         new, old = TokenService(ws).rotate_key(actor="cli")
-    if format is Format.JSON:
+    if as_json or format is Format.JSON:
         print_json({"kid": new, "previous": old})
         return
     out.print(

@@ -70,7 +70,8 @@ def test_identity_commands(run: Run, monkeypatch: pytest.MonkeyPatch) -> None:
     assert rc == 2 and "revoked" in err
     rc, out, _ = run("identity", "jwks")
     assert rc == 0 and len(json.loads(out)["keys"]) == 1
-    rot = run.json("identity", "rotate-key")
+    rc, out, _ = run("identity", "rotate-key", "--json")
+    rot = json.loads(out)
     rc, out, _ = run("identity", "jwks")
     assert {k["kid"] for k in json.loads(out)["keys"]} == {rot["kid"], rot["previous"]}
     # every step is in the ledger, never a token
