@@ -161,6 +161,8 @@ class PolicyEngine:
         self._principals: OrderedDict[tuple[Any, ...], tuple[str, str, str]] = OrderedDict()
         self._entities_for: str = self.store.snapshot.digest
         self._lock = threading.Lock()  # the two LRUs; guard replicas run threads too
+        self._allow_cache: dict[tuple[str, ...], tuple[tuple[str, ...], Obligations]] = {}
+        self._allow_for = ""
 
     @property
     def snapshot(self) -> PolicySnapshot:
@@ -275,10 +277,12 @@ class PolicyEngine:
         diag = result.diagnostics
         matched = [snap.ids.get(c, c) for c in diag.reasons]
         errors = [f"policy error: {e}"[:300] for e in diag.errors]
-        what = f"{identity.id} {action.value} {resource.kind.value}:{resource.id}"
         if result.allowed:
-            obligations = merge_obligations(snap, matched)
-            reasons = tuple(_why(snap, p) for p in matched) + tuple(errors)
+            if errors:
+                obligations = merge_obligations(snap, matched)
+                reasons = tuple(_why(snap, p) for p in matched) + tuple(errors)
+            else:
+                reasons, obligations = self._allowing(snap, tuple(matched))
             if obligations.require_mfa and not identity.mfa:
                 return Decision(
                     False,
@@ -304,7 +308,23 @@ class PolicyEngine:
                     Obligations(log_level=LogLevel.FULL),
                     grant_id=grant_id,
                 )
+        what = f"{identity.id} {action.value} {resource.kind.value}:{resource.id}"
         return Decision(False, (), (f"denied by default: no policy permits {what}", *errors))
+
+    def _allowing(
+        self, snap: PolicySnapshot, matched: tuple[str, ...]
+    ) -> tuple[tuple[str, ...], Obligations]:
+        """Reasons and merged obligations of a set of allowing policies, once per set and
+        load (they depend on nothing else)."""
+        if self._allow_for != snap.digest:
+            self._allow_cache = {}
+            self._allow_for = snap.digest
+        got = self._allow_cache.get(matched)
+        if got is None:
+            got = (tuple(_why(snap, p) for p in matched), merge_obligations(snap, matched))
+            if len(self._allow_cache) < _CACHE:
+                self._allow_cache[matched] = got
+        return got
 
     def _event(
         self,
@@ -316,9 +336,9 @@ class PolicyEngine:
     ) -> Event:
         data: dict[str, Any] = {
             "principal": identity.id,
-            "method": identity.method.value,
+            "method": str(identity.method),
             "action": str(action),
-            "resource": f"{resource.kind.value}:{resource.id}",
+            "resource": f"{resource.kind}:{resource.id}",
             "allowed": d.allowed,
             "policies": list(d.policies),
             "reasons": [r[:200] for r in d.reasons[:5]],
