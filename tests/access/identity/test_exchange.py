@@ -104,6 +104,16 @@ def test_lifetime_never_exceeds_the_subject_token(svc: TokenService) -> None:
         federated={},
     )
     assert res.issued.expires_at <= alice.expires_at
+    assert res.response()["issued_token_type"] == "urn:ietf:params:oauth:token-type:access_token"
+    as_jwt = exchange_token(
+        svc,
+        subject_token=alice.token,
+        subject_token_type=JWT_TOKEN_TYPE,
+        audience="x",
+        requested_token_type=JWT_TOKEN_TYPE,
+        federated={},
+    )
+    assert as_jwt.response()["issued_token_type"] == JWT_TOKEN_TYPE
     assert res.issued.expires_at - alice.issued_at <= timedelta(minutes=2)
 
 

@@ -53,12 +53,14 @@ class ExchangeResult:
     issued: IssuedToken
     subject: Identity
     actors: tuple[Delegation, ...]
+    #: the requested type (access_token by default; the token is a JWT either way)
+    issued_token_type: str = ACCESS_TOKEN_TYPE
 
     def response(self) -> dict[str, Any]:
         """The RFC 8693 section 2.2.1 response."""
         return {
             "access_token": self.issued.token,
-            "issued_token_type": ACCESS_TOKEN_TYPE,
+            "issued_token_type": self.issued_token_type,
             "token_type": "Bearer",
             "expires_in": self.issued.expires_in,
             **(
@@ -224,4 +226,4 @@ def _exchange(
         )
     except InputError as exc:
         raise TokenExchangeError("invalid_request", exc.message) from None
-    return ExchangeResult(issued, subject, chain)
+    return ExchangeResult(issued, subject, chain, requested_token_type or ACCESS_TOKEN_TYPE)
