@@ -2,8 +2,9 @@
 
 The guard decides once per request. :class:`LedgerRecorder` keeps decisions in a bounded
 buffer and appends them through the ledger's group committer (one transaction and one
-signed checkpoint per batch) when ``batch`` are waiting or the oldest has waited
-``max_delay_s``, from the thread that records (no background thread). A full buffer
+signed checkpoint per batch) when ``batch`` are waiting (from the thread that records)
+or the oldest has waited ``max_delay_s`` (a one-shot timer armed while anything waits, so
+a quiet guard still writes its last decisions within that delay). A full buffer
 (the ledger is down or slower than traffic) raises :class:`LedgerBusyError`, which the
 engine turns into a denial: nothing is allowed that cannot be audited. Call
 :meth:`flush` (or :meth:`close`) before the process ends; a crash loses at most the
@@ -61,6 +62,7 @@ class LedgerRecorder:
         batch: int = 256,
         max_delay_s: float = 0.2,
         max_pending: int = 10_000,
+        timer: bool = True,
     ) -> None:
         if batch < 1 or max_pending < batch:
             raise ValueError("need 1 <= batch <= max_pending")
@@ -70,6 +72,9 @@ class LedgerRecorder:
         self._first = 0.0
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
+        #: without the timer, a batch waits for the next decision after max_delay_s
+        self.timer = timer
+        self._timer: threading.Timer | None = None
         self.recorded = 0  # events durably appended
         self.last_error: BaseException | None = None
 
@@ -85,6 +90,7 @@ class LedgerRecorder:
                 )
             if not self._buf:
                 self._first = time.monotonic()
+                self._arm()
             self._buf.append(event)
             due = len(self._buf) >= self.batch or (
                 time.monotonic() - self._first >= self.max_delay_s
@@ -99,6 +105,26 @@ class LedgerRecorder:
         """Append everything buffered now; raises the ledger's error (events kept)."""
         with self._flushing:
             self._drain(raise_errors=True)
+
+    def _arm(self) -> None:
+        """(under ``_lock``) a timer that drains what waits once ``max_delay_s`` passed."""
+        if self._timer is None and self.timer:
+            t = threading.Timer(self.max_delay_s, self._due)
+            t.daemon = True
+            self._timer = t
+            t.start()
+
+    def _due(self) -> None:
+        with self._lock:
+            self._timer = None
+        if self._flushing.acquire(blocking=False):
+            try:
+                self._drain(raise_errors=False)
+            finally:
+                self._flushing.release()
+        with self._lock:
+            if self._buf:  # a failed append, or new arrivals while draining
+                self._arm()
 
     def _drain(self, *, raise_errors: bool) -> None:
         while True:
@@ -120,4 +146,8 @@ class LedgerRecorder:
             self.last_error = None
 
     def close(self) -> None:
+        with self._lock:
+            timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         self.flush()
