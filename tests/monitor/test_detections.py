@@ -264,3 +264,20 @@ def test_detecting_sink_sees_accepted_batches_once(sqlite_ws: Workspace, tmp_pat
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_hostile_events_are_refused_or_reported_within_the_schema() -> None:
+    """Regressions found by the property tests: an infinite time is refused by name, and a
+    principal or uid of absurd length still yields a finding that fits the OCSF limits."""
+    with pytest.raises(InputError, match="time"):
+        DetectionEngine().process({"class_uid": 6003, "time": float("inf")})
+    with pytest.raises(InputError, match="epoch time"):
+        DetectionEngine().process({"class_uid": 6003, "time": 10**20})
+    long = "x" * 5000
+    evs = [{"class_uid": 6003, "status_id": 2, "time": T0 + i, "metadata": {"uid": long},
+            "actor": {"user": {"name": long}}, "src_endpoint": {"ip": long}} for i in range(5)]  # fmt: skip
+    (d,) = DetectionEngine(only=["denial-burst"]).run(evs)
+    ocsf = d.to_ocsf()
+    assert len(ocsf["actor"]["user"]["name"]) == 1024 and len(ocsf["src_endpoint"]["ip"]) == 64
+    assert all(len(u) == 128 for u in ocsf["ai"]["evidence"]["events"])
+    assert len(json.dumps(ocsf)) < 64 * 1024

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import re
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -54,6 +55,7 @@ _log = logging.getLogger(__name__)
 #: with this prefix are never fed back into the rules (no detection of detections).
 ANALYTIC_PREFIX = "bastion.detect."
 MAX_CONFIG_BYTES = 256 * 1024
+MAX_TIME_MS = 32_503_680_000_000  # 3000-01-01: beyond, no plausible event time
 MAX_TRACKED = 100_000  # principals / clients a rule keeps state for (oldest evicted)
 
 
@@ -95,14 +97,16 @@ def _client(event: Mapping[str, Any]) -> str | None:
 
 def _time_ms(event: Mapping[str, Any]) -> int:
     t = event.get("time")
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t):
         raise InputError("event: 'time' (epoch milliseconds) is missing")
+    if not 0 <= t < MAX_TIME_MS:
+        raise InputError("event: 'time' is not an epoch time in milliseconds")
     return int(t)
 
 
 def _uid(event: Mapping[str, Any]) -> str | None:
     v = field_value(event, "metadata.uid")
-    return v if isinstance(v, str) else None
+    return v[:128] if isinstance(v, str) and v else None
 
 
 def _techniques(event: Mapping[str, Any]) -> set[str]:
@@ -245,22 +249,25 @@ class Detection:
         return f"{self.kind.value}:{who}:{self.time_ms}"
 
     def finding(self) -> DetectionFinding:
-        actor = Actor(self.principal, client_ip=self.client_ip) if self.principal else None
+        """The OCSF Detection Finding; strings cut to the schema's limits (a detection
+        about a principal with an absurd name is still reported)."""
+        ip = self.client_ip[:64] if self.client_ip else None
+        actor = Actor(self.principal[:1024], client_ip=ip) if self.principal else None
         evidence: dict[str, Any] = {"kind": self.kind.value, "rule": self.rule}
         if self.events:
             evidence["events"] = list(self.events[:100])
         evidence.update(self.details)
         return DetectionFinding(
-            title=self.title,
+            title=self.title[:1024],
             finding_uid=self.uid[:128],
             severity=self.severity,
             techniques=self.techniques,
             analytic=ANALYTIC_PREFIX + self.kind.value,
             actor=actor,
-            model=ModelRef(self.model) if self.model else None,
+            model=ModelRef(self.model[:1024]) if self.model else None,
             evidence=evidence,
             time_ms=self.time_ms,
-            message=self.title,
+            message=self.title[:1024],
         )
 
     def to_ocsf(self) -> dict[str, Any]:
@@ -663,7 +670,7 @@ class DriftNewClientRule(Rule):
                 client_ip=new[0] if len(new) == 1 else None,
                 techniques=self.techniques,
                 events=tuple(u for u in (_uid(event),) if u),
-                details={"new_clients": new[:100], "drift_finding": uid[:128]},
+                details={"new_clients": [c[:256] for c in new[:100]], "drift_finding": uid[:128]},
             )
         ]
 

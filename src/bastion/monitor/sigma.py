@@ -542,7 +542,11 @@ class SigmaEvaluator:
     def process(self, event: Mapping[str, Any]) -> list[SigmaMatch]:
         self.events += 1
         t = event.get("time")
-        t_ms = int(t) if isinstance(t, (int, float)) and not isinstance(t, bool) else None
+        t_ms = (
+            int(t)
+            if isinstance(t, (int, float)) and not isinstance(t, bool) and 0 <= t < 2**53
+            else None
+        )
         uid = field_value(event, "metadata.uid")
         uids = (uid,) if isinstance(uid, str) else ()
         hit = {r.id for r in self.plain if r.matches(event)}
