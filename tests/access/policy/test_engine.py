@@ -138,6 +138,10 @@ def test_engine_errors_are_denials_with_the_reason() -> None:
     officer = who("user:olga", "loan-officer")
     bad_ctx = engine.decide(officer, Action.INVOKE, SCORING, {"x": {"nested": 1}})
     assert not bad_ctx.allowed and "engine error" in bad_ctx.reasons[0]
+    huge = engine.decide(officer, Action.INVOKE, SCORING, {"purpose": "x" * 5000})
+    assert not huge.allowed and "size" in huge.reasons[0]
+    fine = engine.decide(officer, Action.INVOKE, SCORING, {"purpose": "scoring", "hour": 9})
+    assert fine.allowed
     bad_attr = engine.decide(
         Identity("user:o", IdentityKind.USER, AuthMethod.BEARER, attributes={"roles": "admin"}),
         Action.INVOKE,

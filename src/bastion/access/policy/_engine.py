@@ -57,6 +57,7 @@ _RESERVED = frozenset({"roles", "mfa", "method"})
 _LOG_RANK = {LogLevel.MINIMAL: 0, LogLevel.STANDARD: 1, LogLevel.FULL: 2}
 _CACHE = 4096
 MAX_CONTEXT_KEYS = 64
+MAX_CONTEXT_STRING = 4096
 
 
 class GrantSource(Protocol):
@@ -130,12 +131,16 @@ def _context(context: Mapping[str, object] | None) -> dict[str, Any] | None:
     for k, v in context.items():
         if not isinstance(k, str) or not _ATTR.match(k):
             raise PolicyError(f"context key {str(k)[:40]!r} is not an identifier")
-        if isinstance(v, bool | int | str):
+        if isinstance(v, bool | int) or (isinstance(v, str) and len(v) <= MAX_CONTEXT_STRING):
             out[k] = v
-        elif isinstance(v, list) and all(isinstance(x, str) for x in v):
+        elif (
+            isinstance(v, list)
+            and len(v) <= MAX_CONTEXT_KEYS
+            and all(isinstance(x, str) and len(x) <= MAX_CONTEXT_STRING for x in v)
+        ):
             out[k] = list(v)
         else:
-            raise PolicyError(f"context value of {k!r} has an unsupported type")
+            raise PolicyError(f"context value of {k!r} has an unsupported type or size")
     return out
 
 
