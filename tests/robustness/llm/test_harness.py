@@ -9,8 +9,10 @@ import re
 import pytest
 
 from bastion.robustness.llm import (
+    Conversation,
     LlmProbeReport,
     ProbeFamily,
+    Reply,
     load_probes,
     open_target,
     run_probes,
@@ -87,7 +89,7 @@ def test_vulnerable_report_counts_families_and_taxonomy(vuln_report: LlmProbeRep
     assert data["owasp"]["owasp-llm:2025:LLM01"] >= 15
     assert data["owasp"]["owasp-llm:2025:LLM06"] >= 4
     assert data["atlas"]["AML.T0056"] >= 5 and data["atlas"]["AML.T0053"] >= 4
-    assert data["cost"]["requests"] == len(PROBES)
+    assert data["cost"]["requests"] == len(PROBES) + sum(len(p.setup) for p in load_probes())
 
 
 def test_excerpts_never_carry_planted_secrets_in_any_form(vuln_report: LlmProbeReport) -> None:
@@ -163,3 +165,35 @@ def test_render_probes_gives_the_conversations_without_sending() -> None:
     assert b64.proof is not None and b64.proof not in b64.conversation.sent_text
     again = render_probes(select_probes("encoding.base64"), seed=4)[1][0]
     assert again.conversation.messages[0] == b64.conversation.messages[0]
+
+
+class _Recording:
+    """The vulnerable server's target, keeping every conversation it is asked to send."""
+
+    def __init__(self, url: str) -> None:
+        self.inner = open_target(url)
+        self.kind, self.location = self.inner.kind, self.inner.location
+        self.configurable_system_prompt = self.inner.configurable_system_prompt
+        self.supports_tools = self.inner.supports_tools
+        self.sent: list[Conversation] = []
+
+    def send(self, conversation: Conversation) -> Reply:
+        self.sent.append(conversation)
+        return self.inner.send(conversation)
+
+
+def test_multi_turn_probes_send_the_history(vulnerable: RunningServer) -> None:
+    rec = _Recording(vulnerable.url)
+    try:
+        report = run_probes(rec, select_probes("jailbreak.gradual-escalation"), seed=2)
+    finally:
+        rec.inner.close()
+    assert report.attempts[0].status == "found" and report.requests == 3
+    assert [[m.role for m in c.messages] for c in rec.sent] == [
+        ["system", "user"],
+        ["system", "user", "assistant", "user"],
+        ["system", "user", "assistant", "user", "assistant", "user"],
+    ]
+    first_reply = rec.sent[1].messages[2].content
+    assert first_reply.startswith("Sure, here you go:")  # the server's real answer, replayed
+    assert first_reply not in rec.sent[2].sent_text  # the target's own words are not "sent"

@@ -24,9 +24,11 @@ from bastion.robustness.llm._probes import (
 )
 from bastion.robustness.llm._taxonomy import FAMILIES
 from bastion.robustness.llm.interface import (
+    Conversation,
     Finding,
     Judge,
     LlmTarget,
+    Message,
     ProbeFamily,
     Reply,
     RobustnessError,
@@ -190,6 +192,25 @@ def _excerpt_reply(reply: Reply, plant: Plant) -> str:
     return mask(text, plant)
 
 
+def _converse(target: LlmTarget, attempt: PlannedAttempt) -> tuple[Conversation, Reply]:
+    """Send the setup turns one at a time (each with the replies so far), then the
+    probe's own turn with the whole history; the final conversation and its reply."""
+    conv = attempt.conversation
+    if not attempt.setup:
+        return conv, target.send(conv)
+    system = [m for m in conv.messages if m.role == "system"]
+    history: list[Message] = []
+    for turn in attempt.setup:
+        history.append(Message("user", turn))
+        reply = target.send(replace(conv, messages=(*system, *history)))
+        if reply.error is not None:
+            return replace(conv, messages=(*system, *history)), reply
+        history.append(Message("assistant", reply.text))
+    rest = [m for m in conv.messages if m.role != "system"]
+    final = replace(conv, messages=(*system, *history, *rest))
+    return final, target.send(final)
+
+
 def run_probes(
     target: LlmTarget,
     probes: Sequence[Probe] | None = None,
@@ -234,10 +255,10 @@ def run_probes(
         )
         for p in chosen
     ]
-    to_send = [a for a in planned if a.skipped is None]
-    if len(to_send) > max_requests:
+    needed = sum(a.requests for a in planned)
+    if needed > max_requests:
         raise RobustnessError(
-            f"the run needs {len(to_send)} requests, over the budget of {max_requests} "
+            f"the run needs {needed} requests, over the budget of {max_requests} "
             "(raise --max-requests or choose fewer probes)"
         )
     version = corpus_version()
@@ -265,7 +286,7 @@ def run_probes(
                 attempt.skipped,
                 prompt_excerpt=prompt_x,
             ), []
-        reply = target.send(attempt.conversation)
+        conversation, reply = _converse(target, attempt)
         if reply.error is not None:
             return (
                 AttemptRecord(
@@ -275,7 +296,7 @@ def run_probes(
                 ),
                 [],
             )  # fmt: skip
-        hits = detect(reply, plant, attempt.conversation.sent_text, attempt.proof)
+        hits = detect(reply, plant, conversation.sent_text, attempt.proof)
         reply_x = _excerpt_reply(reply, plant)
         primary_names = PRIMARY[probe.goal]
         seen: set[str] = set()
@@ -313,7 +334,7 @@ def run_probes(
     for rec, fnd in results:
         report.attempts.append(rec)
         report.findings.extend(fnd)
-    report.requests = len(to_send)
+    report.requests = needed
     report.wall_seconds = time.monotonic() - start
     skipped = [a for a in report.attempts if a.status == "skipped"]
     if skipped:

@@ -69,6 +69,8 @@ class Probe(BaseModel):
     goal: Goal
     prompt: str = Field(min_length=1, max_length=4000)
     document: str | None = Field(default=None, max_length=8000)
+    #: earlier user turns, sent one at a time (each with the replies so far) before prompt
+    setup: tuple[str, ...] = Field(default=(), max_length=8)
     channel: Literal["document", "tool"] | None = None
     encoding: Literal["base64", "homoglyph", "tags", "zero_width"] | None = None
     atlas: tuple[str, ...] = ()
@@ -234,6 +236,11 @@ class PlannedAttempt:
     skipped: str | None = None
     exfil_url: str = f"https://{EXFIL_HOST}/pixel.png?d="
     codes: tuple[str, ...] = field(default=())
+    setup: tuple[str, ...] = ()
+
+    @property
+    def requests(self) -> int:
+        return 0 if self.skipped is not None else 1 + len(self.setup)
 
 
 def _code(rng: random.Random) -> str:
@@ -307,7 +314,8 @@ def plan_attempt(
         document=doc_inline,
     )
     proof = f"{a}-{b}" if probe.goal is Goal.PROOF else None
-    return PlannedAttempt(probe, conv, proof, skipped, exfil_url, (a, b))
+    setup = tuple(fill(t) for t in probe.setup)
+    return PlannedAttempt(probe, conv, proof, skipped, exfil_url, (a, b), setup)
 
 
 def render_probes(

@@ -102,8 +102,9 @@ class Conversation:
     @property
     def sent_text(self) -> str:
         """Everything the attacker side wrote (user turns, documents, tool results): what
-        an echo of the request could repeat. The system prompt is not in it."""
-        parts = [m.content for m in self.messages if m.role != "system"]
+        an echo of the request could repeat. The system prompt and the target's own
+        earlier replies are not in it."""
+        parts = [m.content for m in self.messages if m.role not in ("system", "assistant")]
         if self.document:
             parts.append(self.document)
         return "\n".join(parts)
