@@ -7,13 +7,22 @@ import json
 import os
 import sys
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from bastion.cli._common import Format, FormatOpt, err, out, print_json, print_table, workspace
+from bastion.cli._common import (
+    Format,
+    FormatOpt,
+    err,
+    out,
+    print_json,
+    print_table,
+    progress,
+    workspace,
+)
 from bastion.core.checks import run_check
 from bastion.core.errors import InputError
 from bastion.core.types import Subject, Verdict
@@ -113,12 +122,16 @@ def _lines(source: Path) -> Iterator[tuple[int, str]]:
             f.close()
 
 
-def _events(source: Path, bad: list[str]) -> Iterator[dict[str, Any]]:
+def _events(
+    source: Path, bad: list[str], seen: Callable[[int], None] | None = None
+) -> Iterator[dict[str, Any]]:
     """OCSF events of a JSON-lines file; every line that is not one is reported in ``bad``
-    (by line number and reason, never its content)."""
+    (by line number and reason, never its content). ``seen`` is told each line's size."""
     from bastion.monitor import as_ocsf
 
     for no, line in _lines(source):
+        if seen is not None:
+            seen(len(line))
         if len(line) > MAX_LINE:
             bad.append(f"line {no}: longer than {MAX_LINE} bytes")
             continue
@@ -280,9 +293,18 @@ def detect(
         cfg = load_detection_config(text, what=f"detection config {config.name}")
     pack = load_rules(rules) if rules else None
     bad: list[str] = []
-    with workspace() as ws:
-        run = correlate(ws, _events(source, bad), config=cfg, sigma_rules=pack, use_sigma=sigma,
-                        actor="cli", source=source.name)  # fmt: skip
+    total = source.stat().st_size if str(source) != "-" else None
+    read = [0, 0]  # bytes, lines
+    with workspace() as ws, progress(f"detect {source.name}", total) as update:
+
+        def seen(n: int) -> None:
+            read[0] += n
+            read[1] += 1
+            if total is not None and read[1] % 1000 == 0:  # the bar moves every 1,000 lines
+                update(min(read[0], total), total)
+
+        run = correlate(ws, _events(source, bad, seen), config=cfg, sigma_rules=pack,
+                        use_sigma=sigma, actor="cli", source=source.name)  # fmt: skip
     if findings is not None:
         try:
             with findings.open("w", encoding="utf-8") as f:
