@@ -488,7 +488,9 @@ def load_rules(paths: Sequence[Path]) -> list[SigmaRule]:
             files.append(p)
         else:
             raise InputError(f"{p.name}: no such rule file or directory")
-    for f in files[:MAX_RULES]:
+    if len(files) > MAX_RULES:
+        raise SigmaRuleError(f"more than {MAX_RULES} rule files: split the pack")
+    for f in files:
         if f.stat().st_size > MAX_RULE_BYTES * 10:
             raise SigmaRuleError(f"Sigma rule {f.name}: larger than {MAX_RULE_BYTES * 10} bytes")
         out.extend(parse_rules(f.read_text(encoding="utf-8", errors="replace"), f.name))
