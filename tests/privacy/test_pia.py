@@ -180,7 +180,7 @@ def test_api_pia(ws: Workspace) -> None:
     eng = {"Authorization": f"Bearer {create_token(ws, name='e', role=Role.ENGINEER).token}"}
     body = {"manifest": MANIFEST, "answers": ANSWERS, "format": "html"}
     assert client.post("/api/v1/data/pia", json=body).status_code == 401
-    r = client.post("/api/v1/data/pia/questionnaire", json={"manifest": MANIFEST}, headers=viewer)
+    r = client.post("/api/v1/data/pia/questionnaire", json={"manifest": MANIFEST}, headers=eng)
     assert r.status_code == 200 and "cross_border: 'yes'" in r.text
     assert client.post("/api/v1/data/pia", json=body, headers=viewer).status_code == 403
     r = client.post("/api/v1/data/pia", json=body, headers=eng)

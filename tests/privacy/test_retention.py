@@ -205,6 +205,8 @@ def test_api_retention(ws: Workspace, tmp_path: Path) -> None:
         == "old"
     )
     r = client.post("/api/v1/data/retention/plan", json={"policy": POLICIES}, headers=viewer)
+    assert r.status_code == 403  # a POST that only computes still needs write (deny by default)
+    r = client.post("/api/v1/data/retention/plan", json={"policy": POLICIES}, headers=eng)
     assert r.status_code == 200 and r.json()["plan"][0]["due"] is True
     assert client.post("/api/v1/data/retention/apply", json={"policy": POLICIES},
                        headers=eng).status_code == 403  # fmt: skip
@@ -221,5 +223,5 @@ def test_api_retention(ws: Workspace, tmp_path: Path) -> None:
     admin = mfa_headers(ws, "dpo", Role.ADMIN)
     r = client.post("/api/v1/data/erasure", json={"identifier": "p2@example.com"}, headers=admin)
     assert r.status_code == 200 and r.json()["rows_removed"] == 1
-    r = client.post("/api/v1/data/retention/plan", json={"policy": "policies: []"}, headers=viewer)
+    r = client.post("/api/v1/data/retention/plan", json={"policy": "policies: []"}, headers=eng)
     assert r.status_code == 422

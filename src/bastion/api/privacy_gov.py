@@ -239,7 +239,7 @@ def retention_items(ws: WS, _p: Reader, disposed: bool = False) -> dict[str, Any
 
 
 @router.post("/data/retention/plan", summary="What a retention sweep would do (changes nothing)")
-async def retention_plan(request: Request, ws: WS, _p: Reader) -> dict[str, Any]:
+async def retention_plan(request: Request, ws: WS, _p: Writer) -> dict[str, Any]:
     from bastion.privacy.retention import parse_policies, plan_retention
 
     body: RetentionBody = await read_json(request, RetentionBody, 512 * 1024)
@@ -316,7 +316,7 @@ def _staged(tmp: str, name: str, text: str) -> Path:
     response_class=Response,
     responses={200: {"content": {"application/yaml": {}}}},
 )
-async def pia_questionnaire(request: Request, ws: WS, _p: Reader) -> Response:
+async def pia_questionnaire(request: Request, ws: WS, _p: Writer) -> Response:
     from bastion.privacy.pia import questionnaire
 
     body: PiaBody = await read_json(request, PiaBody, 3 * 1024 * 1024)
