@@ -48,8 +48,10 @@ def test_vulnerable_endpoint_fails_with_evidence_and_reports(
     assert json.loads(reports[0].read_text())["found_probes"] == doc["found_probes"]
     md = reports[1].read_text()
     assert "## Findings" in md and "owasp-llm:2025:LLM07" in md
+    assert "| agency.shell | excessive_agency | found |" in md
     page = reports[2].read_text()
     assert "<svg" in page and "Content-Security-Policy" in page
+    assert "<td>leak.reversed</td><td>system_prompt_leak</td><td>found</td>" in page
     assert "<script>alert" not in page and "&lt;script&gt;alert" in page  # the reply is escaped
     assert "BASTION-CANARY-" not in page + md + out
     sarif = json.loads(reports[3].read_text())

@@ -85,6 +85,11 @@ def to_markdown(report: LlmProbeReport) -> str:
             f"| {fam} | {c['probes']} | {c['found']} | {c['clear']} | {c['errors']} | "
             f"{c['skipped']} | {', '.join(c['owasp'])} | {', '.join(c['atlas'])} |"
         )
+    lines += ["", "## Probes", "", "| probe | family | status | detail |", "|---|---|---|---|"]
+    lines += [
+        f"| {a['probe']} | {a['family']} | {a['status']} | {a['detail'].replace('|', '/')} |"
+        for a in d["attempts"]
+    ]
     lines += ["", "## Findings", ""]
     if not d["findings"]:
         lines.append("None.")
@@ -143,6 +148,11 @@ def to_html(report: LlmProbeReport) -> str:
         or "<p>None.</p>"
     )
     notes = "".join(f"<li>{_e(n)}</li>" for n in d["notes"])
+    attempts = "".join(
+        f"<tr><td>{_e(a['probe'])}</td><td>{_e(a['family'])}</td><td>{_e(a['status'])}</td>"
+        f"<td>{_e(a['detail'])}</td></tr>"
+        for a in d["attempts"]
+    )
     svg = chart_svg(report)
     svg = svg[svg.find("<svg") :]
     return (
@@ -158,7 +168,8 @@ def to_html(report: LlmProbeReport) -> str:
         f"{d['cost']['requests']} requests in {d['cost']['wall_seconds']} s.</p>"
         f"{svg}<h2>Families</h2><table><tr><th>family</th><th>probes</th><th>found</th><th>clear</th>"
         f"<th>errors</th><th>skipped</th><th>OWASP LLM 2025</th><th>ATLAS</th></tr>{rows}</table>"
-        f"<h2>Findings</h2>{findings}"
+        "<h2>Probes</h2><table><tr><th>probe</th><th>family</th><th>status</th><th>detail</th></tr>"
+        f"{attempts}</table><h2>Findings</h2>{findings}"
         + (f"<h2>Notes</h2><ul>{notes}</ul>" if notes else "")
         + "</body></html>\n"
     )
