@@ -420,7 +420,11 @@ class TokenService:
             [
                 Event(
                     "identity.key_rotated",
-                    {"kid": new, "previous": old, "previous_verifies_for_s": int(keep.total_seconds())},
+                    {
+                        "kid": new,
+                        "previous": old,
+                        "previous_verifies_for_s": int(keep.total_seconds()),
+                    },
                     actor,
                 )
             ]
