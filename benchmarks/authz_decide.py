@@ -34,6 +34,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +111,9 @@ def main() -> None:
         )
     identities = []
     for i in range(args.principals):
-        kind = KINDS[i % len(KINDS)]
+        pkind = KINDS[i % len(KINDS)]
         roles = frozenset(rng.sample(ROLES, k=1 + i % 2))
-        identities.append(Identity(f"{kind.value}:p{i}", kind, AuthMethod.BEARER, roles=roles))
+        identities.append(Identity(f"{pkind.value}:p{i}", pkind, AuthMethod.BEARER, roles=roles))
     requests = []
     for _ in range(args.requests):
         res = rng.choice(resources)
@@ -162,11 +163,11 @@ def main() -> None:
 
     n_text = min(args.requests, 5_000)
     med, p99, out = _time(
-        [(lambda q=q: cedarpy.is_authorized(q, text, entities)) for q in cedar_reqs[:n_text]]
+        [partial(cedarpy.is_authorized, q, text, entities) for q in cedar_reqs[:n_text]]
     )
     results["cedarpy-text"] = {"median_us": med, "p99_us": p99, "requests": n_text}
     med, p99, out = _time(
-        [(lambda q=q: cedarpy.is_authorized(q, policy_set, entities)) for q in cedar_reqs]
+        [partial(cedarpy.is_authorized, q, policy_set, entities) for q in cedar_reqs]
     )
     results["cedarpy-preparsed"] = {"median_us": med, "p99_us": p99, "requests": args.requests}
     decisions["cedarpy"] = [r.allowed for r in out]
@@ -175,12 +176,12 @@ def main() -> None:
     for p, a, r in warm:  # the warm pairs, seen once before
         engine.decide(p, a, r)
     med, p99, _ = _time(
-        [(lambda x=warm[i % len(warm)]: engine.decide(*x)) for i in range(args.requests)]
+        [partial(engine.decide, *warm[i % len(warm)]) for i in range(args.requests)]
     )
     results["bastion-warm"] = {"median_us": med, "p99_us": p99, "requests": args.requests}
 
     engine_random = PolicyEngine(PolicyStore(policy_dir, resources=resources))
-    med, p99, out = _time([(lambda x=x: engine_random.decide(*x)) for x in requests])
+    med, p99, out = _time([partial(engine_random.decide, *x) for x in requests])
     results["bastion-random"] = {"median_us": med, "p99_us": p99, "requests": args.requests}
     decisions["bastion"] = [d.allowed for d in out]
 
@@ -189,7 +190,7 @@ def main() -> None:
         try:
             rec = LedgerRecorder(ws.ledger, batch=256)
             engine_l = PolicyEngine(PolicyStore(policy_dir, resources=resources), recorder=rec)
-            med, p99, out = _time([(lambda x=x: engine_l.decide(*x)) for x in requests])
+            med, p99, out = _time([partial(engine_l.decide, *x) for x in requests])
             rec.flush()
             results["bastion-ledgered"] = {
                 "median_us": med,
