@@ -165,3 +165,12 @@ def test_wide_vectors_are_refused_not_stored() -> None:
     store = MemoryStateStore()
     r = PradaDetector(store).inspect(_req([0.5] * 20_000))
     assert r.verdict is Verdict.BLOCK and "more than 16384" in r.reasons[0]
+
+
+def test_per_class_mode_not_wired_as_a_filter_still_detects(digits: Digits) -> None:
+    det = PradaDetector(MemoryStateStore(), label_field="label")  # inspect only, never filter
+    base = digits.x_test[0]
+    direction = np.ones(64) / 8.0
+    results = [det.inspect(_req(list(base + 0.01 * k * direction))) for k in range(160)]
+    assert results[-1].verdict is Verdict.BLOCK
+    assert "add the detector to the endpoint's filters" in results[-1].reasons[-1]

@@ -54,6 +54,8 @@ DEFAULT_PRADA_LADDER = ResponseLadder(throttle=0.10, coarsen=0.15, block=0.20)
 _ALL = "*"
 _MAX_LABEL = 64
 _F8 = struct.Struct("<d")
+#: per-class mode with no answer seen after this many requests: the filter is not wired
+_UNWIRED_AFTER = 20
 
 
 class PradaDetector:
@@ -90,6 +92,8 @@ class PradaDetector:
         self.label_field = label_field
         self.ttl_s = positive("ttl_s", ttl_s)
         self.name = name
+        self._inspected = 0
+        self._filtered = 0
 
     # -- the stage -----------------------------------------------------------------
 
@@ -103,14 +107,24 @@ class PradaDetector:
                 self.name, Verdict.BLOCK, 1.0, (f"refused: {exc.message}",), self._techniques()
             )
         base = self._base(request)
+        self._inspected += 1
+        # per-class mode learns from the answers; a detector never wired as an output
+        # filter would learn nothing (fail open): then it observes here, without classes
+        unwired = self.label_field is not None and self._filtered == 0
+        unwired = unwired and self._inspected > _UNWIRED_AFTER
         try:
-            if self.label_field is None:
+            if self.label_field is None or unwired:
                 problem = self._observe(base, x, _ALL)
                 if problem is not None:
                     return StageResult(
                         self.name, Verdict.BLOCK, 1.0, (problem,), self._techniques()
                     )
-            return self._judge(base)
+            result = self._judge(base)
+            if unwired:
+                note = "no labels from the answers (add the detector to the endpoint's filters)"
+                return StageResult(result.detector, result.verdict, result.score,
+                                   (*result.reasons, note), result.techniques)  # fmt: skip
+            return result
         except BastionError as exc:  # the state store is unreachable or refused: fail closed
             return StageResult(
                 self.name, Verdict.BLOCK, 1.0, (f"refused: state unavailable ({exc.message})",),
@@ -121,6 +135,7 @@ class PradaDetector:
         """Learn the query's predicted class from the answer (when ``label_field`` is set)."""
         if self.label_field is None or request.features is None:
             return FilterResult(self.name)
+        self._filtered += 1
         label = response.json.get(self.label_field) if isinstance(response.json, Mapping) else None
         if isinstance(label, bool | int | str) and len(str(label)) <= _MAX_LABEL:
             cls = str(label)
