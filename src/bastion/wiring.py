@@ -7,8 +7,9 @@ is made (so every way in, CLI, API, demo or Python, gets the same wiring):
 - every room's checks are imported, so they are in the check registry;
 - the registry's conflict-of-interest rule (a model version's authors may not vote on its
   change requests) is a :class:`bastion.governance.ConflictCheck`;
-- incident playbooks revoke tokens with ``bastion.access.revoke_token`` and roll models
-  back with ``bastion.registry.rollback_to_last_good`` (``bastion.incidents`` hooks);
+- incident playbooks revoke tokens with ``bastion.access.revoke_token``, suspend
+  just-in-time grants with ``bastion.access.revoke_grant`` and roll models back with
+  ``bastion.registry.rollback_to_last_good`` (``bastion.incidents`` hooks);
 - the two-person rule's appliers (:class:`bastion.governance.ChangeApplier`): a gate policy
   (registry) and a governance file (governance).
 """
@@ -16,6 +17,10 @@ is made (so every way in, CLI, API, demo or Python, gets the same wiring):
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bastion.core.workspace import Workspace
 
 __all__ = ["wire", "wired"]
 
@@ -26,6 +31,19 @@ _WIRED = False
 def wired() -> bool:
     """Has :func:`wire` run in this process?"""
     return _WIRED
+
+
+def _suspend_grant(ws: Workspace, grant_id: str, actor: str, reason: str) -> object:
+    """A playbook's ``suspend_grant``: the access room revokes the just-in-time grant. The
+    run is already authorised (a local operator on the CLI; over the API a token with
+    approve or admin and a current TOTP code), so the responder acts as an approver whose
+    MFA was checked; the ledger names the person who ran the playbook."""
+    from bastion import access
+
+    responder = access.Principal(
+        token_id="playbook", name=actor[:100], role=access.Role.APPROVER, mfa_verified=True
+    )
+    return access.revoke_grant(ws, grant_id, responder, note=reason[:1000])
 
 
 def wire() -> None:
@@ -54,4 +72,5 @@ def wire() -> None:
         # verified version (registry).
         incidents.register_token_revoker(access.revoke_token)
         incidents.register_model_rollback(registry.rollback_to_last_good)
+        incidents.register_grant_suspender(_suspend_grant)
         _WIRED = True

@@ -302,7 +302,7 @@ steps:
     assert "no SMTP relay configured" in why["notify_email1"]
     assert "answered HTTP 500" in why["notify_webhook2"]
     assert "plain http only to a loopback" in why["notify_webhook3"]
-    assert "no room offers suspend_grant" in why["suspend_grant4"]
+    assert "no grant 'g-1'" in why["suspend_grant4"]
     after = get_incident(ws, inc.id)
     assert after.status is IncidentStatus.OPEN  # nothing was contained
     assert [s.status for s in after.steps] == ["failed"]
@@ -376,3 +376,60 @@ def test_model_compromise_rolls_back_quarantines_revokes_and_freezes(
     release_quarantine(ws, "credit-gbm", "2", actor="sam", reason="cleared after review")
     assert not is_quarantined(ws, "credit-gbm", "2")
     assert ws.ledger.verify().ok
+
+
+def test_suspend_grant_revokes_the_vendor_grant(sqlite_ws: Workspace) -> None:
+    """The access room's just-in-time grant, suspended by a playbook action (wired)."""
+    from bastion.access.policy import approve_grant, get_grant, request_grant
+    from tests._otp import fresh
+
+    ws = sqlite_ws
+    g = request_grant(ws, "vendor:acme", "read-logs", "endpoint:scoring-api",
+                      "investigate ticket INC-4411 latency", "2h", actor="alice")  # fmt: skip
+    t = create_token(ws, name="bob", role="approver", actor="test")
+    approve_grant(ws, g.id, authenticate(ws, t.token, fresh(t.totp_secret)))
+    assert get_grant(ws, g.id).state() == "active"
+    book = parse_playbook("""
+id: cut-vendor
+title: t
+triggers: [manual]
+parameters: [grant_id]
+steps:
+  - id: a
+    title: suspend the vendor's access
+    owner: sam
+    actions:
+      - action: suspend_grant
+        with: {grant_id: "{grant_id}", reason: "vendor credential leaked"}
+""")
+    inc = open_incident(ws, "vendor leak", kind="manual", severity="high", owner="sam",
+                        actor="sam", params={"grant_id": g.id})  # fmt: skip
+    run = run_playbook(ws, inc.id, book, actor="sam")
+    assert run.ok, run.to_dict()
+    after = get_grant(ws, g.id)
+    assert after.status == "revoked" and after.revoked_by is not None and "sam" in after.revoked_by
+    again = run_playbook(ws, inc.id, book, actor="sam")
+    assert not again.ok and "nothing to revoke" in again.results[0].detail
+
+
+def test_an_unwired_hook_fails_closed(
+    sqlite_ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bastion.incidents import _run
+
+    monkeypatch.delitem(_run._HOOKS, "suspend_grant")
+    book = parse_playbook("""
+id: x
+title: t
+triggers: [manual]
+steps:
+  - id: a
+    title: a
+    owner: sam
+    actions:
+      - action: suspend_grant
+        with: {grant_id: g-1}
+""")
+    inc = open_incident(sqlite_ws, "t", kind="manual", severity="low", owner="o", actor="a")
+    (res,) = run_playbook(sqlite_ws, inc.id, book, actor="sam").results
+    assert not res.ok and "no room offers suspend_grant" in res.detail
