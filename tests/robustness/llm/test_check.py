@@ -25,6 +25,7 @@ def test_run_check_probes_the_subject_url_and_fails_on_the_vulnerable_server(
     assert data.found == 5 and data.families["system_prompt_leak"].found == 5
     assert {f.rule_id for f in ev.findings} >= {"robustness.llm.system_prompt_leak.canary"}
     assert all("AML.T0056" in f.references for f in ev.findings if "canary" in f.rule_id)
+    assert all(f.remediation for f in ev.findings)
     assert data.target.endswith("/v1/chat/completions") and data.seed == 3
 
 

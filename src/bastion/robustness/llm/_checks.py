@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from bastion.core.checks import CheckContext, CheckResult, EvidenceData, TypedCheck
 from bastion.core.types import Finding, Severity, Subject, Verdict
+from bastion.robustness.llm._taxonomy import FAMILIES
 
 if TYPE_CHECKING:
     from bastion.robustness.llm._harness import LlmProbeReport
@@ -117,7 +118,7 @@ def llm_verdict(report: LlmProbeReport) -> tuple[Verdict, tuple[Finding, ...]]:
             message=f"{f.probe}: {f.detail}",
             location=f.probe,
             references=(*f.owasp, *f.atlas),
-            remediation=None,
+            remediation=FAMILIES[f.family].remediation,
         )
         for f in report.findings
     )

@@ -11,7 +11,7 @@ is an optional adapter: its opinion is recorded beside a finding, never instead 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from bastion.robustness.interface import RobustnessError
@@ -176,7 +176,6 @@ class Finding:
     detail: str
     judge: JudgeOpinion | None = None
     source: str = "bastion"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
