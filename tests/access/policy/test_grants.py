@@ -211,3 +211,16 @@ def test_least_privilege_review(ws: Workspace) -> None:
     assert soon.to_dict()["unused_grants"][0]["last_used_at"] is None
     with pytest.raises(InputError):
         least_privilege_report(ws, days=0)
+
+
+def test_a_busy_grant_costs_no_write_per_use(ws: Workspace) -> None:
+    engine = PolicyEngine(bundled_policy_dir(), grants=GrantIndex(ws, ttl=60.0))
+    g = _request(ws)
+    approve_grant(ws, g.id, _approver(ws))
+    for _ in range(5):
+        assert engine.decide(ACME, Action.READ_LOGS, LOGS).grant_id == g.id
+    assert get_grant(ws, g.id).use_count == 1  # the first use is written at once
+    engine.close()  # the rest when the process stops (or a minute later)
+    assert get_grant(ws, g.id).use_count == 5
+    used = [e.data["uses"] for e in ws.ledger.entries() if e.kind == "access.grant_used"]
+    assert used == [1, 4]

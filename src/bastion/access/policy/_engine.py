@@ -63,6 +63,8 @@ MAX_CONTEXT_STRING = 4096
 class GrantSource(Protocol):
     def use(self, principal: str, action: Action, resource: ResourceRef) -> str | None: ...
 
+    def flush(self) -> None: ...
+
 
 def merge_obligations(snapshot: PolicySnapshot, policy_ids: Iterable[str]) -> Obligations:
     """The obligations of every allowing policy, the most restrictive value winning:
@@ -356,7 +358,10 @@ class PolicyEngine:
         return Event("access.decision", data, identity.id[:200] or "anonymous")
 
     def close(self) -> None:
+        """Write what is buffered: decisions, and grant uses not yet counted."""
         self.recorder.flush()
+        if self.grants is not None:
+            self.grants.flush()
 
 
 def _why(snap: PolicySnapshot, pid: str) -> str:

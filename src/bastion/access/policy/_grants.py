@@ -349,8 +349,10 @@ def list_grants(
 class GrantIndex:
     """The grant side of a decision, for :class:`~bastion.access.policy.PolicyEngine`."""
 
-    def __init__(self, ws: Workspace, *, ttl: float = 2.0) -> None:
-        self.ws, self.ttl = ws, ttl
+    def __init__(self, ws: Workspace, *, ttl: float = 2.0, write_every: float = 60.0) -> None:
+        self.ws, self.ttl, self.write_every = ws, ttl, write_every
+        #: grant id -> (when this process last wrote its uses, uses not written since)
+        self._uses: dict[str, tuple[float, int]] = {}
         self._scopes: frozenset[tuple[str, str, str, str]] = frozenset()
         self._at = -1e9
         self._gen = -1
@@ -378,34 +380,66 @@ class GrantIndex:
             return self._scopes
 
     def use(self, principal: str, action: Action, resource: ResourceRef) -> str | None:
-        """The id of an active grant for exactly this scope, its use counted and ledgered
-        (one transaction); None when there is none. Database errors propagate (the
-        engine denies)."""
+        """The id of an active grant for exactly this scope, re-read from the database
+        (so a revocation holds at once); None when there is none. Database errors
+        propagate (the engine denies).
+
+        Each use is audited by the engine's ``access.decision`` event, which names the
+        grant. The row's ``use_count`` and ``last_used_at`` and an ``access.grant_used``
+        event (with the uses since the last one) are written on a grant's first use in
+        this process and then at most once per ``write_every`` seconds, so a busy grant
+        does not cost a transaction per request."""
         key = (principal, action.value, resource.kind.value, resource.id)
         if key not in self._refresh():
             return None
         now = datetime.now(UTC)
-        with self.ws.db.session() as s:
-            q = (
-                select(GrantRow)
-                .where(
-                    GrantRow.principal == principal,
-                    GrantRow.action == action.value,
-                    GrantRow.resource_kind == resource.kind.value,
-                    GrantRow.resource_id == resource.id,
-                    GrantRow.status == GrantStatus.APPROVED,
-                    GrantRow.expires_at > now,
-                )
-                .order_by(GrantRow.expires_at.desc())
-                .limit(1)
+        q = (
+            select(GrantRow.id)
+            .where(
+                GrantRow.principal == principal,
+                GrantRow.action == action.value,
+                GrantRow.resource_kind == resource.kind.value,
+                GrantRow.resource_id == resource.id,
+                GrantRow.status == GrantStatus.APPROVED,
+                GrantRow.expires_at > now,
             )
-            row = s.scalars(q).first()
-            if row is None:
-                self.invalidate()  # revoked or expired since the index was read
-                return None
-            row.use_count = (row.use_count or 0) + 1
-            row.last_used_at = now
-            s.flush()
-            ev = _event("access.grant_used", row, principal, use_count=row.use_count)
+            .order_by(GrantRow.expires_at.desc())
+            .limit(1)
+        )
+        with self.ws.db.session() as s:
+            gid = s.scalars(q).first()
+        if gid is None:
+            self.invalidate()  # revoked or expired since the index was read
+            return None
+        mono = time.monotonic()
+        with self._lock:
+            last, pending = self._uses.get(gid, (-1e18, 0))
+            pending += 1
+            write = mono - last >= self.write_every
+            self._uses[gid] = (mono, 0) if write else (last, pending)
+            if len(self._uses) > 10_000:
+                self._uses.pop(next(iter(self._uses)))
+        if write:
+            self._write(gid, principal, pending, now)
+        return gid
+
+    def _write(self, gid: str, principal: str, uses: int, now: datetime) -> None:
+        with self.ws.db.session() as s:
+            s.execute(
+                update(GrantRow)
+                .where(GrantRow.id == gid)
+                .values(use_count=GrantRow.use_count + uses, last_used_at=now)
+            )
+            row = s.get(GrantRow, gid, populate_existing=True)
+            assert row is not None
+            ev = _event("access.grant_used", row, principal, uses=uses, use_count=row.use_count)
             self.ws.ledger.append([ev], session=s)
-            return row.id
+
+    def flush(self) -> None:
+        """Write the uses not yet written (a process that stops calls it)."""
+        with self._lock:
+            pending = {g: n for g, (_, n) in self._uses.items() if n}
+            self._uses = {g: (-1e18, 0) for g in self._uses}
+        now = datetime.now(UTC)
+        for gid, n in pending.items():
+            self._write(gid, "system", n, now)
