@@ -73,6 +73,9 @@ def test_incident_flow_over_http(client: TestClient, sqlite_ws: Workspace) -> No
     assert r.json()["ok"] and r.json()["actions"][0]["action"] == "revoke_token"
     revoked = client.get("/api/v1/incidents", headers={"Authorization": f"Bearer {victim.token}"})
     assert revoked.status_code == 401
+    chart = client.get(f"/api/v1/incidents/{inc['id']}/timeline.svg", headers=viewer)
+    assert chart.status_code == 200 and chart.headers["content-type"] == "image/svg+xml"
+    assert "contain (security-oncall)" in chart.text
     shown = client.get(f"/api/v1/incidents/{inc['id']}", headers=viewer).json()
     assert shown["status"] == "contained"
     assert shown["steps"][0]["owners"] == ["security-oncall"]  # high x security

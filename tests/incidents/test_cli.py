@@ -41,7 +41,9 @@ def test_detection_to_incident_to_custody(run: Run, tmp_path: Path) -> None:
     assert res["playbook"] == "denial-burst" and res["ok"]
     tokens = run.json("token", "list")
     assert next(t for t in tokens if t["id"] == tok["id"])["revoked"] is True
-    shown = run.json("incident", "show", inc["id"])
+    chart = tmp_path / "incident.svg"
+    shown = run.json("incident", "show", inc["id"], "--svg", str(chart))
+    assert "contain (security-team)" in chart.read_text()
     assert shown["status"] == "contained"
     assert [s["status"] for s in shown["steps"]] == ["done", "pending"]
     run.json("incident", "complete-step", inc["id"], "confirm", "--note", "stolen laptop")

@@ -41,6 +41,7 @@ from bastion.incidents import (
     release_quarantine,
     run_playbook,
     shipped_playbooks,
+    timeline_svg,
 )
 from bastion.monitor import DetectionEngine
 from bastion.registry import VersionInfo, approve, get_version, promote, register_model
@@ -337,6 +338,10 @@ def test_manual_steps_complete_with_a_note(sqlite_ws: Workspace) -> None:
     assert done.timeline[-1].kind == "step_completed" and done.timeline[-1].data["late"] is False
     with pytest.raises(NotFoundError):
         complete_step(ws, inc.id, "confirm", actor="sam", note="again")
+    svg = timeline_svg(get_incident(ws, inc.id))
+    assert svg.startswith("<?xml") and "confirm (ciso, security-oncall)" in svg
+    assert "#2e7d32" in svg  # completed on time: green
+    assert svg == timeline_svg(get_incident(ws, inc.id))  # reproducible
 
 
 def test_model_compromise_rolls_back_quarantines_revokes_and_freezes(

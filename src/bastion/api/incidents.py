@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -98,6 +98,18 @@ def get_incident(incident_id: str, ws: WS, _: Auth) -> dict[str, Any]:
     from bastion.incidents import get_incident as do
 
     return do(ws, incident_id).to_dict()
+
+
+@router.get(
+    "/incidents/{incident_id}/timeline.svg",
+    summary="The response chart: each step against its deadline (SVG)",
+    response_class=Response,
+)
+def incident_svg(incident_id: str, ws: WS, _: Auth) -> Response:
+    from bastion.incidents import get_incident as get
+    from bastion.incidents import timeline_svg
+
+    return Response(timeline_svg(get(ws, incident_id)), media_type="image/svg+xml")
 
 
 @router.post("/incidents/{incident_id}/notes", summary="Add a note to the timeline")

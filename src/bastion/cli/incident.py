@@ -143,12 +143,22 @@ def list_(
 
 
 @app.command("show")
-def show(incident_id: str, format: Format = FormatOpt) -> None:
-    """An incident with its links, playbook steps and timeline."""
-    from bastion.incidents import get_incident
+def show(
+    incident_id: str,
+    svg: Path | None = typer.Option(None, "--svg", help="Also write the response chart here."),
+    format: Format = FormatOpt,
+) -> None:
+    """An incident with its links, playbook steps and timeline; --svg charts each step
+    against its deadline."""
+    from bastion.incidents import get_incident, timeline_svg
 
     with workspace() as ws:
         inc = get_incident(ws, incident_id)
+    if svg is not None:
+        try:
+            svg.write_text(timeline_svg(inc), encoding="utf-8")
+        except OSError as exc:
+            raise InputError(f"--svg {svg.name}: cannot write ({exc.strerror})") from None
     _show(inc, format)
 
 

@@ -9,6 +9,7 @@ Parts: ``_store`` (incidents), ``_playbooks`` (the schema and the shipped playbo
 ``playbooks/``), ``_run`` (running them, the hooks into other rooms), ``_custody``; the
 data types, the error and the hook Protocols are in ``interface``."""
 
+from bastion.incidents._chart import timeline_svg
 from bastion.incidents._custody import (
     REPORT_FORMAT,
     Artifact,
@@ -114,6 +115,7 @@ __all__ = [
     "release_quarantine",
     "run_playbook",
     "shipped_playbooks",
+    "timeline_svg",
     "transfer",
     "verify_custody",
     "verify_report",
