@@ -164,3 +164,24 @@ def test_only_an_agent_has_tools_and_an_empty_allowlist_allows_none() -> None:
     none = ToolCallFilter([])
     assert none.filter(REQ, Response(200, tool_calls=("lookup_order",))).verdict is Verdict.BLOCK
     assert none.filter(REQ, Response(200)).verdict is Verdict.ALLOW
+
+
+def test_unclosed_and_unparsable_markup_fails_closed(links: LinkFilter) -> None:
+    out, changes, _ = _text(links, "Hello <script>steal(document.cookie) and the rest")
+    assert out == "Hello " and changes == {"html_script": 1}
+    huge = '<img src="https://evil.test/x" ' + "a" * 20_000 + ">"
+    out, changes, _ = _text(links, huge)
+    assert out.startswith('&lt;img src="https://evil.test/x"') and changes == {"html_unparsed": 1}
+    # floods of openings are handled one bounded look-up each (the filter stays linear)
+    flood = "<img src=x " * 50_000
+    out, changes, _ = _text(links, flood)
+    assert changes == {"html_unparsed": 50_000} and "<img" not in out
+    many = "![a](https://evil.test/x) " * 5_000
+    out, changes, _ = _text(links, many)
+    assert changes == {"image_link": 5_000} and "evil.test" not in out
+
+
+def test_a_link_without_an_opening_bracket_in_reach_loses_its_target(links: LinkFilter) -> None:
+    text = "[" + "x" * 1500 + "](https://evil.test/long)"
+    out, changes, _ = _text(links, text)
+    assert "evil.test" not in out and changes == {"link": 1}

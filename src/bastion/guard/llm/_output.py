@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 import urllib.parse
 from collections import Counter
@@ -129,20 +130,21 @@ class PiiRedactionFilter:
 _SAFE_SCHEMES = frozenset({"http", "https", "ftp", "ws", "wss", ""})
 # a link destination: no spaces, balanced parentheses one level deep (CommonMark allows them)
 _DEST = r"\s*<?((?:[^()\s<>]|\([^()\s]*\))*)>?(?:\s+[\"'(][^)\n]*[\"')])?\s*\)"
-_MD_IMAGE = re.compile(r"!\[([^\]\n]{0,1000})\]\(" + _DEST)
-_MD_LINK = re.compile(r"(?<!!)\[([^\]\n]{0,1000})\]\(" + _DEST)
+_MD_DEST = re.compile(r"\]\(" + _DEST)
 _MD_REF_DEF = re.compile(r"(?m)^[ \t]{0,3}\[([^\]\n]+)\]:[ \t]*<?(\S+?)>?(?:[ \t]+.*)?$")
 _AUTOLINK = re.compile(r"<((?:[a-zA-Z][a-zA-Z0-9+.-]{1,31}:|//)[^<>\s]+)>")
-_DANGEROUS_BLOCK = re.compile(
-    r"<\s*(script|iframe|object|embed|style|noscript|svg|math|template)\b[^>]*>.*?<\s*/\s*\1\s*>",
-    re.IGNORECASE | re.DOTALL,
+_MAX_TAG = 8192  # a tag's attributes longer than this are not parsed: the tag is escaped
+_BLOCKS = "script|iframe|object|embed|style|noscript|svg|math|template"
+_BLOCK_OPEN = re.compile(rf"<\s*({_BLOCKS})\b", re.IGNORECASE)
+_BLOCK_CLOSE = re.compile(rf"<\s*/\s*({_BLOCKS})\s*>", re.IGNORECASE)
+_TAGS = (
+    "img|a|iframe|script|object|embed|form|input|button|link|meta|base|source|video|audio|"
+    "picture|frame|frameset|image|svg|use|style|area|track|body|table|td|div"
 )
-_TAG = re.compile(
-    r"<\s*(/?)\s*(img|a|iframe|script|object|embed|form|input|button|link|meta|base|source|"
-    r"video|audio|picture|frame|frameset|image|svg|use|style|area|track|body|table|td|div)"
-    r"\b([^>]*)>",
-    re.IGNORECASE,
-)
+_TAG = re.compile(rf"<\s*(/?)\s*({_TAGS})\b", re.IGNORECASE)
+_GT = re.compile(">")
+_ALWAYS_BLOCK = frozenset({"script", "object", "embed", "style", "svg", "math", "template",
+                           "noscript"})  # fmt: skip
 _ATTR = re.compile(
     r"""([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=\s*("[^"]*"|'[^']*'|[^\s"'>]+)""", re.IGNORECASE
 )
@@ -152,6 +154,14 @@ _URL_ATTRS = frozenset(
 )  # fmt: skip
 _ALWAYS_STRIP = frozenset({"script", "object", "embed", "base", "meta", "frame", "frameset"})
 _CSS_URL = re.compile(r"url\(\s*['\"]?([^'\")]+)", re.IGNORECASE)
+
+
+def _next_gt(gts: list[int], start: int) -> int | None:
+    """The first ``>`` at or after ``start`` and within :data:`_MAX_TAG` of it."""
+    i = bisect.bisect_left(gts, start)
+    if i == len(gts) or gts[i] - start > _MAX_TAG:
+        return None
+    return gts[i]
 
 
 def host_allowed(url: str, allowed: Sequence[str], *, allow_relative: bool = True) -> bool:
@@ -242,19 +252,9 @@ class LinkFilter:
         return True
 
     def clean(self, text: str) -> tuple[str, Counter[str]]:
+        """The text with everything pointing outside the allowlist removed, and counts.
+        Linear in the text: no pattern here scans further than a bounded window."""
         changes: Counter[str] = Counter()
-
-        def image(m: re.Match[str]) -> str:
-            if self._ok(m.group(2)):
-                return m.group(0)
-            changes["image_link"] += 1
-            return "[image removed]"
-
-        def link(m: re.Match[str]) -> str:
-            if self._ok(m.group(2)):
-                return m.group(0)
-            changes["link"] += 1
-            return m.group(1)
 
         def refdef(m: re.Match[str]) -> str:
             if self._ok(m.group(2)):
@@ -268,35 +268,110 @@ class LinkFilter:
             changes["link"] += 1
             return "[link removed]"
 
-        def block(m: re.Match[str]) -> str:
-            tag = m.group(1).lower()
-            opening = m.group(0)[: m.group(0).find(">") + 1]
-            attrs = opening[len(tag) + 1 : -1]
-            if tag not in ("script", "object", "embed", "style", "svg", "math", "template",
-                           "noscript") and self._tag_ok(tag, attrs):  # fmt: skip
-                return m.group(0)
-            changes[f"html_{tag}"] += 1
-            return ""
-
-        def tag(m: re.Match[str]) -> str:
-            closing, name, attrs = m.group(1), m.group(2).lower(), m.group(3)
-            if closing:
-                return m.group(0) if name != "a" or not changes.get("_open_a") else ""
-            if self._tag_ok(name, attrs):
-                return m.group(0)
-            changes[f"html_{name}"] += 1
-            if name == "a":
-                changes["_open_a"] += 1
-            return "[image removed]" if name == "img" else ""
-
-        out = _DANGEROUS_BLOCK.sub(block, text)
-        out = _TAG.sub(tag, out)
-        out = _MD_IMAGE.sub(image, out)
-        out = _MD_LINK.sub(link, out)
-        out = _MD_REF_DEF.sub(refdef, out)
-        out = _AUTOLINK.sub(autolink, out)
+        out = self._strip_blocks(text, changes) if "<" in text else text
+        if "<" in out:
+            out = self._strip_tags(out, changes)
+        if "](" in out:
+            out = self._strip_inline(out, changes)
+        if "]:" in out:
+            out = _MD_REF_DEF.sub(refdef, out)
+        if "<" in out:
+            out = _AUTOLINK.sub(autolink, out)
         changes.pop("_open_a", None)
         return out, changes
+
+    def _strip_blocks(self, text: str, changes: Counter[str]) -> str:
+        """Remove script/iframe/object/... elements with their content (to the end of the
+        text when one is never closed, as a browser would swallow it)."""
+        closes: dict[str, list[int]] = {}
+        ends: dict[int, int] = {}
+        for c in _BLOCK_CLOSE.finditer(text):
+            closes.setdefault(c.group(1).lower(), []).append(c.start())
+            ends[c.start()] = c.end()
+        gts = [g.start() for g in _GT.finditer(text)]
+        parts: list[str] = []
+        pos = 0
+        for m in _BLOCK_OPEN.finditer(text):
+            if m.start() < pos:
+                continue  # inside an element already removed
+            name = m.group(1).lower()
+            gt = _next_gt(gts, m.end())
+            if (
+                name not in _ALWAYS_BLOCK
+                and gt is not None
+                and self._tag_ok(name, text[m.end() : gt])
+            ):
+                continue
+            changes[f"html_{name}"] += 1
+            parts.append(text[pos : m.start()])
+            starts = closes.get(name, [])
+            i = bisect.bisect_left(starts, m.end())
+            pos = ends[starts[i]] if i < len(starts) and gt is not None else len(text)
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def _strip_tags(self, text: str, changes: Counter[str]) -> str:
+        """Single tags (img, a, form, ...) outside the allowlist removed (``a`` keeps its
+        text, ``img`` leaves ``[image removed]``); a tag whose ``>`` is not within reach
+        is escaped, so no renderer reads it as a tag (fail closed). Linear: the next ``>``
+        of each tag is found by bisection."""
+        gts = [g.start() for g in _GT.finditer(text)]
+        parts: list[str] = []
+        pos = 0
+        open_a = 0
+        for m in _TAG.finditer(text):
+            if m.start() < pos:
+                continue
+            gt = _next_gt(gts, m.end())
+            if gt is None:
+                changes["html_unparsed"] += 1
+                parts += [text[pos : m.start()], "&lt;"]
+                pos = m.start() + 1
+                continue
+            closing, name = m.group(1), m.group(2).lower()
+            if closing:
+                if name == "a" and open_a:
+                    open_a -= 1
+                    parts.append(text[pos : m.start()])
+                    pos = gt + 1
+                continue
+            if self._tag_ok(name, text[m.end() : gt]):
+                continue
+            changes[f"html_{name}"] += 1
+            open_a += name == "a"
+            parts += [text[pos : m.start()], "[image removed]" if name == "img" else ""]
+            pos = gt + 1
+        parts.append(text[pos:])
+        return "".join(parts)
+
+    def _strip_inline(self, text: str, changes: Counter[str]) -> str:
+        """Markdown ``[text](url)`` and ``![alt](url)`` outside the allowlist: found from
+        their ``](url)`` (linear), the opening bracket looked for within 1,000 characters."""
+        edits: list[tuple[int, int, str]] = []
+        last = 0
+        for m in _MD_DEST.finditer(text):
+            if self._ok(m.group(1)):
+                last = m.end()
+                continue
+            o = text.rfind("[", max(last, m.start() - 1000), m.start())
+            if o > last and text[o - 1] == "!":
+                edits.append((o - 1, m.end(), "[image removed]"))
+                changes["image_link"] += 1
+            elif o >= last and o != -1:
+                edits.append((o, m.end(), text[o + 1 : m.start()]))
+                changes["link"] += 1
+            else:  # no opening bracket in reach: the destination goes all the same
+                edits.append((m.start(), m.end(), "]"))
+                changes["link"] += 1
+            last = m.end()
+        if not edits:
+            return text
+        parts, pos = [], 0
+        for a, b, rep in edits:
+            parts += [text[pos:a], rep]
+            pos = b
+        parts.append(text[pos:])
+        return "".join(parts)
 
     def filter(self, request: GuardRequest, response: Response) -> FilterResult:
         text = response.text
