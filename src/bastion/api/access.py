@@ -55,7 +55,9 @@ class DecideBody(BaseModel):
 
 
 async def _note(request: Request) -> str | None:
-    if not (await request.body()):
+    """The optional ``{"note": ...}`` of a decision on a grant; an empty body is no note."""
+    length = request.headers.get("content-length")
+    if length == "0" or (length is None and "transfer-encoding" not in request.headers):
         return None
     return (await read_json(request, NoteBody, MAX_BODY)).note
 
