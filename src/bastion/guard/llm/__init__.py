@@ -8,11 +8,13 @@ optional :class:`PromptClassifier` adapter adds a model's opinion (never require
 
 Output: :class:`PiiRedactionFilter` (the privacy room's recognizers and operators),
 :class:`LinkFilter` (markdown images/links and HTML outside a host allowlist) and
-:class:`ToolCallFilter` (the agent's tools from the system manifest).
+:class:`ToolCallFilter` (the agent's tools from the system manifest). :func:`llm_stage`
+builds any of them from a guard configuration's name and options.
 """
 
 from __future__ import annotations
 
+from bastion.guard.llm._config import LLM_STAGES, llm_stage
 from bastion.guard.llm._input import (
     DEFAULT_PROMPT_LADDER,
     Finding,
@@ -31,6 +33,7 @@ from bastion.guard.llm._rules import RULES, Rule
 
 __all__ = [
     "DEFAULT_PROMPT_LADDER",
+    "LLM_STAGES",
     "RULES",
     "Finding",
     "LinkFilter",
@@ -41,5 +44,6 @@ __all__ = [
     "Rule",
     "ToolCallFilter",
     "host_allowed",
+    "llm_stage",
     "scan_prompt",
 ]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from bastion.core.errors import InputError
+from bastion.guard.detect._common import as_ladder
 from bastion.guard.detect._ladder import ResponseLadder
 from bastion.guard.interface import GuardRequest, StageResult, Verdict
 from bastion.guard.llm._normalize import Invisible, find_invisible, views
@@ -183,7 +184,7 @@ class PromptInjectionDetector:
     def __init__(
         self,
         *,
-        ladder: ResponseLadder = DEFAULT_PROMPT_LADDER,
+        ladder: ResponseLadder | Mapping[str, object] = DEFAULT_PROMPT_LADDER,
         rules: Sequence[Rule] = RULES,
         classifier: PromptClassifier | None = None,
         max_chars: int = MAX_SCAN_CHARS,
@@ -194,7 +195,7 @@ class PromptInjectionDetector:
             raise InputError("classifier: expected an object with name and score(text)")
         if not 1 <= max_chars <= 10_000_000:
             raise InputError("max_chars: expected 1..10,000,000")
-        self.ladder = ladder
+        self.ladder = as_ladder(ladder, "prompt_injection.ladder")
         self.rules = tuple(rules)
         self.classifier = classifier
         self.max_chars = max_chars
