@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -22,6 +23,7 @@ from bastion.access.policy import (
     Grant,
     GrantIndex,
     PolicyEngine,
+    access_review,
     approve_grant,
     bundled_policy_dir,
     deny_grant,
@@ -224,3 +226,16 @@ def test_a_busy_grant_costs_no_write_per_use(ws: Workspace) -> None:
     assert get_grant(ws, g.id).use_count == 5
     used = [e.data["uses"] for e in ws.ledger.entries() if e.kind == "access.grant_used"]
     assert used == [1, 4]
+
+
+def test_review_without_baselines_leaves_that_half_out(ws: Workspace, tmp_path: Path) -> None:
+    g = _request(ws, action="explain", reason="a partner demo of the reason codes")
+    approve_grant(ws, g.id, _approver(ws))
+    with_base = access_review(ws, days=30)  # the bundled directory has baselines.yaml
+    assert with_base.to_dict()["baselines"] is True
+    assert [p for p, _ in with_base.beyond_baseline] == ["vendor:acme"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "p.cedar").write_text('@id("x") forbid (principal, action, resource);')
+    without = access_review(ws, days=30, directory=bare)
+    assert without.to_dict()["baselines"] is False and without.beyond_baseline == ()

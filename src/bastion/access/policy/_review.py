@@ -28,6 +28,8 @@ __all__ = ["AccessReview", "least_privilege_report"]
 class AccessReview:
     days: int
     generated_at: datetime
+    #: whether a role baseline was given (without one, beyond_baseline is not assessed)
+    with_baselines: bool
     unused: tuple[Grant, ...]
     beyond_baseline: tuple[tuple[str, tuple[Grant, ...]], ...]  # principal -> grants
 
@@ -35,6 +37,7 @@ class AccessReview:
         return {
             "days": self.days,
             "generated_at": self.generated_at.isoformat(),
+            "baselines": self.with_baselines,
             "unused_grants": [
                 g.to_dict()
                 | {"last_used_at": g.last_used_at.isoformat() if g.last_used_at else None}
@@ -116,6 +119,7 @@ def least_privilege_report(
     return AccessReview(
         days=days,
         generated_at=now,
+        with_baselines=baselines is not None,
         unused=tuple(unused),
         beyond_baseline=tuple(sorted((p, tuple(gs)) for p, gs in beyond.items())),
     )
