@@ -49,7 +49,7 @@ def test_finding_6_api_route_may_not_be_public(settings: Settings, ws: Workspace
 
 def test_finding_6_every_route_declares_a_permission(settings: Settings, ws: Workspace) -> None:
     """The real app: every console page needs a session with read; only the sign-in form,
-    sign-out, health and the root redirect are public, and they say so."""
+    sign-out, health, the root redirect and the JWKS are public, and they say so."""
     app = create_app(settings, ws)
     perms = {
         (route.path, ",".join(sorted(route.methods or ()))): _permission_of(route.dependant)
@@ -63,6 +63,8 @@ def test_finding_6_every_route_declares_a_permission(settings: Settings, ws: Wor
         ("/ui/logout", "POST"),
         ("/healthz", "GET"),
         ("/", "GET"),
+        # the identity room's public keys (RFC 7517): verifiers fetch them unauthenticated
+        ("/.well-known/jwks.json", "GET"),
     }
     console = {k: v for k, v in perms.items() if k[0].startswith("/ui/") and k not in public}
     assert console and set(console.values()) == {"read"}
