@@ -55,5 +55,6 @@ def timeline_svg(incident: Incident, *, at: datetime | None = None) -> str:
     ax.set_xlabel(f"hours since the incident was opened ({t0:%Y-%m-%d %H:%M} UTC)")
     ax.set_title(f"{incident.title[:80]} [{incident.severity}, {incident.status.value}]")
     ax.set_ylim(0.3, top + 0.7)
+    ax.margins(x=0.03)
     ax.grid(axis="x", alpha=0.3)
     return render_svg(fig, salt=f"incident-{incident.id}")
