@@ -40,7 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from _common import RESULTS_DIR, print_table, write_results  # noqa: E402
+from _common import CACHE_DIR, ensure_ignored_dir, print_table, write_results  # noqa: E402
 
 
 def _digits() -> tuple[Any, np.ndarray, np.ndarray, np.ndarray]:
@@ -171,16 +171,23 @@ def main() -> None:
         benign[name] = {"queries": total, "flagged": n, "fpr": n / total}
         rows.append(["benign replay", name, f"{n}/{total} flagged", "-", "-", len(x_test)])
 
-    # cost per query of each stage on the benign stream
+    # cost per query of each stage on the benign stream (PRADA: inspect, then the answer's
+    # label through its filter, as the guard runs it)
+    from bastion.guard.interface import Response
+
     cost: dict[str, float] = {}
+    labels = victim.predict(x_test)
     for name in ("prada", "blacklight"):
         prada, bl = _stages()
-        stage = prada if name == "prada" else bl
         reqs = [GuardRequest(f"t{k}", "model", "c", None, features=[float(v) for v in r])
                 for k, r in enumerate(x_test)]  # fmt: skip
         t0 = time.perf_counter()
-        for r in reqs:
-            stage.inspect(r)
+        for k, r in enumerate(reqs):
+            if name == "prada":
+                prada.inspect(r)
+                prada.filter(r, Response(200, {"label": int(labels[k])}))
+            else:
+                bl.inspect(r)
         cost[name] = (time.perf_counter() - t0) / len(reqs) * 1e6
 
     print_table(["attack", "detector", "detected", "first (median)", "first (max)", "queries"],
@@ -193,11 +200,11 @@ def main() -> None:
     print("mean cost per query: " + ", ".join(f"{k} {v:.0f} us" for k, v in cost.items()))
 
     svg = _chart(curves)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    (RESULTS_DIR / "guard_detection.svg").write_text(svg)
+    chart = ensure_ignored_dir(CACHE_DIR) / "guard_detection.svg"  # git-ignored, like the JSON
+    chart.write_text(svg)
     out = write_results("guard_detection", {"attacks": results, "benign": benign,
                                             "us_per_query": cost, "seeds": args.seeds})  # fmt: skip
-    print(f"wrote {out} and {RESULTS_DIR / 'guard_detection.svg'}")
+    print(f"wrote {out} and {chart}")
 
 
 def _chart(curves: dict[str, list[float]]) -> str:
