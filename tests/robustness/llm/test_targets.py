@@ -194,7 +194,7 @@ def test_api_key_comes_from_the_environment(
     monkeypatch.setenv("BASTION_TEST_KEY", "k-123")
     t = open_target(_base(flaky), api_key_env="BASTION_TEST_KEY")
     try:
-        assert t._client.headers["Authorization"] == "Bearer k-123"
+        assert t._http._client.headers["Authorization"] == "Bearer k-123"
         assert "k-123" not in t.location
     finally:
         t.close()
