@@ -1,9 +1,9 @@
 """The guard as an ASGI reverse proxy (pure ASGI: no framework on the request path).
 
 ``POST /endpoints/{name}`` runs the pipeline and, when every stage admits the request,
-forwards its body to the endpoint's upstream through one pooled ``httpx.AsyncClient``
-(egress-checked, pinned to the checked address, behind the endpoint's circuit breaker and
-timeout). ``GET /healthz`` answers liveness. Refusals: 400 malformed JSON, 401 bad or
+forwards its body to the endpoint's upstream over pooled keep-alive connections
+(:mod:`bastion.guard._upstream`; egress-checked, pinned to the checked address, behind the
+endpoint's circuit breaker and timeout). ``GET /healthz`` answers liveness. Refusals: 400 malformed JSON, 401 bad or
 expired credentials, 403 denied (the reason id, never internals), 404 unknown endpoint,
 405 wrong method, 408 a body that does not arrive in time (slow-loris), 413 oversized
 body (read with a limit, never buffered past it), 422 schema or range, 429 rate limit or
@@ -21,12 +21,12 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from bastion.access.interface import RequestCredentials
 from bastion.guard._egress import EgressDenied, EgressPolicy
 from bastion.guard._pipeline import Admission, EndpointRuntime, Pipeline, Refusal
+from bastion.guard._upstream import UpstreamError, UpstreamPool
 from bastion.guard.interface import Response
 
 __all__ = ["MAX_UPSTREAM_BYTES", "GuardProxy"]
@@ -75,39 +75,17 @@ def _credentials(scope: Scope) -> RequestCredentials:
 
 
 class GuardProxy:
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        egress: EgressPolicy,
-        *,
-        max_connections: int = 512,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, pipeline: Pipeline, egress: EgressPolicy, *, max_idle: int = 256) -> None:
         self.pipeline = pipeline
         self.egress = egress
-        self._max_connections = max_connections
-        self._transport = transport
-        self.client: httpx.AsyncClient | None = None
-
-    def _client(self) -> httpx.AsyncClient:
-        if self.client is None:
-            self.client = httpx.AsyncClient(
-                limits=httpx.Limits(max_connections=self._max_connections,
-                                    max_keepalive_connections=self._max_connections),
-                timeout=httpx.Timeout(5.0), follow_redirects=False, trust_env=False,
-                transport=self._transport,
-            )  # fmt: skip
-        return self.client
+        self.upstream = UpstreamPool(max_idle=max_idle, max_bytes=MAX_UPSTREAM_BYTES)
 
     async def startup(self) -> None:
-        self._client()
         if self.pipeline.audit is not None:
             self.pipeline.audit.start()
 
     async def shutdown(self) -> None:
-        if self.client is not None:
-            await self.client.aclose()
-            self.client = None
+        self.upstream.close()
         if self.pipeline.audit is not None:
             await asyncio.to_thread(self.pipeline.audit.close)
 
@@ -234,44 +212,32 @@ class GuardProxy:
             ref = Refusal(502, "egress-denied", exc.message)
             await self._refuse(ep, creds, rid, started, ref, send, adm)
             return
-        url = httpx.URL(ep.config.upstream)
-        path = url.raw_path.decode("ascii")
-        headers = [("host", url.netloc.decode("ascii")), ("content-type", "application/json"),
-                   ("x-request-id", rid)]  # fmt: skip
-        ext: dict[str, Any] = {}
-        if target.scheme == "https":
-            ext["sni_hostname"] = target.host
+        u = urlsplit(ep.config.upstream)
+        path = (u.path or "/") + (f"?{u.query}" if u.query else "")
+        headers = [("content-type", "application/json"), ("x-request-id", rid)]
         t0 = time.perf_counter()
-        client = self._client()
         try:
-            req = client.build_request(
-                "POST", target.url(path), content=body, headers=headers,
-                timeout=ep.config.timeout_s, extensions=ext,
-            )  # fmt: skip
             async with asyncio.timeout(ep.config.timeout_s):
-                resp = await client.send(req, stream=True)
-                try:
-                    raw = await _read_capped(resp, MAX_UPSTREAM_BYTES)
-                finally:
-                    await resp.aclose()
-        except (httpx.TimeoutException, TimeoutError):
+                answer = await self.upstream.post(target, path, u.netloc, body, headers)
+        except TimeoutError:
             ep.breaker.failure()
             ref = Refusal(504, "upstream-timeout", f"no answer in {ep.config.timeout_s}s",
                           fallback=fb.body if fb else None,
                           fallback_status=fb.status if fb else 200)  # fmt: skip
             await self._refuse(ep, creds, rid, started, ref, send, adm)
             return
-        except (httpx.HTTPError, OSError, _BodyTooLarge) as exc:
+        except UpstreamError as exc:
             ep.breaker.failure()
-            ref = Refusal(502, "upstream-error", type(exc).__name__,
+            ref = Refusal(502, "upstream-error", str(exc)[:200],
                           fallback=fb.body if fb else None,
                           fallback_status=fb.status if fb else 200)  # fmt: skip
             await self._refuse(ep, creds, rid, started, ref, send, adm)
             return
         upstream_ms = (time.perf_counter() - t0) * 1000.0
-        if resp.status_code >= 500:
+        raw = answer.body
+        if answer.status >= 500:
             ep.breaker.failure()
-            ref = Refusal(502, "upstream-error", f"upstream answered {resp.status_code}",
+            ref = Refusal(502, "upstream-error", f"upstream answered {answer.status}",
                           fallback=fb.body if fb else None,
                           fallback_status=fb.status if fb else 200)  # fmt: skip
             await self._refuse(ep, creds, rid, started, ref, send, adm, upstream_ms)
@@ -283,19 +249,19 @@ class GuardProxy:
             ref = Refusal(502, "upstream-not-json", "the upstream's answer is not JSON")
             await self._refuse(ep, creds, rid, started, ref, send, adm, upstream_ms)
             return
-        out, filters, blocked = p.finish(adm, Response(status=resp.status_code, json=parsed))
+        out, filters, blocked = p.finish(adm, Response(status=answer.status, json=parsed))
         if blocked is not None:
             await self._refuse(ep, creds, rid, started, blocked, send, adm, upstream_ms, filters)
             return
         payload = raw if out is parsed else json.dumps(out, separators=(",", ":")).encode()
-        outcome = p.outcome(ep, creds, request_id=rid, status=resp.status_code, started=started,
+        outcome = p.outcome(ep, creds, request_id=rid, status=answer.status, started=started,
                             admission=adm, filters=filters, upstream_ms=upstream_ms,
                             output=_summary(out))  # fmt: skip
         if not p.record(outcome):
             await _reply(send, 503, b'{"error":"audit-backlog","status":503}',
                          [(b"retry-after", b"1"), (b"x-request-id", rid.encode())])  # fmt: skip
             return
-        await _reply(send, resp.status_code, payload, [(b"x-request-id", rid.encode())])
+        await _reply(send, answer.status, payload, [(b"x-request-id", rid.encode())])
 
     async def _refuse(
         self, ep: EndpointRuntime, creds: RequestCredentials, rid: str, started: float,
@@ -325,17 +291,6 @@ def _summary(out: Any) -> Any:
     if isinstance(out, dict):
         return {k: v for k, v in list(out.items())[:20] if isinstance(v, (str, int, float, bool))}
     return None
-
-
-async def _read_capped(resp: httpx.Response, cap: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in resp.aiter_bytes():
-        size += len(chunk)
-        if size > cap:
-            raise _BodyTooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _reply(
