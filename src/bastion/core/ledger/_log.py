@@ -325,12 +325,13 @@ class Ledger:
 
     def _write_batch(self, tickets: Sequence[Ticket[_Prepared, Entry]]) -> None:
         """One transaction for a group commit, on the raw driver connection: lock the
-        head, insert every event (executemany), the index nodes and one signed checkpoint,
-        advance the head, commit. SQLite: the first UPDATE takes the database's write lock
-        (WAL, synchronous=FULL: the commit fsyncs the log). PostgreSQL: it row-locks the
-        head, which serialises writer processes; the commit waits for the WAL flush."""
+        head, insert every event, the index nodes and one signed checkpoint, advance the head,
+        commit. SQLite: the first UPDATE takes the database's write lock (WAL,
+        synchronous=FULL: the commit fsyncs the log); executemany. PostgreSQL: it row-locks
+        the head, which serialises writer processes; everything else is one statement (the
+        rows as arrays), so the lock is held for two round trips and the commit, which waits
+        for the WAL flush."""
         sqlite = self.db.is_sqlite
-        ph = "?" if sqlite else "%s"
         raw = self._committer_connection()
         try:
             cur = raw.cursor()
@@ -345,32 +346,30 @@ class Ledger:
                 now = datetime.now(UTC)
                 prepared = [p for t in tickets for p in t.items]
                 rows, entries, nodes, root, note = self._build(prepared, frontier, now)
-                stamp: object = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
-                cur.executemany(
-                    "INSERT INTO ledger_entries (seq, event_id, kind, actor, data, leaf_hash, "
-                    f"recorded_at) VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
-                    [(*r, stamp) for r in rows],
-                )
-                if nodes:
-                    cur.executemany(
-                        f"INSERT INTO ledger_nodes (height, idx, hash) VALUES ({ph}, {ph}, {ph})",
-                        nodes,
-                    )
-                checkpoint = (
-                    "INSERT INTO ledger_checkpoints (size, root_hash, note, created_at) "
-                    f"VALUES ({ph}, {ph}, {ph}, {ph})"
-                )
-                head = (
-                    f"UPDATE ledger_head SET size = {ph}, root_hash = {ph}, frontier = {ph} "
-                    "WHERE id = 1"
-                )
-                cp_row = (frontier.size, root, note, stamp)
-                head_row = (frontier.size, root, frontier.to_bytes())
                 if sqlite:
-                    cur.execute(checkpoint, cp_row)
-                    cur.execute(head, head_row)
-                else:  # one round trip while the head's row lock is held
-                    cur.execute(f"WITH cp AS ({checkpoint}) {head}", (*cp_row, *head_row))
+                    stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f")
+                    cur.executemany(
+                        "INSERT INTO ledger_entries (seq, event_id, kind, actor, data, "
+                        "leaf_hash, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [(*r, stamp) for r in rows],
+                    )
+                    if nodes:
+                        cur.executemany(
+                            "INSERT INTO ledger_nodes (height, idx, hash) VALUES (?, ?, ?)", nodes
+                        )
+                    cur.execute(
+                        "INSERT INTO ledger_checkpoints (size, root_hash, note, created_at) "
+                        "VALUES (?, ?, ?, ?)",
+                        (frontier.size, root, note, stamp),
+                    )
+                    cur.execute(
+                        "UPDATE ledger_head SET size = ?, root_hash = ?, frontier = ? WHERE id = 1",
+                        (frontier.size, root, frontier.to_bytes()),
+                    )
+                else:
+                    # One round trip for the whole batch while the head's row lock is held:
+                    # the entries and nodes as arrays (unnest), the checkpoint and the head.
+                    cur.execute(_PG_BATCH, _pg_batch_params(rows, nodes, frontier, root, note, now))
                 raw.commit()
             finally:
                 cur.close()
@@ -1032,3 +1031,45 @@ class Ledger:
                         f"the log is not an extension of the witness checkpoint of size {cp.size}",
                     )
                 )
+
+
+#: The PostgreSQL batch write (see ``Ledger._write_batch``): every row of the batch in one
+#: statement, so the head's row lock is held for two round trips and the commit.
+_PG_BATCH = (
+    "WITH e AS (INSERT INTO ledger_entries (seq, event_id, kind, actor, data, leaf_hash, "
+    "recorded_at) SELECT t.s, t.i, t.k, t.a, t.d, t.h, %(ts)s FROM unnest(%(seq)s::bigint[], "
+    "%(ids)s::varchar[], %(kinds)s::varchar[], %(actors)s::varchar[], %(data)s::bytea[], "
+    "%(hashes)s::bytea[]) AS t(s, i, k, a, d, h)), "
+    "n AS (INSERT INTO ledger_nodes (height, idx, hash) SELECT * FROM "
+    "unnest(%(nh)s::integer[], %(ni)s::bigint[], %(nv)s::bytea[])), "
+    "cp AS (INSERT INTO ledger_checkpoints (size, root_hash, note, created_at) "
+    "VALUES (%(size)s, %(root)s, %(note)s, %(ts)s)) "
+    "UPDATE ledger_head SET size = %(size)s, root_hash = %(root)s, frontier = %(frontier)s "
+    "WHERE id = 1"
+)
+
+
+def _pg_batch_params(
+    rows: Sequence[tuple[Any, ...]],
+    nodes: Sequence[tuple[int, int, bytes]],
+    frontier: Frontier,
+    root: bytes,
+    note: str,
+    now: datetime,
+) -> dict[str, Any]:
+    return {
+        "seq": [r[0] for r in rows],
+        "ids": [r[1] for r in rows],
+        "kinds": [r[2] for r in rows],
+        "actors": [r[3] for r in rows],
+        "data": [r[4] for r in rows],
+        "hashes": [r[5] for r in rows],
+        "nh": [h for h, _i, _v in nodes],
+        "ni": [i for _h, i, _v in nodes],
+        "nv": [v for _h, _i, v in nodes],
+        "size": frontier.size,
+        "root": root,
+        "note": note,
+        "frontier": frontier.to_bytes(),
+        "ts": now,
+    }
