@@ -13,8 +13,8 @@ request from the moment it is written to the moment its whole answer has been re
 What the guard does per request: a Bastion EdDSA JWT verified (the access room's
 BastionAuthenticator), the Cedar PolicyEngine's decision (its decisions ledgered in
 batches), a JSON Schema, range checks against a 1,000-row training reference, a token
-bucket (in process; ``--redis URL`` puts it in Redis), the upstream call through a pooled
-httpx client, obligations, an OCSF event to a file sink and a ``guard.decision`` ledger
+bucket (in process; ``--redis URL`` puts it in Redis), the upstream call over the guard's
+pooled keep-alive connections, obligations, an OCSF event to a file sink and a ``guard.decision`` ledger
 event through the group committer (SQLite, fsync per batch). It is the production path;
 only the start-up model check is off (no registered model in the scratch home).
 

@@ -61,7 +61,10 @@ class Guard:
     config_event: str | None = None
 
     def wrap(self, model: Any, endpoint: str) -> GuardedModel:
-        """The in-process wrapper around ``model`` for ``endpoint`` (same pipeline)."""
+        """The in-process wrapper around ``model`` for ``endpoint`` (same pipeline); starts
+        the audit writer (the proxy starts it with its lifespan)."""
+        if self.audit is not None:
+            self.audit.start()
         return GuardedModel(model, self.pipeline, endpoint)
 
     def revoke(self, token_id: str, ttl_s: float = 86_400.0) -> None:
