@@ -252,3 +252,12 @@ def test_unknown_endpoint_and_method(make_env: Callable[..., Env]) -> None:
     env = make_env()
     assert env.post(OK_BODY, endpoint="nope").status_code == 404
     assert httpx.get(f"{env.url}/endpoints/credit").status_code == 405
+
+
+def test_shared_state_down_fails_closed(make_env: Callable[..., Env]) -> None:
+    from bastion.guard import RedisStateStore
+
+    env = make_env(store=RedisStateStore("redis://127.0.0.1:1/0", timeout_s=0.2))
+    r = env.post(OK_BODY)
+    assert (r.status_code, r.json()["error"]) == (503, "state-unavailable")
+    assert httpx.get(f"{env.url}/healthz").status_code == 200
