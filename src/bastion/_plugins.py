@@ -23,6 +23,7 @@ _CHECK_MODULES = (
     "bastion.privacy.retention._checks",
     "bastion.privacy.pia._checks",
     "bastion.monitor._checks",
+    "bastion.incidents._tabletop",
     "bastion.robustness._checks",
     "bastion.robustness.campaign._checks",
     "bastion.robustness.llm._checks",

@@ -6,7 +6,8 @@ freeze evidence, notify by webhook or e-mail); and the chain of custody of the a
 an investigation freezes. Every change is a ledger event. docs/incidents.md describes it.
 
 Parts: ``_store`` (incidents), ``_playbooks`` (the schema and the shipped playbooks under
-``playbooks/``), ``_run`` (running them, the hooks into other rooms), ``_custody``; the
+``playbooks/``), ``_run`` (running them, the hooks into other rooms), ``_custody``, ``_tabletop``
+(exercises: scenarios under ``scenarios/``, sessions, after-action reports); the
 data types, the error and the hook Protocols are in ``interface``."""
 
 from bastion.incidents._chart import timeline_svg
@@ -57,6 +58,22 @@ from bastion.incidents._store import (
     list_incidents,
     open_incident,
 )
+from bastion.incidents._tabletop import (
+    AfterAction,
+    Scenario,
+    ScenarioInject,
+    TabletopCheck,
+    TabletopSession,
+    advance,
+    after_action,
+    decide,
+    get_scenario,
+    load_scenario,
+    parse_scenario,
+    shipped_scenarios,
+    start_session,
+)
+from bastion.incidents._tabletop import session as tabletop_session
 from bastion.incidents.interface import (
     ActionResult,
     GrantSuspender,
@@ -75,6 +92,7 @@ __all__ = [
     "LINK_KINDS",
     "REPORT_FORMAT",
     "ActionResult",
+    "AfterAction",
     "Artifact",
     "CustodyCheck",
     "GrantSuspender",
@@ -87,27 +105,37 @@ __all__ = [
     "PlaybookRun",
     "PlaybookStep",
     "RunOptions",
+    "Scenario",
+    "ScenarioInject",
     "StepRecord",
+    "TabletopCheck",
+    "TabletopSession",
     "TimelineEntry",
     "TokenRevoker",
     "access_artifact",
     "add_note",
+    "advance",
+    "after_action",
     "assign",
     "close_incident",
     "collect",
     "complete_step",
     "custody_report",
+    "decide",
     "get_artifact",
     "get_incident",
     "get_playbook",
+    "get_scenario",
     "is_quarantined",
     "link",
     "list_artifacts",
     "list_incidents",
     "load_playbook",
+    "load_scenario",
     "open_from_detection",
     "open_incident",
     "parse_playbook",
+    "parse_scenario",
     "playbooks_for",
     "register_grant_suspender",
     "register_model_rollback",
@@ -115,6 +143,9 @@ __all__ = [
     "release_quarantine",
     "run_playbook",
     "shipped_playbooks",
+    "shipped_scenarios",
+    "start_session",
+    "tabletop_session",
     "timeline_svg",
     "transfer",
     "verify_custody",
