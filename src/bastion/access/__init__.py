@@ -59,3 +59,22 @@ from bastion.access.policy import (  # last: the policy side imports _tokens
 )
 
 __all__ += ["PolicyEngine", "approve_grant", "request_grant", "revoke_grant"]
+
+# --- audit of artifact access (issue 11, section 4) ---
+from bastion.access._audit import (  # noqa: E402 - after the policy side
+    PURPOSE_HEADER,
+    Artifact,
+    ArtifactKind,
+    audit_artifact_read,
+    identity_for_principal,
+    validate_purpose,
+)
+
+__all__ += [
+    "PURPOSE_HEADER",
+    "Artifact",
+    "ArtifactKind",
+    "audit_artifact_read",
+    "identity_for_principal",
+    "validate_purpose",
+]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Header, Request, Response
 from pydantic import BaseModel, Field
 
 from bastion.access import Permission, Principal, require
@@ -15,6 +15,7 @@ from bastion.registry import (
     Stage,
     approve,
     current_policy,
+    download_file,
     evaluate_gate,
     get_model,
     get_version,
@@ -77,6 +78,26 @@ def model_history(name: str, ws: WS, _p: Auth) -> list[dict[str, Any]]:
 @router.get("/models/{name}/versions/{version}", summary="One version")
 def version(name: str, version: str, ws: WS, _p: Auth) -> dict[str, Any]:
     return get_version(ws, name, version).to_dict()
+
+
+@router.get(
+    "/models/{name}/versions/{version}/files/{path:path}",
+    summary="Download one file of a version (audited: X-Bastion-Purpose required)",
+)
+def version_file(
+    name: str,
+    version: str,
+    path: str,
+    ws: WS,
+    p: Auth,
+    x_bastion_purpose: Annotated[str | None, Header(max_length=200)] = None,
+) -> Response:
+    f = download_file(ws, name, version, path, principal=p, purpose=x_bastion_purpose)
+    return Response(
+        f.data,
+        media_type="application/octet-stream",
+        headers={"X-Bastion-Digest": f.digest, "Cache-Control": "no-store"},
+    )
 
 
 @router.get("/models/{name}/versions/{version}/gate", summary="Evaluate the gate (no side effects)")

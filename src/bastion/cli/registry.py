@@ -1,4 +1,4 @@
-"""`bastion model register|list|show|history|alias|promote|rollback|approve` and
+"""`bastion model register|list|show|download|history|alias|promote|rollback|approve` and
 `bastion gate`.
 
 Model commands register on the shared ``model_app``; each calls one public function of the
@@ -205,6 +205,33 @@ def show(name: str, version: str, format: Format = FormatOpt) -> None:
         print_json(v.to_dict())
         return
     out.print_json(data=v.to_dict())
+
+
+@model_app.command("download")
+def download(
+    name: str,
+    version: str,
+    path: str = typer.Argument(..., help="The file's path in the version's manifest."),
+    purpose: str = typer.Option(..., "--purpose", help="Why you read it (ledgered)."),
+    output: Path = typer.Option(..., "--out", "-o", help="Where to write the file."),
+    token: str = typer.Option(..., envvar="BASTION_TOKEN", help="Your API token."),
+    otp: str | None = typer.Option(None, "--otp", help="Current TOTP code, if policy needs MFA."),
+    format: Format = FormatOpt,
+) -> None:
+    """Download one file of a version: decided by the access policies, ledgered with your
+    purpose and the file's digest, verified against the manifest; a refusal is a detection."""
+    from bastion.access import authenticate
+    from bastion.registry import download_file
+
+    with workspace() as ws:
+        f = download_file(
+            ws, name, version, path, principal=authenticate(ws, token, otp), purpose=purpose
+        )
+    output.write_bytes(f.data)
+    if format is Format.JSON:
+        print_json({"ref": f.ref, "path": f.path, "digest": f.digest, "bytes": len(f.data)})
+    else:
+        out.print(f"Wrote {f.ref}/{f.path} ({len(f.data)} bytes, {f.digest}) to {output}")
 
 
 @model_app.command("history")

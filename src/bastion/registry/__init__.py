@@ -4,6 +4,7 @@ and rollback to a known-good version. Every decision is a ledger event."""
 
 from bastion.registry._demo import registry_demo
 from bastion.registry._digest import ModelManifest, hash_model_dir
+from bastion.registry._download import MAX_DOWNLOAD_BYTES, VersionFile, download_file
 from bastion.registry._gate import (
     Approval,
     GateResult,
@@ -53,6 +54,7 @@ from bastion.registry._store import (
 from bastion.registry._views import ModelEvidenceRow, models_with_evidence
 
 __all__ = [
+    "MAX_DOWNLOAD_BYTES",
     "PENDING_EVIDENCE_KINDS",
     "Approval",
     "ApprovalRequirement",
@@ -70,10 +72,12 @@ __all__ = [
     "Stage",
     "StagePolicy",
     "Transition",
+    "VersionFile",
     "VersionInfo",
     "apply_policy_proposal",
     "approve",
     "current_policy",
+    "download_file",
     "evaluate_gate",
     "get_model",
     "get_version",
