@@ -10,7 +10,7 @@ from typing import Any
 
 import typer
 
-from bastion.cli._common import out, print_json, print_table, progress, workspace
+from bastion.cli._common import fail, out, print_json, print_table, progress, workspace
 
 __all__ = ["app"]
 
@@ -39,8 +39,25 @@ class Fmt(enum.StrEnum):
 
 @app.command("evaluate")
 def evaluate(
-    model: Path = typer.Argument(..., help="Model file: ONNX, or a scikit-learn pickle."),
+    model: Path | None = typer.Argument(
+        None, help="Model file: ONNX, or a scikit-learn pickle (or give --endpoint)."
+    ),
     data: Path = typer.Option(..., "--data", help="CSV with a header, or NPZ with x and y."),
+    endpoint: str | None = typer.Option(
+        None, "--endpoint", help="Black-box inference URL instead of a model file."
+    ),
+    template: Path | None = typer.Option(
+        None, "--template", help="Endpoint request template (YAML/JSON) for --endpoint."
+    ),
+    allow_host: list[str] = typer.Option(
+        [], "--allow-host", help="A non-loopback endpoint host you are authorised to test."
+    ),
+    query_budget: int = typer.Option(
+        1_000_000, "--query-budget", min=1, max=10_000_000, help="Rows the endpoint may be sent."
+    ),
+    concurrency: int = typer.Option(
+        4, "--concurrency", min=1, max=64, help="Endpoint requests in flight at most."
+    ),
     label: str = typer.Option("label", "--label", help="The label column of a CSV."),
     allow: Path | None = typer.Option(
         None, "--allow", help="Scan allowlist (YAML) of extra globals a pickle may name."
@@ -93,8 +110,15 @@ def evaluate(
     from bastion.core.types import Subject, Verdict
     from bastion.robustness import RobustnessCheck, evaluation_from_params, judge
 
+    if (model is None) == (endpoint is None):
+        fail("give a model file or --endpoint URL (with --template), not both")
     params: dict[str, Any] = {
-        "path": str(model),
+        "path": str(model) if model is not None else None,
+        "endpoint": endpoint,
+        "template": str(template) if template is not None else None,
+        "allow_hosts": list(allow_host),
+        "query_budget": query_budget,
+        "concurrency": concurrency,
         "data": str(data),
         "label": label,
         "allow": str(allow) if allow else None,
@@ -122,7 +146,7 @@ def evaluate(
     evidence_id: str | None = None
     if record:
         with workspace() as ws:
-            subject = Subject("model", name or str(model))
+            subject = Subject("model", name or str(model or endpoint))
             ev = run_check(ws, RobustnessCheck(prepared), subject, actor="cli", params=params)
         result: dict[str, Any] = dict(ev.data)
         verdict, evidence_id = ev.verdict, ev.id
@@ -136,7 +160,8 @@ def evaluate(
         print_json(result | {"verdict": verdict.value, "evidence": evidence_id})
     else:
         print_table(
-            f"{attack.value.upper()} ({norm.value}) on {model.name}: {verdict.value}, clean "
+            f"{attack.value.upper()} ({norm.value}) on {model.name if model else endpoint}: "
+            f"{verdict.value}, clean "
             f"accuracy {result['clean_accuracy']:.3f}",
             ["eps", "accuracy", "success rate", "mean perturbation"],
             [

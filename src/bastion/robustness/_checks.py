@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -201,7 +202,28 @@ def evaluation_from_params(
     model_digest: str | None = None
     data_digest: str | None = None
     target: Any = params.get("target")
-    if target is not None:
+    endpoint: Any = None
+    if params.get("endpoint"):
+        if remote:
+            raise RobustnessError("endpoint: HTTP endpoint targets are for the CLI and campaigns")
+        from bastion.robustness._endpoint import open_endpoint
+
+        if not params.get("template"):
+            raise RobustnessError("endpoint: give the request template (template)")
+        data = params.get("data")
+        if not data:
+            raise RobustnessError("give the data file (data)")
+        ds = load_dataset(Path(str(data)), label=str(params.get("label", "label")))
+        tpl = params["template"]
+        endpoint = open_endpoint(
+            str(params["endpoint"]),
+            tpl if not isinstance(tpl, (str, Path)) else Path(str(tpl)),
+            allow_hosts=tuple(str(h) for h in params.get("allow_hosts") or ()),
+            query_budget=int(params.get("query_budget") or 1_000_000),
+            concurrency=int(params.get("concurrency") or 4),
+        )
+        target, data_digest, x, y = endpoint, ds.digest, ds.x, ds.y
+    elif target is not None:
         if remote or not isinstance(target, Target):
             raise RobustnessError("target: a ready target is for in-process callers only")
         x, y = np.asarray(params["x"]), np.asarray(params["y"])
@@ -223,7 +245,13 @@ def evaluation_from_params(
         x, y = x[: int(samples)], y[: int(samples)]
     cross = params.get("cross_check")
     cross_n = 100 if cross is None else int(cross)
-    report = evaluate(target, x, y, eps=eps, spec=spec, certify_spec=cert, cross_check=cross_n)
+    try:
+        report = evaluate(target, x, y, eps=eps, spec=spec, certify_spec=cert, cross_check=cross_n)
+    finally:
+        if endpoint is not None:
+            endpoint.close()
+    if endpoint is not None:
+        report = replace(report, extra={**report.extra, "endpoint": endpoint.describe()})
     return report, model_digest, data_digest
 
 

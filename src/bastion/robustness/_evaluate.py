@@ -141,6 +141,7 @@ class EvaluationReport:
             },
             "certification": None,
         }
+        data.update(self.extra)
         c, cs = self.certification, self.certify_spec
         if c is not None and cs is not None:
             ok = c.radii[(c.predictions == c.labels) & (c.predictions >= 0)]
