@@ -329,16 +329,21 @@ class Ledger:
         commit. SQLite: the first UPDATE takes the database's write lock (WAL,
         synchronous=FULL: the commit fsyncs the log); executemany. PostgreSQL: it row-locks
         the head, which serialises writer processes; everything else is one statement (the
-        rows as arrays), so the lock is held for two round trips and the commit, which waits
-        for the WAL flush."""
+        rows as arrays), and the connection runs in autocommit mode with an explicit
+        BEGIN (sent with the locking read) and COMMIT (pipelined with the batch statement):
+        two round trips in all, the second waiting for the WAL flush."""
         sqlite = self.db.is_sqlite
         raw = self._committer_connection()
         try:
             cur = raw.cursor()
             try:
-                cur.execute(
-                    "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, frontier"
-                )
+                if sqlite:
+                    cur.execute(_LOCK_HEAD)
+                else:
+                    # The connection is in autocommit mode: BEGIN and the locking read go in
+                    # one simple-query round trip.
+                    cur.execute("BEGIN; " + _LOCK_HEAD)
+                    cur.nextset()
                 got = cur.fetchone()
                 if got is None:
                     raise LedgerError("ledger head row is missing: the database is damaged")
@@ -366,11 +371,16 @@ class Ledger:
                         "UPDATE ledger_head SET size = ?, root_hash = ?, frontier = ? WHERE id = 1",
                         (frontier.size, root, frontier.to_bytes()),
                     )
+                    raw.commit()
                 else:
-                    # One round trip for the whole batch while the head's row lock is held:
-                    # the entries and nodes as arrays (unnest), the checkpoint and the head.
-                    cur.execute(_PG_BATCH, _pg_batch_params(rows, nodes, frontier, root, note, now))
-                raw.commit()
+                    # One round trip for the whole batch and its COMMIT while the head's row
+                    # lock is held: the entries and nodes as arrays (unnest), the checkpoint
+                    # and the head in one statement, pipelined with the COMMIT.
+                    with raw.driver_connection.pipeline():
+                        cur.execute(
+                            _PG_BATCH, _pg_batch_params(rows, nodes, frontier, root, note, now)
+                        )
+                        cur.execute("COMMIT")
             finally:
                 cur.close()
         except BaseException as exc:
@@ -389,15 +399,21 @@ class Ledger:
     def _committer_connection(self) -> Any:
         """The connection group commits use, kept checked out: one transaction at a time
         (the committer serialises its leaders), no pool ping or reset per batch."""
-        conn = self.__dict__.get("_commit_conn")
+        conn: Any = self.__dict__.get("_commit_conn")
         if conn is None:
             conn = self.db.engine.raw_connection()
+            if not self.db.is_sqlite:
+                # Transactions are explicit (BEGIN ... COMMIT in _write_batch), so that BEGIN
+                # rides with the first statement instead of costing a round trip of its own.
+                conn.driver_connection.autocommit = True
             self.__dict__["_commit_conn"] = conn
         return conn
 
     def _drop_committer_connection(self, conn: Any) -> None:
         self.__dict__.pop("_commit_conn", None)
         with contextlib.suppress(Exception):
+            if not self.db.is_sqlite:
+                conn.driver_connection.execute("ROLLBACK")  # explicit: autocommit mode
             conn.rollback()
         with contextlib.suppress(Exception):
             conn.invalidate()  # a failed connection leaves the pool for good
@@ -407,6 +423,8 @@ class Ledger:
         conn = self.__dict__.pop("_commit_conn", None)
         if conn is not None:
             with contextlib.suppress(Exception):
+                if not self.db.is_sqlite:
+                    conn.driver_connection.autocommit = False  # as the pool hands them out
                 conn.close()
 
     def _driver_errors(self) -> tuple[type[BaseException], ...]:
@@ -1032,6 +1050,8 @@ class Ledger:
                     )
                 )
 
+
+_LOCK_HEAD = "UPDATE ledger_head SET size = size WHERE id = 1 RETURNING size, frontier"
 
 #: The PostgreSQL batch write (see ``Ledger._write_batch``): every row of the batch in one
 #: statement, so the head's row lock is held for two round trips and the commit.
