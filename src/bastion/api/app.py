@@ -145,6 +145,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import console, console_incidents, console_registry, console_security
 
     app.include_router(console_incidents.router)
+    from bastion.api import console_privacy
+
+    app.include_router(console_privacy.router)
     app.include_router(console_registry.router)
     app.include_router(console_security.router)
     app.include_router(console.router)

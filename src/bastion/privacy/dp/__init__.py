@@ -24,6 +24,7 @@ from bastion.privacy.dp._budget import (
     Spend,
     budget_chart_svg,
     budget_status,
+    list_budgets,
     set_budget,
     would_fit,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "dp_sgd_noise_multiplier",
     "evaluate",
     "fit_dp_logistic",
+    "list_budgets",
     "make_query",
     "plan",
     "release",

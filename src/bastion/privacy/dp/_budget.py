@@ -42,6 +42,7 @@ __all__ = [
     "Spend",
     "budget_chart_svg",
     "budget_status",
+    "list_budgets",
     "set_budget",
     "spend_budget",
     "validate_dataset_id",
@@ -222,6 +223,15 @@ def budget_status(ws: Workspace, dataset: str) -> Budget:
     validate_dataset_id(dataset)
     with ws.db.session() as s:
         return _load(s, dataset)
+
+
+def list_budgets(ws: Workspace, *, limit: int = 500) -> list[Budget]:
+    """Every dataset with a budget (by dataset id, at most ``limit``), each with its spends."""
+    with ws.db.session() as s:
+        ids = s.scalars(
+            select(DpBudgetRow.dataset_id).order_by(DpBudgetRow.dataset_id).limit(max(1, limit))
+        ).all()
+        return [_load(s, d) for d in ids]
 
 
 def set_budget(

@@ -13,7 +13,7 @@ from bastion.privacy.pia._assess import (
     render_html,
     render_markdown,
 )
-from bastion.privacy.pia._checks import PiaCheck, PiaData
+from bastion.privacy.pia._checks import PiaCheck, PiaData, get_assessment, list_assessments
 from bastion.privacy.pia._prefill import Prefill, prefill
 from bastion.privacy.pia._template import (
     Question,
@@ -37,6 +37,8 @@ __all__ = [
     "Template",
     "assess",
     "default_template",
+    "get_assessment",
+    "list_assessments",
     "load_template",
     "prefill",
     "questionnaire",

@@ -110,6 +110,7 @@ class Assessment:
         return Verdict.WARN if self.open_actions or self.level == "medium" else Verdict.PASS
 
     def data(self) -> PiaData:
+        titles = {sec.id: sec.title for sec in self.template.sections}
         return PiaData(
             system=self.system.system.id, template=self.template.name,
             template_digest=self.template.digest(), manifest_digest=self.manifest_digest,
@@ -120,6 +121,12 @@ class Assessment:
             answered=sum(1 for r in self.rows if r.answer not in (None, [], "")),
             prefilled=sum(1 for r in self.rows if r.source in ("evidence", "manifest")),
             questions=len(self.rows),
+            rows=tuple(
+                {"section": titles.get(r.section, r.section), "id": r.question.id,
+                 "question": r.question.text, "answer": _fmt(r.answer), "basis": r.basis,
+                 "evidence_id": r.evidence_id, "note": r.note}
+                for r in self.rows
+            ),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

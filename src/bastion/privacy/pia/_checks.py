@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from bastion.core.checks import EvidenceData, RecordedCheck
-from bastion.core.types import Severity
+from typing import TYPE_CHECKING
 
-__all__ = ["PiaCheck", "PiaData"]
+from bastion.core.checks import EvidenceData, RecordedCheck
+from bastion.core.errors import CheckError, NotFoundError
+from bastion.core.evidence import EvidenceQuery
+from bastion.core.types import Evidence, Severity
+
+if TYPE_CHECKING:
+    from bastion.core.workspace import Workspace
+
+__all__ = ["PiaCheck", "PiaData", "get_assessment", "list_assessments"]
 
 
 class PiaData(EvidenceData):
@@ -24,6 +31,9 @@ class PiaData(EvidenceData):
     answered: int
     prefilled: int
     questions: int
+    #: Each question as answered (section title, question, answer, basis, evidence, note),
+    #: so the report can be shown again from the evidence; empty in older evidence.
+    rows: tuple[dict[str, object], ...] = ()
 
 
 class PiaCheck(RecordedCheck[PiaData]):
@@ -39,3 +49,27 @@ class PiaCheck(RecordedCheck[PiaData]):
     severity = Severity.HIGH
     references = ("GDPR Art. 35", "ISO/IEC 29134", "NIST Privacy Framework ID.RA-P")
     recorded_by = "bastion data pia report (bastion.privacy.pia.assess)"
+
+
+def list_assessments(ws: Workspace, *, limit: int = 50) -> list[tuple[Evidence, PiaData]]:
+    """The newest ``privacy.pia`` evidence (newest first), each with its typed data;
+    evidence whose data no longer reads as the model is left out."""
+    out: list[tuple[Evidence, PiaData]] = []
+    for ev in ws.evidence.list(EvidenceQuery(check_id=PiaCheck.id, limit=max(1, limit))):
+        try:
+            out.append((ev, PiaCheck.read(ev)))
+        except CheckError:
+            continue
+    return out
+
+
+def get_assessment(ws: Workspace, evidence_id: str) -> tuple[Evidence, PiaData]:
+    """One recorded PIA (``NotFoundError`` when there is no such evidence or it is not a
+    readable ``privacy.pia`` record)."""
+    ev = ws.evidence.get(evidence_id[:100])
+    try:
+        return ev, PiaCheck.read(ev)
+    except CheckError:
+        raise NotFoundError(
+            f"evidence {evidence_id[:100]} is not a privacy impact assessment"
+        ) from None

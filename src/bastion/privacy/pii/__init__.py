@@ -15,6 +15,7 @@ from bastion.privacy.pii._io import TableFormat, detect_format, iter_batches, re
 from bastion.privacy.pii._ner import NerUnavailableError, person_recognizer
 from bastion.privacy.pii._public import (
     MAX_UPLOAD_BYTES,
+    latest_scans,
     record_scan,
     safe_upload_name,
     scan_content,
@@ -53,6 +54,7 @@ __all__ = [
     "detect_format",
     "file_digest",
     "iter_batches",
+    "latest_scans",
     "name_hint",
     "person_recognizer",
     "read_schema",

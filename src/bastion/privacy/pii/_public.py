@@ -8,16 +8,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bastion.core.checks import run_check
-from bastion.core.errors import InputError
+from bastion.core.errors import CheckError, InputError
+from bastion.core.evidence import EvidenceQuery
 from bastion.core.types import Subject
-from bastion.privacy.pii._checks import PiiScanCheck
+from bastion.privacy.pii._checks import PiiScanCheck, PiiScanData
 from bastion.privacy.pii._tables import DEFAULT_SAMPLE, FileScan, scan_file
 
 if TYPE_CHECKING:
     from bastion.core.types import Evidence
     from bastion.core.workspace import Workspace
 
-__all__ = ["MAX_UPLOAD_BYTES", "record_scan", "safe_upload_name", "scan_content"]
+__all__ = [
+    "MAX_UPLOAD_BYTES",
+    "latest_scans",
+    "record_scan",
+    "safe_upload_name",
+    "scan_content",
+]
 
 MAX_UPLOAD_BYTES = 32 * 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -85,3 +92,22 @@ def record_scan(
             actor=actor,
             params={"path": str(staged), "sample": sample, "name": shown},
         )
+
+
+def latest_scans(ws: Workspace, *, limit: int = 200) -> list[tuple[Evidence, PiiScanData]]:
+    """The PII map: the newest ``privacy.pii_scan`` evidence of each dataset (by subject
+    ref, newest first, at most ``limit`` datasets) with its typed data. Evidence whose data
+    no longer reads as the check's model is left out rather than shown half."""
+    seen: set[str] = set()
+    out: list[tuple[Evidence, PiiScanData]] = []
+    for ev in ws.evidence.list(EvidenceQuery(check_id=PiiScanCheck.id, limit=1000)):
+        if ev.subject.ref in seen:
+            continue
+        seen.add(ev.subject.ref)
+        try:
+            out.append((ev, PiiScanCheck.read(ev)))
+        except CheckError:
+            continue
+        if len(out) >= limit:
+            break
+    return out

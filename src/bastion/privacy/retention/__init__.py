@@ -23,11 +23,13 @@ from bastion.privacy.retention._retention import (
     Item,
     PlanEntry,
     RetentionRun,
+    RetentionStatus,
     apply_retention,
     list_items,
     plan_retention,
     register_item,
     release_hold,
+    retention_status,
     set_hold,
 )
 from bastion.privacy.retention._rows import ErasureRequestRow, RetentionItemRow
@@ -47,6 +49,7 @@ __all__ = [
     "RetentionPolicies",
     "RetentionPolicy",
     "RetentionRun",
+    "RetentionStatus",
     "apply_retention",
     "erase_subject",
     "list_items",
@@ -55,6 +58,7 @@ __all__ = [
     "plan_retention",
     "register_item",
     "release_hold",
+    "retention_status",
     "set_hold",
     "subject_hash",
 ]

@@ -18,6 +18,9 @@ class RetentionData(EvidenceData):
     held: tuple[str, ...]
     unmanaged: tuple[str, ...]
     overdue: int  # expired items left in place (held ones are not counted)
+    #: The policies document the sweep ran under (its digest is ``policies_digest``), so a
+    #: reader can tell when each item expires; absent in older evidence.
+    document: dict[str, object] | None = None
 
 
 class RetentionCheck(RecordedCheck[RetentionData]):

@@ -22,7 +22,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bastion.core.checks import record_evidence
-from bastion.core.errors import ConflictError, InputError, NotFoundError
+from bastion.core.errors import CheckError, ConflictError, InputError, NotFoundError
+from bastion.core.evidence import EvidenceQuery
 from bastion.core.ledger import Event
 from bastion.core.types import Evidence, Finding, Severity, Subject, Verdict
 from bastion.core.workspace import Workspace
@@ -34,12 +35,14 @@ __all__ = [
     "Item",
     "PlanEntry",
     "RetentionRun",
+    "RetentionStatus",
     "apply_retention",
     "file_sha256",
     "list_items",
     "plan_retention",
     "register_item",
     "release_hold",
+    "retention_status",
     "set_hold",
 ]
 
@@ -333,6 +336,7 @@ def apply_retention(
         as_of=at.isoformat(), items=len(plan),
         disposed=tuple(d for d in disposed if "skipped" not in d), held=held,
         unmanaged=unmanaged, overdue=len(skipped),
+        document=policies.model_dump(mode="json"),
     )  # fmt: skip
     ev = record_evidence(
         ws, RetentionCheck, Subject("system", "retention", digest),
@@ -340,3 +344,57 @@ def apply_retention(
         findings=findings, actor=actor,
     )  # fmt: skip
     return RetentionRun(tuple(plan), tuple(disposed), False, ev)
+
+
+@dataclass(frozen=True)
+class RetentionStatus:
+    """Where retention stands: every active item, planned under the policies of the latest
+    recorded sweep when it holds them (``why`` says when it does not)."""
+
+    items: tuple[Item, ...]
+    plan: tuple[PlanEntry, ...]
+    sweep: Evidence | None
+    why: str | None
+
+    @property
+    def held(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if i.hold is not None)
+
+    @property
+    def next_expiry(self) -> PlanEntry | None:
+        """The item that expires next (not yet expired, not held)."""
+        pending = [
+            (e.expires_at, k, e)
+            for k, e in enumerate(self.plan)
+            if e.expires_at is not None and not e.expired and not e.held
+        ]
+        return min(pending)[2] if pending else None
+
+    @property
+    def due(self) -> tuple[PlanEntry, ...]:
+        return tuple(e for e in self.plan if e.due)
+
+
+def retention_status(ws: Workspace, *, now: datetime | None = None) -> RetentionStatus:
+    """The registered items and, under the latest ``privacy.retention`` sweep's recorded
+    policies (checked against the digest the sweep recorded), when each one expires."""
+    items = tuple(list_items(ws))
+    found = ws.evidence.list(EvidenceQuery(check_id=RetentionCheck.id, limit=1))
+    if not found:
+        return RetentionStatus(items, (), None, "no retention sweep recorded yet")
+    sweep = found[0]
+    try:
+        data = RetentionCheck.read(sweep)
+    except CheckError:
+        return RetentionStatus(items, (), sweep, "the latest sweep's evidence does not read")
+    if data.document is None:
+        return RetentionStatus(items, (), sweep, "the latest sweep did not record its policies")
+    try:
+        policies = RetentionPolicies.model_validate(data.document)
+    except ValueError:
+        return RetentionStatus(items, (), sweep, "the latest sweep's policies do not read")
+    if policies.digest() != data.policies_digest:
+        return RetentionStatus(
+            items, (), sweep, "the latest sweep's policies do not match its recorded digest"
+        )
+    return RetentionStatus(items, tuple(plan_retention(ws, policies, now=now)), sweep, None)
