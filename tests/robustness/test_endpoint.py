@@ -246,3 +246,57 @@ def test_cli_evaluates_an_endpoint_with_a_template(
         "redteam", "evaluate", str(digits_files["onnx"]), *common, "--data", "x.npz"
     )
     assert rc == 2 and "not both" in err
+
+
+def _endpoint_campaign(url: str, tpl: Path, data: Path) -> str:
+    return f"""
+kind: RedTeamCampaign
+name: endpoint-q4
+seed: 1
+targets:
+  - id: served
+    endpoint: {url}
+    template: {tpl}
+    data: {data}
+    samples: 20
+    query_budget: 200000
+attacks:
+  - id: square
+    attack: square
+    eps: [0.1, 0.3]
+    queries: 30
+thresholds:
+  - metric: square.robust_accuracy_at_eps_0_1
+    min: 0.0
+"""
+
+
+def test_a_campaign_target_can_be_an_endpoint(
+    served: Served, digits_files: dict[str, Path], tmp_path: Path
+) -> None:
+    from bastion.core.executor import LocalExecutor
+    from bastion.robustness.campaign import parse_campaign, run_campaign
+
+    tpl = tmp_path / "endpoint.yaml"
+    tpl.write_text(
+        "body: {instances: $INPUTS}\nresponse_path: $.result.probabilities\n"
+        "input_shape: [64]\nn_classes: 10\n"
+    )
+    text = _endpoint_campaign(served.url + "/predict", tpl, digits_files["npz"])
+    res = run_campaign(parse_campaign(text), executor=LocalExecutor(1))
+    (t,) = res.targets
+    sq = t.metrics["square"]
+    assert res.passed and sq["valid"] is True
+    assert float(sq["robust_accuracy_at_eps_0_3"]) < float(sq["clean_accuracy"])  # type: ignore[arg-type]
+    assert served.requests > 20
+    # The preflight asks the endpoint before any work: a dead one is refused, and a
+    # gradient attack on it too.
+    dead = text.replace(served.url, "http://127.0.0.1:9")
+    with pytest.raises(RobustnessError, match="target served: preflight"):
+        run_campaign(parse_campaign(dead), executor=LocalExecutor(1))
+    pgd = text.replace("attack: square", "attack: pgd")
+    with pytest.raises(RobustnessError, match="needs gradients"):
+        run_campaign(parse_campaign(pgd), executor=LocalExecutor(1))
+    both = text.replace("    template:", f"    model: {digits_files['onnx']}\n    template:")
+    with pytest.raises(InputError, match="either model: or endpoint:"):
+        parse_campaign(both)

@@ -118,17 +118,32 @@ def preflight(campaign: Campaign) -> None:
     the data's range."""
     from bastion.integrity import load_allowlist
     from bastion.robustness._data import load_dataset
+    from bastion.robustness._endpoint import open_endpoint
     from bastion.robustness._targets import load_target
 
     for t in campaign.targets:
-        for what, value in (("model", t.model), ("data", t.data)):
-            if not campaign.path(value).is_file():
+        files = (("model", t.model), ("template", t.template), ("data", t.data))
+        for what, value in files:
+            if value is not None and not campaign.path(value).is_file():
                 raise RobustnessError(
                     f"target {t.id}: {what} file {campaign.path(value)} not found"
                 )
-        allow = load_allowlist(campaign.path(t.allow)) if t.allow else frozenset()
-        loaded = load_target(campaign.path(t.model), allow=allow)
-        caps = loaded.target.capabilities
+        if t.endpoint is not None and t.template is not None:
+            # The endpoint must answer one probe in the template's shape before any work.
+            try:
+                with open_endpoint(
+                    t.endpoint,
+                    campaign.path(t.template),
+                    allow_hosts=t.allow_hosts,
+                    query_budget=t.query_budget,
+                ) as ep:
+                    caps = ep.capabilities
+            except RobustnessError as exc:
+                raise RobustnessError(f"target {t.id}: {exc}") from None
+        else:
+            allow = load_allowlist(campaign.path(t.allow)) if t.allow else frozenset()
+            loaded = load_target(campaign.path(t.model or ""), allow=allow)
+            caps = loaded.target.capabilities
         ds = load_dataset(campaign.path(t.data), label=t.label)
         for a in campaign.attacks:
             need = ATTACKS[a.attack]

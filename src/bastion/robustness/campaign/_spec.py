@@ -42,14 +42,30 @@ class _Strict(BaseModel):
 
 
 class TargetEntry(_Strict):
+    """A model file (``model:``), or a black-box HTTP endpoint (``endpoint:`` with its
+    request ``template:``, hosts other than loopback in ``allow_hosts``)."""
+
     id: str = Field(pattern=_ID)
-    model: str = Field(min_length=1, max_length=1000)
+    model: str | None = Field(default=None, min_length=1, max_length=1000)
+    endpoint: str | None = Field(default=None, min_length=1, max_length=2000)
+    template: str | None = Field(default=None, min_length=1, max_length=1000)
+    allow_hosts: tuple[str, ...] = Field(default=(), max_length=20)
+    query_budget: int = Field(default=1_000_000, ge=1, le=10_000_000)
+    concurrency: int = Field(default=4, ge=1, le=64)
     data: str = Field(min_length=1, max_length=1000)
     label: str = Field(default="label", max_length=200)
     samples: int | None = Field(default=None, ge=1, le=100_000)
     allow: str | None = Field(default=None, max_length=1000)
     #: the evidence subject's name (default: the target id)
     name: str | None = Field(default=None, max_length=300)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> TargetEntry:
+        if (self.model is None) == (self.endpoint is None):
+            raise ValueError(f"target {self.id}: give either model: or endpoint: (not both)")
+        if (self.endpoint is None) != (self.template is None):
+            raise ValueError(f"target {self.id}: endpoint: and template: go together")
+        return self
 
 
 class AttackEntry(_Strict):
@@ -152,8 +168,16 @@ class Campaign(_Strict):
 
     def task_params(self, target: TargetEntry, attack: AttackEntry) -> dict[str, Any]:
         """What one (target, attack) task hands to the robustness evaluation."""
+        endpoint = {
+            "endpoint": target.endpoint,
+            "template": str(self.path(target.template)) if target.template else None,
+            "allow_hosts": list(target.allow_hosts),
+            "query_budget": target.query_budget,
+            "concurrency": target.concurrency,
+        }
         return {
-            "path": str(self.path(target.model)),
+            **(endpoint if target.endpoint else {}),
+            "path": str(self.path(target.model)) if target.model else None,
             "data": str(self.path(target.data)),
             "label": target.label,
             "allow": str(self.path(target.allow)) if target.allow else None,
