@@ -145,6 +145,10 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import console, console_incidents, console_registry, console_security
 
     app.include_router(console_incidents.router)
+    from bastion.api import console_monitor, tabletop
+
+    app.include_router(tabletop.router, prefix="/api/v1")
+    app.include_router(console_monitor.router)
     from bastion.api import console_privacy
 
     app.include_router(console_privacy.router)

@@ -22,6 +22,7 @@ from bastion.cli import privacy as privacy_cmds
 from bastion.cli import redteam as redteam_cmds
 from bastion.cli import redteam_campaign as redteam_campaign_cmds  # noqa: F401 - adds redteam run
 from bastion.cli import redteam_llm as redteam_llm_cmds  # noqa: F401 - adds redteam llm, llm-serve
+from bastion.cli import tabletop as tabletop_cmds
 from bastion.cli._common import err, state
 from bastion.cli._compat import Abort, ClickException
 from bastion.cli._groups import model_app
@@ -91,6 +92,7 @@ app.add_typer(access_cmds.app, name="access")
 app.add_typer(guard_cmds.app, name="guard")
 app.add_typer(incident_cmds.app, name="incident")
 app.add_typer(custody_cmds.app, name="custody")
+app.add_typer(tabletop_cmds.app, name="tabletop")
 app.add_typer(redteam_cmds.app, name="redteam")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")

@@ -25,6 +25,7 @@ __all__ = [
     "assign",
     "close_incident",
     "get_incident",
+    "incidents_for_detections",
     "link",
     "list_incidents",
     "open_incident",
@@ -265,3 +266,18 @@ def list_incidents(
             ) from None
     with ws.db.session() as s:
         return [_incident(s, r, full=False) for r in s.scalars(q)]
+
+
+def incidents_for_detections(ws: Workspace, uids: Sequence[str]) -> dict[str, str]:
+    """``finding_uid -> incident id`` for the detections an incident was opened from (or
+    linked to); the newest link wins."""
+    wanted = [u for u in uids if isinstance(u, str) and u][:1000]
+    if not wanted:
+        return {}
+    with ws.db.session() as s:
+        rows = s.scalars(
+            select(LinkRow)
+            .where(LinkRow.link_kind == "detection", LinkRow.ref.in_(wanted))
+            .order_by(LinkRow.id)
+        )
+        return {r.ref: r.incident_id for r in rows}

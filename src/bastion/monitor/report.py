@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-__all__ = ["drift_html"]
+__all__ = ["drift_html", "psi_chart_svg"]
 
 _W, _ROW, _LEFT = 640, 22, 180
 
@@ -37,6 +37,12 @@ def _bar_chart(features: list[dict[str, Any]], threshold: float) -> str:
         f'text-anchor="middle">PSI {threshold:g}</text></svg>'
     )
     return "".join(parts)
+
+
+def psi_chart_svg(data: dict[str, Any]) -> str:
+    """The PSI-per-column chart (inline SVG, names escaped) of ``monitor.drift`` evidence
+    data: drifted columns in red, the threshold dashed."""
+    return _bar_chart(list(data.get("features", [])), float(data.get("psi_threshold", 0.1)))
 
 
 def drift_html(data: dict[str, Any], *, title: str = "Drift report") -> str:
