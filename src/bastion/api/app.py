@@ -152,6 +152,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import console_privacy
 
     app.include_router(console_privacy.router)
+    from bastion.api import console_access
+
+    app.include_router(console_access.router)
     app.include_router(console_registry.router)
     app.include_router(console_security.router)
     app.include_router(console.router)

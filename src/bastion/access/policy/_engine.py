@@ -56,6 +56,7 @@ _ATTR = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 _RESERVED = frozenset({"roles", "mfa", "method"})
 _LOG_RANK = {LogLevel.MINIMAL: 0, LogLevel.STANDARD: 1, LogLevel.FULL: 2}
 _CACHE = 4096
+_NO_OBLIGATIONS = Obligations()
 MAX_CONTEXT_KEYS = 64
 MAX_CONTEXT_STRING = 4096
 
@@ -353,6 +354,15 @@ class PolicyEngine:
         }
         if d.grant_id:
             data["grant_id"] = d.grant_id
+        o = d.obligations
+        if o != _NO_OBLIGATIONS:  # what the edge had to do (the console's decisions page)
+            data["obligations"] = {
+                "redact_fields": sorted(o.redact_fields),
+                "coarsen_scores": o.coarsen_scores,
+                "rate_class": o.rate_class,
+                "log_level": o.log_level.value,
+                "require_mfa": o.require_mfa,
+            }
         if identity.token_id:
             data["token_id"] = identity.token_id
         return Event("access.decision", data, identity.id[:200] or "anonymous")
