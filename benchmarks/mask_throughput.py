@@ -8,17 +8,24 @@ operators, CSV write, fsync, rename, both digests), without recording evidence. 
 timed: the same with Parquet in and out, and FF3-1 ``encrypt`` on 9-digit values.
 No peer is run: Presidio's anonymizer works on text, not tables (not installed here).
 
-    .venv/bin/python benchmarks/mask_throughput.py [--rows 1000000]
+``--baseline REF`` also times the operators of git revision REF (``_operators.py`` as it
+was there) on the same file, alternating with the current ones ``--runs`` times, and checks
+that both write the same bytes: a before/after on a shared machine.
+
+    .venv/bin/python benchmarks/mask_throughput.py [--rows 1000000] [--baseline f0e93a3 --runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import random
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -46,17 +53,63 @@ def _make_csv(path: Path, rows: int) -> None:
             )
 
 
+def _ab(ref: str, runs: int, src: Path, d: Path, pol: object, keys: object) -> dict[str, object]:
+    """CSV rows/s of REF's operators and of the current ones, alternating, same input."""
+    import bastion.privacy.deid._mask as mask_mod
+    import bastion.privacy.deid._operators as current
+    from bastion.privacy.deid import mask_file
+
+    text = subprocess.run(
+        ["git", "show", f"{ref}:src/bastion/privacy/deid/_operators.py"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    ).stdout  # fmt: skip
+    base_file = d / "baseline_operators.py"
+    base_file.write_text(text)
+    spec = importlib.util.spec_from_file_location("baseline_operators", base_file)
+    assert spec is not None
+    assert spec.loader is not None
+    baseline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(baseline)
+    names = ("RedactOp", "ReplaceOp", "MaskOp", "HashOp", "GeneralizeOp")
+    rates: dict[str, list[float]] = {"baseline": [], "current": []}
+    digests: dict[str, str] = {}
+    try:
+        for _ in range(runs):
+            for label, mod in (("baseline", baseline), ("current", current)):
+                for n in names:
+                    setattr(mask_mod, n, getattr(mod, n))
+                t0 = time.perf_counter()
+                r = mask_file(src, pol, d / f"{label}.csv", keys=keys, record=False)  # type: ignore[arg-type]
+                rates[label].append(r.rows / (time.perf_counter() - t0))
+                digests[label] = r.output_digest
+    finally:
+        for n in names:
+            setattr(mask_mod, n, getattr(current, n))
+    same = digests["baseline"] == digests["current"]
+    print_table(
+        ["operators", "CSV rows/s per run", "best"],
+        [[f"{label}{' (' + ref + ')' if label == 'baseline' else ''}",
+          ", ".join(f"{x:,.0f}" for x in v), f"{max(v):,.0f}"] for label, v in rates.items()],
+    )  # fmt: skip
+    print(
+        f"same output bytes: {same}; speed-up (best/best) {max(rates['current']) / max(rates['baseline']):.2f}x"
+    )
+    return {"baseline": ref, "rates": rates, "same_bytes": same}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--ff3", type=int, default=20_000)
+    ap.add_argument("--baseline", help="git revision whose operators to compare with")
+    ap.add_argument("--runs", type=int, default=3, help="alternating runs with --baseline")
     args = ap.parse_args()
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
     from bastion.privacy.deid import Fpe, KeyringKeyProvider, column_tweak, mask_file, parse_policy
 
-    results = {}
+    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         src = d / "in.csv"
@@ -70,6 +123,8 @@ def main() -> None:
         t0 = time.perf_counter()
         mask_file(d / "in.parquet", pol, d / "out.parquet", keys=keys, record=False)
         t_pq = time.perf_counter() - t0
+        if args.baseline:
+            results["ab"] = _ab(args.baseline, args.runs, src, d, pol, keys)
         key = keys.key("fpe-default")[1]
         f = Fpe(key, column_tweak(key, "ssn"))
         vals = [f"{random.randrange(10**8, 10**9)}" for _ in range(args.ff3)]
@@ -77,7 +132,7 @@ def main() -> None:
         for v in vals:
             f.encrypt(v)
         t_ff3 = time.perf_counter() - t0
-        results = {
+        results |= {
             "rows": r.rows,
             "csv_seconds": t_csv,
             "csv_rows_per_s": r.rows / t_csv,
