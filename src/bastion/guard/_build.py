@@ -22,6 +22,7 @@ from bastion.guard._audit import AuditWriter
 from bastion.guard._auth import default_authenticator
 from bastion.guard._config import (
     DetectorConfig,
+    EndpointConfig,
     GuardConfig,
     config_digest,
     load_guard_config,
@@ -94,29 +95,155 @@ def _policy_authorizer(ws: Workspace, config: GuardConfig, base_dir: Path) -> Au
     return engine
 
 
-#: detection stages a config may name (the ones that need nothing but options and the
-#: state store); others (feature squeezing needs the model) are passed in from Python
-_CONFIG_STAGES = ("prada", "blacklight")
+#: the input stages a config may name under ``detectors``, and the output stages under
+#: ``filters`` (``tool_allowlist`` is both: the request's and the answer's tool calls)
+INPUT_STAGES = ("prada", "blacklight", "feature_squeezing", "prompt_injection", "tool_allowlist")
+OUTPUT_STAGES = ("pii_redaction", "link_filter", "tool_allowlist")
+_SQUEEZE_OPTIONS = frozenset({"detector_file", "model_file", "on_detect", "allow"})
+_TOOL_MANIFEST_OPTIONS = frozenset({"manifest", "agent"})
 
 
-def _stages(specs: Sequence[DetectorConfig], store: Store, kind: str) -> list[Any]:
-    out: list[Any] = []
-    for spec in specs:
-        if kind != "detector" or spec.name not in _CONFIG_STAGES:
-            raise ConfigError(f"{kind} {spec.name!r}: not one a config can name (expected one "
-                              f"of {', '.join(_CONFIG_STAGES)}); refusing to start")  # fmt: skip
-        from bastion.guard import detect
+def _squeezing(spec: DetectorConfig, base_dir: Path, digest: str | None) -> Any:
+    """The robustness room's feature-squeezing detector from the JSON ``bastion redteam
+    detect --save`` wrote, on the model file (scanned before it loads; it must be the
+    fronted version's artifact when that version was verified)."""
+    import json
 
+    from bastion.guard.detect import SqueezingDetector
+    from bastion.guard.interface import Verdict
+    from bastion.robustness import FeatureSqueezingDetector, load_target
+
+    o = dict(spec.options)
+    unknown = sorted(set(o) - _SQUEEZE_OPTIONS)
+    if unknown or "detector_file" not in o or "model_file" not in o:
+        raise ConfigError(
+            "detector feature_squeezing: options are detector_file and model_file (required), "
+            f"on_detect and allow{'; unknown: ' + ', '.join(unknown) if unknown else ''}"
+        )
+    det_path = (base_dir / str(o["detector_file"])).resolve()
+    try:
+        raw = det_path.read_bytes()[: 1024 * 1024 + 1]
+        cfg = json.loads(raw) if len(raw) <= 1024 * 1024 else None
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"detector feature_squeezing: cannot read {det_path.name} "
+                          f"({type(exc).__name__})") from None  # fmt: skip
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"detector feature_squeezing: {det_path.name} is not a detector "
+                          "config (a JSON object of at most 1 MiB)")  # fmt: skip
+    allow = o.get("allow", [])
+    if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
+        raise ConfigError("detector feature_squeezing: allow is a list of global names")
+    loaded = load_target((base_dir / str(o["model_file"])).resolve(), allow=frozenset(allow))
+    if digest is not None and loaded.digest != digest:
+        raise ConfigError(
+            f"detector feature_squeezing: {o['model_file']} is {loaded.digest[:19]}..., not "
+            f"the fronted version {digest[:19]}...; refusing to start"
+        )
+    verdict = str(o.get("on_detect", "block")).upper()
+    if verdict not in Verdict.__members__ or verdict == "ALLOW":
+        raise ConfigError("detector feature_squeezing: on_detect is one of throttle, coarsen, "
+                          "step_up, block")  # fmt: skip
+    squeezer = FeatureSqueezingDetector.from_config(loaded.target, cfg)
+    return SqueezingDetector(squeezer, on_detect=Verdict[verdict])
+
+
+def _tool_allowlist(spec: DetectorConfig, base_dir: Path) -> Any:
+    """The tool allowlist as options list it, or the agent's tools from the manifest."""
+    from bastion.guard.llm import ToolCallFilter, llm_stage
+    from bastion.manifest import load_manifest
+
+    o = dict(spec.options)
+    if not _TOOL_MANIFEST_OPTIONS & set(o):
+        return llm_stage(spec.name, o)
+    if set(o) != _TOOL_MANIFEST_OPTIONS:
+        raise ConfigError("tool_allowlist from the manifest: give exactly manifest and agent")
+    manifest = load_manifest((base_dir / str(o["manifest"])).resolve())
+    return ToolCallFilter.from_manifest(manifest, str(o["agent"]))
+
+
+def _stage(spec: DetectorConfig, store: Store, base_dir: Path, digest: str | None) -> Any:
+    from bastion.guard import detect
+    from bastion.guard.llm import llm_stage
+
+    if spec.name in ("prada", "blacklight"):
         cls: Any = detect.PradaDetector if spec.name == "prada" else detect.BlacklightDetector
         try:
-            out.append(cls(store, **dict(spec.options)))
+            return cls(store, **dict(spec.options))
         except TypeError as exc:
-            raise ConfigError(f"{kind} {spec.name}: bad options ({str(exc)[:160]})") from None
-    return out
+            raise ConfigError(f"{spec.name}: bad options ({str(exc)[:160]})") from None
+    if spec.name == "feature_squeezing":
+        return _squeezing(spec, base_dir, digest)
+    if spec.name == "tool_allowlist":
+        return _tool_allowlist(spec, base_dir)
+    return llm_stage(spec.name, spec.options)
 
 
-def _sinks(ws: Workspace, config: GuardConfig) -> list[Any]:
-    from bastion.monitor import SpooledSink, open_sink
+def _stages(
+    endpoint: EndpointConfig, store: Store, base_dir: Path, digest: str | None = None
+) -> tuple[list[Any], list[Any]]:
+    """The endpoint's configured (detectors, filters). A PRADA detector in per-class mode
+    (``label_field``) also reads the answer: it is listed among the filters on its own.
+    An unknown stage, a stage in the wrong list or bad options refuse the start."""
+    dets: list[Any] = []
+    fils: list[Any] = []
+    for kind, specs, known, out in (("detector", endpoint.detectors, INPUT_STAGES, dets),
+                                    ("filter", endpoint.filters, OUTPUT_STAGES, fils)):  # fmt: skip
+        for spec in specs:
+            if spec.name not in known:
+                raise ConfigError(f"endpoint {endpoint.name}: {kind} {spec.name!r} is not one a "
+                                  f"config can name there (expected one of {', '.join(known)}); "
+                                  "refusing to start")  # fmt: skip
+            try:
+                out.append(_stage(spec, store, base_dir, digest))
+            except ConfigError:
+                raise
+            except BastionError as exc:
+                raise ConfigError(f"endpoint {endpoint.name}: {kind} {spec.name}: "
+                                  f"{exc.message[:200]}") from None  # fmt: skip
+    from bastion.guard.detect import PradaDetector
+
+    for d in dets:
+        if isinstance(d, PradaDetector) and d.label_field is not None and d not in fils:
+            fils.insert(0, d)  # per-class mode learns each answer's label first
+    return dets, fils
+
+
+class _FanOut:
+    """The configured sinks as one (what the detections wrap): a batch goes to each; one
+    sink's failure is logged and counted, never hides the batch from the others or from
+    the detections (a remote sink is spooled, so it does not lose it either)."""
+
+    name = "guard-sinks"
+
+    def __init__(self, sinks: Sequence[Any]) -> None:
+        self.sinks = list(sinks)
+        self.failures = 0
+
+    def send(self, events: Sequence[Mapping[str, Any]]) -> None:
+        import logging
+
+        for sink in self.sinks:
+            try:
+                sink.send(events)
+            except BastionError as exc:
+                self.failures += 1
+                logging.getLogger("bastion.guard.audit").warning(
+                    "guard audit: sink %s failed: %s", sink.name, exc.message
+                )
+
+    def close(self) -> None:
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except BastionError:
+                continue
+
+
+def _sinks(ws: Workspace, config: GuardConfig, *, actor: str = "guard") -> list[Any]:
+    """The configured sinks (remote ones spooled on disk); with ``detections`` (default)
+    behind the monitor room's DetectingSink, whose findings become ``monitor.detection``
+    ledger events as they are raised."""
+    from bastion.monitor import DetectingSink, SpooledSink, ledger_recorder, open_sink
 
     out: list[Any] = []
     replica = os.environ.get("BASTION_GUARD_REPLICA") or str(os.getpid())
@@ -128,7 +255,9 @@ def _sinks(ws: Workspace, config: GuardConfig) -> list[Any]:
         else:
             spool = ws.settings.home / "guard-spool" / config.name / f"{i}-{replica}"
             out.append(SpooledSink(sink, spool))
-    return out
+    if not config.detections:
+        return out
+    return [DetectingSink(_FanOut(out), on_detection=ledger_recorder(ws, actor=actor))]
 
 
 def build_guard(
@@ -154,14 +283,15 @@ def build_guard(
     st = store if store is not None else open_state_store(config.redis_url, namespace=config.name)
     endpoints: dict[str, EndpointRuntime] = {}
     for e in config.endpoints:
-        dets = list((detectors or {}).get(e.name, ())) + _stages(e.detectors, st, "detector")
-        fils = list((filters or {}).get(e.name, ())) + _stages(e.filters, st, "filter")
+        cdets, cfils = _stages(e, st, base_dir, digests.get(e.name))
+        dets = list((detectors or {}).get(e.name, ())) + cdets
+        fils = list((filters or {}).get(e.name, ())) + cfils
         endpoints[e.name] = EndpointRuntime(e, base_dir=base_dir, detectors=dets, filters=fils,
                                             digest=digests.get(e.name))  # fmt: skip
     from bastion.monitor import InputPolicy
 
     audit = AuditWriter(
-        guard=config.name, ledger=ws.ledger, sinks=_sinks(ws, config),
+        guard=config.name, ledger=ws.ledger, sinks=_sinks(ws, config, actor=actor),
         policy=InputPolicy.hashed(ws), ledger_mode=config.audit.ledger,
         max_queue=config.limits.audit_queue, flush_interval_s=config.audit.flush_interval_s,
     )  # fmt: skip
@@ -205,8 +335,8 @@ def check_guard(ws: Workspace, config: GuardConfig, base_dir: Path) -> GuardChec
         st = MemoryStateStore()
     for e in config.endpoints:
         try:
-            EndpointRuntime(e, base_dir=base_dir, detectors=_stages(e.detectors, st, "detector"),
-                            filters=_stages(e.filters, st, "filter"))  # fmt: skip
+            dets, fils = _stages(e, st, base_dir)
+            EndpointRuntime(e, base_dir=base_dir, detectors=dets, filters=fils)
         except BastionError as exc:
             problems.append(exc.message)
     egress = EgressPolicy(config.egress)

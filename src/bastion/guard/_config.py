@@ -242,6 +242,9 @@ class GuardConfig(_Strict):
     limits: LimitsConfig = LimitsConfig()
     egress: tuple[EgressRule, ...] = ()
     sinks: tuple[SinkConfig, ...] = ()
+    #: run the monitor room's real-time detections (denial bursts, extraction and probing
+    #: findings...) over the guard's OCSF events; each raises a ``monitor.detection`` at once
+    detections: bool = True
     audit: AuditConfig = AuditConfig()
     #: Redis for shared state (rate limits, revocations, detector state); default
     #: ``BASTION_REDIS_URL``, in process without either

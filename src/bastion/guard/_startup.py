@@ -2,8 +2,9 @@
 
 For each endpoint's ``name@version``: the version is registered; its latest
 ``integrity.signature`` evidence about the registered digest passed and still matches
-its ledgered digest (it was not edited afterwards); the version is in the stage the
-endpoint requires, its gate passed for that stage (a rollback away from it revokes that).
+its ledgered digest (it was not edited afterwards); the incidents room has not
+quarantined it; the version is in the stage the endpoint requires, its gate passed for
+that stage (a rollback away from it revokes that).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ def check_model(ws: Workspace, endpoint: EndpointConfig) -> ModelCheck:
         reasons.append(f"the latest signature verification of {ref} is {sig.verdict.value}")
     elif not ws.evidence.verify_digest(sig):
         reasons.append(f"the signature evidence {sig.id} of {ref} does not match the ledger")
+    from bastion.incidents import is_quarantined
+
+    if is_quarantined(ws, endpoint.model_name, endpoint.model_version):
+        reasons.append(f"{ref} is quarantined by an incident (bastion incident quarantine)")
     stage = endpoint.require_stage
     if v.stage.value != stage:
         reasons.append(f"{ref} is in stage {v.stage.value}, not {stage}")
