@@ -91,10 +91,19 @@ def test_a_random_forward_pass_is_a_failed_validity_check(digits: Digits) -> Non
     t = TorchTarget(noisy, (64,))
     t.module.train()  # dropout left on: the forward pass is random
     try:
-        r = evaluate(t, digits.x_test[:40], digits.y_test[:40], eps=[0.1], spec=AttackSpec(steps=3))
+        # eot=1 asked for: the attack follows one random draw's gradient, not trusted.
+        spec = AttackSpec(steps=3, eot=1)
+        r = evaluate(t, digits.x_test[:40], digits.y_test[:40], eps=[0.1], spec=spec)
+        # The Square attack has no EOT here: a random forward pass fails it too.
+        sq = evaluate(
+            t, digits.x_test[:20], digits.y_test[:20], eps=[0.1],
+            spec=AttackSpec(name="square", queries=20), cross_check=0,
+        )  # fmt: skip
     finally:
         noisy.eval()
     assert "deterministic_forward" in _failed(r)
+    assert "eot=1 was asked for" in next(v.detail for v in r.validity if not v.passed)
+    assert "deterministic_forward" in _failed(sq)
 
 
 def test_a_sound_evaluation_passes_every_validity_check(digits: Digits) -> None:

@@ -73,6 +73,13 @@ def evaluate(
     ),
     samples: int | None = typer.Option(None, "--samples", min=1, help="Evaluate the first N rows."),
     seed: int = typer.Option(0, "--seed", min=0),
+    eot: int | None = typer.Option(
+        None,
+        "--eot",
+        min=1,
+        max=1000,
+        help="Gradient samples averaged per step (EOT); default 16 when the model is random.",
+    ),
     cross_check: int = typer.Option(
         100,
         "--cross-check",
@@ -131,6 +138,7 @@ def evaluate(
         "queries": queries,
         "samples": samples,
         "seed": seed,
+        "eot": eot,
         "cross_check": cross_check,
         "clip_min": clip_min,
         "clip_max": clip_max,

@@ -163,13 +163,24 @@ def _gradient_batch(
     # Without integer or one-hot features the projected iterate is already valid, so the
     # logits of the gradient's forward pass tell whether it fools the model: no extra pass.
     exact = box.c is None or (not box.c.integer and not box.c.one_hot)
+    samples = max(1, spec.eot or 1)
     for k in range(steps):
         xa = box.image(u).detach().requires_grad_(True)
         logits = t.logits(xa)
-        if exact and k > 0:
-            _keep(u, logits.detach().argmax(dim=1) != y, best, fooled)
         loss = torch.nn.functional.cross_entropy(logits, y, reduction="sum")
         (g,) = torch.autograd.grad(loss, xa)
+        # Expectation over transformation (Athalye et al. 2018): on a random forward pass
+        # the step follows the mean of several gradient samples, not one draw's, and an
+        # input counts as fooled when the mean of the samples' logits is (not one lucky draw).
+        mean = logits.detach()
+        for _ in range(samples - 1):
+            z = t.logits(xa)
+            more = torch.nn.functional.cross_entropy(z, y, reduction="sum")
+            g = g + torch.autograd.grad(more, xa)[0]
+            mean = mean + z.detach()
+        g = g / samples
+        if exact and k > 0:
+            _keep(u, mean.argmax(dim=1) != y, best, fooled)
         g = g.reshape(box.n, box.d) * box.scale * box.mask
         if k == 0:
             zero = int((g.abs().amax(dim=1) == 0).sum())
@@ -177,11 +188,13 @@ def _gradient_batch(
         if not exact or k == steps - 1:
             with torch.no_grad():
                 done = box.finalize(u)
-                _keep(done, t.logits(box.image(done)).argmax(dim=1) != y, best, fooled)
+                xd = box.image(done)
+                z = sum((t.logits(xd) for _ in range(samples)), torch.zeros(()))
+                _keep(done, z.argmax(dim=1) != y, best, fooled)
     with torch.no_grad():
         last = box.finalize(u)
         best[~fooled] = last[~fooled]
-    return box.image(best), fooled, box.size(best), steps, zero
+    return box.image(best), fooled, box.size(best), steps * samples, zero
 
 
 def _margin(p: NDArray[np.float32], y: NDArray[np.int64]) -> NDArray[np.float32]:

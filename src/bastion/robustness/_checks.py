@@ -156,6 +156,7 @@ def _spec(p: Mapping[str, Any]) -> tuple[AttackSpec, tuple[float, ...], CertifyS
         clip_max=float(p.get("clip_max", 1.0)),
         constraints=constraints,
         queries=int(p.get("queries", 1000)),
+        eot=int(p["eot"]) if p.get("eot") is not None else None,
     )
     cert = None
     if p.get("certify_sigma") is not None:
@@ -294,6 +295,12 @@ class RobustnessCheck(TypedCheck[RobustnessData]):
             ParamKind.INT, "Square/HopSkipJump queries", minimum=1, maximum=10_000
         ),
         "samples": ParamSpec(ParamKind.INT, "evaluate the first N rows", minimum=1, maximum=10_000),
+        "eot": ParamSpec(
+            ParamKind.INT,
+            "EOT gradient samples per step (default: 16 if random)",
+            minimum=1,
+            maximum=100,
+        ),
         "seed": ParamSpec(ParamKind.INT, "random seed", minimum=0, maximum=2**31 - 1),
         "cross_check": ParamSpec(
             ParamKind.INT, "inputs the Square attack cross-checks", minimum=0, maximum=1000

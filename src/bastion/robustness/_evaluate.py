@@ -51,6 +51,9 @@ MAX_SAMPLES = 100_000
 MAX_EPS = 32
 MAX_STEPS = 10_000
 MAX_QUERIES = 100_000
+#: gradient samples per step when the forward pass is found random and eot is not given
+EOT_SAMPLES = 16
+MAX_EOT = 1000
 ZERO_GRADIENT_LIMIT = 0.1
 BUDGET_USE_LIMIT = 0.5
 CROSS_CHECK_SAMPLES = 100
@@ -113,6 +116,7 @@ class EvaluationReport:
                 "clip": [s.clip_min, s.clip_max],
                 "queries": s.queries if self.attack in ("square", "hopskipjump") else None,
                 "constraints": s.constraints is not None,
+                "eot": s.eot or 1,
             },
             "eps": [p.eps for p in self.curve],
             "clean_accuracy": self.clean_accuracy,
@@ -233,19 +237,32 @@ def _check_spec(
         raise RobustnessError("eps: give distinct values in increasing order")
 
 
-def _deterministic(target: Target, x: NDArray[np.float32]) -> ValidityResult:
+def _is_deterministic(target: Target, x: NDArray[np.float32]) -> bool:
     probe = x[:64]
     if Capability.PROBABILITIES in target.capabilities:
-        same = bool(np.array_equal(target.predict_proba(probe), target.predict_proba(probe)))
-    else:
-        same = bool(np.array_equal(target.predict_labels(probe), target.predict_labels(probe)))
+        return bool(np.array_equal(target.predict_proba(probe), target.predict_proba(probe)))
+    return bool(np.array_equal(target.predict_labels(probe), target.predict_labels(probe)))
+
+
+def _deterministic(same: bool, spec: AttackSpec) -> ValidityResult:
+    eot = spec.eot or 1
+    if same:
+        detail = "the same inputs give the same outputs"
+        return ValidityResult("deterministic_forward", True, detail)
+    if eot > 1 and spec.name in ("fgsm", "pgd"):
+        return ValidityResult(
+            "deterministic_forward",
+            True,
+            f"the forward pass is random: {spec.name} used expectation over transformation "
+            f"({eot} gradient samples averaged per step)",
+        )
     return ValidityResult(
         "deterministic_forward",
-        same,
-        "the same inputs give the same outputs"
-        if same
-        else "the forward pass is random: an attack against it needs expectation over "
-        "transformation, which this evaluation did not use; its numbers are not trusted",
+        False,
+        "the forward pass is random: an attack against it needs expectation over "
+        "transformation, which this evaluation did not use"
+        + (" (eot=1 was asked for)" if spec.name in ("fgsm", "pgd") else "")
+        + "; its numbers are not trusted",
     )
 
 
@@ -259,9 +276,10 @@ def _validity(
     robust_masks: list[NDArray[np.bool_]],
     n: int,
     top: float,
+    same: bool,
 ) -> tuple[ValidityResult, ...]:
     tol = max(2.0 / n, 0.01)
-    out = [_deterministic(target, x)]
+    out = [_deterministic(same, spec)]
     if spec.name in ("fgsm", "pgd") and outcomes:
         share = outcomes[0].zero_gradient_share
         out.append(
@@ -349,7 +367,12 @@ def evaluate(
     eps_t = tuple(float(e) for e in eps)
     xs, ys = prepare_data(target, x, y)
     _check_spec(target, xs, eps_t, spec)
+    if spec.eot is not None and not 1 <= spec.eot <= MAX_EOT:
+        raise RobustnessError(f"eot must lie in 1..{MAX_EOT}")
     t0 = time.process_time()
+    same = _is_deterministic(target, xs)
+    if not same and spec.eot is None and spec.name in ("fgsm", "pgd"):
+        spec = replace(spec, eot=EOT_SAMPLES)
     n = len(xs)
     correct = target.predict_labels(xs) == ys
     clean = float(correct.mean())
@@ -387,7 +410,7 @@ def evaluate(
         top = math.inf  # per-feature units: no one data range to compare with
     elif spec.norm is Norm.L2:
         top *= math.sqrt(d)
-    validity = _validity(target, xs, spec, clean, curve, outcomes, robust_masks, n, top)
+    validity = _validity(target, xs, spec, clean, curve, outcomes, robust_masks, n, top, same)
     if (
         cross_check
         and spec.name in ("fgsm", "pgd")

@@ -122,6 +122,9 @@ class AttackSpec:
     constraints: FeatureConstraints | None = None
     batch_size: int | None = None
     queries: int = 1000  # Square attack: queries per input
+    #: expectation over transformation: gradient samples averaged per step (None: 1, or
+    #: EOT_SAMPLES when the evaluation finds the forward pass random)
+    eot: int | None = None
 
 
 ATTACKS: dict[str, frozenset[Capability]] = {
