@@ -7,12 +7,22 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from bastion.access import Role, authenticate, create_token
+from bastion.access import (
+    STEP_UP_AFTER,
+    Role,
+    authenticate,
+    create_token,
+    issue_session,
+    mfa_is_fresh,
+    sign_out,
+    step_up_session,
+)
 from bastion.access.interface import (
     Action,
     AuthMethod,
@@ -24,6 +34,8 @@ from bastion.access.interface import (
 from bastion.access.policy import approve_grant, decide, request_grant
 from bastion.access.policy._rows import GrantRow
 from bastion.api import create_app
+from bastion.api.console import SESSION_COOKIE
+from bastion.core.errors import AuthError
 from bastion.core.workspace import Workspace
 from tests._otp import fresh
 
@@ -158,3 +170,85 @@ def test_review_page_shows_the_least_privilege_report(
     assert "baselines.yaml" not in r.text  # the bundled directory has baselines
     assert not any(ids["pending"] in row for row in rows)
     assert client.get("/ui/access/review", params={"days": 0}).status_code == 422
+
+
+# -- step-up MFA on admin pages ---------------------------------------------------------------
+
+
+def _get(client: TestClient, path: str, value: str) -> Any:
+    client.cookies.clear()
+    return client.get(path, headers={"Cookie": f"{SESSION_COOKIE}={value}"}, follow_redirects=False)
+
+
+def _step_up(client: TestClient, value: str, otp: str, **headers: str) -> Any:
+    client.cookies.clear()
+    return client.post(
+        "/ui/access/step-up",
+        data={"otp": otp, "next": "/ui/access/tokens"},
+        headers={"Cookie": f"{SESSION_COOKIE}={value}", "Origin": BASE, **headers},
+        follow_redirects=False,
+    )
+
+
+def test_admin_page_asks_for_a_fresh_code_after_the_step_up_window(
+    client: TestClient, sqlite_ws: Workspace
+) -> None:
+    t = create_token(sqlite_ws, name="ada", role=Role.ADMIN, actor="test")
+    assert t.totp_secret
+    ada = authenticate(sqlite_ws, t.token, fresh(t.totp_secret))
+    now = datetime.now(UTC)
+    # signed in with a code just now: the admin page opens, and lists tokens, no secrets
+    recent = issue_session(sqlite_ws, ada, now=now)
+    r = _get(client, "/ui/access/tokens", recent)
+    assert r.status_code == 200 and t.info.id in r.text and t.token not in r.text
+    assert t.totp_secret not in r.text
+
+    # signed in 20 minutes ago (over STEP_UP_AFTER): the page asks for a new code first
+    stale = issue_session(sqlite_ws, ada, now=now - STEP_UP_AFTER - timedelta(minutes=5))
+    assert mfa_is_fresh(sqlite_ws, recent) and not mfa_is_fresh(sqlite_ws, stale)
+    r = _get(client, "/ui/access/tokens", stale)
+    assert r.status_code == 303
+    assert r.headers["location"] == "/ui/access/step-up?next=/ui/access/tokens"
+    form = _get(client, r.headers["location"], stale)
+    assert form.status_code == 200 and 'name="next" value="/ui/access/tokens"' in form.text
+
+    assert _step_up(client, stale, "000000").status_code == 401  # wrong code
+    assert _step_up(client, stale, "12ab56").status_code == 401  # not a code
+    cross = _step_up(client, stale, "123456", **{"Origin": "https://evil.example"})
+    assert cross.status_code == 403
+    code = fresh(t.totp_secret)
+    ok = _step_up(client, stale, code)
+    assert ok.status_code == 303 and ok.headers["location"] == "/ui/access/tokens"
+    renewed = ok.cookies.get(SESSION_COOKIE)
+    assert renewed and renewed != stale and mfa_is_fresh(sqlite_ws, renewed)
+    assert _get(client, "/ui/access/tokens", renewed).status_code == 200
+    assert _step_up(client, stale, code).status_code == 401  # a code is good once
+    kinds = [e.kind for e in sqlite_ws.ledger.entries(limit=1000)]
+    assert kinds.count("access.session_step_up") == 1 and "access.mfa_failed" in kinds
+
+
+def test_step_up_refuses_an_ended_session_and_an_outside_next(
+    client: TestClient, sqlite_ws: Workspace
+) -> None:
+    t = create_token(sqlite_ws, name="ada", role=Role.ADMIN, actor="test")
+    ada = authenticate(sqlite_ws, t.token, fresh(t.totp_secret))
+    value = issue_session(sqlite_ws, ada)
+    client.cookies.clear()
+    r = client.post(
+        "/ui/access/step-up",
+        data={"otp": fresh(t.totp_secret), "next": "//evil.example/ui/"},
+        headers={"Cookie": f"{SESSION_COOKIE}={value}", "Origin": BASE},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == "/ui/"  # never off-site
+    assert sign_out(sqlite_ws, value)
+    with pytest.raises(AuthError):  # the session is checked before any code
+        step_up_session(sqlite_ws, value, "123456")
+    assert _get(client, "/ui/access/tokens", value).status_code == 303  # to sign-in
+
+
+def test_admin_page_is_forbidden_to_other_roles(client: TestClient, sqlite_ws: Workspace) -> None:
+    _sign_in(client, sqlite_ws)
+    r = client.get("/ui/access/tokens", follow_redirects=False)
+    assert r.status_code == 403 and "admin permission" in r.text
+    assert "Tokens (admin)" not in client.get("/ui/access/grants").text

@@ -2,13 +2,17 @@
 
 from bastion.access._sessions import (
     SESSION_TTL,
+    STEP_UP_AFTER,
     end_session,
     issue_session,
+    mfa_is_fresh,
     open_session,
     principal_for_session,
     read_session,
+    session_mfa_at,
     session_principal,
     sign_out,
+    step_up_session,
 )
 from bastion.access._tokens import (
     MFA_LOCKOUT_AFTER,
@@ -23,12 +27,14 @@ from bastion.access._tokens import (
     principal_for_token_id,
     require,
     revoke_token,
+    verify_token_otp,
     verify_totp,
 )
 
 __all__ = [
     "MFA_LOCKOUT_AFTER",
     "SESSION_TTL",
+    "STEP_UP_AFTER",
     "NewToken",
     "Permission",
     "Principal",
@@ -39,14 +45,18 @@ __all__ = [
     "end_session",
     "issue_session",
     "list_tokens",
+    "mfa_is_fresh",
     "open_session",
     "principal_for_session",
     "principal_for_token_id",
     "read_session",
     "require",
     "revoke_token",
+    "session_mfa_at",
     "session_principal",
     "sign_out",
+    "step_up_session",
+    "verify_token_otp",
     "verify_totp",
 ]
 

@@ -15,12 +15,13 @@ import hashlib
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bastion.access._tokens import Principal, _utc, principal_for_token_id
+from bastion.access._tokens import Principal, _utc, principal_for_token_id, verify_token_otp
 from bastion.core.errors import AuthError
 from bastion.core.ledger import Event
 from bastion.core.storage import Base
@@ -28,17 +29,23 @@ from bastion.core.workspace import Workspace
 
 __all__ = [
     "SESSION_TTL",
+    "STEP_UP_AFTER",
     "end_session",
     "issue_session",
+    "mfa_is_fresh",
     "open_session",
     "principal_for_session",
     "read_session",
+    "session_mfa_at",
     "session_principal",
     "sign_out",
+    "step_up_session",
 ]
 
 #: How long a console session lasts from sign-in.
 SESSION_TTL = timedelta(hours=8)
+#: How long a TOTP code counts for admin pages and actions; older, they ask for a new one.
+STEP_UP_AFTER = timedelta(minutes=15)
 _SESSION_LABEL = b"bastion console session v1"
 _AUDIENCE = "bastion-console"
 _MAX_VALUE = 4096
@@ -80,16 +87,16 @@ def issue_session(
         "iat": int(now.timestamp()),
         "exp": int((now + ttl).timestamp()),
     }
+    if principal.mfa_verified:
+        claims["mfa_at"] = int(now.timestamp())  # when the last code was given
     return jwt.encode(claims, _session_key(ws), algorithm="HS256")
 
 
-def read_session(ws: Workspace, value: str) -> tuple[str, str]:
-    """The token id and session id of a genuine, unexpired session value; AuthError when it
-    is not (whether the session is still open is :func:`session_principal`'s check)."""
+def _claims(ws: Workspace, value: str) -> dict[str, Any]:
     if not value or len(value) > _MAX_VALUE:
         raise AuthError(_ENDED)
     try:
-        claims = jwt.decode(
+        claims: dict[str, Any] = jwt.decode(
             value,
             _session_key(ws),
             algorithms=["HS256"],
@@ -98,6 +105,71 @@ def read_session(ws: Workspace, value: str) -> tuple[str, str]:
         )
     except jwt.PyJWTError:
         raise AuthError(_ENDED) from None
+    return claims
+
+
+def session_mfa_at(ws: Workspace, value: str) -> datetime | None:
+    """When the session's holder last gave a TOTP code (sign-in or step-up), from the
+    signed value; None when never. AuthError for a value that is not genuine."""
+    t = _claims(ws, value).get("mfa_at")
+    if isinstance(t, bool) or not isinstance(t, int):
+        return None
+    return datetime.fromtimestamp(t, UTC)
+
+
+def mfa_is_fresh(
+    ws: Workspace,
+    value: str,
+    *,
+    max_age: timedelta = STEP_UP_AFTER,
+    now: datetime | None = None,
+) -> bool:
+    """Was the last TOTP code of this session given within ``max_age``? Admin pages and
+    actions ask for a new code (a step-up) when not."""
+    at = session_mfa_at(ws, value)
+    now = now or datetime.now(UTC)
+    return at is not None and now - at <= max_age and at <= now + timedelta(seconds=60)
+
+
+def step_up_session(
+    ws: Workspace, value: str, otp: str, *, now: datetime | None = None
+) -> tuple[Principal, str]:
+    """A fresh TOTP code for a live session: checked like a sign-in code (good once,
+    lockout after wrong ones, refusals ledgered), the session row marked MFA, an
+    ``access.session_step_up`` event, and a new signed value (same session, same expiry,
+    ``mfa_at`` now) for the cookie. AuthError when the session is not live or the code is
+    refused."""
+    now = now or datetime.now(UTC)
+    claims = _claims(ws, value)
+    token_id, sid = claims["sub"], claims["sid"]
+    if not isinstance(token_id, str) or not isinstance(sid, str) or len(sid) > 64:
+        raise AuthError(_ENDED)
+    principal_for_session(ws, sid, token_id)  # live: not ended, not expired, token valid
+    principal = verify_token_otp(ws, token_id, otp, now=now)
+    with ws.db.session() as s:
+        row = s.get(SessionRow, sid)
+        if row is None or row.ended_at is not None:
+            raise AuthError(_ENDED)
+        row.mfa = True
+        s.flush()
+        ws.ledger.append(
+            [
+                Event(
+                    "access.session_step_up",
+                    {"session": _session_ref(sid), "token_id": token_id},
+                    principal.actor,
+                )
+            ],
+            session=s,
+        )
+    fresh = {**claims, "mfa": True, "mfa_at": int(now.timestamp())}
+    return principal, jwt.encode(fresh, _session_key(ws), algorithm="HS256")
+
+
+def read_session(ws: Workspace, value: str) -> tuple[str, str]:
+    """The token id and session id of a genuine, unexpired session value; AuthError when it
+    is not (whether the session is still open is :func:`session_principal`'s check)."""
+    claims = _claims(ws, value)
     sub, sid = claims.get("sub"), claims.get("sid")
     if not isinstance(sub, str) or not isinstance(sid, str) or len(sid) > 64:
         raise AuthError(_ENDED)

@@ -46,6 +46,7 @@ __all__ = [
     "principal_for_token_id",
     "require",
     "revoke_token",
+    "verify_token_otp",
     "verify_totp",
 ]
 
@@ -315,6 +316,33 @@ def authenticate(
             principal = Principal(row.id, row.name, Role(row.role), mfa_verified=mfa)
     if refusal is not None:
         # Outside the transaction, which has committed the failure and its ledger event.
+        raise AuthError(refusal)
+    return principal
+
+
+def verify_token_otp(
+    ws: Workspace, token_id: str, otp: str, *, now: datetime | None = None
+) -> Principal:
+    """A fresh TOTP code for a token named by id (a console session's step-up, where the
+    secret was shown at sign-in only): the same replay, lockout and ledgering as
+    :func:`authenticate`; AuthError on any refusal, the principal with MFA otherwise."""
+    now = now or datetime.now(UTC)
+    refusal: str | None = None
+    with ws.db.session() as s:
+        s.execute(  # the row lock that serialises concurrent codes of one token
+            update(TokenRow)
+            .where(TokenRow.id == token_id)
+            .values(totp_failures=TokenRow.totp_failures)
+        )
+        row = s.get(TokenRow, token_id, populate_existing=True)
+        expires = _utc(row.expires_at) if row is not None else None
+        if row is None or row.revoked_at is not None or (expires is not None and expires <= now):
+            raise AuthError("session expired: sign in again")
+        refusal = _check_totp(ws, s, row, otp, now)
+        if refusal is None:
+            row.last_used_at = now
+            principal = Principal(row.id, row.name, Role(row.role), mfa_verified=True)
+    if refusal is not None:
         raise AuthError(refusal)
     return principal
 
