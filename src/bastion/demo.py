@@ -337,6 +337,11 @@ def _run_steps(
 
     step("Create API tokens with roles and MFA", access)
 
+    from bastion.privacy import demo_step as privacy_step
+
+    step("Scan the applicant data for PII, mask a copy, make a DP release",
+         lambda: privacy_step(ws, out_dir))  # fmt: skip
+
     def verify() -> str:
         rep = ws.ledger.verify()
         if not rep.ok:

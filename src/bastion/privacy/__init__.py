@@ -90,3 +90,8 @@ from bastion.privacy import pia  # noqa: E402
 from bastion.privacy.pia import PiaCheck, assess  # noqa: E402
 
 __all__ += ["PiaCheck", "assess", "pia"]
+
+# --- the demo's privacy step (bastion demo) ---
+from bastion.privacy._demo import demo_step  # noqa: E402
+
+__all__ += ["demo_step"]
