@@ -5,7 +5,7 @@ decided by the policies, ledgered with principal, purpose and digest; a refused 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +156,23 @@ def test_detection_is_a_valid_ocsf_finding_and_config_read_needs_no_detection(
     with pytest.raises(InputError):
         audit_artifact_read(sqlite_ws, erin, cfg, "debugging latency", "md5:abc")
     exp = Artifact(ArtifactKind.EXPORT, ResourceRef(ResourceKind.DATASET, "loans"), "loans.csv")
+    sent: list[Mapping[str, Any]] = []
+
+    class Collect:
+        name = "test"
+
+        def send(self, events: Sequence[Mapping[str, Any]]) -> None:
+            sent.extend(events)
+
+        def close(self) -> None:
+            return None
+
     with pytest.raises(PermissionDeniedError, match="export"):
-        audit_artifact_read(sqlite_ws, erin, exp, "share with a partner", DIGEST)
+        audit_artifact_read(sqlite_ws, erin, exp, "share with a partner", DIGEST, sink=Collect())
+    (ocsf,) = sent  # the OCSF Detection Finding went to the monitor sink as well
+    assert ocsf["class_uid"] == 2004 and ocsf["finding_info"]["title"].startswith(
+        "unauthorized export of loans.csv by user:erin"
+    )
     (det,) = _events(sqlite_ws, "monitor.detection")
     found = Detection(
         kind=DetectionKind(det["kind"]),

@@ -15,6 +15,7 @@ malformed digest, or an engine error is a refusal, never a silent read.
 from __future__ import annotations
 
 import enum
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from bastion.core.ledger import Event
 
 if TYPE_CHECKING:
     from bastion.core.workspace import Workspace
+    from bastion.monitor.interface import Sink
 
 __all__ = [
     "PURPOSE_HEADER",
@@ -45,6 +47,8 @@ __all__ = [
     "identity_for_principal",
     "validate_purpose",
 ]
+
+_log = logging.getLogger(__name__)
 
 #: The API header that carries the purpose of a read (``--purpose`` on the CLI).
 PURPOSE_HEADER = "X-Bastion-Purpose"
@@ -126,11 +130,14 @@ def audit_artifact_read(
     *,
     size: int | None = None,
     directory: Path | str | None = None,
+    sink: Sink | None = None,
 ) -> Decision:
     """Decide, record and return the decision for one read; raise when it is refused.
 
     Call it before the bytes leave: a denial reads nothing. ``digest`` is the artifact's
-    ``sha256:<hex>`` as Bastion knows it (the registry's manifest, a blob's address)."""
+    ``sha256:<hex>`` as Bastion knows it (the registry's manifest, a blob's address). With
+    a monitor ``sink`` (the guard's), a detection's OCSF Detection Finding is also sent
+    there; the ledger event is written first, so a sink that is down loses nothing."""
     from bastion.access.policy import decide, decision_dict
 
     why = validate_purpose(purpose)
@@ -165,7 +172,7 @@ def audit_artifact_read(
     data["reasons"] = [r[:200] for r in decision.reasons[:5]]
     ws.ledger.append([Event("access.artifact_denied", data, actor)])
     if action in _DETECTED:
-        _detect(ws, ident, artifact, action, why, digest, decision)
+        _detect(ws, ident, artifact, action, why, digest, decision, sink)
     reason = decision.reasons[0] if decision.reasons else "denied by default"
     raise PermissionDeniedError(f"{action.value} of {artifact.name[:120]} refused: {reason[:200]}")
 
@@ -178,6 +185,7 @@ def _detect(
     purpose: str,
     digest: str,
     decision: Decision,
+    sink: Sink | None,
 ) -> None:
     """The monitor room's Detection for a refused download or export, recorded at once."""
     from bastion.monitor.detections import Detection, DetectionKind, ledger_recorder
@@ -203,3 +211,10 @@ def _detect(
         },
     )
     ledger_recorder(ws, actor="access")([found])
+    if sink is not None:
+        from bastion.monitor.interface import SinkError
+
+        try:
+            sink.send([found.to_ocsf()])
+        except SinkError as exc:  # in the ledger already; the refusal stands either way
+            _log.warning("detection not delivered to sink %s: %s", sink.name, exc.message)
