@@ -25,6 +25,9 @@ _OPERATORS = {
     "CREDIT_CARD": "{operator: mask, keep_last: 4}",
 }
 _DEFAULT = "{operator: hash}"
+#: The example's own identifiers: made-up formats (``SYN-...``) that no validated
+#: recognizer accepts, so the scan cannot see them; the copy hashes them all the same.
+_IDENTIFIERS = ("applicant_id", "national_id")
 
 
 def demo_step(ws: Workspace, data_dir: Path, *, actor: str = "demo") -> str:
@@ -36,8 +39,11 @@ def demo_step(ws: Workspace, data_dir: Path, *, actor: str = "demo") -> str:
     scan_ev = record_scan(ws, path=src, ref="credit-scoring/applicants", actor=actor)
     scan = PiiScanCheck.read(scan_ev)
     pii = [c for c in scan.columns if c.pii]
-    rules = "\n".join(f"  {c.column}: {_OPERATORS.get(c.entity or '', _DEFAULT)}" for c in pii)
-    policy = parse_policy(f"columns:\n{rules}\n", "demo masking policy")
+    rules = {c.column: _OPERATORS.get(c.entity or "", _DEFAULT) for c in pii}
+    names = {c.column for c in scan.columns}
+    rules |= {c: _DEFAULT for c in _IDENTIFIERS if c in names and c not in rules}
+    text = "".join(f"  {col}: {rule}\n" for col, rule in rules.items())
+    policy = parse_policy(f"columns:\n{text}", "demo masking policy")
     masked = mask_file(src, policy, data_dir / "applicants.masked.csv", ws=ws, actor=actor,
                        input_label="credit-scoring/applicants")  # fmt: skip
     with src.open(newline="", encoding="utf-8") as f:
@@ -48,6 +54,7 @@ def demo_step(ws: Workspace, data_dir: Path, *, actor: str = "demo") -> str:
     r = release(ws, dataset, incomes, q, column="income", actor=actor)
     return (
         f"{len(pii)} PII columns ({', '.join(sorted({c.entity or '?' for c in pii}))}); "
-        f"{masked.rows:,} rows masked; DP mean income {float(r.value):,.0f} "
+        f"{masked.rows:,} rows x {len(masked.columns)} columns masked; "
+        f"DP mean income {float(r.value):,.0f} "
         f"(epsilon {r.spent_epsilon:.3g} of {r.budget_epsilon:g} spent)"
     )
