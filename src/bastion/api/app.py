@@ -140,6 +140,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import access as access_routes
 
     app.include_router(access_routes.router, prefix="/api/v1")
+    from bastion.api import robustness as robustness_routes
+
+    app.include_router(robustness_routes.router, prefix="/api/v1")
     # public by nature, like /healthz: outside the API, declared public, not in the schema
     app.include_router(identity_routes.well_known)
     from bastion.api import console, console_incidents, console_registry, console_security
@@ -155,6 +158,9 @@ def create_app(settings: Settings | None = None, workspace: Workspace | None = N
     from bastion.api import console_access
 
     app.include_router(console_access.router)
+    from bastion.api import console_robustness
+
+    app.include_router(console_robustness.router)
     app.include_router(console_registry.router)
     app.include_router(console_security.router)
     app.include_router(console.router)

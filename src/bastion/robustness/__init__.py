@@ -95,6 +95,12 @@ if TYPE_CHECKING:
         record_detector,
         squeezer_from_config,
     )
+    from bastion.robustness._endpoint import (
+        EndpointTarget,
+        EndpointTemplate,
+        load_endpoint_template,
+        open_endpoint,
+    )
     from bastion.robustness._evaluate import EvaluationReport, eps_key, evaluate, prepare_data
     from bastion.robustness._extraction import (
         ExtractionPoint,
@@ -142,8 +148,24 @@ if TYPE_CHECKING:
         TorchTarget,
         load_target,
     )
+    from bastion.robustness._views import (
+        EVIDENCE_KINDS,
+        evidence_charts,
+        latest_by_model,
+        robustness_evidence,
+        validate_campaign_text,
+    )
 
 _LAZY = {
+    "EndpointTarget": "_endpoint",
+    "EndpointTemplate": "_endpoint",
+    "load_endpoint_template": "_endpoint",
+    "open_endpoint": "_endpoint",
+    "EVIDENCE_KINDS": "_views",
+    "evidence_charts": "_views",
+    "latest_by_model": "_views",
+    "robustness_evidence": "_views",
+    "validate_campaign_text": "_views",
     "DetectionResult": "_poisoning",
     "FeatureTrigger": "_poisoning",
     "PatchTrigger": "_poisoning",
@@ -243,6 +265,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ATTACKS",
+    "EVIDENCE_KINDS",
     "FPR_TARGETS",
     "AttackOutcome",
     "AttackSpec",
@@ -267,6 +290,8 @@ __all__ = [
     "DetectorEvaluation",
     "DistilledTarget",
     "DpGuarantee",
+    "EndpointTarget",
+    "EndpointTemplate",
     "EvaluationReport",
     "ExtractionPoint",
     "ExtractionReport",
@@ -320,13 +345,16 @@ __all__ = [
     "evaluate",
     "evaluate_detector",
     "evaluation_from_params",
+    "evidence_charts",
     "extract_model",
     "extraction_from_files",
     "flip_labels",
     "invert_classes",
     "judge",
+    "latest_by_model",
     "lira_offline_scores",
     "load_dataset",
+    "load_endpoint_template",
     "load_target",
     "loss_scores",
     "membership_from_params",
@@ -334,6 +362,7 @@ __all__ = [
     "membership_verdict",
     "mlp",
     "mlp_surrogate",
+    "open_endpoint",
     "plan_shadow_models",
     "poisoning_exercise",
     "poisoning_from_files",
@@ -344,9 +373,11 @@ __all__ = [
     "randomized",
     "record_comparison",
     "record_detector",
+    "robustness_evidence",
     "run_attack",
     "sklearn_trainer",
     "spectral_signatures",
     "squeezer_from_config",
     "train_classifier",
+    "validate_campaign_text",
 ]

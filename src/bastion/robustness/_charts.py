@@ -6,13 +6,13 @@ salt and no date, so one result always gives byte-identical SVG."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bastion.core.charts import render_svg
 from bastion.robustness.interface import CertificationResult, CurvePoint
 
-__all__ = ["curve_svg", "radius_svg"]
+__all__ = ["curve_svg", "radius_histogram_svg", "radius_svg"]
 
 
 def _render(fig: Any) -> str:
@@ -50,16 +50,21 @@ def curve_svg(
 
 def radius_svg(result: CertificationResult, bins: int = 10) -> str:
     """Histogram of certified radii of the correctly certified inputs."""
+    return radius_histogram_svg(result.histogram(bins), result.sigma)
+
+
+def radius_histogram_svg(h: Mapping[str, Sequence[float]], sigma: float) -> str:
+    """The certified-radius histogram from its ``edges`` and ``counts`` (as evidence
+    records it)."""
     from matplotlib.figure import Figure
 
-    h = result.histogram(bins)
     fig = Figure(figsize=(6, 3.2))
     ax = fig.add_subplot()
-    edges, counts = h["edges"], h["counts"]
+    edges, counts = list(h["edges"]), list(h["counts"])
     widths = [b - a for a, b in itertools.pairwise(edges)]
     ax.bar(edges[:-1], counts, width=widths, align="edge", color="#1f4e79", edgecolor="white")
     ax.set_xlabel("certified L2 radius")
     ax.set_ylabel("inputs")
-    ax.set_title(f"Randomized smoothing, sigma {result.sigma:g}: certified radii")
+    ax.set_title(f"Randomized smoothing, sigma {sigma:g}: certified radii")
     ax.grid(True, axis="y", alpha=0.3)
     return _render(fig)
