@@ -12,6 +12,7 @@ import pytest
 from bastion.core.errors import ConfigError, InputError
 from bastion.core.executor import (
     Executor,
+    InlineExecutor,
     LocalExecutor,
     RayExecutor,
     Task,
@@ -60,6 +61,14 @@ def test_local_executor_runs_retries_and_reports(tmp_path: Path) -> None:
     assert by["seeded"].value == tasks.seeded(7)  # deterministic in its arguments
 
 
+def test_inline_executor_gives_the_same_values(tmp_path: Path) -> None:
+    work = [t for t in _work(tmp_path) if t.id != "die-once"]  # it would kill this process
+    inline = InlineExecutor().map(work)
+    local = LocalExecutor(2).map(work)
+    assert [(r.id, r.ok, r.value) for r in inline] == [(r.id, r.ok, r.value) for r in local]
+    assert not inline[-1].ok and "boom: bad input" in (inline[-1].error or "")
+
+
 def test_a_worker_that_always_dies_is_reported_failed(tmp_path: Path) -> None:
     res = LocalExecutor(1).map(
         [Task("dies", tasks.always_die), Task("fine", tasks.square, (3,))], retries=1
@@ -84,6 +93,7 @@ def test_bad_tasks_and_settings_are_refused() -> None:
     with pytest.raises(ConfigError, match="local:N"):
         executor_from_env("local:many")
     assert isinstance(executor_from_env(""), LocalExecutor)
+    assert isinstance(executor_from_env("inline"), InlineExecutor)
     assert executor_from_env("local:3").workers == 3  # type: ignore[attr-defined]
 
 

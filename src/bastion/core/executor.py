@@ -3,6 +3,7 @@ logs) fans out through one interface.
 
 * :class:`LocalExecutor`, the default: a pool of local worker processes (``spawn``: a
   worker never inherits the parent's threads, locks or open database connections).
+* :class:`InlineExecutor`: the calling process, for small runs (``BASTION_EXECUTOR=inline``).
 * :class:`RayExecutor`: a Ray cluster, when ``BASTION_EXECUTOR=ray`` (a local Ray instance,
   or the cluster ``ray.init`` finds) or ``ray://HOST:PORT`` (a remote cluster through Ray
   Client). Ray is an optional extra (``pip install 'bastion-ai[ray]'``).
@@ -32,6 +33,7 @@ from bastion.core.errors import ConfigError, InputError
 __all__ = [
     "MAX_TASKS",
     "Executor",
+    "InlineExecutor",
     "LocalExecutor",
     "RayExecutor",
     "Task",
@@ -192,6 +194,34 @@ class LocalExecutor:
         pass  # each map call owns its pool
 
 
+class InlineExecutor:
+    """Every task in the calling process, one after the other: no start-up cost, for small
+    runs (the demo, a handful of tasks). A task that kills its process kills the caller;
+    use :class:`LocalExecutor` for anything that may crash."""
+
+    name = "inline"
+
+    def map(
+        self, tasks: Sequence[Task], *, retries: int = 2, on_done: ProgressFn | None = None
+    ) -> list[TaskResult]:
+        _check_tasks(tasks, retries)
+        out: list[TaskResult] = []
+        for t in tasks:
+            try:
+                value, worker, cpu = _run_task(t.fn, t.args)
+            except Exception as exc:
+                res = TaskResult(t.id, False, error=_error_text(exc))
+            else:
+                res = TaskResult(t.id, True, value, worker=worker, seconds=cpu)
+            out.append(res)
+            if on_done is not None:
+                on_done(res, len(out), len(tasks))
+        return out
+
+    def close(self) -> None:
+        pass
+
+
 class RayExecutor:
     """Tasks as Ray remote functions. ``address``: None starts (or joins, with ``auto``) a
     local Ray instance; ``ray://HOST:PORT`` connects through Ray Client."""
@@ -282,10 +312,12 @@ def _run_ray_task(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[Any, s
 
 def executor_from_env(value: str | None = None, *, workers: int | None = None) -> Executor:
     """The executor ``BASTION_EXECUTOR`` names: unset or ``local`` (``local:N`` for N
-    workers), ``ray`` (local Ray) or ``ray://HOST:PORT``."""
+    workers), ``inline`` (the calling process), ``ray`` (local Ray) or ``ray://HOST:PORT``."""
     spec = (value if value is not None else os.environ.get("BASTION_EXECUTOR", "")).strip()
     if spec in ("", "local"):
         return LocalExecutor(workers)
+    if spec == "inline":
+        return InlineExecutor()
     if spec.startswith("local:"):
         try:
             n = int(spec.split(":", 1)[1])
@@ -297,5 +329,5 @@ def executor_from_env(value: str | None = None, *, workers: int | None = None) -
     if spec.startswith("ray://"):
         return RayExecutor(spec)
     raise ConfigError(
-        f"BASTION_EXECUTOR={spec[:100]!r}: expected local, local:N, ray or ray://HOST:PORT"
+        f"BASTION_EXECUTOR={spec[:100]!r}: expected local, local:N, inline, ray or ray://HOST:PORT"
     )
