@@ -35,6 +35,7 @@ from bastion.guard._config import (
     record_config,
 )
 from bastion.guard._decisions import recent_decisions
+from bastion.guard._demo import demo_story
 from bastion.guard._egress import EgressDenied, EgressPolicy, PinnedTarget, network_policy
 from bastion.guard._guarded import GuardedModel, GuardRefused
 from bastion.guard._pipeline import Admission, EndpointRuntime, Outcome, Pipeline, Refusal
@@ -86,6 +87,7 @@ __all__ = [
     "config_digest",
     "decision_event",
     "default_authenticator",
+    "demo_story",
     "egress_network_policy",
     "load_guard_config",
     "network_policy",
