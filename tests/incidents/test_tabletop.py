@@ -22,6 +22,7 @@ from bastion.incidents import (
     shipped_scenarios,
     start_session,
     tabletop_session,
+    tabletop_svg,
 )
 from tests.registry._helpers import GOVERNANCE
 
@@ -134,7 +135,10 @@ def test_exercise_times_decisions_against_deadlines(sqlite_ws: Workspace, tmp_pa
     md = rep.markdown()
     assert "| contain: Cut the attacker off | soc | T+30m |" in md
     assert "inject (report): Weights on a paste site" in md
-    assert "<td>late</td>" in rep.html()
+    page = rep.html()
+    assert "<td>late</td>" in page and "<svg" in page and "<?xml" not in page
+    svg = tabletop_svg(rep.session)
+    assert svg.lstrip().startswith("<?xml") and "contain (soc)" in svg and "legal (counsel)" in svg
 
 
 def test_a_missed_step_fails_the_exercise(sqlite_ws: Workspace, tmp_path: Path) -> None:

@@ -105,6 +105,8 @@ def test_tabletop_session_in_chromium(page: object, server: str, ws: Workspace) 
     page.get_by_test_id("session-row").get_by_role("link").first.click()
     expect(page).to_have_url(f"{server}/ui/tabletop/{s.id}")
     expect(page.get_by_test_id("tt-step")).to_have_count(4)
+    loaded = page.get_by_test_id("tt-chart").evaluate("i => i.complete && i.naturalWidth")
+    assert loaded and int(loaded) > 100  # the SVG chart was served and drawn
     form = page.get_by_test_id("decision-form")
     form.locator("select[name=step]").select_option("contain")
     form.locator("input[name=decision]").fill("Roll back to v2 and revoke partner-7")
@@ -134,3 +136,26 @@ def test_a_viewer_sees_no_decision_form(page: object, server: str, ws: Workspace
     page.goto(f"{server}/ui/tabletop/{s.id}")
     expect(page.get_by_test_id("tt-step")).to_have_count(3)
     expect(page.get_by_test_id("decision-form")).to_have_count(0)
+
+
+def test_drift_page_draws_its_chart(
+    page: object, server: str, ws: Workspace, tmp_path: Path
+) -> None:
+    from playwright.sync_api import Page, expect
+
+    from bastion.core.checks import run_check
+    from bastion.core.types import Subject
+
+    assert isinstance(page, Page)
+    ref, cur = tmp_path / "ref.csv", tmp_path / "cur.csv"
+    ref.write_text("a,b\n" + "".join(f"{i % 10},{i % 3}\n" for i in range(600)))
+    cur.write_text("a,b\n" + "".join(f"{i % 10 + 7},{i % 3}\n" for i in range(600)))
+    run_check(ws, "monitor.drift", Subject("dataset", str(cur)), params={"reference": str(ref)})
+    tok = create_token(ws, name="Dana Drift", role="viewer", actor="test")
+    _sign_in(page, server, tok.token)
+    page.goto(f"{server}/ui/monitor/drift")
+    expect(page.get_by_test_id("drifted")).to_contain_text("a")
+    chart = page.get_by_test_id("drift-chart").locator("svg")
+    expect(chart).to_be_visible()
+    assert chart.bounding_box() is not None
+    expect(page.get_by_test_id("feature-row")).to_have_count(2)

@@ -106,6 +106,9 @@ def test_monitor_pages(client: TestClient, sqlite_ws: Workspace, tmp_path: Path)
     tt = client.get(f"/ui/tabletop/{s.id}").text
     assert "Roll back to the last verified version" in tt
     assert "decision-form" not in tt  # a viewer cannot write
+    chart = client.get(f"/ui/tabletop/{s.id}/chart.svg")
+    assert chart.headers["content-type"].startswith("image/svg+xml") and "<svg" in chart.text
+    assert client.get("/ui/tabletop/nope/chart.svg").status_code == 404
     r = client.post(f"/ui/tabletop/{s.id}/decisions", data={"decision": "x"},
                     headers={"Origin": BASE}, follow_redirects=False)  # fmt: skip
     assert r.status_code == 403

@@ -119,6 +119,17 @@ def tabletop_page(
     )  # fmt: skip
 
 
+@router.get("/tabletop/{session_id}/chart.svg")
+def tabletop_chart(request: Request, session_id: str, ws: WS, p: Viewer) -> Response:
+    from bastion.incidents import tabletop_session, tabletop_svg
+
+    try:
+        s = tabletop_session(ws, session_id[:_MAX_ID], actor=p.actor)
+    except NotFoundError:
+        return _error(request, p, 404, "Not found", "no such tabletop session")
+    return Response(tabletop_svg(s), media_type="image/svg+xml")
+
+
 @router.post("/tabletop/{session_id}/decisions", response_class=HTMLResponse)
 async def tabletop_decide(request: Request, session_id: str, ws: WS, p: Viewer) -> Response:
     from bastion.incidents import decide

@@ -73,6 +73,7 @@ from bastion.incidents._tabletop import (
     parse_scenario,
     shipped_scenarios,
     start_session,
+    tabletop_svg,
 )
 from bastion.incidents._tabletop import session as tabletop_session
 from bastion.incidents.interface import (
@@ -148,6 +149,7 @@ __all__ = [
     "shipped_scenarios",
     "start_session",
     "tabletop_session",
+    "tabletop_svg",
     "timeline_svg",
     "transfer",
     "verify_custody",

@@ -58,6 +58,7 @@ __all__ = [
     "session",
     "shipped_scenarios",
     "start_session",
+    "tabletop_svg",
 ]
 
 MAX_SCENARIO_BYTES = 64 * 1024
@@ -446,6 +447,49 @@ def decide(
     return session(ws, cur.id, actor=actor)
 
 
+def tabletop_svg(s: TabletopSession) -> str:
+    """The exercise at a glance, in scenario hours: each step's window to its deadline,
+    its decision (green met, red late) or the clock running past it (red missed, grey
+    open), the injects and decisions along the top. SVG via ``core.charts.render_svg``."""
+    from matplotlib.figure import Figure
+
+    from bastion.core.charts import render_svg
+
+    def h(sec: int | None) -> float:
+        return (sec or 0) / 3600
+
+    steps = list(s.steps)
+    fig = Figure(figsize=(8, 1.4 + 0.45 * max(1, len(steps))))
+    ax = fig.add_subplot()
+    labels: list[tuple[int, str]] = []
+    for i, st in enumerate(steps):
+        y = len(steps) - i
+        labels.append((y, f"{st.step} ({', '.join(st.owners)[:40]})"))
+        if st.deadline_s is not None:
+            ax.barh(y, h(st.deadline_s), left=0, height=0.5, color="#bbdefb", edgecolor="#64b5f6")
+        if st.decided_s is not None:
+            color = "#c62828" if st.status == "late" else "#2e7d32"
+            ax.plot([h(st.decided_s)], [y], marker="o", color=color)
+        else:
+            color = "#c62828" if st.status == "missed" else "#9e9e9e"
+            ax.plot([0, h(s.clock_s)], [y, y], linestyle=":", color=color)
+            ax.plot([h(s.clock_s)], [y], marker=">", color=color)
+    top = len(steps) + 1
+    for inj in s.injects:
+        ax.plot([h(int(inj["at_s"]))], [top], marker="v", color="#6a1b9a")
+    for d in s.decisions:
+        ax.plot([h(int(d["at_s"]))], [top], marker="|", color="#455a64")
+    labels.append((top, "injects / decisions"))
+    ax.axvline(h(s.clock_s), color="#455a64", linestyle="--", linewidth=0.8)
+    ax.set_yticks([y for y, _ in labels], [text for _, text in labels])
+    ax.set_xlabel(f"scenario hours since the start (clock {fmt_offset(s.clock_s)})")
+    ax.set_title(f"{s.scenario.title[:80]} [{s.playbook}]")
+    ax.set_ylim(0.3, top + 0.7)
+    ax.margins(x=0.03)
+    ax.grid(axis="x", alpha=0.3)
+    return render_svg(fig, salt=f"tabletop-{s.id}")
+
+
 # ---- after-action report -------------------------------------------------------------
 
 
@@ -566,9 +610,16 @@ class AfterAction:
             f"{fmt_offset(s.clock_s)}. {c['met']} met, {c['late']} late, {c['missed']} missed, "
             f"{c['open']} open.</p><h2>Steps</h2><table><tr><th>step</th><th>title</th>"
             f"<th>owners</th><th>deadline</th><th>decided</th><th>result</th></tr>{rows}"
-            f"</table><h2>Timeline</h2><table>{tl}</table><h2>Gaps</h2><ul>{gaps}</ul>"
+            f"</table><h2>Steps against their deadlines</h2>{_svg_body(tabletop_svg(s))}"
+            f"<h2>Timeline</h2><table>{tl}</table><h2>Gaps</h2><ul>{gaps}</ul>"
             "</body></html>"
         )
+
+
+def _svg_body(svg: str) -> str:
+    """The ``<svg>`` element of a rendered chart (without the XML prolog and doctype)."""
+    i = svg.find("<svg")
+    return svg[i:] if i >= 0 else ""
 
 
 def _md(text: str) -> str:
