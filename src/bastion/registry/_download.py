@@ -53,14 +53,6 @@ def download_file(
         raise InputError(
             f"{path[:200]} is {size} bytes, over the {MAX_DOWNLOAD_BYTES} download limit"
         )
-    audit_artifact_read(
-        ws,
-        principal,
-        Artifact.model_file(v.asset_id or v.ref, f"{v.ref}/{path}"),
-        purpose,
-        digest,
-        size=size,
-    )
     if not v.source:
         raise NotFoundError(f"{v.ref} has no source location to read from")
     src = Path(v.source)
@@ -68,6 +60,14 @@ def download_file(
     target = (root / path).resolve()
     if not target.is_relative_to(root.resolve()) or not target.is_file():
         raise NotFoundError(f"{v.ref}/{path[:200]} is no longer at its source")
+    audit_artifact_read(  # decided and ledgered before a byte is read; refused: a detection
+        ws,
+        principal,
+        Artifact.model_file(v.asset_id or v.ref, f"{v.ref}/{path}"),
+        purpose,
+        digest,
+        size=size,
+    )
     with target.open("rb") as fh:
         data = fh.read(MAX_DOWNLOAD_BYTES + 1)
     got = "sha256:" + hashlib.sha256(data).hexdigest()
