@@ -337,6 +337,14 @@ def _run_steps(
 
     step("Create API tokens with roles and MFA", access)
 
+    def say(title: str, detail: str) -> None:
+        step(title, lambda: detail)
+
+    # The later rooms tell their part as stories, a line each (their functions, not ours).
+    from bastion.robustness.demo import demo_story as robustness_story
+
+    robustness_story(ws, home / "redteam", say)
+
     from bastion.privacy import demo_step as privacy_step
 
     step("Scan the applicant data for PII, mask a copy, make a DP release",

@@ -83,6 +83,10 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "retrained v2 refused (stale evidence)",
         "stale: integrity.signature evidence",
         "rolled back to v1",
+        "Red-team campaign on the digits model: pass",
+        "Membership inference on the digits model",
+        "33 of 33 probes found a weakness",
+        "Scan the applicant data for PII, mask a copy, make a DP release",
         "signed checkpoints intact",
         "Latest signed checkpoint",
     ):
