@@ -110,6 +110,10 @@ def test_exercise_times_decisions_against_deadlines(sqlite_ws: Workspace, tmp_pa
     s = advance(ws, s.id, "45m", actor="facilitator")
     assert s.clock_s >= 2700
     assert [i["kind"] for i in s.injects] == ["extraction", "report"] and s.pending_injects == 0
+    injects = ws.ledger.entries(kind="incidents.tabletop_inject", limit=10)
+    assert [e.actor for e in injects] == ["facilitator", "scenario:drill-run"]
+    tabletop_session(ws, s.id)  # reading again delivers nothing twice
+    assert len(ws.ledger.entries(kind="incidents.tabletop_inject", limit=10)) == 2
     s = advance(ws, s.id, "2h", actor="facilitator")  # past legal's deadline: missed
     assert s.steps[1].status == "missed" and s.steps[2].status == "open"
     s = decide(ws, s.id, "call outside counsel", actor="bob", step="legal")

@@ -105,8 +105,11 @@ def test_tabletop_session_in_chromium(page: object, server: str, ws: Workspace) 
     page.get_by_test_id("session-row").get_by_role("link").first.click()
     expect(page).to_have_url(f"{server}/ui/tabletop/{s.id}")
     expect(page.get_by_test_id("tt-step")).to_have_count(4)
-    loaded = page.get_by_test_id("tt-chart").evaluate("i => i.complete && i.naturalWidth")
-    assert loaded and int(loaded) > 100  # the SVG chart was served and drawn
+    # the SVG chart was served and drawn (waits for the image to load)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('[data-testid=tt-chart]');"
+        " return i !== null && i.complete && i.naturalWidth > 100; }"
+    )
     form = page.get_by_test_id("decision-form")
     form.locator("select[name=step]").select_option("contain")
     form.locator("input[name=decision]").fill("Roll back to v2 and revoke partner-7")

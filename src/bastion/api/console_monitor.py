@@ -107,7 +107,7 @@ def tabletop_page(
     from bastion.incidents._tabletop import fmt_offset
 
     try:
-        s = tabletop_session(ws, session_id[:_MAX_ID], actor=p.actor)
+        s = tabletop_session(ws, session_id[:_MAX_ID])
     except NotFoundError:
         return _error(request, p, 404, "Not found", "no such tabletop session")
     return _page(
@@ -124,7 +124,7 @@ def tabletop_chart(request: Request, session_id: str, ws: WS, p: Viewer) -> Resp
     from bastion.incidents import tabletop_session, tabletop_svg
 
     try:
-        s = tabletop_session(ws, session_id[:_MAX_ID], actor=p.actor)
+        s = tabletop_session(ws, session_id[:_MAX_ID])
     except NotFoundError:
         return _error(request, p, 404, "Not found", "no such tabletop session")
     return Response(tabletop_svg(s), media_type="image/svg+xml")

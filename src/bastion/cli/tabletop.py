@@ -77,12 +77,12 @@ def start(
 
 
 @app.command("status")
-def status(session: str, actor: str | None = ActorOpt, format: Format = FormatOpt) -> None:
+def status(session: str, format: Format = FormatOpt) -> None:
     """The session now: its clock, the injects it reached, steps and decisions."""
     from bastion.incidents import tabletop_session
 
     with workspace() as ws:
-        s = tabletop_session(ws, session, actor=_actor(actor))
+        s = tabletop_session(ws, session)
     _show(s, format)
 
 

@@ -16,6 +16,7 @@ jumps (``advance``). Deadlines, inject offsets and decision times are in scenari
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -319,7 +320,7 @@ def start_session(
         record(ws, s, sid, "tabletop_inject",
                {"index": 0, "at_s": 0, "kind": first.kind, "title": first.title,
                 "finding_uid": det["finding_uid"]}, actor)  # fmt: skip
-    return session(ws, sid, actor=actor)
+    return session(ws, sid)
 
 
 def _state(inc: Incident) -> tuple[dict[str, Any], list[dict[str, Any]], float]:
@@ -335,41 +336,48 @@ def _clock_s(inc: Incident, speed: float, jumps: list[dict[str, Any]]) -> int:
     return int(max(0.0, wall) * speed + sum(int(j["seconds"]) for j in jumps))
 
 
-def _deliver(ws: Workspace, inc: Incident, actor: str) -> Incident:
-    """Record every inject whose offset the session clock has passed and that is not yet."""
-    start, jumps, speed = _state(inc)
-    scenario = Scenario.model_validate(start["scenario"])
-    now_s = _clock_s(inc, speed, jumps)
-    done = {int(t.data["index"]) for t in inc.timeline if t.kind == "tabletop_inject"}
-    due = [
-        (i, inj) for i, inj in enumerate(scenario.injects)
-        if i not in done and inj.offset.total_seconds() <= now_s
-    ]  # fmt: skip
-    if not due:
-        return inc
-    for i, inj in due:
-        at = inc.created_at + inj.offset
-        data: dict[str, Any] = {"index": i, "at_s": int(inj.offset.total_seconds()),
-                                "kind": inj.kind, "title": inj.title}  # fmt: skip
-        if inj.message:
-            data["message"] = inj.message
-        with ws.db.session() as s:
-            if inj.kind != REPORT:
-                det = _detection(inj, inc.id, at)
-                ws.ledger.append(
-                    [Event("monitor.detection", {**det, "source": f"tabletop:{inc.id}"}, actor)],
-                    session=s,
-                )
-                data["finding_uid"] = det["finding_uid"]
-            record(ws, s, inc.id, "tabletop_inject", data, actor)
-        if "finding_uid" in data:
-            link(ws, inc.id, "detection", str(data["finding_uid"]), actor=actor)
-    return get_incident(ws, inc.id)
+_DELIVERY = threading.Lock()
 
 
-def session(ws: Workspace, session_id: str, *, actor: str = "system") -> TabletopSession:
+def _deliver(ws: Workspace, inc: Incident) -> Incident:
+    """Record every inject whose offset the session clock has passed and that is not yet
+    (under a lock, re-reading the timeline: two readers never deliver one inject twice in
+    a process). The scenario is the actor of its injects (``scenario:ID``), not whoever
+    happened to read the session when the clock passed them."""
+    with _DELIVERY:
+        inc = get_incident(ws, inc.id)
+        start, jumps, speed = _state(inc)
+        scenario = Scenario.model_validate(start["scenario"])
+        actor = f"scenario:{scenario.id}"
+        now_s = _clock_s(inc, speed, jumps)
+        done = {int(t.data["index"]) for t in inc.timeline if t.kind == "tabletop_inject"}
+        due = [
+            (i, inj) for i, inj in enumerate(scenario.injects)
+            if i not in done and inj.offset.total_seconds() <= now_s
+        ]  # fmt: skip
+        if not due:
+            return inc
+        for i, inj in due:
+            at = inc.created_at + inj.offset
+            data: dict[str, Any] = {"index": i, "at_s": int(inj.offset.total_seconds()),
+                                    "kind": inj.kind, "title": inj.title}  # fmt: skip
+            if inj.message:
+                data["message"] = inj.message
+            with ws.db.session() as s:
+                if inj.kind != REPORT:
+                    det = _detection(inj, inc.id, at)
+                    ev = Event("monitor.detection", {**det, "source": f"tabletop:{inc.id}"}, actor)
+                    ws.ledger.append([ev], session=s)
+                    data["finding_uid"] = det["finding_uid"]
+                record(ws, s, inc.id, "tabletop_inject", data, actor)
+            if "finding_uid" in data:
+                link(ws, inc.id, "detection", str(data["finding_uid"]), actor=actor)
+        return get_incident(ws, inc.id)
+
+
+def session(ws: Workspace, session_id: str) -> TabletopSession:
     """The session now (delivering the injects its clock has reached)."""
-    inc = _deliver(ws, get_incident(ws, session_id[:100]), actor)
+    inc = _deliver(ws, get_incident(ws, session_id[:100]))
     start, jumps, speed = _state(inc)
     scenario = Scenario.model_validate(start["scenario"])
     now_s = _clock_s(inc, speed, jumps)
@@ -407,11 +415,11 @@ def advance(ws: Workspace, session_id: str, by: str, *, actor: str) -> TabletopS
     delta = parse_duration(by, "by")
     if delta <= timedelta(0) or delta > MAX_ADVANCE:
         raise InputError("by: expected a duration above 0 and at most 30 days")
-    cur = session(ws, session_id, actor=actor)
+    cur = session(ws, session_id)
     with ws.db.session() as s:
         record(ws, s, cur.id, "tabletop_advanced",
                {"seconds": int(delta.total_seconds()), "from_s": cur.clock_s}, actor)  # fmt: skip
-    return session(ws, cur.id, actor=actor)
+    return session(ws, cur.id)
 
 
 def decide(
@@ -424,7 +432,7 @@ def decide(
         raise InputError("decision: must not be empty")
     if len(text) > MAX_DECISION:
         raise InputError(f"decision: longer than {MAX_DECISION} characters")
-    cur = session(ws, session_id, actor=actor)
+    cur = session(ws, session_id)
     if cur.incident.status.value == "closed":
         raise ConflictError(f"tabletop session {cur.id} is over (its incident is closed)")
     if step is not None and step not in {s.step for s in cur.steps}:
@@ -444,7 +452,7 @@ def decide(
             if row is not None:
                 row.status = "done"
                 row.completed_at = cur.started_at + timedelta(seconds=cur.clock_s)
-    return session(ws, cur.id, actor=actor)
+    return session(ws, cur.id)
 
 
 def tabletop_svg(s: TabletopSession) -> str:
@@ -644,7 +652,7 @@ def after_action(
     """The after-action report; ``record_it``: recorded as ``incidents.tabletop`` evidence
     (verdict pass when every step met its deadline, warn when some were late or are still
     open, fail when one was missed)."""
-    s = session(ws, session_id, actor=actor)
+    s = session(ws, session_id)
     gaps: list[str] = []
     for st in s.steps:
         if st.status == "missed":
