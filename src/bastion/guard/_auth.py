@@ -9,7 +9,11 @@ Bastion JWTs for the guard's audience and federated issuers' JWTs.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
 from typing import Any
 
 from bastion.access.interface import (
@@ -49,15 +53,71 @@ class ApiTokenAuthenticator:
         )
 
 
+class _Verified:
+    """Bastion JWTs already verified, keyed by the token's SHA-256 (never the token):
+    bounded (least recently used out first), each for at most ``ttl_s`` and never past the
+    token's own expiry."""
+
+    def __init__(self, max_entries: int, ttl_s: float) -> None:
+        self.max_entries, self.ttl_s = max_entries, ttl_s
+        self.entries: OrderedDict[bytes, tuple[Identity, float]] = OrderedDict()
+        self.hits = 0
+
+    def get(self, key: bytes, now: float) -> Identity | None:
+        hit = self.entries.get(key)
+        if hit is None:
+            return None
+        if hit[1] <= now:
+            del self.entries[key]
+            return None
+        self.entries.move_to_end(key)
+        self.hits += 1
+        return hit[0]
+
+    def put(self, key: bytes, identity: Identity, now: float) -> None:
+        until = now + self.ttl_s
+        if identity.expires_at is not None:
+            until = min(until, now + (identity.expires_at - datetime.now(UTC)).total_seconds())
+        if until <= now:
+            return
+        self.entries[key] = (identity, until)
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+
 class GuardAuthenticator:
     """Bastion's ``bst_`` API tokens through :class:`ApiTokenAuthenticator`; every other
     credential (client certificate, Bastion JWT, federated JWT) through the access room's
-    identity side, for tokens whose audience is the guard's."""
+    identity side, for tokens whose audience is the guard's.
 
-    def __init__(self, ws: Workspace, *, audience: str, identity: Authenticator | None) -> None:
+    A bearer JWT's signature and claims (Bastion's or a federated issuer's) are verified
+    once per token: later requests with the same token (up to ``cache_ttl_s``, never past
+    its ``exp``; at most ``cache_entries`` tokens) skip the signature check, but its
+    ``jti`` is still looked up in the revocation store on every request, so a revocation
+    holds at once. Single-use tokens and certificates are verified every time."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        *,
+        audience: str,
+        identity: Authenticator | None,
+        cache_entries: int = 10_000,
+        cache_ttl_s: float = 30.0,
+    ) -> None:
         self.api_tokens = ApiTokenAuthenticator(ws)
         self.identity = identity
         self.audience = audience
+        self.verified = _Verified(cache_entries, cache_ttl_s) if cache_entries > 0 else None
+
+    def _jti_checker(self) -> Any:
+        """The access room's token service, whose ``check_jti`` looks a token id up in the
+        revocation store (None: nothing is cached, e.g. single-use tokens)."""
+        tokens = getattr(self.identity, "tokens", None)
+        if tokens is None or getattr(self.identity, "single_use", True):
+            return None
+        return tokens if callable(getattr(tokens, "check_jti", None)) else None
 
     def authenticate(self, credentials: RequestCredentials) -> Identity:
         bearer = credentials.bearer or ""
@@ -65,7 +125,22 @@ class GuardAuthenticator:
             return self.api_tokens.authenticate(credentials)
         if self.identity is None:
             raise CredentialError("no verifier for this kind of credential is installed")
-        return self.identity.authenticate(credentials)
+        cache = self.verified
+        if cache is None or credentials.client_cert_der is not None or not bearer:
+            return self.identity.authenticate(credentials)
+        key = hashlib.sha256(bearer.encode("utf-8", "replace")).digest()
+        now = time.monotonic()
+        hit = cache.get(key, now)
+        if hit is not None and hit.token_id is not None:
+            tokens = self._jti_checker()
+            if tokens is not None:
+                exp = hit.expires_at.timestamp() if hit.expires_at is not None else 0.0
+                tokens.check_jti(hit.token_id, exp, single_use=False)  # revoked: refused
+                return hit
+        ident = self.identity.authenticate(credentials)
+        if ident.token_id is not None and self._jti_checker() is not None:
+            cache.put(key, ident, now)
+        return ident
 
 
 def default_authenticator(ws: Workspace, *, audience: str) -> Authenticator:
