@@ -28,7 +28,9 @@ def test_assert_robust_passes_and_fails_with_the_numbers(digits: Digits) -> None
 
 
 def test_an_untrustworthy_evaluation_fails_the_test(digits: Digits) -> None:
-    """A model whose forward pass is random: the validity check fails the assertion."""
+    """A model whose forward pass is random: attacked without expectation over
+    transformation (eot=1) the validity check fails the assertion; by default EOT is on
+    and the evaluation is valid."""
     import torch
 
     class Noisy(torch.nn.Module):
@@ -40,8 +42,10 @@ def test_an_untrustworthy_evaluation_fails_the_test(digits: Digits) -> None:
             return self.inner(x + 0.3 * torch.randn_like(x))
 
     data = (digits.x_test[:60], digits.y_test[:60])
-    with pytest.raises(AssertionError, match="is not valid"):
-        assert_robust(Noisy(digits.model), data, eps=0.05, steps=5, min_accuracy=0.0)
+    with pytest.raises(AssertionError, match=r"is not valid.*eot=1 was asked for"):
+        assert_robust(Noisy(digits.model), data, eps=0.05, steps=5, min_accuracy=0.0, eot=1)
+    report = assert_robust(Noisy(digits.model), data, eps=0.05, steps=5, min_accuracy=0.0)
+    assert report.valid and report.to_data()["parameters"]["eot"] == 16
 
 
 def test_assert_no_membership_leak_on_an_overfit_and_a_general_model() -> None:

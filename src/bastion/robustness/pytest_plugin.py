@@ -88,9 +88,11 @@ def assert_robust(
     samples: int | None = None,
     seed: int = 0,
     clip: tuple[float, float] = (0.0, 1.0),
+    eot: int | None = None,
 ) -> EvaluationReport:
     """Fail unless the accuracy under ``attack`` at the largest ``eps`` is at least
-    ``min_accuracy``, on a valid evaluation. Returns the report."""
+    ``min_accuracy``, on a valid evaluation. Returns the report. ``eot``: gradient
+    samples per step (None: 16 when the model's forward pass is random, else 1)."""
     from bastion.robustness._evaluate import evaluate
     from bastion.robustness.interface import AttackSpec, Norm
 
@@ -99,7 +101,7 @@ def assert_robust(
         x, y = x[:samples], y[:samples]
     grid = (float(eps),) if isinstance(eps, (int, float)) else tuple(float(e) for e in eps)
     spec = AttackSpec(name=attack, norm=Norm(norm), steps=steps, queries=queries, seed=seed,
-                      clip_min=clip[0], clip_max=clip[1])  # fmt: skip
+                      clip_min=clip[0], clip_max=clip[1], eot=eot)  # fmt: skip
     report = evaluate(as_target(model, x), x, y, eps=grid, spec=spec, cross_check=0)
     failed = [v for v in report.validity if not v.passed]
     if failed:

@@ -79,6 +79,8 @@ class AttackEntry(_Strict):
     queries: int = Field(default=1000, ge=1, le=1_000_000)
     clip: tuple[float, float] = (0.0, 1.0)
     cross_check: int = Field(default=0, ge=0, le=10_000)
+    #: expectation over transformation: gradient samples per step (None: 16 when random)
+    eot: int | None = Field(default=None, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _known(self) -> AttackEntry:
@@ -191,6 +193,7 @@ class Campaign(_Strict):
             "queries": attack.queries,
             "seed": self.seed,
             "cross_check": attack.cross_check,
+            "eot": attack.eot,
             "clip_min": attack.clip[0],
             "clip_max": attack.clip[1],
         }
