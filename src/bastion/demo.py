@@ -345,6 +345,10 @@ def _run_steps(
 
     robustness_story(ws, home / "redteam", say)
 
+    from bastion.guard import demo_story as guard_story
+
+    guard_story(ws, out_dir, say)
+
     from bastion.privacy import demo_step as privacy_step
 
     step("Scan the applicant data for PII, mask a copy, make a DP release",

@@ -86,6 +86,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "Red-team campaign on the digits model: pass",
         "Membership inference on the digits model",
         "33 of 33 probes found a weakness",
+        "detector:prompt_injection",
         "Scan the applicant data for PII, mask a copy, make a DP release",
         "signed checkpoints intact",
         "Latest signed checkpoint",
