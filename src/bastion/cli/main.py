@@ -79,7 +79,7 @@ app.add_typer(model_app, name="model")
 # CA, chain verification, CRLs). The access room's mTLS certificates (SPIFFE SVIDs) extend this
 # group and issue from this CA: never a second PKI or a second `pki` group.
 app.add_typer(integrity_signing.pki_app, name="pki")
-_ = pki_cmds  # the access room's mtls, revoke, crl and rotate register on the pki group
+del pki_cmds  # imported for its effect: mtls, revoke, crl and rotate register on the pki group
 app.add_typer(identity_cmds.app, name="identity")
 app.add_typer(integrity_supply.deps_app, name="deps")
 integrity_supply.register(app)
@@ -96,7 +96,7 @@ app.add_typer(tabletop_cmds.app, name="tabletop")
 app.add_typer(redteam_cmds.app, name="redteam")
 app.add_typer(privacy_cmds.app, name="privacy")
 app.add_typer(data_app, name="data")
-_ = integrity_scanning  # its commands register on model_app when imported
+del integrity_scanning  # imported for its effect: its commands register on model_app
 
 
 @app.command("serve")
