@@ -17,12 +17,13 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 # torch is pinned to exactly 2.13.0 (CPU) in the `ml` extra; any other spec pulls a CUDA build.
+# The demo converts the Sigma pack for Splunk and Elastic, so it installs the sigma extra.
 $(VENV)/.stamp-ml: pyproject.toml | $(PY)
-	$(PIP) install -q -e '.[ml]'
+	$(PIP) install -q -e '.[ml,sigma]'
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml $(VENV)/.stamp-ml
-	$(PIP) install -q -e '.[ml,dev,ray]'
+	$(PIP) install -q -e '.[ml,sigma,dev,ray]'
 	touch $@
 
 install: $(VENV)/.stamp-ml
