@@ -59,6 +59,7 @@ from bastion.incidents._store import (
     list_incidents,
     open_incident,
 )
+from bastion.incidents._story import demo_story
 from bastion.incidents._tabletop import (
     AfterAction,
     Scenario,
@@ -124,6 +125,7 @@ __all__ = [
     "complete_step",
     "custody_report",
     "decide",
+    "demo_story",
     "get_artifact",
     "get_incident",
     "get_playbook",
