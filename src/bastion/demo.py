@@ -353,6 +353,9 @@ def _run_steps(
 
     step("Scan the applicant data for PII, mask a copy, make a DP release",
          lambda: privacy_step(ws, out_dir))  # fmt: skip
+    from bastion.privacy import demo_story as privacy_story
+
+    privacy_story(ws, out_dir, example / "system.yaml", say)
 
     def verify() -> str:
         rep = ws.ledger.verify()

@@ -88,6 +88,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "33 of 33 probes found a weakness",
         "detector:prompt_injection",
         "Scan the applicant data for PII, mask a copy, make a DP release",
+        "Train a DP logistic model on the features (DP-SGD)",
+        "privacy.synthetic pass",
+        "data.validation fail: refused",
+        "Lineage from the applicant data (OpenLineage)",
+        "Write the privacy impact assessment",
         "signed checkpoints intact",
         "Latest signed checkpoint",
     ):

@@ -92,6 +92,6 @@ from bastion.privacy.pia import PiaCheck, assess  # noqa: E402
 __all__ += ["PiaCheck", "assess", "pia"]
 
 # --- the demo's privacy step (bastion demo) ---
-from bastion.privacy._demo import demo_step  # noqa: E402
+from bastion.privacy._demo import demo_step, demo_story  # noqa: E402
 
-__all__ += ["demo_step"]
+__all__ += ["demo_step", "demo_story"]
