@@ -209,7 +209,9 @@ def _loaded(page: object, selector: str) -> bool:
 
     assert isinstance(page, Page)
     page.wait_for_function(
-        "s => { const i = document.querySelector(s); return i && i.complete; }", arg=selector
+        "s => { const i = document.querySelector(s); return i && i.complete; }",
+        arg=selector,
+        timeout=60_000,  # a chart renders server-side (a FAIR re-run): slow on a loaded box
     )
     return bool(page.eval_on_selector(selector, "i => i.naturalWidth > 0"))
 

@@ -69,7 +69,9 @@ def replicas(sqlite_ws: Workspace, tmp_path: Path) -> Iterator[tuple[list[str], 
             ))  # fmt: skip
             urls.append(f"http://127.0.0.1:{port}")
         try:
-            deadline = time.monotonic() + 60
+            deadline = (
+                time.monotonic() + 180
+            )  # readiness, not speed: a loaded 2-core CI box is slow
             for p, u in zip(procs, urls, strict=True):
                 while True:
                     if p.poll() is not None:
