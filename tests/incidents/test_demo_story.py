@@ -83,3 +83,18 @@ def test_demo_story_rolls_back_revokes_and_verifies_custody(
     else:
         assert "pySigma not installed" in lines[-1][1]
     assert ws.ledger.verify().ok
+
+
+def test_demo_story_refuses_a_table_too_small_for_the_replay(tmp_path: Path) -> None:
+    import pytest
+
+    from bastion.core.errors import ConfigError
+    from bastion.incidents._story import _reference
+
+    (tmp_path / "features.csv").write_text("income,age\n" + "1,2\n" * 300)
+    with pytest.raises(ConfigError, match="at least 1210"):
+        _reference(tmp_path, ["income", "age"])
+    with pytest.raises(ConfigError, match="no column 'debt'"):
+        _reference(tmp_path, ["income", "debt"])
+    with pytest.raises(ConfigError, match="feature table is missing"):
+        _reference(tmp_path / "nowhere", ["income"])

@@ -39,6 +39,7 @@ PARTNER_IP = "203.0.113.7"  # a new partner integration, and a scraper behind it
 #: the features the app sends; the drift the new client injects is in income and loan amount
 DRIFTED = ("income", "loan_amount")
 _MAX_REFERENCE_ROWS = 20_000
+_MIN_ROWS = 1210
 _POLICY = """@id("clients-invoke")
 @reason("the bank's app and its partners call the scoring endpoint")
 permit (principal is User, action == Action::"invoke", resource is Endpoint)
@@ -89,8 +90,11 @@ def _reference(example_dir: Path, features: list[str]) -> NDArray[np.float64]:
                 rows.append([float(rec[f]) for f in features])
             except (TypeError, ValueError):
                 raise InputError(f"{path.name}: row {i + 2} is not numeric") from None
-    if len(rows) < 200:
-        raise ConfigError(f"{path.name}: {len(rows)} rows; the story needs at least 200")
+    if len(rows) < _MIN_ROWS:  # the replay sends each row once, the scraper's seeds too
+        raise ConfigError(
+            f"{path.name}: {len(rows)} rows; the story needs at least {_MIN_ROWS} "
+            "(bastion demo --rows 1210 or more)"
+        )
     return np.asarray(rows, dtype=np.float64)
 
 
