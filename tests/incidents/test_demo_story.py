@@ -92,7 +92,7 @@ def test_demo_story_refuses_a_table_too_small_for_the_replay(tmp_path: Path) -> 
     from bastion.incidents._story import _reference
 
     (tmp_path / "features.csv").write_text("income,age\n" + "1,2\n" * 300)
-    with pytest.raises(ConfigError, match="at least 1210"):
+    with pytest.raises(ConfigError, match="at least 810"):
         _reference(tmp_path, ["income", "age"])
     with pytest.raises(ConfigError, match="no column 'debt'"):
         _reference(tmp_path, ["income", "debt"])

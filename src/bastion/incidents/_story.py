@@ -39,7 +39,7 @@ PARTNER_IP = "203.0.113.7"  # a new partner integration, and a scraper behind it
 #: the features the app sends; the drift the new client injects is in income and loan amount
 DRIFTED = ("income", "loan_amount")
 _MAX_REFERENCE_ROWS = 20_000
-_MIN_ROWS = 1210
+_MIN_ROWS = 810
 _POLICY = """@id("clients-invoke")
 @reason("the bank's app and its partners call the scoring endpoint")
 permit (principal is User, action == Action::"invoke", resource is Endpoint)
@@ -93,7 +93,7 @@ def _reference(example_dir: Path, features: list[str]) -> NDArray[np.float64]:
     if len(rows) < _MIN_ROWS:  # the replay sends each row once, the scraper's seeds too
         raise ConfigError(
             f"{path.name}: {len(rows)} rows; the story needs at least {_MIN_ROWS} "
-            "(bastion demo --rows 1210 or more)"
+            "(bastion demo --rows 810 or more)"
         )
     return np.asarray(rows, dtype=np.float64)
 
@@ -279,8 +279,8 @@ def demo_story(
 
         # the bank's app alone (the baseline), then a new client whose inputs shift
         shift = {f: scale[features.index(f)] for f in DRIFTED if f in features}
-        for i in range(1200):
-            new = i >= 400 and i % 2 == 1
+        for i in range(800):
+            new = i >= 200 and i % 2 == 1
             with contextlib.suppress(GuardRefused):  # counted; the replay goes on
                 send(_rows(ref, idx, features, shift if new else None),
                      new_creds if new else app_creds)  # fmt: skip
