@@ -349,6 +349,10 @@ def _run_steps(
 
     guard_story(ws, out_dir, say)
 
+    from bastion.incidents import demo_story as incident_story
+
+    incident_story(ws, out_dir, say)
+
     from bastion.privacy import demo_step as privacy_step
 
     step("Scan the applicant data for PII, mask a copy, make a DP release",

@@ -65,7 +65,7 @@ def test_serve_answers_with_auth_only(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     keep = tmp_path / "demo-home"
-    r = _run(dict(os.environ), "demo", "--keep", str(keep), "--rows", "600")
+    r = _run(dict(os.environ), "demo", "--keep", str(keep), "--rows", "1000")
     assert r.returncode == 0, r.stdout + r.stderr
     for expected in (
         "Generate the example's data and train its models",
@@ -87,6 +87,11 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "Membership inference on the digits model",
         "33 of 33 probes found a weakness",
         "detector:prompt_injection",
+        "Guard the production model and replay traffic with drift and an extraction",
+        "Correlate the log: detections and Sigma matches",
+        "run the model-compromise playbook",
+        "Freeze the evidence under custody and verify the report offline",
+        "Export for the SOC: OCSF events, Sigma alerts, converted rules",
         "Scan the applicant data for PII, mask a copy, make a DP release",
         "Train a DP logistic model on the features (DP-SGD)",
         "privacy.synthetic pass",

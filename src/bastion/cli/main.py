@@ -121,7 +121,7 @@ def serve(
 @app.command("demo")
 def demo(
     keep: Path | None = typer.Option(None, help="Use this directory as the demo home and keep it."),
-    rows: int = typer.Option(5000, min=200, max=200_000, help="Applicants to generate."),
+    rows: int = typer.Option(5000, min=1000, max=200_000, help="Applicants to generate."),
 ) -> None:
     """Run everything Bastion has on the bundled credit-scoring example, in a fresh home."""
     from bastion.demo import run_demo

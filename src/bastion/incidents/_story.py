@@ -336,9 +336,15 @@ def demo_story(
         (", ".join(f"{k} x{n}" for k, n in sorted(res.detections.items())) or "no detections")
         + f"; Sigma: {len(found.sigma)} matches of {len(res.sigma)} rules",
     )
-    ext = next((d for d in found.detections if d.kind.value == "extraction"), None)
+    # PRADA's extraction finding, else Blacklight's probing one (it may cut the scraper off
+    # first on a small table): either is the attack the playbook answers.
+    ext = next((d for d in found.detections if d.kind.value == "extraction"), None) or next(
+        (d for d in found.detections if d.kind.value == "probing"), None
+    )
     if ext is None:
-        raise ConfigError("the guard raised no extraction finding: the story cannot go on")
+        raise ConfigError(
+            "the guard raised no extraction or probing finding: the story cannot go on"
+        )
 
     # 3. the incident and its playbook
     inc = open_from_detection(
