@@ -26,6 +26,8 @@ ROOM_NAMES = frozenset(
         "ArchiveLimits",
         "AttestationCheck",
         "AttestationSummary",
+        "load_ca_key",
+        "sign_leaf",
         "BomCheck",
         "CYCLONEDX_BOM_PREDICATE",
         "CertificateInfo",

@@ -95,18 +95,9 @@ def _ca(ws: Workspace) -> _Ca:
 
 
 def _ca_key(ca: _Ca) -> ec.EllipticCurvePrivateKey:
-    path = ca.directory / "intermediate.key"
-    try:
-        if path.stat().st_mode & 0o077:
-            raise KeyringError(f"{path} is accessible by group or others; run 'chmod 600' on it")
-        key = serialization.load_pem_private_key(path.read_bytes(), None)
-    except FileNotFoundError:
-        raise KeyringError(f"{path}: the intermediate CA key is missing") from None
-    except (ValueError, TypeError):
-        raise KeyringError(f"{path}: cannot load the intermediate CA key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise KeyringError(f"{path}: not an EC key")
-    return key
+    from bastion.integrity.signing import load_ca_key
+
+    return load_ca_key(ca.directory)
 
 
 def _pem(cert: x509.Certificate) -> bytes:
@@ -198,46 +189,22 @@ def _build(
     hours: float,
     now: datetime,
 ) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
+    from bastion.integrity.signing import sign_leaf
+
     key = ec.generate_private_key(ec.SECP256R1())
     sans: list[x509.GeneralName] = [x509.UniformResourceIdentifier(spiffe_id)]
     sans += [x509.DNSName(d) for d in dns]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, service)]))
-        .issuer_name(ca.intermediate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=hours))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=True,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]
-            ),
-            critical=False,
-        )
-        # SPIFFE: the SAN is critical when the subject is empty; we keep it critical always
-        .add_extension(x509.SubjectAlternativeName(sans), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(ca_key, hashes.SHA384())
+    cert = sign_leaf(
+        ca.intermediate,
+        ca_key,
+        common_name=service,
+        public_key=key.public_key(),
+        sans=sans,
+        hours=hours,
+        ekus=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH],
+        key_encipherment=True,
+        subject_key_identifier=True,
+        now=now,
     )
     return key, cert
 

@@ -30,10 +30,12 @@ __all__ = [
     "cert_identities",
     "issue_certificate",
     "list_certificates",
+    "load_ca_key",
     "load_certificates",
     "load_crl",
     "pki_dir",
     "pki_init",
+    "sign_leaf",
     "verify_chain",
 ]
 
@@ -263,6 +265,76 @@ def cert_identities(cert: x509.Certificate) -> tuple[str, ...]:
     return tuple(out)
 
 
+def load_ca_key(directory: Path) -> ec.EllipticCurvePrivateKey:
+    """The intermediate CA's private key of the PKI in ``directory``; refused when the file
+    is readable by group or others, missing or not an EC key."""
+    path = directory / "intermediate.key"
+    try:
+        if path.stat().st_mode & 0o077:
+            raise KeyringError(f"{path} is accessible by group or others; run 'chmod 600' on it")
+        key = serialization.load_pem_private_key(path.read_bytes(), None)
+    except FileNotFoundError:
+        raise KeyringError(f"{path}: the intermediate CA key is missing") from None
+    except (ValueError, TypeError):
+        raise KeyringError(f"{path}: cannot load the intermediate CA key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise KeyringError(f"{path}: not an EC key")
+    return key
+
+
+def sign_leaf(
+    issuer: x509.Certificate,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    *,
+    common_name: str,
+    public_key: ec.EllipticCurvePublicKey,
+    sans: Sequence[x509.GeneralName],
+    hours: float,
+    ekus: Sequence[x509.ObjectIdentifier],
+    key_encipherment: bool = False,
+    subject_key_identifier: bool = False,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """A short-lived end-entity certificate from this PKI's intermediate: not a CA, the
+    key usages and extended key usages asked for, the SANs critical (SPIFFE wants them so
+    when the subject is empty; here always), the issuer's key identifier. The one leaf
+    builder: code-signing certificates here, mTLS SVIDs in the access room."""
+    at = now or datetime.now(UTC)
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+        .issuer_name(issuer.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(at - timedelta(minutes=1))
+        .not_valid_after(at + timedelta(hours=hours))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=key_encipherment,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.ExtendedKeyUsage(list(ekus)), critical=False)
+        .add_extension(x509.SubjectAlternativeName(list(sans)), critical=True)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(issuer_key.public_key()),
+            critical=False,
+        )
+    )
+    if subject_key_identifier:
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    return b.sign(issuer_key, hashes.SHA384())
+
+
 def issue_certificate(
     key_dir: Path,
     identity: str,
@@ -277,48 +349,22 @@ def issue_certificate(
     d = pki_dir(key_dir)
     inter = _load_cert(d / "intermediate.pem")
     root = _load_cert(d / "root.pem")
-    ikey_path = d / "intermediate.key"
-    st = ikey_path.stat()
-    if st.st_mode & 0o077:
-        raise KeyringError(f"{ikey_path} is accessible by group or others; run 'chmod 600' on it")
-    ikey = serialization.load_pem_private_key(ikey_path.read_bytes(), None)
-    if not isinstance(ikey, ec.EllipticCurvePrivateKey):
-        raise KeyringError(f"{ikey_path}: not an EC key")
+    ikey = load_ca_key(d)
     curves: dict[str, ec.EllipticCurve] = {"P-256": ec.SECP256R1(), "P-384": ec.SECP384R1()}
     if curve not in curves:
         raise InputError(f"curve {curve!r}: expected P-256 or P-384")
     key = ec.generate_private_key(curves[curve])
     now = datetime.now(UTC)
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", identity)[:80]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, identity[:64])]))
-        .issuer_name(inter.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(minutes=1))
-        .not_valid_after(now + timedelta(hours=hours))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CODE_SIGNING]), critical=False)
-        .add_extension(x509.SubjectAlternativeName([_san(identity)]), critical=True)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ikey.public_key()), critical=False
-        )
-        .sign(ikey, hashes.SHA384())
+    cert = sign_leaf(
+        inter,
+        ikey,
+        common_name=identity[:64],
+        public_key=key.public_key(),
+        sans=[_san(identity)],
+        hours=hours,
+        ekus=[ExtendedKeyUsageOID.CODE_SIGNING],
+        now=now,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     key_path = out_dir / f"{safe}.key"

@@ -39,7 +39,9 @@ from bastion.integrity.signing._pki import (
     PkiInfo,
     issue_certificate,
     list_certificates,
+    load_ca_key,
     pki_init,
+    sign_leaf,
 )
 from bastion.integrity.signing._policy import TimeMode, VerificationPolicy, load_policy
 from bastion.integrity.signing._provenance import (
@@ -93,6 +95,7 @@ __all__ = [
     "hash_model",
     "issue_certificate",
     "list_certificates",
+    "load_ca_key",
     "load_policy",
     "load_public_key",
     "load_signing_key",
@@ -106,6 +109,7 @@ __all__ = [
     "record_pki_issue",
     "record_sign",
     "record_verify",
+    "sign_leaf",
     "sign_model",
     "signed_manifest",
     "signing_evidence",
