@@ -18,6 +18,7 @@ import csv
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +139,7 @@ def _story(ws: Workspace, example_dir: Path, say: Say) -> dict[str, Any]:
     from bastion.access import Role, authenticate, create_token
     from bastion.access.identity import TokenService
     from bastion.access.interface import RequestCredentials, ResourceKind, ResourceRef
-    from bastion.access.policy import approve_grant, request_grant, revoke_grant
+    from bastion.access.policy import approve_grant, request_grant
     from bastion.guard._build import build_guard
     from bastion.guard._config import load_guard_config
     from bastion.guard._guarded import GuardRefused
@@ -202,7 +203,7 @@ def _story(ws: Workspace, example_dir: Path, say: Say) -> dict[str, Any]:
             before = _refusal(guarded, row, vendor)
             grant = request_grant(ws, "vendor:acme", "invoke",
                                   ResourceRef(ResourceKind.ENDPOINT, "credit"),
-                                  "score the ticket INC-2031 sample for the vendor audit", "1m",
+                                  "score the ticket INC-2031 sample for the vendor audit", "5s",
                                   actor="vendor:acme")  # fmt: skip
             approver_tok = create_token(ws, name="demo-approver", role=Role.APPROVER, actor="demo")
             import pyotp
@@ -210,14 +211,15 @@ def _story(ws: Workspace, example_dir: Path, say: Say) -> dict[str, Any]:
             assert approver_tok.totp_secret is not None
             approver = authenticate(ws, approver_tok.token,
                                     pyotp.TOTP(approver_tok.totp_secret).now())  # fmt: skip
-            approve_grant(ws, grant.id, approver, note="demo: one minute")
+            approved = approve_grant(ws, grant.id, approver, note="demo: five seconds")
             during = _refusal(guarded, row, vendor) or "allowed"
-            revoke_grant(ws, grant.id, approver, note="demo: ended early")
-            time.sleep(2.1)  # the grant index's refresh (2 s) on this replica
+            assert approved.expires_at is not None
+            left = (approved.expires_at - datetime.now(UTC)).total_seconds()
+            time.sleep(max(0.0, left) + 0.2)  # nobody revokes it: it expires on its own
             after = _refusal(guarded, row, vendor)
             say("Guard: just-in-time grant",
-                f"vendor:acme {before} -> grant {grant.id} approved with a TOTP code -> "
-                f"{during} -> grant ended -> {after}")  # fmt: skip
+                f"vendor:acme {before} -> grant {grant.id} (5 s) approved with a TOTP code -> "
+                f"{during} -> expired on its own -> {after}")  # fmt: skip
             out.update(jit=(before, during, after), grant=grant.id)
 
             # -- extraction: Papernot's Jacobian augmentation against the label API ----------

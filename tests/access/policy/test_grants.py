@@ -166,7 +166,7 @@ def test_approval_needs_mfa_an_approver_and_someone_else(ws: Workspace) -> None:
         ("principal", "root", "invalid principal"),
         ("action", "delete", "unknown action"),
         ("resource", "bucket:x", "invalid resource"),
-        ("duration", "30d", "1 minute to 7 days"),
+        ("duration", "30d", "5 seconds to 7 days"),
         ("duration", "soon", "invalid duration"),
         ("reason", "because", "reason of 10"),
         ("roles", ["bad role!"], "invalid role"),

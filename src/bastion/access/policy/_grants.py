@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 MAX_GRANT_DURATION = timedelta(days=7)
-MIN_GRANT_DURATION = timedelta(minutes=1)
+MIN_GRANT_DURATION = timedelta(seconds=5)
 _PRINCIPAL = re.compile(r"^(user|workload|vendor):[A-Za-z0-9._@+-]{1,150}$")
 _RID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@/+-]{0,199}$")
 _DURATION = re.compile(r"^(\d{1,6})([smhd])$")
@@ -212,7 +212,7 @@ def request_grant(
     ref = parse_resource(resource) if isinstance(resource, str) else resource
     dur = parse_duration(duration) if isinstance(duration, str) else duration
     if not MIN_GRANT_DURATION <= dur <= MAX_GRANT_DURATION:
-        raise InputError("a grant lasts from 1 minute to 7 days")
+        raise InputError("a grant lasts from 5 seconds to 7 days")
     reason = reason.strip()
     if not 10 <= len(reason) <= 1000:
         raise InputError("a grant needs a reason of 10 to 1000 characters")
