@@ -109,7 +109,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     kinds = [
         e["kind"]
         for e in __import__("json").loads(
-            _run(env, "ledger", "list", "--limit", "1000", "--format", "json").stdout
+            _run(env, "ledger", "list", "--limit", "10000", "--format", "json").stdout
         )
     ]
     assert {
@@ -135,7 +135,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
     promoted = [
         e
         for e in __import__("json").loads(
-            _run(env, "ledger", "list", "--limit", "1000", "--format", "json").stdout
+            _run(env, "ledger", "list", "--limit", "10000", "--format", "json").stdout
         )
         if e["kind"] == "registry.promote"
     ]
