@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -51,6 +53,17 @@ def request(
     _show(g.to_dict(), format)
 
 
+def _act_on_grant(
+    act: Callable[..., Any], grant_id: str, token: str, otp: str, note: str | None, format: Format
+) -> None:
+    """Approve, deny or revoke as the token's person (with its one-time code)."""
+    from bastion.access import authenticate
+
+    with workspace() as ws:
+        g = act(ws, grant_id, authenticate(ws, token, otp), note=note)
+    _show(g.to_dict(), format)
+
+
 @app.command("approve")
 def approve(
     grant_id: str,
@@ -60,12 +73,9 @@ def approve(
     format: Format = FormatOpt,
 ) -> None:
     """Approve a pending grant as the token's person, with MFA (not your own request)."""
-    from bastion.access import authenticate
     from bastion.access.policy import approve_grant
 
-    with workspace() as ws:
-        g = approve_grant(ws, grant_id, authenticate(ws, token, otp), note=note)
-    _show(g.to_dict(), format)
+    _act_on_grant(approve_grant, grant_id, token, otp, note, format)
 
 
 @app.command("deny")
@@ -77,12 +87,9 @@ def deny(
     format: Format = FormatOpt,
 ) -> None:
     """Deny a pending grant."""
-    from bastion.access import authenticate
     from bastion.access.policy import deny_grant
 
-    with workspace() as ws:
-        g = deny_grant(ws, grant_id, authenticate(ws, token, otp), note=note)
-    _show(g.to_dict(), format)
+    _act_on_grant(deny_grant, grant_id, token, otp, note, format)
 
 
 @app.command("revoke")
@@ -94,12 +101,9 @@ def revoke(
     format: Format = FormatOpt,
 ) -> None:
     """End a grant now (every replica's next decision sees it)."""
-    from bastion.access import authenticate
     from bastion.access.policy import revoke_grant
 
-    with workspace() as ws:
-        g = revoke_grant(ws, grant_id, authenticate(ws, token, otp), note=note)
-    _show(g.to_dict(), format)
+    _act_on_grant(revoke_grant, grant_id, token, otp, note, format)
 
 
 @app.command("grants")

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from bastion.core.documents import load_document
-from bastion.robustness._http import BoundedClient, Limits, fill, json_path
+from bastion.robustness._http import BoundedClient, ClientOwner, Limits, fill, json_path
 from bastion.robustness.interface import Capability, RobustnessError
 
 __all__ = [
@@ -103,7 +103,7 @@ def load_endpoint_template(path: Path) -> EndpointTemplate:
     )
 
 
-class EndpointTarget:
+class EndpointTarget(ClientOwner):
     """A classifier behind an HTTP endpoint (see the module docstring)."""
 
     kind = "http-endpoint"
@@ -157,19 +157,6 @@ class EndpointTarget:
         self.queries = 0
         self.requests = 0
         self._lock = threading.Lock()
-
-    @property
-    def location(self) -> str:
-        return self._http.location
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> EndpointTarget:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _charge(self, rows: int) -> None:
         with self._lock:

@@ -17,7 +17,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -26,6 +26,7 @@ from bastion.robustness.interface import RobustnessError
 
 __all__ = [
     "BoundedClient",
+    "ClientOwner",
     "Limits",
     "check_url",
     "fill",
@@ -178,6 +179,26 @@ class BoundedClient:
 _PATH_TOKEN = re.compile(
     r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\]"
 )
+
+
+class ClientOwner:
+    """What every target that talks through a :class:`BoundedClient` (``self._http``) says
+    of it: where it points, and that it closes the client, also as a context manager."""
+
+    _http: BoundedClient
+
+    @property
+    def location(self) -> str:
+        return self._http.location
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def json_path(doc: Any, path: str) -> Any:

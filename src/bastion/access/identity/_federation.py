@@ -25,7 +25,7 @@ import httpx
 import jwt
 
 from bastion.access.identity._config import FederatedIssuerConfig
-from bastion.access.identity._jwt import peek
+from bastion.access.identity._jwt import peek, verify_signed
 from bastion.access.interface import AuthMethod, CredentialError, Identity
 from bastion.core.errors import ConfigError
 
@@ -151,29 +151,15 @@ class FederatedVerifier:
             key = jwt.PyJWK(jwk, algorithm=str(alg))
         except jwt.PyJWTError:
             raise CredentialError("the issuer's key does not fit the token's algorithm") from None
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key.key,
-                algorithms=[str(alg)],
-                audience=cfg.audience,
-                issuer=cfg.issuer,
-                leeway=30,
-                options={"require": ["exp", "iss", "aud"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise CredentialError("token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise CredentialError("token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise CredentialError("token is for another audience") from None
-        except jwt.InvalidIssuerError:
-            raise CredentialError("token is from another issuer") from None
-        except jwt.InvalidSignatureError:
-            raise CredentialError("token signature does not verify") from None
-        except jwt.PyJWTError as exc:
-            raise CredentialError(f"token does not verify ({type(exc).__name__})") from None
-        return claims
+        return verify_signed(
+            token,
+            key.key,
+            algorithms=[str(alg)],
+            audience=cfg.audience,
+            issuer=cfg.issuer,
+            leeway=30,
+            require=["exp", "iss", "aud"],
+        )
 
     def identity(self, claims: Mapping[str, Any]) -> Identity:
         """Map verified claims to an identity (method FEDERATED)."""

@@ -131,6 +131,45 @@ def unverified_issuer(token: str) -> str:
     return iss
 
 
+def verify_signed(
+    token: str,
+    key: Any,
+    *,
+    algorithms: Sequence[str],
+    audience: str,
+    issuer: str,
+    leeway: float,
+    require: Sequence[str],
+) -> dict[str, Any]:
+    """PyJWT's verification with its errors as one :class:`CredentialError` each (the
+    reason for the audit log), for Bastion's own tokens and federated ones alike."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key,
+            algorithms=list(algorithms),
+            audience=audience,
+            issuer=issuer,
+            leeway=leeway,
+            options={"require": list(require)},
+        )
+    except jwt.ExpiredSignatureError:
+        raise CredentialError("token has expired") from None
+    except jwt.ImmatureSignatureError:
+        raise CredentialError("token is not valid yet") from None
+    except jwt.InvalidAudienceError:
+        raise CredentialError("token is for another audience") from None
+    except jwt.InvalidIssuerError:
+        raise CredentialError("token is from another issuer") from None
+    except jwt.MissingRequiredClaimError as exc:
+        raise CredentialError(f"token lacks the {exc.claim} claim") from None
+    except jwt.InvalidSignatureError:
+        raise CredentialError("token signature does not verify") from None
+    except jwt.PyJWTError as exc:
+        raise CredentialError(f"token does not verify ({type(exc).__name__})") from None
+    return claims
+
+
 def _actors(act: object, depth: int = 0) -> tuple[Delegation, ...]:
     if act is None:
         return ()
@@ -326,30 +365,15 @@ class TokenService:
         if not isinstance(kid, str):
             raise CredentialError("token names no key (kid)")
         leeway = self.config.leeway_seconds
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                self._key(kid),
-                algorithms=["EdDSA"],
-                audience=audience,
-                issuer=self.issuer,
-                leeway=leeway,
-                options={"require": ["exp", "iat", "nbf", "iss", "aud", "sub", "jti"]},
-            )
-        except jwt.ExpiredSignatureError:
-            raise CredentialError("token has expired") from None
-        except jwt.ImmatureSignatureError:
-            raise CredentialError("token is not valid yet") from None
-        except jwt.InvalidAudienceError:
-            raise CredentialError("token is for another audience") from None
-        except jwt.InvalidIssuerError:
-            raise CredentialError("token is from another issuer") from None
-        except jwt.MissingRequiredClaimError as exc:
-            raise CredentialError(f"token lacks the {exc.claim} claim") from None
-        except jwt.InvalidSignatureError:
-            raise CredentialError("token signature does not verify") from None
-        except jwt.PyJWTError as exc:
-            raise CredentialError(f"token does not verify ({type(exc).__name__})") from None
+        claims = verify_signed(
+            token,
+            self._key(kid),
+            algorithms=["EdDSA"],
+            audience=audience,
+            issuer=self.issuer,
+            leeway=leeway,
+            require=["exp", "iat", "nbf", "iss", "aud", "sub", "jti"],
+        )
         iat, exp = claims["iat"], claims["exp"]
         if not isinstance(iat, int) or not isinstance(exp, int):
             raise CredentialError("token times are not integers")

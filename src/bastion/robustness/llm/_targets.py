@@ -19,7 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from bastion.core.documents import load_document
-from bastion.robustness._http import BoundedClient, Limits, check_url, json_path
+from bastion.robustness._http import BoundedClient, ClientOwner, Limits, check_url, json_path
 from bastion.robustness._http import fill as _fill
 from bastion.robustness._http import uses as _uses
 from bastion.robustness.llm.interface import (
@@ -46,7 +46,7 @@ MAX_TEMPLATE_BYTES = 64 * 1024
 MAX_TOOL_ARGS = 4000
 
 
-class _HttpTarget:
+class _HttpTarget(ClientOwner):
     kind = "http"
     configurable_system_prompt = False
     supports_tools = False
@@ -66,19 +66,6 @@ class _HttpTarget:
         self.url = self._http.url
         self.limits = limits
         self.method = method
-
-    @property
-    def location(self) -> str:
-        return self._http.location
-
-    def close(self) -> None:
-        self._http.close()
-
-    def __enter__(self) -> _HttpTarget:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def body(self, conversation: Conversation) -> Any:
         raise NotImplementedError
